@@ -1,0 +1,42 @@
+// swift-tools-version: 6.0
+// stipple: an interactive terminal studio for latent diffusion. See README.md and docs/.
+import PackageDescription
+
+let package = Package(
+    name: "stipple",
+    products: [
+        .executable(name: "stipple", targets: ["stipple"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // System libraries: module map + shim header, found through pkg-config.
+        .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "CNcursesw", pkgConfig: "ncursesw", providers: [.apt(["libncursesw5-dev"])]),
+        // libpng reports errors with longjmp, which must never cross a Swift frame:
+        // this small C target owns every libpng call (see docs/DECISIONS.md).
+        .target(name: "PNGBridge", dependencies: ["CPNG"]),
+
+        .target(name: "Tensor", dependencies: ["CBLAS"]),
+        .target(name: "Diffusion", dependencies: ["Tensor"]),
+        .target(name: "Imaging", dependencies: ["PNGBridge"]),
+        .target(name: "Terminal", dependencies: ["CNcursesw"]),
+        .target(name: "Studio", dependencies: ["Diffusion", "Imaging", "Terminal"]),
+        .executableTarget(
+            name: "stipple",
+            dependencies: [
+                "Diffusion", "Imaging", "Terminal", "Studio",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+
+        .testTarget(name: "SystemLibraryTests", dependencies: ["CBLAS", "CPNG", "CNcursesw"]),
+        .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
+        .testTarget(name: "DiffusionTests", dependencies: ["Diffusion"]),
+        .testTarget(name: "ImagingTests", dependencies: ["Imaging"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "TerminalTests", dependencies: ["Terminal"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "StudioTests", dependencies: ["Studio", "Imaging"]),
+    ]
+)

@@ -1,0 +1,67 @@
+import Foundation
+
+/// A folder of generated images named as AUTOMATIC1111 names them, `NNNNN-SEED.png` with a
+/// running five-digit number, written atomically and never over an existing file.
+public struct OutputFolder: Sendable {
+    /// The folder.
+    public let url: URL
+
+    public init(url: URL) {
+        self.url = url
+    }
+
+    /// What went wrong saving; the description is one line naming the path and the problem.
+    public struct SaveError: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    /// The next free running number: one more than the largest `NNNNN-` prefix in the folder.
+    public func nextNumber() -> Int {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: url.path)) ?? []
+        let numbers = names.compactMap { name -> Int? in
+            guard let dash = name.firstIndex(of: "-") else { return nil }
+            return Int(name[..<dash])
+        }
+        return (numbers.max() ?? -1) + 1
+    }
+
+    /// Writes `bytes` as `NNNNN-<seed>.png` (or `NNNNN-<seed>-<suffix>.png`) and returns its URL.
+    /// The data goes to a temporary file first and is then hard-linked to its final name, which
+    /// fails rather than replaces when the name exists, so no file is ever overwritten or left
+    /// half-written, even with several writers at once. Creates the folder when missing.
+    public func save(_ bytes: [UInt8], seed: UInt64, suffix: String? = nil) throws(SaveError) -> URL {
+        do {
+            try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        } catch {
+            throw SaveError(description: "\(url.path): cannot create the output folder (\(Self.reason(error)))")
+        }
+        let temporary = url.appendingPathComponent(".stipple-\(getpid())-\(UInt64.random(in: 0...UInt64.max)).tmp")
+        guard FileManager.default.createFile(atPath: temporary.path, contents: Data(bytes)) else {
+            let reason = String(cString: strerror(errno))
+            try? FileManager.default.removeItem(at: temporary)
+            throw SaveError(description: "\(url.path): cannot write an image there (\(reason))")
+        }
+        defer { unlink(temporary.path) }
+        var number = nextNumber()
+        for _ in 0..<10_000 {
+            let name = String(format: "%05d-%llu", number, seed) + (suffix.map { "-" + $0 } ?? "") + ".png"
+            let target = url.appendingPathComponent(name)
+            if link(temporary.path, target.path) == 0 {
+                return target
+            }
+            guard errno == EEXIST else {
+                throw SaveError(description: "\(target.path): cannot save (\(String(cString: strerror(errno))))")
+            }
+            number += 1
+        }
+        throw SaveError(description: "\(url.path): no free file name")
+    }
+
+    private static func reason(_ error: any Error) -> String {
+        let nsError = error as NSError
+        if let underlying = nsError.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain {
+            return String(cString: strerror(Int32(underlying.code)))
+        }
+        return nsError.localizedDescription
+    }
+}

@@ -1,0 +1,129 @@
+import Foundation
+import Testing
+@testable import Imaging
+
+/// PNG decoding against fixtures written by independent encoders (pypng, Pillow):
+/// `.venv-tools/bin/python tools/make_png_fixtures.py Tests/ImagingTests/Fixtures/png`
+@Suite struct PNGTests {
+    struct Entry: Decodable {
+        let width: Int
+        let height: Int
+        let hasAlpha: Bool
+        let texts: [String: String]?
+    }
+
+    static let folder = FixturePaths.fixtures.appendingPathComponent("png")
+    static let manifest: [String: Entry] = {
+        let data = try? Data(contentsOf: folder.appendingPathComponent("manifest.json"))
+        return (try? JSONDecoder().decode([String: Entry].self, from: data ?? Data())) ?? [:]
+    }()
+
+    @Test func manifestLoads() {
+        #expect(Self.manifest.count == 17)
+    }
+
+    @Test(arguments: [
+        "grey1", "grey2", "grey4", "grey8", "grey16", "grey_alpha8", "grey_alpha16",
+        "rgb8", "rgb16", "rgba8", "rgba16", "rgb8_interlaced", "rgba16_interlaced",
+        "palette4", "palette8_trns", "rgb8_trns", "text_chunks",
+    ])
+    func decodesVariant(name: String) throws {
+        let entry = try #require(Self.manifest[name])
+        let file = try PNG.read(path: Self.folder.appendingPathComponent(name + ".png").path)
+        let expected = try [UInt8](Data(contentsOf: Self.folder.appendingPathComponent(name + ".rgba")))
+        #expect(file.image.width == entry.width)
+        #expect(file.image.height == entry.height)
+        #expect(file.image.hasAlpha == entry.hasAlpha)
+        var worst = 0
+        for y in 0..<entry.height {
+            for x in 0..<entry.width {
+                let p = file.image.pixel(x: x, y: y)
+                let e = expected[(y * entry.width + x) * 4 ..< (y * entry.width + x) * 4 + 4].map(Int.init)
+                worst = max(worst, abs(Int(p.r) - e[0]), abs(Int(p.g) - e[1]), abs(Int(p.b) - e[2]), abs(Int(p.a) - e[3]))
+            }
+        }
+        #expect(worst == 0, "\(name): max difference \(worst)")
+    }
+
+    @Test func readsTextChunksOfEveryKind() throws {
+        let file = try PNG.read(path: Self.folder.appendingPathComponent("text_chunks.png").path)
+        let expected = try #require(Self.manifest["text_chunks"]?.texts)
+        for (key, value) in expected {
+            #expect(file.text(key) == value, "text chunk \(key)")
+        }
+    }
+
+    @Test func roundTripsPixelsAndText() throws {
+        var pixels = [UInt8](repeating: 0, count: 37 * 23 * 4)
+        var state: UInt32 = 12345
+        for i in pixels.indices {
+            state = state &* 1_664_525 &+ 1_013_904_223
+            pixels[i] = UInt8(truncatingIfNeeded: state >> 24)
+        }
+        let image = RGBImage(width: 37, height: 23, hasAlpha: true, pixels: pixels)
+        let texts = [
+            PNGText(key: "parameters", value: "a cat\nNegative prompt: dog\nSteps: 20, Sampler: Euler a, Seed: 1"),
+            PNGText(key: "Comment", value: "naïve café"),            // Latin-1: tEXt
+            PNGText(key: "prompt", value: "{\"猫\": \"✨\"}"),          // beyond Latin-1: iTXt
+            PNGText(key: "empty", value: ""),
+        ]
+        let bytes = try PNG.encode(image, texts: texts)
+        let decoded = try PNG.decode(bytes)
+        #expect(decoded.image == image)
+        #expect(decoded.texts == texts)
+
+        let rgb = image.flattened()
+        #expect(try PNG.decode(PNG.encode(rgb, compressionLevel: 1)).image == rgb)
+    }
+
+    @Test func writesLatin1AsTEXtAndOtherTextAsITXt() throws {
+        let image = RGBImage(width: 2, height: 2)
+        let bytes = try PNG.encode(image, texts: [PNGText(key: "a", value: "é"), PNGText(key: "b", value: "猫")])
+        let chunks = chunkTypes(bytes)
+        #expect(chunks == ["IHDR", "tEXt", "iTXt", "IDAT", "IEND"])
+    }
+
+    @Test(arguments: [
+        ("broken_truncated", "truncated"),
+        ("broken_not_png", "not a PNG file"),
+        ("broken_empty", "not a PNG file"),
+        ("broken_zero_width", "width is zero"),
+        ("broken_huge", "too large"),
+        ("broken_bad_crc", "corrupt PNG (IHDR: CRC error)"),
+        ("broken_idat", "corrupt PNG (IDAT"),
+    ])
+    func refusesBrokenFiles(name: String, phrase: String) {
+        let path = Self.folder.appendingPathComponent(name + ".png").path
+        do {
+            _ = try PNG.read(path: path)
+            Issue.record("\(name) decoded without an error")
+        } catch {
+            #expect(error.description.hasPrefix(path + ": "))
+            #expect(error.description.contains(phrase), "\(error.description)")
+            #expect(!error.description.contains("\n"))
+        }
+    }
+
+    @Test func namesMissingFiles() {
+        #expect(throws: PNGError("/nonexistent/x.png: no such file")) { try PNG.read(path: "/nonexistent/x.png") }
+        #expect(throws: PNGError("/tmp: is a directory, not a file")) { try PNG.read(path: "/tmp") }
+    }
+
+    @Test func refusesBadKeywords() {
+        let image = RGBImage(width: 1, height: 1)
+        #expect(throws: PNGError.self) { try PNG.encode(image, texts: [PNGText(key: "", value: "x")]) }
+        #expect(throws: PNGError.self) { try PNG.encode(image, texts: [PNGText(key: String(repeating: "k", count: 80), value: "x")]) }
+        #expect(throws: PNGError.self) { try PNG.encode(image, texts: [PNGText(key: "ok", value: "nul\u{0}inside")]) }
+    }
+
+    private func chunkTypes(_ bytes: [UInt8]) -> [String] {
+        var types: [String] = []
+        var offset = 8
+        while offset + 8 <= bytes.count {
+            let length = bytes[offset..<offset + 4].reduce(0) { $0 << 8 | Int($1) }
+            types.append(String(decoding: bytes[offset + 4..<offset + 8], as: UTF8.self))
+            offset += 12 + length
+        }
+        return types
+    }
+}

@@ -1,0 +1,29 @@
+# Sourced by the other scripts: makes sure the Debian packages stipple needs are installed.
+#   ensure_packages PKG...   installs the missing ones with apt-get (through sudo when not root)
+
+# The three libraries stipple links, and libsixel-bin, whose sixel2png the tests use to check
+# our sixel output with an independent decoder.
+STIPPLE_BUILD_PACKAGES="pkg-config libopenblas-dev libpng-dev libncursesw5-dev"
+STIPPLE_TEST_PACKAGES="libsixel-bin"
+
+ensure_packages() {
+    local missing=()
+    local package
+    for package in "$@"; do
+        if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
+            missing+=("$package")
+        fi
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    if ! command -v apt-get >/dev/null 2>&1; then
+        echo "stipple: please install the packages ${missing[*]} (or your system's equivalents)" >&2
+        return 1
+    fi
+    local sudo=""
+    if [ "$(id -u)" -ne 0 ]; then
+        sudo="sudo"
+    fi
+    echo "stipple: installing ${missing[*]}" >&2
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}
