@@ -1,5 +1,3 @@
-import Dispatch
-import Foundation
 
 /// How `resized` samples the source.
 public enum ResizeFilter: Sendable {
@@ -116,22 +114,9 @@ extension RGBImage {
 
 /// Runs `body(row)` for every row in 0..<count, split into chunks over the cores.
 func parallelRows(_ count: Int, _ body: (Int) -> Void) {
-    let chunks = min(count, 4 * ProcessInfoCores.count)
-    if chunks <= 1 {
-        for y in 0..<count { body(y) }
-        return
+    ParallelChunks.run(count: count, chunks: ParallelChunks.chunkCount(count: count, minimumChunk: 4)) { _, rows in
+        for y in rows { body(y) }
     }
-    withoutActuallyEscaping(body) { body in
-        nonisolated(unsafe) let run = body
-        DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
-            for y in (count * chunk / chunks)..<(count * (chunk + 1) / chunks) { run(y) }
-        }
-    }
-}
-
-/// Number of cores to split work over.
-enum ProcessInfoCores {
-    static let count: Int = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
 }
 
 /// Area weights along one axis: output i covers source [i*s/t, (i+1)*s/t); each source pixel
