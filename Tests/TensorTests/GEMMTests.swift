@@ -1,20 +1,25 @@
 import Testing
 @testable import Tensor
 
-/// `matmul` (OpenBLAS) against its reference twin on odd shapes.
+/// `matmul` and `linear` (OpenBLAS) against their reference twins on odd shapes.
 @Suite struct GEMMTests {
     @Test(arguments: [(1, 1, 1), (3, 5, 7), (17, 33, 9), (64, 128, 31)])
     func matchesReference(m: Int, k: Int, n: Int) {
-        var state: UInt64 = 0x9E37_79B9_7F4A_7C15 &* UInt64(m * 1000 + k * 10 + n)
-        func next() -> Float {
-            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
-            return Float(Int64(bitPattern: state >> 11) % 2001 - 1000) / 1000
-        }
-        let a = Tensor(shape: [m, k], values: (0..<(m * k)).map { _ in next() })
-        let b = Tensor(shape: [k, n], values: (0..<(k * n)).map { _ in next() })
+        var random = TestRandom(seed: m * 1000 + k * 10 + n)
+        let a = random.tensor([m, k]), b = random.tensor([k, n])
         let fast = matmul(a, b), slow = matmulReference(a, b)
         #expect(fast.shape == [m, n])
         let worst = zip(fast.storage, slow.storage).map { abs($0 - $1) }.max() ?? 0
         #expect(worst <= 1e-5 * Float(k))
+    }
+
+    @Test(arguments: [([7, 13], 5, true), ([2, 9, 33], 17, false), ([1, 77, 64], 48, true), ([3, 1], 1, true)])
+    func linearMatchesReference(inputShape: [Int], outFeatures: Int, hasBias: Bool) {
+        var random = TestRandom(seed: inputShape.reduce(0, +) * 31 + outFeatures)
+        let x = random.tensor(inputShape), weight = random.tensor([outFeatures, inputShape.last!])
+        let bias = hasBias ? random.tensor([outFeatures]) : nil
+        let fast = linear(x, weight: weight, bias: bias)
+        #expect(fast.shape == Array(inputShape.dropLast()) + [outFeatures])
+        expectClose(fast, linearReference(x, weight: weight, bias: bias))
     }
 }

@@ -1,0 +1,183 @@
+import Tensor
+
+/// diffusers' `AutoencoderKL`: the VAE that maps images to latents (encoder, then the mean and
+/// log-variance of a diagonal Gaussian) and latents back to images (decoder). Latents the UNet
+/// sees are `scalingFactor` x the VAE's own latents.
+public struct AutoencoderKL {
+    /// Multiply encoder latents by this before the UNet; divide before decoding.
+    public let scalingFactor: Float
+    let encoder: VAEEncoder
+    let decoder: VAEDecoder
+    let quantConv: Conv2d?
+    let postQuantConv: Conv2d?
+
+    /// Builds the model from its config, reading weights named as diffusers names them.
+    public init(config: AutoencoderKLConfig, weights: any WeightSource) throws {
+        try config.validate()
+        let latent = config.latentChannels
+        scalingFactor = config.scalingFactor
+        encoder = try VAEEncoder(weights, "encoder", config: config)
+        decoder = try VAEDecoder(weights, "decoder", config: config)
+        quantConv = config.useQuantConv ? try Conv2d(weights, "quant_conv", input: 2 * latent, output: 2 * latent, kernel: 1) : nil
+        postQuantConv = config.usePostQuantConv ? try Conv2d(weights, "post_quant_conv", input: latent, output: latent, kernel: 1) : nil
+    }
+
+    /// image [N, 3, H, W] in [-1, 1] -> (mean, logvar) [N, latent, H/f, W/f]; logvar clamped to [-30, 20].
+    public func encode(_ image: Tensor) -> (mean: Tensor, logvar: Tensor) {
+        var moments = encoder(image)  // [N, 2 * latent, h, w]
+        if let quantConv { moments = quantConv(moments) }
+        let parts = splitChannels(moments)
+        var logvar = parts.1
+        for i in 0..<logvar.count { logvar.storage[i] = min(20, max(-30, logvar.storage[i])) }
+        return (parts.0, logvar)
+    }
+
+    /// latent [N, latent, h, w] (the VAE's own scale, not multiplied by `scalingFactor`) -> image [N, 3, H, W]
+    public func decode(_ latent: Tensor) -> Tensor {
+        var z = latent
+        if let postQuantConv { z = postQuantConv(z) }
+        return decoder(z)
+    }
+
+    /// [N, 2C, H, W] -> ([N, C, H, W], [N, C, H, W])
+    private func splitChannels(_ x: Tensor) -> (Tensor, Tensor) {
+        let (n, c2, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let c = c2 / 2, plane = c * h * w
+        var a = Tensor(zeros: [n, c, h, w]), b = Tensor(zeros: [n, c, h, w])
+        for i in 0..<n {
+            a.storage.replaceSubrange(i * plane..<(i + 1) * plane, with: x.storage[(2 * i) * plane..<(2 * i + 1) * plane])
+            b.storage.replaceSubrange(i * plane..<(i + 1) * plane, with: x.storage[(2 * i + 1) * plane..<(2 * i + 2) * plane])
+        }
+        return (a, b)
+    }
+}
+
+/// The VAE's single-head spatial self-attention (diffusers `Attention` with group norm and a
+/// residual): every pixel attends to every pixel of the same image.
+struct VAEAttention {
+    let norm: GroupNorm
+    let attention: Attention
+
+    init(_ weights: any WeightSource, _ name: String, channels: Int, groups: Int) throws {
+        norm = try GroupNorm(weights, name + ".group_norm", groups: groups, channels: channels, eps: 1e-6)
+        attention = try Attention(weights, name, queryDim: channels, contextDim: nil, heads: 1, headDim: channels, qkvBias: true)
+    }
+
+    /// x [N, C, H, W] -> [N, C, H, W]
+    func callAsFunction(_ x: Tensor) -> Tensor {
+        let h = attention(nchwToTokens(norm(x)))  // [N, H*W, C]
+        return add(tokensToNCHW(h, height: x.shape[2], width: x.shape[3]), x)
+    }
+}
+
+/// `UNetMidBlock2D` without time embedding: resnet, (attention), resnet.
+struct VAEMidBlock {
+    let first: ResnetBlock2D
+    let attention: VAEAttention?
+    let second: ResnetBlock2D
+
+    init(_ weights: any WeightSource, _ name: String, channels: Int, groups: Int, withAttention: Bool) throws {
+        first = try ResnetBlock2D(weights, name + ".resnets.0", input: channels, output: channels, timeEmbeddingChannels: nil, groups: groups, eps: 1e-6)
+        attention = withAttention ? try VAEAttention(weights, name + ".attentions.0", channels: channels, groups: groups) : nil
+        second = try ResnetBlock2D(weights, name + ".resnets.1", input: channels, output: channels, timeEmbeddingChannels: nil, groups: groups, eps: 1e-6)
+    }
+
+    func callAsFunction(_ x: Tensor) -> Tensor {
+        var h = first(x)
+        if let attention { h = attention(h) }
+        return second(h)
+    }
+}
+
+/// The VAE encoder: conv in, `DownEncoderBlock2D`s (resnets, then a stride-2 conv after
+/// right/bottom zero padding), the mid block, norm + SiLU, conv out to 2 x latent channels.
+struct VAEEncoder {
+    let convIn: Conv2d
+    let levels: [(resnets: [ResnetBlock2D], downsample: Conv2d?)]
+    let mid: VAEMidBlock
+    let normOut: GroupNorm
+    let convOut: Conv2d
+
+    init(_ weights: any WeightSource, _ name: String, config: AutoencoderKLConfig) throws {
+        let channels = config.blockOutChannels, groups = config.normNumGroups
+        convIn = try Conv2d(weights, name + ".conv_in", input: config.inChannels, output: channels[0], kernel: 3, padding: 1)
+        var levels: [(resnets: [ResnetBlock2D], downsample: Conv2d?)] = []
+        var input = channels[0]
+        for (i, output) in channels.enumerated() {
+            let resnets = try (0..<config.layersPerBlock).map {
+                try ResnetBlock2D(weights, name + ".down_blocks.\(i).resnets.\($0)", input: $0 == 0 ? input : output, output: output,
+                                  timeEmbeddingChannels: nil, groups: groups, eps: 1e-6)
+            }
+            let downsample = i == channels.count - 1 ? nil
+                : try Conv2d(weights, name + ".down_blocks.\(i).downsamplers.0.conv", input: output, output: output, kernel: 3, stride: 2)
+            levels.append((resnets, downsample))
+            input = output
+        }
+        self.levels = levels
+        mid = try VAEMidBlock(weights, name + ".mid_block", channels: channels[channels.count - 1], groups: groups,
+                              withAttention: config.midBlockAddAttention)
+        normOut = try GroupNorm(weights, name + ".conv_norm_out", groups: groups, channels: channels[channels.count - 1], eps: 1e-6)
+        convOut = try Conv2d(weights, name + ".conv_out", input: channels[channels.count - 1], output: 2 * config.latentChannels,
+                             kernel: 3, padding: 1)
+    }
+
+    /// image [N, 3, H, W] -> moments [N, 2 * latent, H/f, W/f]
+    func callAsFunction(_ x: Tensor) -> Tensor {
+        var h = convIn(x)
+        for level in levels {
+            for resnet in level.resnets { h = resnet(h) }
+            if let downsample = level.downsample {
+                h = downsample(zeroPadRightBottom(h, right: 1, bottom: 1))  // [N, C, H/2, W/2]
+            }
+        }
+        h = mid(h)
+        h = normOut(h, silu: true)
+        return convOut(h)
+    }
+}
+
+/// The VAE decoder: conv in, the mid block, `UpDecoderBlock2D`s (resnets, then 2x nearest
+/// upsampling and a conv), norm + SiLU, conv out to RGB.
+struct VAEDecoder {
+    let convIn: Conv2d
+    let mid: VAEMidBlock
+    let levels: [(resnets: [ResnetBlock2D], upsample: Conv2d?)]
+    let normOut: GroupNorm
+    let convOut: Conv2d
+
+    init(_ weights: any WeightSource, _ name: String, config: AutoencoderKLConfig) throws {
+        let reversed = Array(config.blockOutChannels.reversed()), groups = config.normNumGroups
+        convIn = try Conv2d(weights, name + ".conv_in", input: config.latentChannels, output: reversed[0], kernel: 3, padding: 1)
+        mid = try VAEMidBlock(weights, name + ".mid_block", channels: reversed[0], groups: groups, withAttention: config.midBlockAddAttention)
+        var levels: [(resnets: [ResnetBlock2D], upsample: Conv2d?)] = []
+        var input = reversed[0]
+        for (i, output) in reversed.enumerated() {
+            let resnets = try (0..<(config.layersPerBlock + 1)).map {
+                try ResnetBlock2D(weights, name + ".up_blocks.\(i).resnets.\($0)", input: $0 == 0 ? input : output, output: output,
+                                  timeEmbeddingChannels: nil, groups: groups, eps: 1e-6)
+            }
+            let upsample = i == reversed.count - 1 ? nil
+                : try Conv2d(weights, name + ".up_blocks.\(i).upsamplers.0.conv", input: output, output: output, kernel: 3, padding: 1)
+            levels.append((resnets, upsample))
+            input = output
+        }
+        self.levels = levels
+        let last = reversed[reversed.count - 1]
+        normOut = try GroupNorm(weights, name + ".conv_norm_out", groups: groups, channels: last, eps: 1e-6)
+        convOut = try Conv2d(weights, name + ".conv_out", input: last, output: config.outChannels, kernel: 3, padding: 1)
+    }
+
+    /// latent [N, latent, h, w] -> image [N, 3, h*f, w*f]
+    func callAsFunction(_ z: Tensor) -> Tensor {
+        var h = convIn(z)
+        h = mid(h)
+        for level in levels {
+            for resnet in level.resnets { h = resnet(h) }
+            if let upsample = level.upsample {
+                h = upsample(upsampleNearest2x(h))  // [N, C, 2H, 2W]
+            }
+        }
+        h = normOut(h, silu: true)
+        return convOut(h)
+    }
+}

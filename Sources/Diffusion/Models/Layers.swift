@@ -1,0 +1,112 @@
+import Tensor
+
+/// `y = x · Wᵀ + b`; weight [out, in] as in PyTorch's nn.Linear.
+struct Linear {
+    let weight: Tensor
+    let bias: Tensor?
+
+    init(_ weights: any WeightSource, _ name: String, input: Int, output: Int, bias hasBias: Bool = true) throws {
+        weight = try weights.tensor(name + ".weight", shape: [output, input])
+        bias = hasBias ? try weights.tensor(name + ".bias", shape: [output]) : nil
+    }
+
+    func callAsFunction(_ x: Tensor) -> Tensor {
+        linear(x, weight: weight, bias: bias)  // [..., in] -> [..., out]
+    }
+}
+
+/// 2-D convolution with zero padding; weight [out, in, k, k] as in PyTorch's nn.Conv2d.
+struct Conv2d {
+    let weight: Tensor
+    let bias: Tensor?
+    let stride: Int
+    let padding: Int
+
+    init(_ weights: any WeightSource, _ name: String, input: Int, output: Int, kernel: Int,
+         stride: Int = 1, padding: Int = 0, bias hasBias: Bool = true) throws {
+        weight = try weights.tensor(name + ".weight", shape: [output, input, kernel, kernel])
+        bias = hasBias ? try weights.tensor(name + ".bias", shape: [output]) : nil
+        self.stride = stride
+        self.padding = padding
+    }
+
+    func callAsFunction(_ x: Tensor) -> Tensor {
+        conv2d(x, weight: weight, bias: bias, stride: stride, padding: padding)  // [N, in, H, W] -> [N, out, H', W']
+    }
+}
+
+/// Group normalisation with a per-channel affine, optionally followed by SiLU (fused).
+struct GroupNorm {
+    let groups: Int
+    let eps: Float
+    let weight: Tensor
+    let bias: Tensor
+
+    init(_ weights: any WeightSource, _ name: String, groups: Int, channels: Int, eps: Float) throws {
+        self.groups = groups
+        self.eps = eps
+        weight = try weights.tensor(name + ".weight", shape: [channels])
+        bias = try weights.tensor(name + ".bias", shape: [channels])
+    }
+
+    func callAsFunction(_ x: Tensor, silu: Bool = false) -> Tensor {
+        groupNorm(x, groups: groups, weight: weight, bias: bias, eps: eps, silu: silu)
+    }
+}
+
+/// Layer normalisation over the last dimension.
+struct LayerNorm {
+    let eps: Float
+    let weight: Tensor
+    let bias: Tensor
+
+    init(_ weights: any WeightSource, _ name: String, dimension: Int, eps: Float) throws {
+        self.eps = eps
+        weight = try weights.tensor(name + ".weight", shape: [dimension])
+        bias = try weights.tensor(name + ".bias", shape: [dimension])
+    }
+
+    func callAsFunction(_ x: Tensor) -> Tensor {
+        layerNorm(x, weight: weight, bias: bias, eps: eps)
+    }
+}
+
+/// Nearest-neighbour upsampling to `height` x `width` as PyTorch's `interpolate(mode="nearest")`:
+/// output (y, x) reads input (floor(y * H / height), floor(x * W / width)).
+/// x [N, C, H, W] -> [N, C, height, width]
+func upsampleNearest(_ x: Tensor, height: Int, width: Int) -> Tensor {
+    let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+    if height == 2 * h && width == 2 * w { return upsampleNearest2x(x) }
+    var out = Tensor(zeros: [n, c, height, width])
+    let sourceX = (0..<width).map { $0 * w / width }
+    x.storage.withUnsafeBufferPointer { src in
+        out.storage.withUnsafeMutableBufferPointer { dst in
+            for plane in 0..<(n * c) {
+                for y in 0..<height {
+                    let row = plane * h * w + (y * h / height) * w
+                    let outRow = (plane * height + y) * width
+                    for xo in 0..<width { dst[outRow + xo] = src[row + sourceX[xo]] }
+                }
+            }
+        }
+    }
+    return out
+}
+
+/// Zero padding on the right and bottom only (diffusers' VAE downsampler pads (0, 1, 0, 1)).
+/// x [N, C, H, W] -> [N, C, H + bottom, W + right]
+func zeroPadRightBottom(_ x: Tensor, right: Int, bottom: Int) -> Tensor {
+    let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+    var out = Tensor(zeros: [n, c, h + bottom, w + right])
+    x.storage.withUnsafeBufferPointer { src in
+        out.storage.withUnsafeMutableBufferPointer { dst in
+            for plane in 0..<(n * c) {
+                for y in 0..<h {
+                    let from = (plane * h + y) * w, to = (plane * (h + bottom) + y) * (w + right)
+                    for i in 0..<w { dst[to + i] = src[from + i] }
+                }
+            }
+        }
+    }
+    return out
+}

@@ -1,0 +1,89 @@
+import Tensor
+
+/// diffusers' `Transformer2DModel` for continuous (image) input: group norm, projection in
+/// (1x1 conv, or linear when `use_linear_projection`), transformer blocks over the H*W tokens,
+/// projection out, plus the input as a residual.
+struct Transformer2DModel {
+    let norm: GroupNorm
+    let linearProjection: Bool
+    let projectionIn: Projection
+    let blocks: [BasicTransformerBlock]
+    let projectionOut: Projection
+
+    /// A 1x1 convolution or a linear layer: the same map, applied before or after flattening.
+    enum Projection {
+        case conv(Conv2d)
+        case linear(Linear)
+    }
+
+    init(_ weights: any WeightSource, _ name: String, channels: Int, heads: Int, contextDim: Int,
+         layers: Int, groups: Int, linearProjection: Bool, onlyCrossAttention: Bool) throws {
+        let headDim = channels / heads, inner = heads * headDim
+        norm = try GroupNorm(weights, name + ".norm", groups: groups, channels: channels, eps: 1e-6)
+        self.linearProjection = linearProjection
+        if linearProjection {
+            projectionIn = .linear(try Linear(weights, name + ".proj_in", input: channels, output: inner))
+            projectionOut = .linear(try Linear(weights, name + ".proj_out", input: inner, output: channels))
+        } else {
+            projectionIn = .conv(try Conv2d(weights, name + ".proj_in", input: channels, output: inner, kernel: 1))
+            projectionOut = .conv(try Conv2d(weights, name + ".proj_out", input: inner, output: channels, kernel: 1))
+        }
+        blocks = try (0..<layers).map {
+            try BasicTransformerBlock(weights, name + ".transformer_blocks.\($0)", dimension: inner, heads: heads,
+                                      headDim: headDim, contextDim: contextDim, onlyCrossAttention: onlyCrossAttention)
+        }
+    }
+
+    /// x [N, C, H, W], context [N, S, contextDim] -> [N, C, H, W]
+    func callAsFunction(_ x: Tensor, context: Tensor) -> Tensor {
+        let (height, width) = (x.shape[2], x.shape[3])
+        var h = norm(x)
+        switch projectionIn {
+        case .conv(let conv): h = nchwToTokens(conv(h))      // [N, H*W, inner]
+        case .linear(let proj): h = proj(nchwToTokens(h))    // [N, H*W, inner]
+        }
+        for block in blocks {
+            h = block(h, context: context)
+        }
+        switch projectionOut {
+        case .conv(let conv): h = conv(tokensToNCHW(h, height: height, width: width))  // [N, C, H, W]
+        case .linear(let proj): h = tokensToNCHW(proj(h), height: height, width: width)
+        }
+        return add(h, x)
+    }
+}
+
+/// diffusers' `BasicTransformerBlock` as Stable Diffusion uses it: self-attention,
+/// cross-attention and a GEGLU feed-forward, each pre-normed and residual.
+struct BasicTransformerBlock {
+    let norm1: LayerNorm
+    let attention1: Attention
+    let norm2: LayerNorm
+    let attention2: Attention
+    let norm3: LayerNorm
+    let feedForwardIn: Linear   // ff.net.0.proj: dim -> 2 * 4 * dim (GEGLU)
+    let feedForwardOut: Linear  // ff.net.2: 4 * dim -> dim
+    let onlyCrossAttention: Bool
+
+    init(_ weights: any WeightSource, _ name: String, dimension: Int, heads: Int, headDim: Int, contextDim: Int,
+         onlyCrossAttention: Bool) throws {
+        norm1 = try LayerNorm(weights, name + ".norm1", dimension: dimension, eps: 1e-5)
+        attention1 = try Attention(weights, name + ".attn1", queryDim: dimension,
+                                   contextDim: onlyCrossAttention ? contextDim : nil, heads: heads, headDim: headDim)
+        norm2 = try LayerNorm(weights, name + ".norm2", dimension: dimension, eps: 1e-5)
+        attention2 = try Attention(weights, name + ".attn2", queryDim: dimension, contextDim: contextDim, heads: heads, headDim: headDim)
+        norm3 = try LayerNorm(weights, name + ".norm3", dimension: dimension, eps: 1e-5)
+        let inner = 4 * dimension
+        feedForwardIn = try Linear(weights, name + ".ff.net.0.proj", input: dimension, output: 2 * inner)
+        feedForwardOut = try Linear(weights, name + ".ff.net.2", input: inner, output: dimension)
+        self.onlyCrossAttention = onlyCrossAttention
+    }
+
+    /// x [N, T, dim], context [N, S, contextDim] -> [N, T, dim]
+    func callAsFunction(_ x: Tensor, context: Tensor) -> Tensor {
+        var h = add(attention1(norm1(x), context: onlyCrossAttention ? context : nil), x)
+        h = add(attention2(norm2(h), context: context), h)
+        h = add(feedForwardOut(geglu(feedForwardIn(norm3(h)))), h)
+        return h
+    }
+}

@@ -1,0 +1,24 @@
+extension UNetLayout {
+    /// The layout a validated config describes.
+    init(_ config: UNet2DConditionConfig) throws {
+        try config.validate()
+        let count = config.blockOutChannels.count
+        let heads = config.headCounts
+        levels = (0..<count).map { i in
+            Level(channels: config.blockOutChannels[i], layers: config.layersPerBlock[i], heads: heads[i],
+                  crossAttention: config.downBlockTypes[i] == "CrossAttnDownBlock2D",
+                  onlyCrossAttention: config.onlyCrossAttention[i])
+        }
+        upCrossAttention = config.upBlockTypes.map { $0 == "CrossAttnUpBlock2D" }
+        inChannels = config.inChannels
+        outChannels = config.outChannels
+        contextDim = config.crossAttentionDim
+        groups = config.normNumGroups
+        eps = config.normEps
+        linearProjection = config.useLinearProjection
+        flipSinToCos = config.flipSinToCos
+        freqShift = config.freqShift
+        downsamplePadding = config.downsamplePadding
+        timeEmbeddingChannels = config.timeEmbeddingChannels
+    }
+}

@@ -1,0 +1,234 @@
+import CBLAS
+import Synchronization
+
+/// Output extent of a convolution along one axis.
+@inline(__always) func convolvedExtent(_ size: Int, kernel: Int, stride: Int, padding: Int) -> Int {
+    (size + 2 * padding - kernel) / stride + 1
+}
+
+/// 2-D convolution with zero padding: y[n,o,i,j] = b[o] + Σ_c,ky,kx w[o,c,ky,kx] · x[n,c,i·s+ky-p,j·s+kx-p].
+/// x [N, C, H, W], weight [O, C, kh, kw], bias [O] -> [N, O, H', W'].
+/// 1x1 stride-1 convolutions are one sgemm per image straight from the input. Others unfold
+/// (im2col) tiles of output rows into a column buffer per worker of `convolutionColumnBudget`
+/// floats (4 MB), up to four times that for narrow images, or one output row if that is larger,
+/// and multiply each tile with one sgemm that writes straight into the output.
+public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int = 1, padding: Int = 0) -> Tensor {
+    conv2d(x, weight: weight, bias: bias, stride: stride, padding: padding, columnBudget: convolutionColumnBudget, threads: Threads.count)
+}
+
+/// `conv2d` with an explicit column-buffer budget in floats and thread count (tests use these to
+/// force every tiling path).
+func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int, padding: Int, columnBudget: Int, threads: Int) -> Tensor {
+    precondition(x.rank == 4 && weight.rank == 4 && x.shape[1] == weight.shape[1] && stride >= 1 && padding >= 0,
+                 "conv2d: x \(x.shape) with weight \(weight.shape), stride \(stride), padding \(padding)")
+    let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+    let (o, kh, kw) = (weight.shape[0], weight.shape[2], weight.shape[3])
+    let oh = convolvedExtent(h, kernel: kh, stride: stride, padding: padding)
+    let ow = convolvedExtent(w, kernel: kw, stride: stride, padding: padding)
+    precondition(oh > 0 && ow > 0, "conv2d: kernel \(kh)x\(kw) does not fit \(h)x\(w) with padding \(padding)")
+    if let bias { precondition(bias.count == o, "conv2d: bias \(bias.shape) for \(o) outputs") }
+    let geometry = ConvolutionGeometry(channels: c, height: h, width: w, kernelHeight: kh, kernelWidth: kw,
+                                       stride: stride, padding: padding, outHeight: oh, outWidth: ow)
+    return Tensor(shape: [n, o, oh, ow]) { out in
+        guard out.count > 0 else { return }
+        x.storage.withUnsafeBufferPointer { px in
+            weight.storage.withUnsafeBufferPointer { pw in
+                withOptionalBuffer(bias) { pb in
+                    if kh == 1 && kw == 1 && stride == 1 && padding == 0 {
+                        if let pb {
+                            // Bias planes first, on all threads (sgemm then accumulates with beta 1).
+                            nonisolated(unsafe) let (b, y) = (pb, out.baseAddress!)
+                            parallelChunks(n * o, grain: max(1, elementwiseGrain / (oh * ow))) { planes in
+                                for plane in planes { (y + plane * oh * ow).update(repeating: b[plane % o], count: oh * ow) }
+                            }
+                        }
+                        for b in 0..<n {
+                            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(o), Int32(oh * ow), Int32(c),
+                                        1, pw.baseAddress!, Int32(c), px.baseAddress! + b * c * h * w, Int32(oh * ow),
+                                        pb == nil ? 0 : 1, out.baseAddress! + b * o * oh * ow, Int32(oh * ow))
+                        }
+                    } else {
+                        let plan = ConvolutionPlan(batch: n, geometry, columnBudget: columnBudget, threads: threads)
+                        unfoldedConvolution(px.baseAddress!, batch: n, geometry, plan, weight: pw.baseAddress!, bias: pb,
+                                            outChannels: o, output: out.baseAddress!)
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Floats in one worker's im2col column buffer (4 MB, so two workers' buffers stay well inside the
+/// L3 cache); a tile holds at least one output row.
+let convolutionColumnBudget = 1 << 20
+
+/// Sizes of one convolution, shared by the unfolding helpers.
+struct ConvolutionGeometry {
+    let channels, height, width, kernelHeight, kernelWidth, stride, padding, outHeight, outWidth: Int
+    /// Rows of the unfolded matrix: C · kh · kw.
+    var reduction: Int { channels * kernelHeight * kernelWidth }
+    /// Floats of unfolded columns for one output row.
+    var rowFloats: Int { reduction * outWidth }
+}
+
+/// How an unfolded convolution is cut up: tiles of output rows, and whether whole tiles go to
+/// workers (single-threaded sgemm each) or run in turn (each sgemm on all threads).
+struct ConvolutionPlan {
+    /// Threads to use.
+    let threads: Int
+    /// Tiles per image; tile t holds output rows [t·H'/tiles, (t+1)·H'/tiles).
+    let tilesPerImage: Int
+    /// Whether workers take whole tiles; otherwise tiles run in turn with multi-threaded sgemm.
+    let tilesPerWorker: Bool
+    /// Floats of one column buffer: the largest tile.
+    let scratchCount: Int
+
+    /// Output columns per tile below which sgemm loses efficiency (small, deep layers).
+    static let minimumWorkerColumns = 512
+
+    init(batch: Int, _ g: ConvolutionGeometry, columnBudget: Int, threads: Int) {
+        // Rows within the budget, or up to four budgets' worth where that is needed to reach
+        // `minimumWorkerColumns` columns per tile.
+        let rowsForWidth = (Self.minimumWorkerColumns + g.outWidth - 1) / g.outWidth
+        let rows = max(1, min(g.outHeight, max(columnBudget / g.rowFloats, min(rowsForWidth, 4 * columnBudget / g.rowFloats))))
+        var perImage = (g.outHeight + rows - 1) / rows
+        // A few big tiles over two threads would leave one idle: add tiles until they share out evenly.
+        while (batch * perImage) % threads != 0 && perImage < g.outHeight && batch * perImage < 8 * threads { perImage += 1 }
+        self.threads = threads
+        tilesPerImage = perImage
+        tilesPerWorker = threads > 1 && batch * perImage >= threads
+        scratchCount = (g.outHeight + perImage - 1) / perImage * g.rowFloats
+    }
+}
+
+/// Runs `body` with the buffer's base address, or nil for a nil tensor.
+func withOptionalBuffer<R>(_ t: Tensor?, _ body: (UnsafePointer<Float>?) -> R) -> R {
+    guard let t else { return body(nil) }
+    return t.storage.withUnsafeBufferPointer { body($0.baseAddress) }
+}
+
+/// Y[O, count] (row stride `outputStride`) = W[O, K] · X[K, count] + b, one sgemm (bias pre-filled, beta 1).
+@inline(__always) func convolutionTile(weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?, outChannels: Int,
+                                       columns: UnsafePointer<Float>, reduction: Int, count: Int,
+                                       output: UnsafeMutablePointer<Float>, outputStride: Int) {
+    if let bias {
+        for oc in 0..<outChannels { (output + oc * outputStride).update(repeating: bias[oc], count: count) }
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(outChannels), Int32(count), Int32(reduction),
+                1, weight, Int32(reduction), columns, Int32(count), bias == nil ? 0 : 1, output, Int32(outputStride))
+}
+
+/// im2col + sgemm over the plan's tiles: either workers each unfold and multiply whole tiles
+/// (single-threaded sgemm, tiles handed out by an atomic counter), or tiles run in turn with the
+/// unfolding split over channels and sgemm on all threads.
+private func unfoldedConvolution(_ x: UnsafePointer<Float>, batch: Int, _ g: ConvolutionGeometry, _ plan: ConvolutionPlan,
+                                 weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?, outChannels: Int,
+                                 output: UnsafeMutablePointer<Float>) {
+    let tilesPerImage = plan.tilesPerImage, tiles = batch * tilesPerImage
+    let imageSize = g.channels * g.height * g.width, outputImageSize = outChannels * g.outHeight * g.outWidth
+    nonisolated(unsafe) let (src, dst, w, b) = (x, output, weight, bias)
+    /// Unfolds tile `tile` into `columns` (channels split over threads when `splitChannels`) and multiplies it.
+    func run(_ tile: Int, _ columns: UnsafeMutablePointer<Float>, splitChannels: Bool) {
+        let image = tile / tilesPerImage, part = tile % tilesPerImage
+        let firstRow = part * g.outHeight / tilesPerImage, rows = (part + 1) * g.outHeight / tilesPerImage - firstRow
+        let source = src + image * imageSize
+        if splitChannels {
+            nonisolated(unsafe) let columns = columns
+            parallelChunks(g.channels, grain: max(1, elementwiseGrain / (rows * g.rowFloats / g.channels))) { channels in
+                unfoldRows(source, g, channels: channels, firstRow: firstRow, rows: rows, into: columns)
+            }
+        } else {
+            unfoldRows(source, g, channels: 0..<g.channels, firstRow: firstRow, rows: rows, into: columns)
+        }
+        convolutionTile(weight: w, bias: b, outChannels: outChannels, columns: columns, reduction: g.reduction,
+                        count: rows * g.outWidth, output: dst + image * outputImageSize + firstRow * g.outWidth,
+                        outputStride: g.outHeight * g.outWidth)
+    }
+    guard plan.tilesPerWorker else {
+        let columns = UnsafeMutablePointer<Float>.allocate(capacity: plan.scratchCount)
+        defer { columns.deallocate() }
+        for tile in 0..<tiles { run(tile, columns, splitChannels: plan.threads > 1) }
+        return
+    }
+    let next = Atomic<Int>(0)
+    Threads.withSingleThreadedBLAS {
+        parallelFor(plan.threads) { _ in
+            let columns = UnsafeMutablePointer<Float>.allocate(capacity: plan.scratchCount)
+            defer { columns.deallocate() }
+            while true {
+                let tile = next.wrappingAdd(1, ordering: .relaxed).oldValue
+                if tile >= tiles { break }
+                run(tile, columns, splitChannels: false)
+            }
+        }
+    }
+}
+
+/// im2col for output rows firstRow..<firstRow+rows of one image x [C, H, W], for `channels` only:
+/// cols[(c·kh + ky)·kw + kx, r·W' + j] = x[c, (firstRow + r)·s + ky - p, j·s + kx - p], zero outside.
+func unfoldRows(_ x: UnsafePointer<Float>, _ g: ConvolutionGeometry, channels: Range<Int>, firstRow: Int, rows: Int,
+                into columns: UnsafeMutablePointer<Float>) {
+    let (w, ow, s, p) = (g.width, g.outWidth, g.stride, g.padding)
+    var destination = columns + channels.lowerBound * g.kernelHeight * g.kernelWidth * rows * ow
+    for ch in channels {
+        let plane = x + ch * g.height * w
+        for ky in 0..<g.kernelHeight {
+            for kx in 0..<g.kernelWidth {
+                // Output columns j whose input column j·s + kx - p lies inside [0, w).
+                let first = p > kx ? (p - kx + s - 1) / s : 0
+                let lastInput = w - 1 - kx + p
+                let end = lastInput < 0 ? 0 : min(ow, lastInput / s + 1)
+                for r in 0..<rows {
+                    let row = destination + r * ow
+                    let iy = (firstRow + r) * s + ky - p
+                    if iy < 0 || iy >= g.height || end <= first {
+                        row.update(repeating: 0, count: ow)
+                        continue
+                    }
+                    if first > 0 { row.update(repeating: 0, count: first) }
+                    if end < ow { (row + end).update(repeating: 0, count: ow - end) }
+                    let source = plane + iy * w + kx - p
+                    if s == 1 {
+                        (row + first).update(from: source + first, count: end - first)
+                    } else {
+                        for j in first..<end { row[j] = source[j * s] }
+                    }
+                }
+                destination += rows * ow
+            }
+        }
+    }
+}
+
+/// Reference twin of `conv2d`: the direct loops, accumulated in Double.
+public func conv2dReference(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int = 1, padding: Int = 0) -> Tensor {
+    precondition(x.rank == 4 && weight.rank == 4 && x.shape[1] == weight.shape[1], "conv2d: x \(x.shape) with weight \(weight.shape)")
+    let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+    let (o, kh, kw) = (weight.shape[0], weight.shape[2], weight.shape[3])
+    let oh = convolvedExtent(h, kernel: kh, stride: stride, padding: padding)
+    let ow = convolvedExtent(w, kernel: kw, stride: stride, padding: padding)
+    var y = Tensor(zeros: [n, o, oh, ow])
+    for b in 0..<n {
+        for oc in 0..<o {
+            for i in 0..<oh {
+                for j in 0..<ow {
+                    var sum = Double(bias?.storage[oc] ?? 0)
+                    for ic in 0..<c {
+                        for ky in 0..<kh {
+                            let iy = i * stride + ky - padding
+                            if iy < 0 || iy >= h { continue }
+                            for kx in 0..<kw {
+                                let ix = j * stride + kx - padding
+                                if ix < 0 || ix >= w { continue }
+                                sum += Double(weight.storage[((oc * c + ic) * kh + ky) * kw + kx])
+                                    * Double(x.storage[((b * c + ic) * h + iy) * w + ix])
+                            }
+                        }
+                    }
+                    y.storage[((b * o + oc) * oh + i) * ow + j] = Float(sum)
+                }
+            }
+        }
+    }
+    return y
+}
