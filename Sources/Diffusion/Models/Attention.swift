@@ -26,6 +26,7 @@ struct Attention {
     func callAsFunction(_ x: Tensor, context: Tensor? = nil) -> Tensor {
         let source = context ?? x
         let q = toQuery(x), k = toKey(source), v = toValue(source)  // [B, T|S, heads * headDim]
+        OperationCount.add(multiplyAdds: 2 * q.count * k.shape[1])  // q·kᵀ and p·v
         let h = attention(query: q, key: k, value: v, heads: heads)  // [B, T, heads * headDim]
         return toOut(h)
     }

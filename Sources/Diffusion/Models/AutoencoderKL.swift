@@ -26,10 +26,10 @@ public struct AutoencoderKL {
     public func encode(_ image: Tensor) -> (mean: Tensor, logvar: Tensor) {
         var moments = encoder(image)  // [N, 2 * latent, h, w]
         if let quantConv { moments = quantConv(moments) }
-        let parts = splitChannels(moments)
-        var logvar = parts.1
+        let parts = splitChannels(moments, parts: 2)  // mean, log-variance
+        var logvar = parts[1]
         for i in 0..<logvar.count { logvar.storage[i] = min(20, max(-30, logvar.storage[i])) }
-        return (parts.0, logvar)
+        return (parts[0], logvar)
     }
 
     /// latent [N, latent, h, w] (the VAE's own scale, not multiplied by `scalingFactor`) -> image [N, 3, H, W]
@@ -37,18 +37,6 @@ public struct AutoencoderKL {
         var z = latent
         if let postQuantConv { z = postQuantConv(z) }
         return decoder(z)
-    }
-
-    /// [N, 2C, H, W] -> ([N, C, H, W], [N, C, H, W])
-    private func splitChannels(_ x: Tensor) -> (Tensor, Tensor) {
-        let (n, c2, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
-        let c = c2 / 2, plane = c * h * w
-        var a = Tensor(zeros: [n, c, h, w]), b = Tensor(zeros: [n, c, h, w])
-        for i in 0..<n {
-            a.storage.replaceSubrange(i * plane..<(i + 1) * plane, with: x.storage[(2 * i) * plane..<(2 * i + 1) * plane])
-            b.storage.replaceSubrange(i * plane..<(i + 1) * plane, with: x.storage[(2 * i + 1) * plane..<(2 * i + 2) * plane])
-        }
-        return (a, b)
     }
 }
 
@@ -127,7 +115,7 @@ struct VAEEncoder {
         for level in levels {
             for resnet in level.resnets { h = resnet(h) }
             if let downsample = level.downsample {
-                h = downsample(zeroPadRightBottom(h, right: 1, bottom: 1))  // [N, C, H/2, W/2]
+                h = downsample(pad2d(h, top: 0, bottom: 1, left: 0, right: 1))  // [N, C, H/2, W/2]
             }
         }
         h = mid(h)

@@ -109,7 +109,9 @@ struct CLIPEncoderLayer {
     /// x [N, T, hidden] -> [N, T, hidden]
     func callAsFunction(_ x: Tensor) -> Tensor {
         var h = norm1(x)
-        h = attention(query: query(h), key: key(h), value: value(h), heads: heads, causal: true)
+        let q = query(h)
+        OperationCount.add(multiplyAdds: 2 * q.count * q.shape[1])  // q·kᵀ and p·v (causal: counted in full, as PyTorch does)
+        h = attention(query: q, key: key(h), value: value(h), heads: heads, causal: true)
         h = add(x, out(h))
         var m = fc1(norm2(h))  // [N, T, intermediate]
         switch activation {

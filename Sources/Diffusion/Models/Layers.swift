@@ -11,7 +11,8 @@ struct Linear {
     }
 
     func callAsFunction(_ x: Tensor) -> Tensor {
-        linear(x, weight: weight, bias: bias)  // [..., in] -> [..., out]
+        OperationCount.add(multiplyAdds: x.count * weight.shape[0])
+        return linear(x, weight: weight, bias: bias)  // [..., in] -> [..., out]
     }
 }
 
@@ -31,7 +32,9 @@ struct Conv2d {
     }
 
     func callAsFunction(_ x: Tensor) -> Tensor {
-        conv2d(x, weight: weight, bias: bias, stride: stride, padding: padding)  // [N, in, H, W] -> [N, out, H', W']
+        let y = conv2d(x, weight: weight, bias: bias, stride: stride, padding: padding)  // [N, in, H, W] -> [N, out, H', W']
+        OperationCount.add(multiplyAdds: y.count * weight.count / weight.shape[0])
+        return y
     }
 }
 
@@ -86,24 +89,6 @@ func upsampleNearest(_ x: Tensor, height: Int, width: Int) -> Tensor {
                     let row = plane * h * w + (y * h / height) * w
                     let outRow = (plane * height + y) * width
                     for xo in 0..<width { dst[outRow + xo] = src[row + sourceX[xo]] }
-                }
-            }
-        }
-    }
-    return out
-}
-
-/// Zero padding on the right and bottom only (diffusers' VAE downsampler pads (0, 1, 0, 1)).
-/// x [N, C, H, W] -> [N, C, H + bottom, W + right]
-func zeroPadRightBottom(_ x: Tensor, right: Int, bottom: Int) -> Tensor {
-    let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
-    var out = Tensor(zeros: [n, c, h + bottom, w + right])
-    x.storage.withUnsafeBufferPointer { src in
-        out.storage.withUnsafeMutableBufferPointer { dst in
-            for plane in 0..<(n * c) {
-                for y in 0..<h {
-                    let from = (plane * h + y) * w, to = (plane * (h + bottom) + y) * (w + right)
-                    for i in 0..<w { dst[to + i] = src[from + i] }
                 }
             }
         }
