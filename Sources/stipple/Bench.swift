@@ -1,0 +1,90 @@
+import ArgumentParser
+import Diffusion
+import Foundation
+import Tensor
+
+/// `stipple bench`: times the engine's networks at full size on random weights.
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Time the text encoder, UNet and VAE of a full-size model on random weights.",
+        discussion: """
+            Builds the architecture in memory with deterministic random weights (no files needed) and \
+            times each component: one warm-up run, then the median of --runs. Prints seconds, achieved \
+            GFLOP/s (operations counted as PyTorch's FlopCounterMode counts them) and peak memory. \
+            tools/bench_torch.py prints the same figures for PyTorch, for a side-by-side comparison.
+            """
+    )
+
+    @Option(help: "Architecture: sd15 or sd21.")
+    var arch: Architecture = .sd15
+
+    @Option(help: "Image width in pixels (a multiple of 8).")
+    var width: Int = 512
+
+    @Option(help: "Image height in pixels (a multiple of 8).")
+    var height: Int = 512
+
+    @Option(help: "Threads for the kernels (default: all cores).")
+    var threads: Int?
+
+    @Option(help: "Timed runs per component, after one warm-up.")
+    var runs: Int = 3
+
+    @Option(help: "Comma-separated subset of: text_encoder, unet_batch1, unet_batch2, vae_decode, vae_encode.")
+    var components: String = ComponentBenchmark.Component.allCases.map(\.rawValue).joined(separator: ",")
+
+    @Flag(help: "Print one JSON object instead of a table.")
+    var json = false
+
+    func validate() throws {
+        guard width > 0, height > 0, width % 8 == 0, height % 8 == 0, width <= 2048, height <= 2048 else {
+            throw ValidationError("--width and --height must be multiples of 8 between 8 and 2048, not \(width)x\(height)")
+        }
+        guard runs >= 1 else { throw ValidationError("--runs must be at least 1") }
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+        _ = try selectedComponents()
+    }
+
+    func selectedComponents() throws -> [ComponentBenchmark.Component] {
+        try components.split(separator: ",").map {
+            let name = $0.trimmingCharacters(in: .whitespaces)
+            guard let component = ComponentBenchmark.Component(rawValue: name) else {
+                throw ValidationError("unknown component \"\(name)\" (valid: \(ComponentBenchmark.Component.allCases.map(\.rawValue).joined(separator: ", ")))")
+            }
+            return component
+        }
+    }
+
+    func run() throws {
+        if let threads { Threads.set(threads) }
+        let benchmark = ComponentBenchmark(architecture: arch, width: width, height: height, runs: runs)
+        var results: [ComponentBenchmark.Result] = []
+        if !json {
+            print("stipple bench: \(arch.rawValue) at \(width)x\(height), \(Threads.count) threads, median of \(runs) after a warm-up")
+            print("component        seconds    GFLOP   GFLOP/s")
+        }
+        for component in try selectedComponents() {
+            let result = try benchmark.run(component)
+            results.append(result)
+            if !json {
+                print(component.rawValue.padding(toLength: 15, withPad: " ", startingAt: 0)
+                      + String(format: "%9.3f %8.1f %9.1f", result.medianSeconds, Double(result.operations) / 1e9, result.gflops))
+            }
+        }
+        let peak = ComponentBenchmark.peakResidentMegabytes
+        if json {
+            var object: [String: Any] = ["peak_rss_mb": (peak * 10).rounded() / 10]
+            for result in results {
+                object[result.component.rawValue] = ["median_s": result.medianSeconds, "gflops": result.gflops]
+            }
+            object["flops"] = Dictionary(uniqueKeysWithValues: results.map { ($0.component.rawValue, $0.operations) })
+            object["settings"] = ["arch": arch.rawValue, "width": width, "height": height, "threads": Threads.count, "runs": runs] as [String: Any]
+            let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+            print(String(decoding: data, as: UTF8.self))
+        } else {
+            print(String(format: "peak resident memory: %.0f MB", peak))
+        }
+    }
+}
+
+extension Architecture: ExpressibleByArgument {}
