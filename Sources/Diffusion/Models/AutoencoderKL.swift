@@ -77,6 +77,16 @@ struct VAEMidBlock {
     }
 }
 
+/// A VAE block's resnets (`NAME.resnets.0...`): the first maps `input` to `output` channels,
+/// the rest keep `output`; no time embedding, GroupNorm eps 1e-6.
+func vaeResnets(_ weights: any WeightSource, _ name: String, count: Int, input: Int, output: Int,
+                groups: Int) throws -> [ResnetBlock2D] {
+    try (0..<count).map {
+        try ResnetBlock2D(weights, name + ".resnets.\($0)", input: $0 == 0 ? input : output, output: output,
+                          timeEmbeddingChannels: nil, groups: groups, eps: 1e-6)
+    }
+}
+
 /// The VAE encoder: conv in, `DownEncoderBlock2D`s (resnets, then a stride-2 conv after
 /// right/bottom zero padding), the mid block, norm + SiLU, conv out to 2 x latent channels.
 struct VAEEncoder {
@@ -92,10 +102,8 @@ struct VAEEncoder {
         var levels: [(resnets: [ResnetBlock2D], downsample: Conv2d?)] = []
         var input = channels[0]
         for (i, output) in channels.enumerated() {
-            let resnets = try (0..<config.layersPerBlock).map {
-                try ResnetBlock2D(weights, name + ".down_blocks.\(i).resnets.\($0)", input: $0 == 0 ? input : output, output: output,
-                                  timeEmbeddingChannels: nil, groups: groups, eps: 1e-6)
-            }
+            let resnets = try vaeResnets(weights, name + ".down_blocks.\(i)", count: config.layersPerBlock,
+                                         input: input, output: output, groups: groups)
             let downsample = i == channels.count - 1 ? nil
                 : try Conv2d(weights, name + ".down_blocks.\(i).downsamplers.0.conv", input: output, output: output, kernel: 3, stride: 2)
             levels.append((resnets, downsample))
@@ -140,10 +148,8 @@ struct VAEDecoder {
         var levels: [(resnets: [ResnetBlock2D], upsample: Conv2d?)] = []
         var input = reversed[0]
         for (i, output) in reversed.enumerated() {
-            let resnets = try (0..<(config.layersPerBlock + 1)).map {
-                try ResnetBlock2D(weights, name + ".up_blocks.\(i).resnets.\($0)", input: $0 == 0 ? input : output, output: output,
-                                  timeEmbeddingChannels: nil, groups: groups, eps: 1e-6)
-            }
+            let resnets = try vaeResnets(weights, name + ".up_blocks.\(i)", count: config.layersPerBlock + 1,
+                                         input: input, output: output, groups: groups)
             let upsample = i == reversed.count - 1 ? nil
                 : try Conv2d(weights, name + ".up_blocks.\(i).upsamplers.0.conv", input: output, output: output, kernel: 3, padding: 1)
             levels.append((resnets, upsample))
