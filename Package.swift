@@ -20,7 +20,12 @@ let package = Package(
         .target(name: "PNGBridge", dependencies: ["CPNG"]),
 
         .target(name: "Tensor", dependencies: ["CBLAS"]),
-        .target(name: "Diffusion", dependencies: ["Tensor"]),
+        .target(
+            name: "Diffusion",
+            dependencies: ["Tensor"],
+            exclude: ["Tokenizer/Resources/README.md"],
+            resources: [.copy("Tokenizer/Resources/bpe_simple_vocab_16e6.txt")]
+        ),
         .target(name: "Imaging", dependencies: ["PNGBridge"]),
         .target(name: "Terminal", dependencies: ["CNcursesw"]),
         .target(name: "Studio", dependencies: ["Diffusion", "Imaging", "Terminal"]),

@@ -1,0 +1,280 @@
+import Foundation
+import Tensor
+
+/// A sampler: the update rule that walks latents from noise to a clean sample, with diffusers'
+/// scheduler interface so the generation loop is exactly diffusers' pipeline loop:
+///
+///     var latents = scaled(noise, by: sampler.initNoiseSigma)
+///     for (i, t) in sampler.timesteps.enumerated() {
+///         let input = sampler.scaleModelInput(latents, stepIndex: i)
+///         let output = unet(input, t)          // with classifier-free guidance
+///         latents = sampler.step(modelOutput: output, stepIndex: i, sample: latents, random: &random)
+///     }
+///
+/// For img2img, start at `firstStepIndex(strength:)`: `latents = addNoise(original:noise:stepIndex:)`
+/// and run the loop from that index.
+public protocol Sampler: Sendable {
+    /// The timesteps the model is called with, in order; second-order samplers (Heun, DPM2) and
+    /// PLMS repeat entries exactly as diffusers' `scheduler.timesteps` does.
+    var timesteps: [Float] { get }
+    /// The standard deviation of the initial noise (`scheduler.init_noise_sigma`).
+    var initNoiseSigma: Float { get }
+    /// Model calls per step (`scheduler.order`): 2 for Heun and DPM2, 1 otherwise.
+    var order: Int { get }
+    /// The model input for the latents `sample` at `timesteps[stepIndex]`.
+    func scaleModelInput(_ sample: Tensor, stepIndex: Int) -> Tensor
+    /// The latents after timestep `timesteps[stepIndex]`, given the model's output there.
+    /// Ancestral and SDE samplers draw their noise from `random`.
+    mutating func step<Random: RandomSource>(modelOutput: Tensor, stepIndex: Int, sample: Tensor,
+                                             random: inout Random) -> Tensor
+    /// `original` noised to the level of `timesteps[stepIndex]` with `noise` (img2img).
+    func addNoise(original: Tensor, noise: Tensor, stepIndex: Int) -> Tensor
+}
+
+extension Sampler {
+    /// The index into `timesteps` where img2img with `strength` (0...1) starts, as diffusers'
+    /// `get_timesteps`: the first `steps - min(Int(steps * strength), steps)` steps are skipped.
+    /// Equal to `timesteps.count` (nothing to run) when strength is 0.
+    public func firstStepIndex(strength: Double, steps: Int) -> Int {
+        let kept = min(Int(Double(steps) * strength), steps)
+        return min(max(steps - kept, 0) * order, timesteps.count)
+    }
+}
+
+/// Why a sampler could not be made; the description is one line that lists the valid choices.
+public enum SamplerError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// No sampler has this name.
+    case unknownSampler(String)
+    /// No sigma schedule has this name.
+    case unknownSchedule(String)
+    /// The step count is below 1 or above the model's training timesteps.
+    case invalidSteps(Int, maximum: Int)
+    /// diffusers' class for this sampler does not accept this schedule.
+    case unsupportedSchedule(sampler: SamplerName, schedule: SigmaSchedule)
+    /// The scheduler config is invalid or asks for something not implemented.
+    case config(CheckpointError)
+
+    public var description: String {
+        switch self {
+        case .unknownSampler(let name):
+            return "unknown sampler \"\(name)\"; valid: "
+                + SamplerName.allCases.map { $0.rawValue + ($0.displayName.map { " (\($0))" } ?? "") }.joined(separator: ", ")
+        case .unknownSchedule(let name):
+            return "unknown schedule \"\(name)\"; valid: " + SigmaSchedule.allCases.map(\.rawValue).joined(separator: ", ")
+        case .invalidSteps(let steps, let maximum):
+            return "steps = \(steps) must be between 1 and \(maximum) (the model's training timesteps)"
+        case .unsupportedSchedule(let sampler, let schedule):
+            let valid = SamplerName.allCases.filter { $0.supports(schedule) && $0 != .default }.map(\.rawValue)
+            return "sampler \(sampler.rawValue) does not support the \(schedule.rawValue) schedule "
+                + "(diffusers' \(sampler.diffusersClass) has no such option); samplers that do: " + valid.joined(separator: ", ")
+        case .config(let error):
+            return "scheduler config: " + error.description
+        }
+    }
+}
+
+/// The sampler names people know, with A1111's display names and diffusers' classes.
+public enum SamplerName: String, CaseIterable, Sendable {
+    /// DDIM, deterministic (eta 0).
+    case ddim
+    /// DDPM, the original ancestral sampler.
+    case ddpm
+    /// PNDM with PLMS steps only (A1111's PLMS).
+    case pndm
+    /// Linear multistep.
+    case lms
+    /// Euler.
+    case euler
+    /// Euler ancestral.
+    case eulerA = "euler_a"
+    /// Heun, second order.
+    case heun
+    /// DPM2.
+    case dpm2
+    /// DPM2 ancestral.
+    case dpm2A = "dpm2_a"
+    /// DPM-Solver++ 2M.
+    case dpmpp2M = "dpmpp_2m"
+    /// DPM-Solver++ 2M SDE.
+    case dpmpp2MSDE = "dpmpp_2m_sde"
+    /// UniPC.
+    case unipc
+    /// DEIS.
+    case deis
+    /// Latent consistency models.
+    case lcm
+    /// Flow-matching Euler (SD3, Flux).
+    case flowEuler = "flow_euler"
+    /// The model's own scheduler (`_class_name` of its scheduler config).
+    case `default`
+
+    /// A1111's name (without " Karras"), where it has one.
+    public var displayName: String? {
+        switch self {
+        case .ddim: return "DDIM"
+        case .pndm: return "PLMS"
+        case .lms: return "LMS"
+        case .euler: return "Euler"
+        case .eulerA: return "Euler a"
+        case .heun: return "Heun"
+        case .dpm2: return "DPM2"
+        case .dpm2A: return "DPM2 a"
+        case .dpmpp2M: return "DPM++ 2M"
+        case .dpmpp2MSDE: return "DPM++ 2M SDE"
+        case .unipc: return "UniPC"
+        case .lcm: return "LCM"
+        case .ddpm, .deis, .flowEuler, .default: return nil
+        }
+    }
+
+    /// The diffusers class this sampler matches.
+    public var diffusersClass: String {
+        switch self {
+        case .ddim: return "DDIMScheduler"
+        case .ddpm: return "DDPMScheduler"
+        case .pndm: return "PNDMScheduler"
+        case .lms: return "LMSDiscreteScheduler"
+        case .euler: return "EulerDiscreteScheduler"
+        case .eulerA: return "EulerAncestralDiscreteScheduler"
+        case .heun: return "HeunDiscreteScheduler"
+        case .dpm2: return "KDPM2DiscreteScheduler"
+        case .dpm2A: return "KDPM2AncestralDiscreteScheduler"
+        case .dpmpp2M, .dpmpp2MSDE: return "DPMSolverMultistepScheduler"
+        case .unipc: return "UniPCMultistepScheduler"
+        case .deis: return "DEISMultistepScheduler"
+        case .lcm: return "LCMScheduler"
+        case .flowEuler: return "FlowMatchEulerDiscreteScheduler"
+        case .default: return "(the model's scheduler)"
+        }
+    }
+
+    /// Whether diffusers' class accepts `schedule` (`use_karras_sigmas`, `use_exponential_sigmas`).
+    public func supports(_ schedule: SigmaSchedule) -> Bool {
+        switch self {
+        case .lms, .euler, .heun, .dpm2, .dpm2A, .dpmpp2M, .dpmpp2MSDE, .unipc, .deis: return true
+        case .default: return true
+        case .ddim, .ddpm, .pndm, .eulerA, .lcm, .flowEuler: return schedule == .model
+        }
+    }
+
+    /// The sampler named `text`: a stipple name (`euler_a`) or an A1111 name (`Euler a`,
+    /// `DPM++ 2M Karras`; the schedule suffix is dropped here, see `parse`).
+    public init(parsing text: String) throws(SamplerError) {
+        if let name = SamplerName(rawValue: text.lowercased()) {
+            self = name
+            return
+        }
+        let base = text.hasSuffix(" Karras") ? String(text.dropLast(" Karras".count)) : text
+        if let name = SamplerName.allCases.first(where: { $0.displayName == base }) {
+            self = name
+            return
+        }
+        throw .unknownSampler(text)
+    }
+
+    /// The sampler for the model's own scheduler class name (`PNDMScheduler`), nil if unknown.
+    public init?(diffusersClass name: String) {
+        switch name {
+        case "DDIMScheduler": self = .ddim
+        case "DDPMScheduler": self = .ddpm
+        case "PNDMScheduler": self = .pndm
+        case "LMSDiscreteScheduler": self = .lms
+        case "EulerDiscreteScheduler": self = .euler
+        case "EulerAncestralDiscreteScheduler": self = .eulerA
+        case "HeunDiscreteScheduler": self = .heun
+        case "KDPM2DiscreteScheduler": self = .dpm2
+        case "KDPM2AncestralDiscreteScheduler": self = .dpm2A
+        case "DPMSolverMultistepScheduler": self = .dpmpp2M
+        case "UniPCMultistepScheduler": self = .unipc
+        case "DEISMultistepScheduler": self = .deis
+        case "LCMScheduler": self = .lcm
+        case "FlowMatchEulerDiscreteScheduler": self = .flowEuler
+        default: return nil
+        }
+    }
+}
+
+/// Builds the sampler `name` from the model's scheduler config, as diffusers'
+/// `SamplerClass.from_config(pipe.scheduler.config, **options)`: keys of the model's config keep
+/// the training schedule (betas, prediction type, spacing), absent keys take the class defaults.
+/// `schedule` other than `.model` sets `use_karras_sigmas` / `use_exponential_sigmas`.
+/// Throws for unknown names, steps outside 1...num_train_timesteps, schedules the class does
+/// not accept, and samplers not implemented yet; never falls back silently.
+public func makeSampler(name: SamplerName, schedule: SigmaSchedule, config: SchedulerConfig,
+                        steps: Int) throws(SamplerError) -> any Sampler {
+    var name = name
+    if name == .default {
+        guard let own = config.className.flatMap(SamplerName.init(diffusersClass:)) else {
+            throw .unknownSampler(config.className ?? "(no _class_name in the scheduler config)")
+        }
+        name = own
+    }
+    let maximum = config.numTrainTimesteps ?? 1000
+    guard steps >= 1, steps <= maximum else { throw .invalidSteps(steps, maximum: maximum) }
+    guard name.supports(schedule) else { throw .unsupportedSchedule(sampler: name, schedule: schedule) }
+    var config = config
+    switch schedule {
+    case .model: break
+    case .karras: config.useKarrasSigmas = true; config.useExponentialSigmas = false
+    case .exponential: config.useExponentialSigmas = true; config.useKarrasSigmas = false
+    }
+    switch name {
+    case .dpmpp2M:
+        config.algorithmType = "dpmsolver++"
+        config.solverOrder = 2
+    case .dpmpp2MSDE:
+        config.algorithmType = "sde-dpmsolver++"
+        config.solverOrder = 2
+    default: break
+    }
+    do throws(CheckpointError) {
+        try config.validate()
+        if !name.supports(.karras) { config.useKarrasSigmas = nil; config.useExponentialSigmas = nil }
+        switch name {
+        case .euler: return try EulerSampler(config: config, steps: steps)
+        case .eulerA: return try EulerAncestralSampler(config: config, steps: steps)
+        case .ddim: return try DDIMSampler(config: config, steps: steps)
+        case .dpmpp2M, .dpmpp2MSDE: return try DPMSolverMultistepSampler(config: config, steps: steps)
+        case .pndm: return try PNDMSampler(config: config, steps: steps)
+        case .heun: return try HeunSampler(config: config, steps: steps)
+        case .ddpm: return try DDPMSampler(config: config, steps: steps)
+        case .lms: return try LMSSampler(config: config, steps: steps)
+        default:
+            throw CheckpointError(path: "", reason: .unsupportedConfig(
+                key: "sampler", value: name.rawValue, note: "\(name.diffusersClass) is not implemented yet"))
+        }
+    } catch {
+        throw .config(error)
+    }
+}
+
+/// `makeSampler` from names as typed: a sampler name (stipple's or A1111's, where a " Karras"
+/// suffix selects the Karras schedule) and a schedule name (`default`, `karras`, `exponential`).
+public func makeSampler(name: String, schedule: String = "default", config: SchedulerConfig,
+                        steps: Int) throws(SamplerError) -> any Sampler {
+    let sampler = try SamplerName(parsing: name)
+    guard var sigmas = SigmaSchedule(rawValue: schedule.lowercased()) else { throw .unknownSchedule(schedule) }
+    if name.hasSuffix(" Karras") { sigmas = .karras }
+    return try makeSampler(name: sampler, schedule: sigmas, config: config, steps: steps)
+}
+
+/// `f` applied elementwise to two tensors of the same shape.
+func zipMap(_ a: Tensor, _ b: Tensor, _ f: (Float, Float) -> Float) -> Tensor {
+    precondition(a.shape == b.shape, "shapes \(a.shape) and \(b.shape) differ")
+    var values = [Float](repeating: 0, count: a.count)
+    for i in 0..<values.count { values[i] = f(a.storage[i], b.storage[i]) }
+    return Tensor(shape: a.shape, values: values)
+}
+
+/// `f` applied elementwise to three tensors of the same shape.
+func zipMap(_ a: Tensor, _ b: Tensor, _ c: Tensor, _ f: (Float, Float, Float) -> Float) -> Tensor {
+    precondition(a.shape == b.shape && a.shape == c.shape, "shapes \(a.shape), \(b.shape), \(c.shape) differ")
+    var values = [Float](repeating: 0, count: a.count)
+    for i in 0..<values.count { values[i] = f(a.storage[i], b.storage[i], c.storage[i]) }
+    return Tensor(shape: a.shape, values: values)
+}
+
+/// `f` applied to every element.
+func mapElements(_ a: Tensor, _ f: (Float) -> Float) -> Tensor {
+    Tensor(shape: a.shape, values: a.storage.map(f))
+}

@@ -1,0 +1,73 @@
+import Tensor
+
+/// Denoising diffusion implicit models (Song et al. 2020) with eta 0, deterministic: matches
+/// diffusers' `DDIMScheduler` (A1111's "DDIM").
+public struct DDIMSampler: Sampler {
+    public let timesteps: [Float]
+    public var initNoiseSigma: Float { 1 }
+    public var order: Int { 1 }
+    let schedule: NoiseSchedule
+    let prediction: PredictionType
+    /// `num_train_timesteps // steps`: how far back each step's previous timestep is.
+    let stride: Int
+    /// `alphas_cumprod` after the last step: 1 with `set_alpha_to_one`, else `alphas_cumprod[0]`.
+    let finalAlphaCumprod: Float
+    /// The clamp applied to the predicted clean sample (`clip_sample`), if any.
+    let clipRange: Float?
+
+    /// `DDIMScheduler.from_config(config)` after `set_timesteps(steps)`.
+    public init(config: SchedulerConfig, steps: Int) throws(CheckpointError) {
+        var defaults = SchedulerDefaults()
+        defaults.setAlphaToOne = true
+        schedule = try NoiseSchedule(config: config, defaults: defaults, allowsZeroSNR: true)
+        let spacing = TimestepSpacing(rawValue: config.timestepSpacing ?? "leading") ?? .leading
+        timesteps = Self.integerTimesteps(spacing: spacing, steps: steps, trainSteps: schedule.count,
+                                          offset: config.stepsOffset ?? 0)
+        stride = schedule.count / steps
+        finalAlphaCumprod = (config.setAlphaToOne ?? true) ? 1 : schedule.alphasCumprod[0]
+        clipRange = (config.clipSample ?? true) ? Float(config.clipSampleRange ?? 1) : nil
+        prediction = PredictionType(rawValue: config.predictionType ?? "epsilon") ?? .epsilon
+    }
+
+    /// The integer timesteps of DDIM, DDPM and LCM: `linspace` rounded half to even.
+    static func integerTimesteps(spacing: TimestepSpacing, steps: Int, trainSteps: Int, offset: Int) -> [Float] {
+        spacing.timesteps(steps: steps, trainSteps: trainSteps, offset: offset).map { Float($0.rounded(.toNearestOrEven)) }
+    }
+
+    public func scaleModelInput(_ sample: Tensor, stepIndex: Int) -> Tensor { sample }
+
+    public mutating func step<Random: RandomSource>(modelOutput: Tensor, stepIndex: Int, sample: Tensor,
+                                                    random: inout Random) -> Tensor {
+        let t = Int(timesteps[stepIndex])
+        let previous = t - stride
+        let alpha = schedule.alphasCumprod[t]
+        let alphaPrevious = previous >= 0 ? schedule.alphasCumprod[previous] : finalAlphaCumprod
+        let beta = 1 - alpha
+        let (rootAlpha, rootBeta) = (alpha.squareRoot(), beta.squareRoot())
+        let rootAlphaPrevious = alphaPrevious.squareRoot()
+        let direction = (1 - alphaPrevious - 0).squareRoot()
+        let (prediction, clip) = (prediction, clipRange)
+        return zipMap(sample, modelOutput) { x, m in
+            var x0: Float, eps: Float
+            switch prediction {
+            case .epsilon:
+                x0 = (x - rootBeta * m) / rootAlpha
+                eps = m
+            case .sample:
+                x0 = m
+                eps = (x - rootAlpha * x0) / rootBeta
+            case .vPrediction:
+                x0 = rootAlpha * x - rootBeta * m
+                eps = rootAlpha * m + rootBeta * x
+            }
+            if let clip { x0 = min(max(x0, -clip), clip) }
+            return rootAlphaPrevious * x0 + direction * eps
+        }
+    }
+
+    public func addNoise(original: Tensor, noise: Tensor, stepIndex: Int) -> Tensor {
+        let alpha = schedule.alphasCumprod[Int(timesteps[stepIndex])]
+        let (a, b) = (alpha.squareRoot(), (1 - alpha).squareRoot())
+        return zipMap(original, noise) { x, n in a * x + b * n }
+    }
+}

@@ -1,0 +1,49 @@
+import Tensor
+
+/// Euler steps to a lower noise level plus fresh noise back up to the next one (k-diffusion's
+/// `sample_euler_ancestral`, eta 1): matches diffusers' `EulerAncestralDiscreteScheduler`
+/// (A1111's "Euler a"). Draws one noise tensor per step, the last included.
+public struct EulerAncestralSampler: Sampler {
+    public let timesteps: [Float]
+    /// The noise level at each timestep, then 0.
+    public let sigmas: [Float]
+    public let initNoiseSigma: Float
+    public var order: Int { 1 }
+    let prediction: PredictionType
+
+    /// `EulerAncestralDiscreteScheduler.from_config(config)` after `set_timesteps(steps)`.
+    public init(config: SchedulerConfig, steps: Int) throws(CheckpointError) {
+        let schedule = try NoiseSchedule(config: config, defaults: SchedulerDefaults(), allowsZeroSNR: true, floorsZeroSNR: true)
+        let spacing = TimestepSpacing(rawValue: config.timestepSpacing ?? "linspace") ?? .linspace
+        let times = spacing.timesteps(steps: steps, trainSteps: schedule.count, offset: config.stepsOffset ?? 0)
+            .map { Double(Float($0)) }
+        (sigmas, timesteps) = schedule.discreteSigmas(timesteps: times, schedule: .model, finalSigma: 0)
+        initNoiseSigma = EulerSampler.initNoiseSigma(sigmas: sigmas, spacing: spacing)
+        prediction = PredictionType(rawValue: config.predictionType ?? "epsilon") ?? .epsilon
+    }
+
+    public func scaleModelInput(_ sample: Tensor, stepIndex: Int) -> Tensor {
+        let sigma = sigmas[stepIndex]
+        let scale = (sigma * sigma + 1).squareRoot()
+        return mapElements(sample) { $0 / scale }
+    }
+
+    public mutating func step<Random: RandomSource>(modelOutput: Tensor, stepIndex: Int, sample: Tensor,
+                                                    random: inout Random) -> Tensor {
+        let from = sigmas[stepIndex], to = sigmas[stepIndex + 1]
+        let up = (to * to * (from * from - to * to) / (from * from)).squareRoot()
+        let down = (to * to - up * up).squareRoot()
+        let dt = down - from
+        let prediction = prediction
+        let noise = random.normal(shape: sample.shape)
+        return zipMap(sample, modelOutput, noise) { x, m, n in
+            let denoised = prediction.denoised(sample: x, output: m, sigma: from)
+            return (x + (x - denoised) / from * dt) + n * up
+        }
+    }
+
+    public func addNoise(original: Tensor, noise: Tensor, stepIndex: Int) -> Tensor {
+        let sigma = sigmas[stepIndex]
+        return zipMap(original, noise) { x, n in x + n * sigma }
+    }
+}

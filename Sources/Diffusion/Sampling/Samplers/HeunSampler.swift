@@ -1,0 +1,72 @@
+import Tensor
+
+/// Heun's method (Karras et al. 2022, algorithm 1 without churn): an Euler step, then a second
+/// model call at the new noise level to average the slopes: matches diffusers'
+/// `HeunDiscreteScheduler` (A1111's "Heun"). Every timestep but the first is repeated; the last
+/// step is a plain Euler step to sigma 0.
+public struct HeunSampler: Sampler {
+    public let timesteps: [Float]
+    /// Per model call: `[s0, s1, s1, s2, s2, ..., 0]` (diffusers' interleaved sigmas).
+    public let sigmas: [Float]
+    public let initNoiseSigma: Float
+    public var order: Int { 2 }
+    let prediction: PredictionType
+    let clipRange: Float?
+    /// The Euler step's slope, step size and starting latents while the correction is pending.
+    var pending: (derivative: Tensor, dt: Float, sample: Tensor)?
+
+    /// `HeunDiscreteScheduler.from_config(config)` after `set_timesteps(steps)`.
+    public init(config: SchedulerConfig, steps: Int) throws(CheckpointError) {
+        var defaults = SchedulerDefaults()
+        defaults.betaStart = 0.00085
+        defaults.betaEnd = 0.012
+        let schedule = try NoiseSchedule(config: config, defaults: defaults, allowsZeroSNR: false)
+        let spacing = TimestepSpacing(rawValue: config.timestepSpacing ?? "linspace") ?? .linspace
+        let times = spacing.timesteps(steps: steps, trainSteps: schedule.count, offset: config.stepsOffset ?? 0)
+            .map { Double(Float($0)) }
+        let (plain, plainTimes) = schedule.discreteSigmas(timesteps: times, schedule: SigmaSchedule(config: config),
+                                                          finalSigma: 0)
+        sigmas = [plain[0]] + plain.dropFirst().dropLast().flatMap { [$0, $0] } + [0]
+        timesteps = [plainTimes[0]] + plainTimes.dropFirst().flatMap { [$0, $0] }
+        initNoiseSigma = EulerSampler.initNoiseSigma(sigmas: sigmas, spacing: spacing)
+        prediction = PredictionType(rawValue: config.predictionType ?? "epsilon") ?? .epsilon
+        clipRange = (config.clipSample ?? false) ? Float(config.clipSampleRange ?? 1) : nil
+    }
+
+    public func scaleModelInput(_ sample: Tensor, stepIndex: Int) -> Tensor {
+        let sigma = sigmas[stepIndex]
+        let scale = (sigma * sigma + 1).squareRoot()
+        return mapElements(sample) { $0 / scale }
+    }
+
+    public mutating func step<Random: RandomSource>(modelOutput: Tensor, stepIndex: Int, sample: Tensor,
+                                                    random: inout Random) -> Tensor {
+        let (prediction, clip) = (prediction, clipRange)
+        if let (previousDerivative, dt, start) = pending {
+            let sigmaNext = sigmas[stepIndex]
+            pending = nil
+            var values = [Float](repeating: 0, count: sample.count)
+            for i in 0..<values.count {
+                var x0 = prediction.denoised(sample: sample.storage[i], output: modelOutput.storage[i], sigma: sigmaNext)
+                if let clip { x0 = min(max(x0, -clip), clip) }
+                let derivative = (previousDerivative.storage[i] + (sample.storage[i] - x0) / sigmaNext) / 2
+                values[i] = start.storage[i] + derivative * dt
+            }
+            return Tensor(shape: sample.shape, values: values)
+        }
+        let sigma = sigmas[stepIndex]
+        let dt = sigmas[stepIndex + 1] - sigma
+        let derivative = zipMap(sample, modelOutput) { x, m in
+            var x0 = prediction.denoised(sample: x, output: m, sigma: sigma)
+            if let clip { x0 = min(max(x0, -clip), clip) }
+            return (x - x0) / sigma
+        }
+        pending = (derivative, dt, sample)
+        return zipMap(sample, derivative) { x, d in x + d * dt }
+    }
+
+    public func addNoise(original: Tensor, noise: Tensor, stepIndex: Int) -> Tensor {
+        let sigma = sigmas[stepIndex]
+        return zipMap(original, noise) { x, n in x + n * sigma }
+    }
+}

@@ -1,0 +1,158 @@
+# Regenerate with:
+#   /work/main/.venv-ref/bin/python tools/make_sampler_fixtures.py
+# (diffusers 0.42.1, torch 2.x, CPU). Writes Tests/DiffusionTests/Fixtures/samplers/*.safetensors.
+"""Sampler parity fixtures: diffusers' schedulers run against a synthetic model.
+
+For every sampler (one diffusers scheduler class each, built with `from_config` from an SD-like
+scheduler config), prediction type, sigma schedule and step count, this runs diffusers' own loop
+
+    latents = initial * scheduler.init_noise_sigma
+    for t in scheduler.timesteps:
+        x = scheduler.scale_model_input(latents, t)
+        latents = scheduler.step(model(x, t), t, latents).prev_sample
+
+with the deterministic model `0.5 * tanh(x) + 0.1 * cos(t / 100) * x + 0.05`, and records the
+timesteps, init_noise_sigma, the latents after every step and every noise tensor the scheduler drew
+(`randn_tensor` is wrapped), so a test can replay the noise without a torch-compatible generator.
+
+One file per sampler, `<sampler>.safetensors`; per case `<case>/samples` [steps, 1, 4, 8, 8],
+`<case>/timesteps` [steps] (float32), `<case>/noise` [draws, 1, 4, 8, 8] when noise was drawn,
+and one `initial` [1, 4, 8, 8]. The metadata entry `cases` is a JSON list of
+{name, config (the overrides given to from_config), steps, init_noise_sigma}.
+`schedule.safetensors` has alphas_cumprod for each beta schedule.
+"""
+import inspect
+import json
+import os
+
+import numpy as np
+import torch
+from safetensors.torch import save_file
+
+import diffusers
+from diffusers import (DDIMScheduler, DDPMScheduler, DEISMultistepScheduler, DPMSolverMultistepScheduler,
+                       EulerAncestralDiscreteScheduler, EulerDiscreteScheduler, HeunDiscreteScheduler,
+                       KDPM2AncestralDiscreteScheduler, KDPM2DiscreteScheduler, LCMScheduler,
+                       LMSDiscreteScheduler, PNDMScheduler, UniPCMultistepScheduler)
+
+OUT = os.path.join(os.path.dirname(__file__), "..", "Tests", "DiffusionTests", "Fixtures", "samplers")
+
+BASE = {"beta_start": 0.00085, "beta_end": 0.012, "beta_schedule": "scaled_linear", "num_train_timesteps": 1000,
+        "steps_offset": 1, "set_alpha_to_one": False, "clip_sample": False, "skip_prk_steps": True,
+        "timestep_spacing": "leading"}
+
+SAMPLERS = {
+    "euler": (EulerDiscreteScheduler, {}),
+    "euler_a": (EulerAncestralDiscreteScheduler, {}),
+    "ddim": (DDIMScheduler, {}),
+    "dpmpp_2m": (DPMSolverMultistepScheduler, {"algorithm_type": "dpmsolver++", "solver_order": 2}),
+    "pndm": (PNDMScheduler, {}),
+    "heun": (HeunDiscreteScheduler, {}),
+    "lms": (LMSDiscreteScheduler, {}),
+    "ddpm": (DDPMScheduler, {}),
+    "dpmpp_2m_sde": (DPMSolverMultistepScheduler, {"algorithm_type": "sde-dpmsolver++", "solver_order": 2}),
+    "dpm2": (KDPM2DiscreteScheduler, {}),
+    "dpm2_a": (KDPM2AncestralDiscreteScheduler, {}),
+    "unipc": (UniPCMultistepScheduler, {}),
+    "deis": (DEISMultistepScheduler, {}),
+    "lcm": (LCMScheduler, {}),
+}
+
+# Modules whose `randn_tensor` is wrapped to record the noise.
+NOISY_MODULES = [m for m in dir(diffusers.schedulers) if m.startswith("scheduling_")]
+drawn = []
+
+
+def recording(original):
+    def wrapper(*args, **kwargs):
+        value = original(*args, **kwargs)
+        drawn.append(value.detach().clone().float())
+        return value
+    return wrapper
+
+
+for name in NOISY_MODULES:
+    module = getattr(diffusers.schedulers, name)
+    if hasattr(module, "randn_tensor"):
+        module.randn_tensor = recording(module.randn_tensor)
+
+
+def model(x, t):
+    t = float(t)
+    return 0.5 * torch.tanh(x) + 0.1 * np.float32(np.cos(t / 100.0)) * x + 0.05
+
+
+def run(cls, overrides, steps, initial):
+    config = dict(BASE, **overrides)
+    scheduler = cls.from_config(config)
+    scheduler.set_timesteps(steps)
+    drawn.clear()
+    generator = torch.Generator().manual_seed(1234)
+    latents = initial * scheduler.init_noise_sigma
+    samples = []
+    for t in scheduler.timesteps:
+        x = scheduler.scale_model_input(latents, t)
+        out = model(x, t)
+        kwargs = {"generator": generator} if "generator" in inspect.signature(scheduler.step).parameters else {}
+        latents = scheduler.step(out, t, latents, **kwargs).prev_sample
+        samples.append(latents.clone())
+    return scheduler, torch.stack(samples), list(drawn)
+
+
+def main():
+    os.makedirs(OUT, exist_ok=True)
+    initial = torch.randn((1, 4, 8, 8), generator=torch.Generator().manual_seed(42))
+    total = 0
+    for sampler, (cls, extra) in SAMPLERS.items():
+        karras = "use_karras_sigmas" in inspect.signature(cls.__init__).parameters
+        variants = []
+        for prediction in ["epsilon", "v_prediction"]:
+            for schedule in (["default", "karras"] if karras else ["default"]):
+                for steps in [4, 9]:
+                    o = dict(extra, prediction_type=prediction)
+                    if schedule == "karras":
+                        o["use_karras_sigmas"] = True
+                    variants.append((f"{prediction}-{schedule}-{steps}", o, steps))
+        variants.append(("sd2-trailing-9", dict(extra, prediction_type="v_prediction", timestep_spacing="trailing"), 9))
+        variants.append(("cosine-linspace-9", dict(extra, beta_schedule="squaredcos_cap_v2",
+                                                   timestep_spacing="linspace"), 9))
+        variants.append(("linear-zerosnr-9", dict(extra, beta_schedule="linear", beta_start=0.0001, beta_end=0.02,
+                                                  prediction_type="v_prediction", timestep_spacing="trailing",
+                                                  rescale_betas_zero_snr=True)
+                         if sampler in ("ddim", "ddpm", "euler", "euler_a", "lcm") else
+                         dict(extra, beta_schedule="linear", beta_start=0.0001, beta_end=0.02), 9))
+        tensors = {"initial": initial.contiguous()}
+        cases = []
+        for name, o, steps in variants:
+            try:
+                scheduler, samples, noise = run(cls, o, steps, initial)
+            except Exception as error:  # a combination diffusers itself rejects
+                print(f"skip {sampler}/{name}: {error}")
+                continue
+            if not torch.isfinite(samples).all():
+                print(f"skip {sampler}/{name}: not finite")
+                continue
+            tensors[f"{name}/samples"] = samples.float().contiguous()
+            tensors[f"{name}/timesteps"] = scheduler.timesteps.to(torch.float32).contiguous()
+            if noise:
+                tensors[f"{name}/noise"] = torch.stack(noise).contiguous()
+            cases.append({"name": name, "config": o, "steps": steps,
+                          "init_noise_sigma": float(scheduler.init_noise_sigma)})
+        path = os.path.join(OUT, f"{sampler}.safetensors")
+        save_file(tensors, path, metadata={"cases": json.dumps(cases), "base": json.dumps(BASE)})
+        total += os.path.getsize(path)
+        print(f"{sampler}: {len(cases)} cases")
+
+    schedules = {}
+    for key, o in {"scaled_linear": {}, "linear": {"beta_schedule": "linear", "beta_start": 0.0001, "beta_end": 0.02},
+                   "cosine": {"beta_schedule": "squaredcos_cap_v2"},
+                   "scaled_linear_zerosnr": {"rescale_betas_zero_snr": True}}.items():
+        schedules[key] = DDIMScheduler.from_config(dict(BASE, **o)).alphas_cumprod.float().contiguous()
+    path = os.path.join(OUT, "schedule.safetensors")
+    save_file(schedules, path)
+    total += os.path.getsize(path)
+    print(f"total {total} bytes")
+
+
+if __name__ == "__main__":
+    main()
