@@ -1,6 +1,6 @@
-# Regenerate with:
-#   /work/main/.venv-ref/bin/python tools/make_sampler_fixtures.py
-# (diffusers 0.42.1, torch 2.x, CPU). Writes Tests/DiffusionTests/Fixtures/samplers/*.safetensors.
+# Regenerate with (from the repository root; diffusers 0.42.1, torch 2.15 CPU, scipy for LMS):
+#   .venv-ref/bin/python tools/make_sampler_fixtures.py
+# Writes Tests/DiffusionTests/Fixtures/samplers/*.safetensors.
 """Sampler parity fixtures: diffusers' schedulers run against a synthetic model.
 
 For every sampler (one diffusers scheduler class each, built with `from_config` from an SD-like
