@@ -29,6 +29,44 @@ public func upsampleNearest2xReference(_ x: Tensor) -> Tensor {
     return y
 }
 
+/// Nearest-neighbour resize to `height` x `width` as PyTorch's `interpolate(mode="nearest")`:
+/// output (i, j) reads input (floor(i * H / height), floor(j * W / width)); exactly 2x goes to
+/// `upsampleNearest2x`. Used where a latent side was odd on the way down (diffusers' `upsample_size`).
+/// x [N, C, H, W] -> [N, C, height, width]
+public func upsampleNearest(_ x: Tensor, height: Int, width: Int) -> Tensor {
+    precondition(x.rank == 4 && height > 0 && width > 0, "upsampleNearest: \(x.shape) to \(height)x\(width)")
+    let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+    if height == 2 * h && width == 2 * w { return upsampleNearest2x(x) }
+    let sourceColumn = (0..<width).map { $0 * w / width }
+    return Tensor(shape: [n, c, height, width]) { out in
+        guard out.count > 0 else { return }
+        x.storage.withUnsafeBufferPointer { px in
+            sourceColumn.withUnsafeBufferPointer { columns in
+                nonisolated(unsafe) let (src, dst, column) = (px.baseAddress!, out.baseAddress!, columns.baseAddress!)
+                parallelChunks(n * c * height, grain: max(1, elementwiseGrain / width)) { range in
+                    for row in range {
+                        let (plane, i) = (row / height, row % height)
+                        let from = src + (plane * h + i * h / height) * w, to = dst + row * width
+                        for j in 0..<width { to[j] = from[column[j]] }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Reference twin of `upsampleNearest`.
+public func upsampleNearestReference(_ x: Tensor, height: Int, width: Int) -> Tensor {
+    let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+    var y = Tensor(zeros: [n, c, height, width])
+    for plane in 0..<(n * c) {
+        for i in 0..<height {
+            for j in 0..<width { y.storage[(plane * height + i) * width + j] = x.storage[(plane * h + i * h / height) * w + j * w / width] }
+        }
+    }
+    return y
+}
+
 /// Copies `count` floats per block from `blocks` sources into one interleaved destination:
 /// for each outer index o, destination gets sources[0][o], sources[1][o], ... in turn.
 private func interleaveBlocks(_ sources: [Tensor], blockSizes: [Int], outer: Int, into out: UnsafeMutableBufferPointer<Float>) {

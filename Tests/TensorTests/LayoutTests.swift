@@ -11,6 +11,16 @@ import Testing
         #expect(y.storage == upsampleNearest2xReference(x).storage)
     }
 
+    /// Arbitrary target sizes, as when a UNet level had an odd side: 3 -> 5, 5 -> 10, 4 -> 7.
+    @Test(arguments: [(3, 3, 5, 5), (5, 4, 10, 7), (2, 3, 4, 6), (7, 5, 3, 2)])
+    func upsampleToAnySizeMatchesReference(h: Int, w: Int, height: Int, width: Int) {
+        var random = TestRandom(seed: 2)
+        let x = random.tensor([2, 3, h, w])
+        let y = upsampleNearest(x, height: height, width: width)
+        #expect(y.shape == [2, 3, height, width])
+        #expect(y.storage == upsampleNearestReference(x, height: height, width: width).storage)
+    }
+
     @Test func concatChannelsInterleavesPerImage() {
         let a = Tensor(shape: [2, 1, 1, 2], values: [1, 2, 3, 4])
         let b = Tensor(shape: [2, 2, 1, 2], values: [5, 6, 7, 8, 9, 10, 11, 12])

@@ -73,25 +73,3 @@ struct LayerNorm {
         layerNorm(x, weight: weight, bias: bias, eps: eps)
     }
 }
-
-/// Nearest-neighbour upsampling to `height` x `width` as PyTorch's `interpolate(mode="nearest")`:
-/// output (y, x) reads input (floor(y * H / height), floor(x * W / width)).
-/// x [N, C, H, W] -> [N, C, height, width]
-func upsampleNearest(_ x: Tensor, height: Int, width: Int) -> Tensor {
-    let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
-    if height == 2 * h && width == 2 * w { return upsampleNearest2x(x) }
-    var out = Tensor(zeros: [n, c, height, width])
-    let sourceX = (0..<width).map { $0 * w / width }
-    x.storage.withUnsafeBufferPointer { src in
-        out.storage.withUnsafeMutableBufferPointer { dst in
-            for plane in 0..<(n * c) {
-                for y in 0..<height {
-                    let row = plane * h * w + (y * h / height) * w
-                    let outRow = (plane * height + y) * width
-                    for xo in 0..<width { dst[outRow + xo] = src[row + sourceX[xo]] }
-                }
-            }
-        }
-    }
-    return out
-}
