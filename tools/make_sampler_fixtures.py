@@ -1,6 +1,8 @@
 # Regenerate with (from the repository root; diffusers 0.42.1, torch 2.15 CPU, scipy for LMS):
 #   .venv-ref/bin/python tools/make_sampler_fixtures.py
 # Writes Tests/DiffusionTests/Fixtures/samplers/*.safetensors.
+#   .venv-ref/bin/python tools/make_sampler_fixtures.py flow_euler
+# writes only flow_euler.safetensors (the other files untouched).
 """Sampler parity fixtures: diffusers' schedulers run against a synthetic model.
 
 For every sampler (one diffusers scheduler class each, built with `from_config` from an SD-like
@@ -24,6 +26,7 @@ and one `initial` [1, 4, 8, 8]. The metadata entry `cases` is a JSON list of
 import inspect
 import json
 import os
+import sys
 
 import numpy as np
 import torch
@@ -31,7 +34,8 @@ from safetensors.torch import save_file
 
 import diffusers
 from diffusers import (DDIMScheduler, DDPMScheduler, DEISMultistepScheduler, DPMSolverMultistepScheduler,
-                       EulerAncestralDiscreteScheduler, EulerDiscreteScheduler, HeunDiscreteScheduler,
+                       EulerAncestralDiscreteScheduler, EulerDiscreteScheduler, FlowMatchEulerDiscreteScheduler,
+                       HeunDiscreteScheduler,
                        KDPM2AncestralDiscreteScheduler, KDPM2DiscreteScheduler, LCMScheduler,
                        LMSDiscreteScheduler, PNDMScheduler, UniPCMultistepScheduler)
 
@@ -99,9 +103,43 @@ def run(cls, overrides, steps, initial):
     return scheduler, torch.stack(samples), list(drawn)
 
 
+FLOW_BASE = {"num_train_timesteps": 1000}
+
+
+def flow_fixtures(initial):
+    """`flow_euler.safetensors`: FlowMatchEulerDiscreteScheduler with shift 1 and 3 (SD3).
+
+    The class has no `scale_model_input` or `init_noise_sigma`; flow pipelines start from the noise
+    itself and call the model on the latents, so the recorded init_noise_sigma is 1.
+    """
+    tensors = {"initial": initial.contiguous()}
+    cases = []
+    for shift in [1.0, 3.0]:
+        for steps in [4, 9]:
+            name = f"shift{shift:g}-{steps}"
+            overrides = {"shift": shift}
+            scheduler = FlowMatchEulerDiscreteScheduler.from_config(dict(FLOW_BASE, **overrides))
+            scheduler.set_timesteps(steps)
+            latents = initial.clone()
+            samples = []
+            for t in scheduler.timesteps:
+                latents = scheduler.step(model(latents, t), t, latents).prev_sample
+                samples.append(latents.clone())
+            tensors[f"{name}/samples"] = torch.stack(samples).float().contiguous()
+            tensors[f"{name}/timesteps"] = scheduler.timesteps.to(torch.float32).contiguous()
+            cases.append({"name": name, "config": overrides, "steps": steps, "init_noise_sigma": 1.0})
+    path = os.path.join(OUT, "flow_euler.safetensors")
+    save_file(tensors, path, metadata={"cases": json.dumps(cases), "base": json.dumps(FLOW_BASE)})
+    print(f"flow_euler: {len(cases)} cases")
+    return os.path.getsize(path)
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     initial = torch.randn((1, 4, 8, 8), generator=torch.Generator().manual_seed(42))
+    if sys.argv[1:] == ["flow_euler"]:
+        flow_fixtures(initial)
+        return
     total = 0
     for sampler, (cls, extra) in SAMPLERS.items():
         karras = "use_karras_sigmas" in inspect.signature(cls.__init__).parameters
@@ -142,6 +180,8 @@ def main():
         save_file(tensors, path, metadata={"cases": json.dumps(cases), "base": json.dumps(BASE)})
         total += os.path.getsize(path)
         print(f"{sampler}: {len(cases)} cases")
+
+    total += flow_fixtures(initial)
 
     schedules = {}
     for key, o in {"scaled_linear": {}, "linear": {"beta_schedule": "linear", "beta_start": 0.0001, "beta_end": 0.02},

@@ -239,6 +239,12 @@ public func makeSampler(name: SamplerName, schedule: SigmaSchedule, config: Sche
         case .heun: return try HeunSampler(config: config, steps: steps)
         case .ddpm: return try DDPMSampler(config: config, steps: steps)
         case .lms: return try LMSSampler(config: config, steps: steps)
+        case .dpm2: return try KDPM2Sampler(config: config, steps: steps)
+        case .dpm2A: return try KDPM2AncestralSampler(config: config, steps: steps)
+        case .lcm: return try LCMSampler(config: config, steps: steps)
+        case .unipc: return try UniPCSampler(config: config, steps: steps)
+        case .deis: return try DEISSampler(config: config, steps: steps)
+        case .flowEuler: return try FlowMatchEulerSampler(config: config, steps: steps)
         default:
             throw CheckpointError(path: "", reason: .unsupportedConfig(
                 key: "sampler", value: name.rawValue, note: "\(name.diffusersClass) is not implemented yet"))

@@ -1,0 +1,50 @@
+import Tensor
+
+/// Euler's method on a rectified-flow ODE (SD3, Flux): the model predicts the velocity
+/// `noise - sample` and each step moves along it from one sigma to the next: matches diffusers'
+/// `FlowMatchEulerDiscreteScheduler` with a fixed `shift` (SD3: 3.0; no dynamic shifting,
+/// stochastic sampling or sigma re-spacing). The latents start as the noise itself and the model
+/// sees them unscaled.
+public struct FlowMatchEulerSampler: Sampler {
+    public let timesteps: [Float]
+    /// The noise fraction at each timestep, then 0.
+    public let sigmas: [Float]
+    public var initNoiseSigma: Float { 1 }
+    public var order: Int { 1 }
+
+    /// `FlowMatchEulerDiscreteScheduler.from_config(config)` after `set_timesteps(steps)`.
+    public init(config: SchedulerConfig, steps: Int) throws(CheckpointError) {
+        let train = config.numTrainTimesteps ?? 1000
+        let shift = config.shift ?? 1
+        guard shift > 0 else {
+            throw CheckpointError(path: "", reason: .invalidConfig("shift = \(shift) must be positive"))
+        }
+        // The class shifts its training sigmas (float32) in __init__, then shifts the inference
+        // sigmas spaced between the shifted ends again (double) in set_timesteps.
+        func trainingSigma(_ t: Int) -> Double {
+            let sigma = Float(t) / Float(train)
+            return Double(Float(shift) * sigma / (1 + Float(shift - 1) * sigma))
+        }
+        let high = trainingSigma(train) * Double(train), low = trainingSigma(1) * Double(train)
+        let shifted = TimestepSpacing.linspace(high, low, steps).map { t -> Float in
+            let sigma = t / Double(train)
+            return Float(shift * sigma / (1 + (shift - 1) * sigma))
+        }
+        timesteps = shifted.map { $0 * Float(train) }
+        sigmas = shifted + [0]
+    }
+
+    public func scaleModelInput(_ sample: Tensor, stepIndex: Int) -> Tensor { sample }
+
+    public mutating func step<Random: RandomSource>(modelOutput: Tensor, stepIndex: Int, sample: Tensor,
+                                                    random: inout Random) -> Tensor {
+        let dt = sigmas[stepIndex + 1] - sigmas[stepIndex]
+        return zipMap(sample, modelOutput) { x, v in x + dt * v }
+    }
+
+    /// diffusers' `scale_noise`: the straight line from `original` to `noise` at this sigma.
+    public func addNoise(original: Tensor, noise: Tensor, stepIndex: Int) -> Tensor {
+        let sigma = sigmas[stepIndex]
+        return zipMap(original, noise) { x, n in sigma * n + (1 - sigma) * x }
+    }
+}
