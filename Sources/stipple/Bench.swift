@@ -30,8 +30,11 @@ struct Bench: ParsableCommand {
     @Option(help: "Timed runs per component, after one warm-up.")
     var runs: Int = 3
 
-    @Option(help: "Comma-separated subset of: text_encoder, unet_batch1, unet_batch2, vae_decode, vae_encode.")
+    @Option(help: "Comma-separated subset of: text_encoder, unet_batch1, unet_batch2, vae_decode, vae_encode (\"\" for none, e.g. with --samplers).")
     var components: String = ComponentBenchmark.Component.allCases.map(\.rawValue).joined(separator: ",")
+
+    @Flag(help: "Also time one step of each sampler on the latent (everything but the UNet call).")
+    var samplers = false
 
     @Flag(help: "Print one JSON object instead of a table.")
     var json = false
@@ -46,7 +49,7 @@ struct Bench: ParsableCommand {
     }
 
     func selectedComponents() throws -> [ComponentBenchmark.Component] {
-        try components.split(separator: ",").map {
+        try components.split(separator: ",", omittingEmptySubsequences: true).map {
             let name = $0.trimmingCharacters(in: .whitespaces)
             guard let component = ComponentBenchmark.Component(rawValue: name) else {
                 throw ValidationError("unknown component \"\(name)\" (valid: \(ComponentBenchmark.Component.allCases.map(\.rawValue).joined(separator: ", ")))")
@@ -59,11 +62,12 @@ struct Bench: ParsableCommand {
         if let threads { Threads.set(threads) }
         let benchmark = ComponentBenchmark(architecture: arch, width: width, height: height, runs: runs)
         var results: [ComponentBenchmark.Result] = []
-        if !json {
+        let selected = try selectedComponents()
+        if !json && !selected.isEmpty {
             print("stipple bench: \(arch.rawValue) at \(width)x\(height), \(Threads.count) threads, median of \(runs) after a warm-up")
             print("component        seconds    GFLOP   GFLOP/s")
         }
-        for component in try selectedComponents() {
+        for component in selected {
             let result = try benchmark.run(component)
             results.append(result)
             if !json {
@@ -71,11 +75,25 @@ struct Bench: ParsableCommand {
                       + String(format: "%9.3f %8.1f %9.1f", result.medianSeconds, Double(result.operations) / 1e9, result.gflops))
             }
         }
+        var samplerTimes: [(String, Double)] = []
+        if samplers {
+            let shape = [1, 4, height / 8, width / 8]
+            if !json { print("sampler step on \(shape.map(String.init).joined(separator: "x")) (median of 5 runs of 20 steps):") }
+            let bench = SamplerBenchmark(latentShape: shape)
+            for name in SamplerName.allCases where name != .default {
+                let seconds = try bench.secondsPerStep(name)
+                samplerTimes.append((name.rawValue, seconds))
+                if !json { print("  " + name.rawValue.padding(toLength: 14, withPad: " ", startingAt: 0) + String(format: "%8.3f ms", seconds * 1e3)) }
+            }
+        }
         let peak = ComponentBenchmark.peakResidentMegabytes
         if json {
             var object: [String: Any] = ["peak_rss_mb": (peak * 10).rounded() / 10]
             for result in results {
                 object[result.component.rawValue] = ["median_s": result.medianSeconds, "gflops": result.gflops]
+            }
+            if samplers {
+                object["sampler_step_ms"] = Dictionary(uniqueKeysWithValues: samplerTimes.map { ($0.0, $0.1 * 1e3) })
             }
             object["flops"] = Dictionary(uniqueKeysWithValues: results.map { ($0.component.rawValue, $0.operations) })
             object["settings"] = ["arch": arch.rawValue, "width": width, "height": height, "threads": Threads.count, "runs": runs] as [String: Any]
