@@ -2,7 +2,8 @@
 #   .venv-ref/bin/python tools/make_sampler_fixtures.py
 # Writes Tests/DiffusionTests/Fixtures/samplers/*.safetensors.
 #   .venv-ref/bin/python tools/make_sampler_fixtures.py flow_euler
-# writes only flow_euler.safetensors (the other files untouched).
+# writes only flow_euler.safetensors (the other files untouched); likewise `ddim_eta` writes only
+# ddim_eta.safetensors and `img2img` only img2img.safetensors.
 """Sampler parity fixtures: diffusers' schedulers run against a synthetic model.
 
 For every sampler (one diffusers scheduler class each, built with `from_config` from an SD-like
@@ -17,7 +18,8 @@ with the deterministic model `0.5 * tanh(x) + 0.1 * cos(t / 100) * x + 0.05`, an
 timesteps, init_noise_sigma, the latents after every step and every noise tensor the scheduler drew
 (`randn_tensor` is wrapped), so a test can replay the noise without a torch-compatible generator.
 
-One file per sampler, `<sampler>.safetensors`; per case `<case>/samples` [steps, 1, 4, 8, 8],
+One file per sampler, `<sampler>.safetensors` (plus `ddim_eta` and `img2img`, see their functions);
+per case `<case>/samples` [steps, 1, 4, 8, 8],
 `<case>/timesteps` [steps] (float32), `<case>/noise` [draws, 1, 4, 8, 8] when noise was drawn,
 and one `initial` [1, 4, 8, 8]. The metadata entry `cases` is a JSON list of
 {name, config (the overrides given to from_config), steps, init_noise_sigma}.
@@ -134,11 +136,108 @@ def flow_fixtures(initial):
     return os.path.getsize(path)
 
 
+def ddim_eta_fixtures(initial):
+    """`ddim_eta.safetensors`: DDIMScheduler.step(eta=...) with eta 0.5 and 1.0.
+
+    Same loop as `run`, with `eta` passed to `step` (and `use_clipped_model_output` left false);
+    every `variance_noise` drawn is recorded in `<case>/noise`. Cases record their `eta`.
+    """
+    tensors = {"initial": initial.contiguous()}
+    cases = []
+    for eta in [0.5, 1.0]:
+        for prediction in ["epsilon", "v_prediction"]:
+            for steps in [4, 9]:
+                name = f"eta{eta:g}-{prediction}-{steps}"
+                overrides = {"prediction_type": prediction}
+                scheduler = DDIMScheduler.from_config(dict(BASE, **overrides))
+                scheduler.set_timesteps(steps)
+                drawn.clear()
+                generator = torch.Generator().manual_seed(1234)
+                latents = initial * scheduler.init_noise_sigma
+                samples = []
+                for t in scheduler.timesteps:
+                    x = scheduler.scale_model_input(latents, t)
+                    latents = scheduler.step(model(x, t), t, latents, eta=eta, generator=generator).prev_sample
+                    samples.append(latents.clone())
+                tensors[f"{name}/samples"] = torch.stack(samples).float().contiguous()
+                tensors[f"{name}/timesteps"] = scheduler.timesteps.to(torch.float32).contiguous()
+                tensors[f"{name}/noise"] = torch.stack(drawn).contiguous()
+                cases.append({"name": name, "config": overrides, "steps": steps, "eta": eta,
+                              "init_noise_sigma": float(scheduler.init_noise_sigma)})
+    path = os.path.join(OUT, "ddim_eta.safetensors")
+    save_file(tensors, path, metadata={"cases": json.dumps(cases), "base": json.dumps(BASE)})
+    print(f"ddim_eta: {len(cases)} cases")
+    return os.path.getsize(path)
+
+
+IMG2IMG = {
+    "euler": {}, "euler_a": {}, "ddim": {}, "dpmpp_2m": {}, "dpmpp_2m-karras": {"use_karras_sigmas": True},
+    "heun": {}, "lms": {}, "pndm": {}, "ddpm": {}, "unipc": {},
+}
+
+
+def img2img_fixtures(initial):
+    """`img2img.safetensors`: diffusers' img2img start (`StableDiffusionImg2ImgPipeline`).
+
+    `set_timesteps(steps)`, then `get_timesteps`: init_timestep = min(int(steps * strength), steps),
+    t_start = max(steps - init_timestep, 0), timesteps = scheduler.timesteps[t_start * order:] and
+    `set_begin_index(t_start * order)` where the class has it; the start is
+    `add_noise(initial, img2img_noise, timesteps[:1])`, then the usual loop over those timesteps.
+    Per case `<case>/timesteps` (the ones run), `<case>/start` (the noised latents),
+    `<case>/samples` and `<case>/noise` (draws of ancestral samplers).
+    """
+    noise0 = torch.randn((1, 4, 8, 8), generator=torch.Generator().manual_seed(7))
+    tensors = {"initial": initial.contiguous(), "img2img_noise": noise0.contiguous()}
+    cases = []
+    steps = 9
+    for key, extra in IMG2IMG.items():
+        sampler = key.split("-")[0]
+        cls, base_extra = SAMPLERS[sampler]
+        overrides = dict(base_extra, prediction_type="epsilon", **extra)
+        for strength in [0.3, 0.6, 1.0]:
+            name = f"{key}-s{strength:g}"
+            scheduler = cls.from_config(dict(BASE, **overrides))
+            scheduler.set_timesteps(steps)
+            init_timestep = min(int(steps * strength), steps)
+            t_start = max(steps - init_timestep, 0)
+            first = t_start * scheduler.order
+            timesteps = scheduler.timesteps[first:]
+            if hasattr(scheduler, "set_begin_index"):
+                scheduler.set_begin_index(first)
+            drawn.clear()
+            generator = torch.Generator().manual_seed(1234)
+            latents = scheduler.add_noise(initial, noise0, timesteps[:1])
+            start = latents.clone()
+            samples = []
+            for t in timesteps:
+                x = scheduler.scale_model_input(latents, t)
+                kwargs = {"generator": generator} if "generator" in inspect.signature(scheduler.step).parameters else {}
+                latents = scheduler.step(model(x, t), t, latents, **kwargs).prev_sample
+                samples.append(latents.clone())
+            tensors[f"{name}/timesteps"] = timesteps.to(torch.float32).contiguous()
+            tensors[f"{name}/start"] = start.float().contiguous()
+            tensors[f"{name}/samples"] = torch.stack(samples).float().contiguous()
+            if drawn:
+                tensors[f"{name}/noise"] = torch.stack(drawn).contiguous()
+            cases.append({"name": name, "sampler": sampler, "config": overrides, "steps": steps,
+                          "strength": strength, "first_index": first})
+    path = os.path.join(OUT, "img2img.safetensors")
+    save_file(tensors, path, metadata={"cases": json.dumps(cases), "base": json.dumps(BASE)})
+    print(f"img2img: {len(cases)} cases")
+    return os.path.getsize(path)
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     initial = torch.randn((1, 4, 8, 8), generator=torch.Generator().manual_seed(42))
     if sys.argv[1:] == ["flow_euler"]:
         flow_fixtures(initial)
+        return
+    if sys.argv[1:] == ["ddim_eta"]:
+        ddim_eta_fixtures(initial)
+        return
+    if sys.argv[1:] == ["img2img"]:
+        img2img_fixtures(initial)
         return
     total = 0
     for sampler, (cls, extra) in SAMPLERS.items():
@@ -182,6 +281,8 @@ def main():
         print(f"{sampler}: {len(cases)} cases")
 
     total += flow_fixtures(initial)
+    total += ddim_eta_fixtures(initial)
+    total += img2img_fixtures(initial)
 
     schedules = {}
     for key, o in {"scaled_linear": {}, "linear": {"beta_schedule": "linear", "beta_start": 0.0001, "beta_end": 0.02},

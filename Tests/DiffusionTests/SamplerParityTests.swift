@@ -23,6 +23,25 @@ import Tensor
         var config: [String: JSONValue]
         var steps: Int
         var init_noise_sigma: Double
+        /// DDIM's eta (ddim_eta.safetensors only).
+        var eta: Double?
+    }
+
+    /// One recorded case of img2img.safetensors.
+    struct Img2ImgCase: Decodable {
+        var name: String
+        var sampler: String
+        var config: [String: JSONValue]
+        var steps: Int
+        var strength: Double
+        var first_index: Int
+    }
+
+    /// The scheduler config of a fixture case: the file's `base` with the case's overrides.
+    static func config(base: [String: Any], overrides: [String: JSONValue]) throws -> SchedulerConfig {
+        var object = base
+        for (key, value) in overrides { object[key] = value.object }
+        return try SchedulerConfig.decode(json: JSONSerialization.data(withJSONObject: object))
     }
 
     /// A JSON scalar of a case's config overrides.
@@ -85,21 +104,20 @@ import Tensor
         return scale > 0 ? diff / scale : diff
     }
 
-    /// Runs every case of `sampler`'s fixture; returns the worst relative error per case.
-    static func replay(_ sampler: String) throws -> [String: Float] {
-        let file = try SafetensorsFile(path: folder.appendingPathComponent(sampler + ".safetensors").path)
+    /// Runs every case of `sampler`'s fixture (`<fixture ?? sampler>.safetensors`); returns the
+    /// worst relative error per case.
+    static func replay(_ sampler: String, fixture fileName: String? = nil) throws -> [String: Float] {
+        let file = try SafetensorsFile(path: folder.appendingPathComponent((fileName ?? sampler) + ".safetensors").path)
         let cases = try JSONDecoder().decode([Case].self, from: Data((file.metadata["cases"] ?? "[]").utf8))
         let base = try JSONSerialization.jsonObject(with: Data((file.metadata["base"] ?? "{}").utf8)) as? [String: Any] ?? [:]
         let initial = try file.tensor("initial")
         var errors: [String: Float] = [:]
         #expect(!cases.isEmpty)
         for fixture in cases {
-            var object = base
-            for (key, value) in fixture.config { object[key] = value.object }
-            let config = try SchedulerConfig.decode(json: JSONSerialization.data(withJSONObject: object))
+            let config = try Self.config(base: base, overrides: fixture.config)
             let schedule: SigmaSchedule = config.useKarrasSigmas == true ? .karras : .model
             var ours = try makeSampler(name: SamplerName(parsing: sampler), schedule: schedule, config: config,
-                                       steps: fixture.steps)
+                                       steps: fixture.steps, eta: Float(fixture.eta ?? 0))
             let expectedTimesteps = try file.tensor(fixture.name + "/timesteps").storage
             #expect(ours.timesteps == expectedTimesteps, "\(sampler)/\(fixture.name): timesteps")
             #expect(abs(Double(ours.initNoiseSigma) - fixture.init_noise_sigma) <= 1e-6 * max(1, fixture.init_noise_sigma),
@@ -129,6 +147,69 @@ import Tensor
     func matchesDiffusers(_ sampler: String) throws {
         let errors = try Self.replay(sampler)
         #expect(!errors.isEmpty)
+    }
+
+    /// DDIM with eta 0.5 and 1: the added noise is diffusers' `variance_noise`, replayed.
+    @Test func ddimEtaMatchesDiffusers() throws {
+        let errors = try Self.replay("ddim", fixture: "ddim_eta")
+        #expect(errors.count == 8)
+    }
+
+    /// The samplers of img2img.safetensors.
+    static let img2imgSamplers = ["euler", "euler_a", "ddim", "dpmpp_2m", "dpmpp_2m-karras", "heun", "lms", "pndm",
+                                  "ddpm", "unipc"]
+
+    /// diffusers' img2img pipeline: `firstStepIndex` picks `get_timesteps`' start, `addNoise`
+    /// noises the clean latents to it, and the loop from there follows diffusers step for step.
+    @Test(arguments: img2imgSamplers)
+    func img2imgMatchesDiffusers(_ key: String) throws {
+        let file = try SafetensorsFile(path: Self.folder.appendingPathComponent("img2img.safetensors").path)
+        let cases = try JSONDecoder().decode([Img2ImgCase].self, from: Data((file.metadata["cases"] ?? "[]").utf8))
+            .filter { $0.name.hasPrefix(key + "-s") }
+        let base = try JSONSerialization.jsonObject(with: Data((file.metadata["base"] ?? "{}").utf8)) as? [String: Any] ?? [:]
+        let (initial, noise) = (try file.tensor("initial"), try file.tensor("img2img_noise"))
+        #expect(cases.count == 3)
+        for fixture in cases {
+            let label = "img2img \(fixture.name)"
+            let config = try Self.config(base: base, overrides: fixture.config)
+            let schedule: SigmaSchedule = config.useKarrasSigmas == true ? .karras : .model
+            var ours = try makeSampler(name: SamplerName(parsing: fixture.sampler), schedule: schedule, config: config,
+                                       steps: fixture.steps)
+            let first = ours.firstStepIndex(strength: fixture.strength, steps: fixture.steps)
+            #expect(first == fixture.first_index, "\(label): first step index \(first)")
+            let expectedTimesteps = try file.tensor(fixture.name + "/timesteps").storage
+            guard first == fixture.first_index, first < ours.timesteps.count else { continue }
+            #expect(Array(ours.timesteps[first...]) == expectedTimesteps, "\(label): timesteps")
+            guard ours.timesteps.count - first == expectedTimesteps.count else { continue }
+            let start = ours.addNoise(original: initial, noise: noise, stepIndex: first)
+            var worst = Self.relativeError(start, try file.tensor(fixture.name + "/start"))
+            #expect(worst <= 1e-5, "\(label): noised start, relative error \(worst)")
+            let samples = Self.unstacked(try file.tensor(fixture.name + "/samples"))
+            let drawn = file.tensorNames.contains(fixture.name + "/noise")
+                ? Self.unstacked(try file.tensor(fixture.name + "/noise")) : []
+            var random = ReplayedNoise(tensors: drawn)
+            var latents = try file.tensor(fixture.name + "/start")
+            for i in first..<ours.timesteps.count {
+                let input = ours.scaleModelInput(latents, stepIndex: i)
+                latents = ours.step(modelOutput: Self.model(input, ours.timesteps[i]), stepIndex: i, sample: latents,
+                                    random: &random)
+                worst = max(worst, Self.relativeError(latents, samples[i - first]))
+                latents = samples[i - first]
+            }
+            #expect(random.next == drawn.count, "\(label): drew \(random.next) of \(drawn.count) noise tensors")
+            #expect(worst <= 1e-5, "\(label): relative error \(worst)")
+        }
+    }
+
+    @Test func etaIsDDIMOnly() throws {
+        let ddim = try makeSampler(name: "ddim", config: Self.sd15, steps: 10, eta: 0.5)
+        #expect((ddim as? DDIMSampler)?.eta == 0.5)
+        #expect(throws: SamplerError.self) {
+            try makeSampler(name: .euler, schedule: .model, config: Self.sd15, steps: 10, eta: 0.5)
+        }
+        #expect(throws: SamplerError.self) {
+            try makeSampler(name: .ddim, schedule: .model, config: Self.sd15, steps: 10, eta: -1)
+        }
     }
 
     @Test func alphasCumprodMatchTorch() throws {

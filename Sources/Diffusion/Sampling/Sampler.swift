@@ -75,7 +75,7 @@ public enum SamplerError: Error, Equatable, Sendable, CustomStringConvertible {
 
 /// The sampler names people know, with A1111's display names and diffusers' classes.
 public enum SamplerName: String, CaseIterable, Sendable {
-    /// DDIM, deterministic (eta 0).
+    /// DDIM: deterministic at eta 0 (the default), stochastic with `eta` > 0.
     case ddim
     /// DDPM, the original ancestral sampler.
     case ddpm
@@ -198,10 +198,13 @@ public enum SamplerName: String, CaseIterable, Sendable {
 /// `SamplerClass.from_config(pipe.scheduler.config, **options)`: keys of the model's config keep
 /// the training schedule (betas, prediction type, spacing), absent keys take the class defaults.
 /// `schedule` other than `.model` sets `use_karras_sigmas` / `use_exponential_sigmas`.
+/// `eta` is `DDIMScheduler.step`'s eta (DDIM only; other samplers take no eta and refuse one
+/// other than 0).
 /// Throws for unknown names, steps outside 1...num_train_timesteps, schedules the class does
-/// not accept, and samplers not implemented yet; never falls back silently.
+/// not accept, eta on a sampler other than DDIM, and samplers not implemented yet; never falls
+/// back silently.
 public func makeSampler(name: SamplerName, schedule: SigmaSchedule, config: SchedulerConfig,
-                        steps: Int) throws(SamplerError) -> any Sampler {
+                        steps: Int, eta: Float = 0) throws(SamplerError) -> any Sampler {
     var name = name
     if name == .default {
         guard let own = config.className.flatMap(SamplerName.init(diffusersClass:)) else {
@@ -228,12 +231,16 @@ public func makeSampler(name: SamplerName, schedule: SigmaSchedule, config: Sche
     default: break
     }
     do throws(CheckpointError) {
+        if eta != 0 && name != .ddim {
+            throw CheckpointError(path: "", reason: .unsupportedConfig(
+                key: "eta", value: "\(eta)", note: "only ddim takes an eta; \(name.diffusersClass) has none"))
+        }
         try config.validate()
         if !name.supports(.karras) { config.useKarrasSigmas = nil; config.useExponentialSigmas = nil }
         switch name {
         case .euler: return try EulerSampler(config: config, steps: steps)
         case .eulerA: return try EulerAncestralSampler(config: config, steps: steps)
-        case .ddim: return try DDIMSampler(config: config, steps: steps)
+        case .ddim: return try DDIMSampler(config: config, steps: steps, eta: eta)
         case .dpmpp2M, .dpmpp2MSDE: return try DPMSolverMultistepSampler(config: config, steps: steps)
         case .pndm: return try PNDMSampler(config: config, steps: steps)
         case .heun: return try HeunSampler(config: config, steps: steps)
@@ -255,13 +262,14 @@ public func makeSampler(name: SamplerName, schedule: SigmaSchedule, config: Sche
 }
 
 /// `makeSampler` from names as typed: a sampler name (stipple's or A1111's, where a " Karras"
-/// suffix selects the Karras schedule) and a schedule name (`default`, `karras`, `exponential`).
+/// suffix selects the Karras schedule) and a schedule name (`default`, `karras`, `exponential`);
+/// `eta` as for `makeSampler(name:schedule:config:steps:eta:)`.
 public func makeSampler(name: String, schedule: String = "default", config: SchedulerConfig,
-                        steps: Int) throws(SamplerError) -> any Sampler {
+                        steps: Int, eta: Float = 0) throws(SamplerError) -> any Sampler {
     let sampler = try SamplerName(parsing: name)
     guard var sigmas = SigmaSchedule(rawValue: schedule.lowercased()) else { throw .unknownSchedule(schedule) }
     if name.hasSuffix(" Karras") { sigmas = .karras }
-    return try makeSampler(name: sampler, schedule: sigmas, config: config, steps: steps)
+    return try makeSampler(name: sampler, schedule: sigmas, config: config, steps: steps, eta: eta)
 }
 
 /// `f` applied elementwise to two tensors of the same shape.

@@ -1,7 +1,8 @@
 import Tensor
 
-/// Denoising diffusion implicit models (Song et al. 2020) with eta 0, deterministic: matches
-/// diffusers' `DDIMScheduler` (A1111's "DDIM").
+/// Denoising diffusion implicit models (Song et al. 2020): matches diffusers' `DDIMScheduler`
+/// (A1111's "DDIM") with `step(eta: eta)` and `use_clipped_model_output` false. Eta 0 is
+/// deterministic; eta > 0 adds `eta * sigma_t` of fresh noise each step (eta 1 is DDPM-like).
 public struct DDIMSampler: Sampler {
     public let timesteps: [Float]
     public var initNoiseSigma: Float { 1 }
@@ -14,9 +15,17 @@ public struct DDIMSampler: Sampler {
     let finalAlphaCumprod: Float
     /// The clamp applied to the predicted clean sample (`clip_sample`), if any.
     let clipRange: Float?
+    /// The stochasticity of each step (`eta` of `DDIMScheduler.step`): 0 deterministic, 1 DDPM-like.
+    public let eta: Float
 
-    /// `DDIMScheduler.from_config(config)` after `set_timesteps(steps)`.
-    public init(config: SchedulerConfig, steps: Int) throws(CheckpointError) {
+    /// `DDIMScheduler.from_config(config)` after `set_timesteps(steps)`, stepped with `eta`
+    /// (at least 0).
+    public init(config: SchedulerConfig, steps: Int, eta: Float = 0) throws(CheckpointError) {
+        guard eta >= 0, eta.isFinite else {
+            throw CheckpointError(path: "", reason: .unsupportedConfig(
+                key: "eta", value: "\(eta)", note: "DDIM's eta must be a finite number of at least 0"))
+        }
+        self.eta = eta
         var defaults = SchedulerDefaults()
         defaults.setAlphaToOne = true
         schedule = try NoiseSchedule(config: config, defaults: defaults, allowsZeroSNR: true)
@@ -45,9 +54,12 @@ public struct DDIMSampler: Sampler {
         let beta = 1 - alpha
         let (rootAlpha, rootBeta) = (alpha.squareRoot(), beta.squareRoot())
         let rootAlphaPrevious = alphaPrevious.squareRoot()
-        let direction = (1 - alphaPrevious - 0).squareRoot()
+        // sigma_t(eta) of formula (16): eta * sqrt((1 - a_prev) / (1 - a) * (1 - a / a_prev)).
+        let variance = (1 - alphaPrevious) / beta * (1 - alpha / alphaPrevious)
+        let deviation = eta * variance.squareRoot()
+        let direction = (1 - alphaPrevious - deviation * deviation).squareRoot()
         let (prediction, clip) = (prediction, clipRange)
-        return zipMap(sample, modelOutput) { x, m in
+        let mean = zipMap(sample, modelOutput) { x, m in
             var x0: Float, eps: Float
             switch prediction {
             case .epsilon:
@@ -63,6 +75,9 @@ public struct DDIMSampler: Sampler {
             if let clip { x0 = min(max(x0, -clip), clip) }
             return rootAlphaPrevious * x0 + direction * eps
         }
+        guard eta > 0 else { return mean }
+        let noise = random.normal(shape: modelOutput.shape)
+        return zipMap(mean, noise) { x, n in x + deviation * n }
     }
 
     public func addNoise(original: Tensor, noise: Tensor, stepIndex: Int) -> Tensor {

@@ -60,8 +60,13 @@ public struct LMSSampler: Sampler {
         }
         derivatives.append(derivative)
         if derivatives.count > lmsOrder { derivatives.removeFirst() }
-        let order = min(stepIndex + 1, lmsOrder, derivatives.count)
-        let coefficients = (0..<order).map { Float(coefficient(order: order, t: stepIndex, current: $0)) }
+        // As diffusers: the order follows the step index, not the derivatives kept, so an img2img
+        // run that starts late uses the first coefficients of a higher-order rule (the sum below
+        // stops at the derivatives there are).
+        let order = min(stepIndex + 1, lmsOrder)
+        let coefficients = (0..<min(order, derivatives.count)).map {
+            Float(coefficient(order: order, t: stepIndex, current: $0))
+        }
         let latest = Array(derivatives.reversed())
         var values = [Float](repeating: 0, count: sample.count)
         for i in 0..<values.count {
