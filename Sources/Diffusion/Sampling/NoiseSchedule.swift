@@ -131,8 +131,12 @@ public struct NoiseSchedule: Sendable, Equatable {
     /// diffusers' `_sigma_to_t`: the fractional training timestep of `sigma`, interpolating
     /// linearly in log sigma between the two neighbouring training timesteps.
     public func timestep(forSigma sigma: Double) -> Double {
-        let logSigmas = sigmas.map { Double(log($0)) }
-        let logSigma = log(max(sigma, 1e-10))
+        Self.interpolatedTimestep(logSigma: log(max(sigma, 1e-10)), logSigmas: sigmas.map { Double(log($0)) })
+    }
+
+    /// `_sigma_to_t`'s interpolation, in the precision of `F`: the fractional index of `logSigma`
+    /// in the descending `logSigmas` (float32 training log sigmas, widened or not).
+    static func interpolatedTimestep<F: BinaryFloatingPoint>(logSigma: F, logSigmas: [F]) -> F {
         // The last index whose log sigma is at most `logSigma`, clipped so a neighbour follows.
         var low = 0
         var seen = 0
@@ -144,7 +148,7 @@ public struct NoiseSchedule: Sendable, Equatable {
         let high = low + 1
         var w = (logSigmas[low] - logSigma) / (logSigmas[low] - logSigmas[high])
         w = min(max(w, 0), 1)
-        return (1 - w) * Double(low) + w * Double(high)
+        return (1 - w) * F(low) + w * F(high)
     }
 }
 
@@ -254,6 +258,78 @@ public enum SigmaSchedule: String, CaseIterable, Sendable {
             return TimestepSpacing.linspace(0, 1, count).map { pow(maxInv + $0 * (minInv - maxInv), rho) }
         case .exponential:
             return TimestepSpacing.linspace(log(high), log(low), count).map { exp($0) }
+        }
+    }
+}
+
+extension TimestepSpacing {
+    /// The spacing `config` names (`timestep_spacing`; linspace when absent or unknown).
+    init(config: SchedulerConfig) {
+        self = TimestepSpacing(rawValue: config.timestepSpacing ?? "linspace") ?? .linspace
+    }
+
+    /// The timesteps of diffusers' multistep samplers (DPM-Solver++, UniPC, DEIS), highest first:
+    /// `steps + 1` spaced values with the last dropped (linspace rounded to nearest, leading with
+    /// ratio train // (steps + 1)); trailing as `timesteps(steps:trainSteps:offset:)`.
+    public func multistepTimesteps(steps: Int, trainSteps: Int, offset: Int) -> [Double] {
+        switch self {
+        case .linspace:
+            return Self.linspace(0, Double(trainSteps - 1), steps + 1).reversed().dropLast()
+                .map { $0.rounded(.toNearestOrEven) }
+        case .leading:
+            let ratio = trainSteps / (steps + 1)
+            return (0...steps).reversed().dropLast().map { Double($0 * ratio + offset) }
+        case .trailing:
+            return timesteps(steps: steps, trainSteps: trainSteps, offset: offset)
+        }
+    }
+}
+
+extension SchedulerDefaults {
+    /// The defaults of diffusers' Heun and KDPM2 classes: linear betas 0.00085...0.012.
+    static var kDiffusion: SchedulerDefaults {
+        var defaults = SchedulerDefaults()
+        defaults.betaStart = 0.00085
+        defaults.betaEnd = 0.012
+        return defaults
+    }
+}
+
+extension PredictionType {
+    /// The prediction type `config` names (`prediction_type`; epsilon when absent or unknown).
+    init(config: SchedulerConfig) {
+        self = PredictionType(rawValue: config.predictionType ?? "epsilon") ?? .epsilon
+    }
+}
+
+extension NoiseSchedule {
+    /// The sigma samplers' (Euler, Heun, LMS, KDPM2) spacing for `config` and their inference
+    /// timesteps, rounded to float32 as diffusers stores them.
+    func discreteTimesteps(config: SchedulerConfig, steps: Int) -> (spacing: TimestepSpacing, times: [Double]) {
+        let spacing = TimestepSpacing(config: config)
+        let times = spacing.timesteps(steps: steps, trainSteps: count, offset: config.stepsOffset ?? 0)
+            .map { Double(Float($0)) }
+        return (spacing, times)
+    }
+
+    /// The multistep samplers' (DPM-Solver++, UniPC, DEIS) inference sigmas (variance preserving,
+    /// in double, without the final one) and timesteps for `config`: the model's sigmas at the
+    /// `multistepTimesteps`, or with Karras or exponential sigmas the re-spaced ones, their
+    /// timesteps from `_sigma_to_t` (Karras ones rounded first where `roundsKarras`) truncated.
+    /// `lowest` is UniPC's and DEIS's non-zero final sigma: `sigmaMin`, or the last re-spaced sigma.
+    func multistepSigmas(config: SchedulerConfig, steps: Int,
+                         roundsKarras: Bool) -> (sigmas: [Double], timesteps: [Float], lowest: Float) {
+        var times = TimestepSpacing(config: config)
+            .multistepTimesteps(steps: steps, trainSteps: count, offset: config.stepsOffset ?? 0)
+        let sigmaSchedule = SigmaSchedule(config: config)
+        switch sigmaSchedule {
+        case .model:
+            return (interpolatedSigmas(at: times), times.map { Float($0) }, sigmaMin)
+        case .karras, .exponential:
+            let respaced = sigmaSchedule.respaced(sigmas.reversed().map(Double.init), count: steps)
+            times = respaced.map { timestep(forSigma: $0) }
+            if sigmaSchedule == .karras, roundsKarras { times = times.map { $0.rounded(.toNearestOrEven) } }
+            return (respaced, times.map { Float($0.rounded(.towardZero)) }, respaced.last.map { Float($0) } ?? sigmaMin)
         }
     }
 }

@@ -35,7 +35,7 @@ public struct DDIMSampler: Sampler {
         stride = schedule.count / steps
         finalAlphaCumprod = (config.setAlphaToOne ?? true) ? 1 : schedule.alphasCumprod[0]
         clipRange = (config.clipSample ?? true) ? Float(config.clipSampleRange ?? 1) : nil
-        prediction = PredictionType(rawValue: config.predictionType ?? "epsilon") ?? .epsilon
+        prediction = PredictionType(config: config)
     }
 
     /// The integer timesteps of DDIM, DDPM and LCM: `linspace` rounded half to even.
@@ -81,8 +81,6 @@ public struct DDIMSampler: Sampler {
     }
 
     public func addNoise(original: Tensor, noise: Tensor, stepIndex: Int) -> Tensor {
-        let alpha = schedule.alphasCumprod[Int(timesteps[stepIndex])]
-        let (a, b) = (alpha.squareRoot(), (1 - alpha).squareRoot())
-        return zipMap(original, noise) { x, n in a * x + b * n }
+        schedule.noised(original, noise: noise, timestep: Int(timesteps[stepIndex]))
     }
 }

@@ -27,7 +27,7 @@ public struct DDPMSampler: Sampler {
         }
         largeVariance = variance == "fixed_large"
         clipRange = (config.clipSample ?? true) ? Float(config.clipSampleRange ?? 1) : nil
-        prediction = PredictionType(rawValue: config.predictionType ?? "epsilon") ?? .epsilon
+        prediction = PredictionType(config: config)
     }
 
     public func scaleModelInput(_ sample: Tensor, stepIndex: Int) -> Tensor { sample }
@@ -46,12 +46,7 @@ public struct DDPMSampler: Sampler {
         let sampleScale = currentAlpha.squareRoot() * betaPrevious / beta
         let (prediction, clip) = (prediction, clipRange)
         let mean = zipMap(sample, modelOutput) { x, m in
-            var x0: Float
-            switch prediction {
-            case .epsilon: x0 = (x - rootBeta * m) / rootAlpha
-            case .sample: x0 = m
-            case .vPrediction: x0 = rootAlpha * x - rootBeta * m
-            }
+            var x0 = prediction.cleanSample(sample: x, output: m, alpha: rootAlpha, sigma: rootBeta)
             if let clip { x0 = min(max(x0, -clip), clip) }
             return x0Scale * x0 + sampleScale * x
         }
@@ -63,8 +58,6 @@ public struct DDPMSampler: Sampler {
     }
 
     public func addNoise(original: Tensor, noise: Tensor, stepIndex: Int) -> Tensor {
-        let alpha = schedule.alphasCumprod[Int(timesteps[stepIndex])]
-        let (a, b) = (alpha.squareRoot(), (1 - alpha).squareRoot())
-        return zipMap(original, noise) { x, n in a * x + b * n }
+        schedule.noised(original, noise: noise, timestep: Int(timesteps[stepIndex]))
     }
 }

@@ -34,33 +34,11 @@ public struct DEISSampler: Sampler {
         }
         self.solverOrder = solverOrder
         lowerOrderFinal = config.lowerOrderFinal ?? true
-        prediction = PredictionType(rawValue: config.predictionType ?? "epsilon") ?? .epsilon
+        prediction = PredictionType(config: config)
 
-        let train = schedule.count
-        let offset = config.stepsOffset ?? 0
-        var times: [Double]
-        switch TimestepSpacing(rawValue: config.timestepSpacing ?? "linspace") ?? .linspace {
-        case .linspace:
-            times = TimestepSpacing.linspace(0, Double(train - 1), steps + 1).reversed().dropLast()
-                .map { $0.rounded(.toNearestOrEven) }
-        case .leading:
-            let ratio = train / (steps + 1)
-            times = (0...steps).reversed().dropLast().map { Double($0 * ratio + offset) }
-        case .trailing:
-            times = TimestepSpacing.trailing.timesteps(steps: steps, trainSteps: train, offset: offset)
-        }
-        let sigmaSchedule = SigmaSchedule(config: config)
-        switch sigmaSchedule {
-        case .model:
-            sigmas = schedule.interpolatedSigmas(at: times).map { Float($0) } + [schedule.sigmaMin]
-        case .karras, .exponential:
-            let respaced = sigmaSchedule.respaced(schedule.sigmas.reversed().map(Double.init), count: steps)
-            times = respaced.map { schedule.timestep(forSigma: $0) }
-            if sigmaSchedule == .karras { times = times.map { $0.rounded(.toNearestOrEven) } }
-            times = times.map { $0.rounded(.towardZero) }
-            sigmas = respaced.map { Float($0) } + [Float(respaced[respaced.count - 1])]
-        }
-        timesteps = times.map { Float($0) }
+        let spaced = schedule.multistepSigmas(config: config, steps: steps, roundsKarras: true)
+        sigmas = spaced.sigmas.map { Float($0) } + [spaced.lowest]
+        timesteps = spaced.timesteps
     }
 
     public func scaleModelInput(_ sample: Tensor, stepIndex: Int) -> Tensor { sample }
@@ -72,12 +50,7 @@ public struct DEISSampler: Sampler {
         let prediction = prediction
         // diffusers converts every output to a clean sample, then back to the noise it implies.
         let noise = zipMap(sample, modelOutput) { x, m in
-            let x0: Float
-            switch prediction {
-            case .epsilon: x0 = (x - sigmaS * m) / alphaS
-            case .sample: x0 = m
-            case .vPrediction: x0 = alphaS * x - sigmaS * m
-            }
+            let x0 = prediction.cleanSample(sample: x, output: m, alpha: alphaS, sigma: sigmaS)
             return (x - alphaS * x0) / sigmaS
         }
         defer { previousNoise = noise }
@@ -99,6 +72,6 @@ public struct DEISSampler: Sampler {
 
     public func addNoise(original: Tensor, noise: Tensor, stepIndex: Int) -> Tensor {
         let (alpha, sigma) = DPMSolverMultistepSampler.alphaSigma(sigmas[stepIndex])
-        return zipMap(original, noise) { x, n in alpha * x + sigma * n }
+        return noisedPreservingVariance(original, noise: noise, alpha: alpha, sigma: sigma)
     }
 }

@@ -48,37 +48,13 @@ public struct DPMSolverMultistepSampler: Sampler {
         lowerOrderFinal = config.lowerOrderFinal ?? true
         eulerAtFinal = config.eulerAtFinal ?? false
         finalSigmaIsZero = (config.finalSigmasType ?? "zero") == "zero"
-        prediction = PredictionType(rawValue: config.predictionType ?? "epsilon") ?? .epsilon
+        prediction = PredictionType(config: config)
 
-        let train = schedule.count
-        let offset = config.stepsOffset ?? 0
-        var times: [Double]
-        switch TimestepSpacing(rawValue: config.timestepSpacing ?? "linspace") ?? .linspace {
-        case .linspace:
-            times = TimestepSpacing.linspace(0, Double(train - 1), steps + 1).reversed().dropLast()
-                .map { $0.rounded(.toNearestOrEven) }
-        case .leading:
-            let ratio = train / (steps + 1)
-            times = (0...steps).reversed().dropLast().map { Double($0 * ratio + offset) }
-        case .trailing:
-            times = TimestepSpacing.trailing.timesteps(steps: steps, trainSteps: train, offset: offset)
-        }
-        var sigmas: [Double]
-        let sigmaSchedule = SigmaSchedule(config: config)
-        switch sigmaSchedule {
-        case .model:
-            sigmas = schedule.interpolatedSigmas(at: times)
-        case .karras, .exponential:
-            sigmas = sigmaSchedule.respaced(schedule.sigmas.reversed().map(Double.init), count: steps)
-            times = sigmas.map { schedule.timestep(forSigma: $0) }
-            if sigmaSchedule == .karras, config.betaSchedule != BetaSchedule.cosine.rawValue {
-                times = times.map { $0.rounded(.toNearestOrEven) }
-            }
-            times = times.map { $0.rounded(.towardZero) }
-        }
+        let spaced = schedule.multistepSigmas(config: config, steps: steps,
+                                              roundsKarras: config.betaSchedule != BetaSchedule.cosine.rawValue)
         let finalSigma: Float = finalSigmaIsZero ? 0 : schedule.sigmaMin
-        self.sigmas = sigmas.map { Float($0) } + [finalSigma]
-        timesteps = times.map { Float($0) }
+        sigmas = spaced.sigmas.map { Float($0) } + [finalSigma]
+        timesteps = spaced.timesteps
     }
 
     /// diffusers' `_sigma_to_alpha_sigma_t`: the signal and noise scales of sigma.
@@ -96,11 +72,7 @@ public struct DPMSolverMultistepSampler: Sampler {
         let (alphaT, sigmaT) = Self.alphaSigma(sigmas[stepIndex + 1])
         let prediction = prediction
         let denoised = zipMap(sample, modelOutput) { x, m in
-            switch prediction {
-            case .epsilon: return (x - sigmaS * m) / alphaS
-            case .sample: return m
-            case .vPrediction: return alphaS * x - sigmaS * m
-            }
+            prediction.cleanSample(sample: x, output: m, alpha: alphaS, sigma: sigmaS)
         }
         let noise = stochastic ? random.normal(shape: sample.shape) : nil
         let lastStep = stepIndex == count - 1
@@ -163,6 +135,6 @@ public struct DPMSolverMultistepSampler: Sampler {
 
     public func addNoise(original: Tensor, noise: Tensor, stepIndex: Int) -> Tensor {
         let (alpha, sigma) = Self.alphaSigma(sigmas[stepIndex])
-        return zipMap(original, noise) { x, n in alpha * x + sigma * n }
+        return noisedPreservingVariance(original, noise: noise, alpha: alpha, sigma: sigma)
     }
 }

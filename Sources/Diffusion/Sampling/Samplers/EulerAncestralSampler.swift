@@ -3,7 +3,7 @@ import Tensor
 /// Euler steps to a lower noise level plus fresh noise back up to the next one (k-diffusion's
 /// `sample_euler_ancestral`, eta 1): matches diffusers' `EulerAncestralDiscreteScheduler`
 /// (A1111's "Euler a"). Draws one noise tensor per step, the last included.
-public struct EulerAncestralSampler: Sampler {
+public struct EulerAncestralSampler: SigmaSpaceSampler {
     public let timesteps: [Float]
     /// The noise level at each timestep, then 0.
     public let sigmas: [Float]
@@ -14,18 +14,10 @@ public struct EulerAncestralSampler: Sampler {
     /// `EulerAncestralDiscreteScheduler.from_config(config)` after `set_timesteps(steps)`.
     public init(config: SchedulerConfig, steps: Int) throws(CheckpointError) {
         let schedule = try NoiseSchedule(config: config, defaults: SchedulerDefaults(), allowsZeroSNR: true, floorsZeroSNR: true)
-        let spacing = TimestepSpacing(rawValue: config.timestepSpacing ?? "linspace") ?? .linspace
-        let times = spacing.timesteps(steps: steps, trainSteps: schedule.count, offset: config.stepsOffset ?? 0)
-            .map { Double(Float($0)) }
+        let (spacing, times) = schedule.discreteTimesteps(config: config, steps: steps)
         (sigmas, timesteps) = schedule.discreteSigmas(timesteps: times, schedule: .model, finalSigma: 0)
         initNoiseSigma = EulerSampler.initNoiseSigma(sigmas: sigmas, spacing: spacing)
-        prediction = PredictionType(rawValue: config.predictionType ?? "epsilon") ?? .epsilon
-    }
-
-    public func scaleModelInput(_ sample: Tensor, stepIndex: Int) -> Tensor {
-        let sigma = sigmas[stepIndex]
-        let scale = (sigma * sigma + 1).squareRoot()
-        return mapElements(sample) { $0 / scale }
+        prediction = PredictionType(config: config)
     }
 
     public mutating func step<Random: RandomSource>(modelOutput: Tensor, stepIndex: Int, sample: Tensor,
@@ -40,10 +32,5 @@ public struct EulerAncestralSampler: Sampler {
             let denoised = prediction.denoised(sample: x, output: m, sigma: from)
             return (x + (x - denoised) / from * dt) + n * up
         }
-    }
-
-    public func addNoise(original: Tensor, noise: Tensor, stepIndex: Int) -> Tensor {
-        let sigma = sigmas[stepIndex]
-        return zipMap(original, noise) { x, n in x + n * sigma }
     }
 }

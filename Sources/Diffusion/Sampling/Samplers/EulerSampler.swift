@@ -2,7 +2,7 @@ import Tensor
 
 /// Euler's method on the probability-flow ODE in sigma (Karras et al. 2022, algorithm 2 without
 /// churn): matches diffusers' `EulerDiscreteScheduler` (A1111's "Euler").
-public struct EulerSampler: Sampler {
+public struct EulerSampler: SigmaSpaceSampler {
     public let timesteps: [Float]
     /// The noise level at each timestep, then the final one (float32, as diffusers).
     public let sigmas: [Float]
@@ -19,14 +19,12 @@ public struct EulerSampler: Sampler {
         if let type = config.timestepType, type != "discrete" {
             throw CheckpointError(path: "", reason: .unsupportedConfig(key: "timestep_type", value: type, note: ""))
         }
-        let spacing = TimestepSpacing(rawValue: config.timestepSpacing ?? "linspace") ?? .linspace
-        let times = spacing.timesteps(steps: steps, trainSteps: schedule.count, offset: config.stepsOffset ?? 0)
-            .map { Double(Float($0)) }
+        let (spacing, times) = schedule.discreteTimesteps(config: config, steps: steps)
         let finalSigma: Float = config.finalSigmasType == "sigma_min" ? schedule.sigmaMin : 0
         (sigmas, timesteps) = schedule.discreteSigmas(timesteps: times, schedule: SigmaSchedule(config: config),
                                                       finalSigma: finalSigma)
         initNoiseSigma = Self.initNoiseSigma(sigmas: sigmas, spacing: spacing)
-        prediction = PredictionType(rawValue: config.predictionType ?? "epsilon") ?? .epsilon
+        prediction = PredictionType(config: config)
     }
 
     /// diffusers' `init_noise_sigma` of the sigma samplers: the largest sigma for `linspace` and
@@ -36,26 +34,11 @@ public struct EulerSampler: Sampler {
         return spacing == .leading ? (maximum * maximum + 1).squareRoot() : maximum
     }
 
-    public func scaleModelInput(_ sample: Tensor, stepIndex: Int) -> Tensor {
-        let sigma = sigmas[stepIndex]
-        let scale = (sigma * sigma + 1).squareRoot()
-        return mapElements(sample) { $0 / scale }
-    }
-
     public mutating func step<Random: RandomSource>(modelOutput: Tensor, stepIndex: Int, sample: Tensor,
                                                     random: inout Random) -> Tensor {
         let sigma = sigmas[stepIndex]
         let dt = sigmas[stepIndex + 1] - sigma
-        let prediction = prediction
-        return zipMap(sample, modelOutput) { x, m in
-            let denoised = prediction.denoised(sample: x, output: m, sigma: sigma)
-            return x + (x - denoised) / sigma * dt
-        }
-    }
-
-    public func addNoise(original: Tensor, noise: Tensor, stepIndex: Int) -> Tensor {
-        let sigma = sigmas[stepIndex]
-        return zipMap(original, noise) { x, n in x + n * sigma }
+        return prediction.eulerStep(sample: sample, modelOutput: modelOutput, sigma: sigma, dt: dt)
     }
 }
 

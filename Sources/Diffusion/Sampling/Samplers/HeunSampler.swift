@@ -4,7 +4,7 @@ import Tensor
 /// model call at the new noise level to average the slopes: matches diffusers'
 /// `HeunDiscreteScheduler` (A1111's "Heun"). Every timestep but the first is repeated; the last
 /// step is a plain Euler step to sigma 0.
-public struct HeunSampler: Sampler {
+public struct HeunSampler: SigmaSpaceSampler {
     public let timesteps: [Float]
     /// Per model call: `[s0, s1, s1, s2, s2, ..., 0]` (diffusers' interleaved sigmas).
     public let sigmas: [Float]
@@ -17,26 +17,15 @@ public struct HeunSampler: Sampler {
 
     /// `HeunDiscreteScheduler.from_config(config)` after `set_timesteps(steps)`.
     public init(config: SchedulerConfig, steps: Int) throws(CheckpointError) {
-        var defaults = SchedulerDefaults()
-        defaults.betaStart = 0.00085
-        defaults.betaEnd = 0.012
-        let schedule = try NoiseSchedule(config: config, defaults: defaults, allowsZeroSNR: false)
-        let spacing = TimestepSpacing(rawValue: config.timestepSpacing ?? "linspace") ?? .linspace
-        let times = spacing.timesteps(steps: steps, trainSteps: schedule.count, offset: config.stepsOffset ?? 0)
-            .map { Double(Float($0)) }
+        let schedule = try NoiseSchedule(config: config, defaults: .kDiffusion, allowsZeroSNR: false)
+        let (spacing, times) = schedule.discreteTimesteps(config: config, steps: steps)
         let (plain, plainTimes) = schedule.discreteSigmas(timesteps: times, schedule: SigmaSchedule(config: config),
                                                           finalSigma: 0)
         sigmas = [plain[0]] + plain.dropFirst().dropLast().flatMap { [$0, $0] } + [0]
         timesteps = [plainTimes[0]] + plainTimes.dropFirst().flatMap { [$0, $0] }
         initNoiseSigma = EulerSampler.initNoiseSigma(sigmas: sigmas, spacing: spacing)
-        prediction = PredictionType(rawValue: config.predictionType ?? "epsilon") ?? .epsilon
+        prediction = PredictionType(config: config)
         clipRange = (config.clipSample ?? false) ? Float(config.clipSampleRange ?? 1) : nil
-    }
-
-    public func scaleModelInput(_ sample: Tensor, stepIndex: Int) -> Tensor {
-        let sigma = sigmas[stepIndex]
-        let scale = (sigma * sigma + 1).squareRoot()
-        return mapElements(sample) { $0 / scale }
     }
 
     public mutating func step<Random: RandomSource>(modelOutput: Tensor, stepIndex: Int, sample: Tensor,
@@ -63,10 +52,5 @@ public struct HeunSampler: Sampler {
         }
         pending = (derivative, dt, sample)
         return zipMap(sample, derivative) { x, d in x + d * dt }
-    }
-
-    public func addNoise(original: Tensor, noise: Tensor, stepIndex: Int) -> Tensor {
-        let sigma = sigmas[stepIndex]
-        return zipMap(original, noise) { x, n in x + n * sigma }
     }
 }

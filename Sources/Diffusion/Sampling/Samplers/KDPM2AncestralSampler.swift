@@ -24,20 +24,8 @@ public struct KDPM2AncestralSampler: Sampler {
 
     /// `KDPM2AncestralDiscreteScheduler.from_config(config)` after `set_timesteps(steps)`.
     public init(config: SchedulerConfig, steps: Int) throws(CheckpointError) {
-        prediction = try KDPM2Sampler.prediction(config)
-        var defaults = SchedulerDefaults()
-        defaults.betaStart = 0.00085
-        defaults.betaEnd = 0.012
-        let schedule = try NoiseSchedule(config: config, defaults: defaults, allowsZeroSNR: false)
-        let spacing = TimestepSpacing(rawValue: config.timestepSpacing ?? "linspace") ?? .linspace
-        let times = spacing.timesteps(steps: steps, trainSteps: schedule.count, offset: config.stepsOffset ?? 0)
-            .map { Double(Float($0)) }
-        let sigmaSchedule = SigmaSchedule(config: config)
-        var plainTimes: [Float]
-        (sigmas, plainTimes) = schedule.discreteSigmas(timesteps: times, schedule: sigmaSchedule, finalSigma: 0)
-        if sigmaSchedule == .karras {
-            plainTimes = plainTimes.map { Float(Double($0).rounded(.toNearestOrEven)) }
-        }
+        let (prediction, schedule, spacing, sigmas, plainTimes) = try KDPM2Sampler.setup(config: config, steps: steps)
+        (self.prediction, self.sigmas) = (prediction, sigmas)
         let n = steps
         var up: [Float] = [], down: [Float] = [], midpoints: [Float] = []
         for k in 0..<n {
@@ -49,47 +37,34 @@ public struct KDPM2AncestralSampler: Sampler {
             midpoints.append(k < n - 1 ? KDPM2Sampler.logMidpoint(s, d) : 0)
         }
         (sigmasUp, sigmasDown, sigmasMidpoint) = (up, down, midpoints)
-        var calls = [plainTimes[0]]
-        for k in 1..<plainTimes.count {
-            calls += [schedule.float32Timestep(forSigma: midpoints[k - 1]), plainTimes[k]]
-        }
-        timesteps = calls
+        timesteps = KDPM2Sampler.modelCallTimesteps(plainTimes, midpoints: midpoints[...], schedule: schedule)
         initNoiseSigma = EulerSampler.initNoiseSigma(sigmas: sigmas, spacing: spacing)
     }
 
     public func scaleModelInput(_ sample: Tensor, stepIndex: Int) -> Tensor {
         let k = stepIndex / 2
         let sigma = stepIndex % 2 == 0 ? sigmas[k] : sigmasMidpoint[k]
-        let scale = (sigma * sigma + 1).squareRoot()
-        return mapElements(sample) { $0 / scale }
+        return scaledModelInput(sample, sigma: sigma)
     }
 
     public mutating func step<Random: RandomSource>(modelOutput: Tensor, stepIndex: Int, sample: Tensor,
                                                     random: inout Random) -> Tensor {
         let k = stepIndex / 2
         let sigma = sigmas[k], midpoint = sigmasMidpoint[k]
-        let prediction = prediction
         if let start = pending {
             pending = nil
             let dt = sigmasDown[k] - sigma
             let up = sigmasUp[k]
             let noise = random.normal(shape: sample.shape)
-            let stepped = zipMap(start, sample, modelOutput) { s, x, m in
-                let denoised = prediction.denoised(sample: x, output: m, sigma: midpoint)
-                return s + (x - denoised) / midpoint * dt
-            }
+            let stepped = prediction.eulerStep(from: start, sample: sample, modelOutput: modelOutput, sigma: midpoint,
+                                               dt: dt)
             return zipMap(stepped, noise) { x, n in x + n * up }
         }
         pending = sample
-        let dt = midpoint - sigma
-        return zipMap(sample, modelOutput) { x, m in
-            let denoised = prediction.denoised(sample: x, output: m, sigma: sigma)
-            return x + (x - denoised) / sigma * dt
-        }
+        return prediction.eulerStep(sample: sample, modelOutput: modelOutput, sigma: sigma, dt: midpoint - sigma)
     }
 
     public func addNoise(original: Tensor, noise: Tensor, stepIndex: Int) -> Tensor {
-        let sigma = sigmas[(stepIndex + 1) / 2]
-        return zipMap(original, noise) { x, n in x + n * sigma }
+        noised(original, noise: noise, sigma: sigmas[(stepIndex + 1) / 2])
     }
 }

@@ -21,36 +21,46 @@ public struct KDPM2Sampler: Sampler {
 
     /// `KDPM2DiscreteScheduler.from_config(config)` after `set_timesteps(steps)`.
     public init(config: SchedulerConfig, steps: Int) throws(CheckpointError) {
-        prediction = try Self.prediction(config)
-        var defaults = SchedulerDefaults()
-        defaults.betaStart = 0.00085
-        defaults.betaEnd = 0.012
-        let schedule = try NoiseSchedule(config: config, defaults: defaults, allowsZeroSNR: false)
-        let spacing = TimestepSpacing(rawValue: config.timestepSpacing ?? "linspace") ?? .linspace
-        let times = spacing.timesteps(steps: steps, trainSteps: schedule.count, offset: config.stepsOffset ?? 0)
-            .map { Double(Float($0)) }
-        let sigmaSchedule = SigmaSchedule(config: config)
-        var plainTimes: [Float]
-        (sigmas, plainTimes) = schedule.discreteSigmas(timesteps: times, schedule: sigmaSchedule, finalSigma: 0)
-        if sigmaSchedule == .karras {
-            plainTimes = plainTimes.map { Float(Double($0).rounded(.toNearestOrEven)) }
-        }
+        let (prediction, schedule, spacing, sigmas, plainTimes) = try Self.setup(config: config, steps: steps)
         var midpoints: [Float] = [0]
         for k in 1..<sigmas.count {
             midpoints.append(sigmas[k] > 0 ? Self.logMidpoint(sigmas[k], sigmas[k - 1]) : 0)
         }
-        sigmasMidpoint = midpoints
+        (self.prediction, self.sigmas, sigmasMidpoint) = (prediction, sigmas, midpoints)
+        timesteps = Self.modelCallTimesteps(plainTimes, midpoints: midpoints.dropFirst(), schedule: schedule)
+        initNoiseSigma = EulerSampler.initNoiseSigma(sigmas: sigmas, spacing: spacing)
+    }
+
+    /// The setup both KDPM2 classes share: the prediction type, the schedule (`kDiffusion`
+    /// defaults), the spacing, the sigmas (then 0) and the plain timesteps (Karras ones rounded).
+    static func setup(config: SchedulerConfig, steps: Int) throws(CheckpointError)
+        -> (prediction: PredictionType, schedule: NoiseSchedule, spacing: TimestepSpacing, sigmas: [Float],
+            plainTimes: [Float]) {
+        let prediction = try prediction(config)
+        let schedule = try NoiseSchedule(config: config, defaults: .kDiffusion, allowsZeroSNR: false)
+        let (spacing, times) = schedule.discreteTimesteps(config: config, steps: steps)
+        let sigmaSchedule = SigmaSchedule(config: config)
+        var (sigmas, plainTimes) = schedule.discreteSigmas(timesteps: times, schedule: sigmaSchedule, finalSigma: 0)
+        if sigmaSchedule == .karras {
+            plainTimes = plainTimes.map { Float(Double($0).rounded(.toNearestOrEven)) }
+        }
+        return (prediction, schedule, spacing, sigmas, plainTimes)
+    }
+
+    /// The timesteps of the model calls: the first plain timestep, then each later one preceded by
+    /// the timestep of the midpoint sigma before it (`midpoints`, one per later plain timestep).
+    static func modelCallTimesteps(_ plainTimes: [Float], midpoints: ArraySlice<Float>,
+                                   schedule: NoiseSchedule) -> [Float] {
         var calls = [plainTimes[0]]
         for k in 1..<plainTimes.count {
-            calls += [schedule.float32Timestep(forSigma: midpoints[k]), plainTimes[k]]
+            calls += [schedule.float32Timestep(forSigma: midpoints[midpoints.startIndex + k - 1]), plainTimes[k]]
         }
-        timesteps = calls
-        initNoiseSigma = EulerSampler.initNoiseSigma(sigmas: sigmas, spacing: spacing)
+        return calls
     }
 
     /// The prediction type of `config`; diffusers' KDPM2 classes do not implement `sample`.
     static func prediction(_ config: SchedulerConfig) throws(CheckpointError) -> PredictionType {
-        let prediction = PredictionType(rawValue: config.predictionType ?? "epsilon") ?? .epsilon
+        let prediction = PredictionType(config: config)
         if prediction == .sample {
             throw CheckpointError(path: "", reason: .unsupportedConfig(
                 key: "prediction_type", value: "sample", note: "diffusers' KDPM2 schedulers do not implement it"))
@@ -67,34 +77,24 @@ public struct KDPM2Sampler: Sampler {
     public func scaleModelInput(_ sample: Tensor, stepIndex: Int) -> Tensor {
         let k = stepIndex / 2
         let sigma = stepIndex % 2 == 0 ? sigmas[k] : sigmasMidpoint[k + 1]
-        let scale = (sigma * sigma + 1).squareRoot()
-        return mapElements(sample) { $0 / scale }
+        return scaledModelInput(sample, sigma: sigma)
     }
 
     public mutating func step<Random: RandomSource>(modelOutput: Tensor, stepIndex: Int, sample: Tensor,
                                                     random: inout Random) -> Tensor {
         let k = stepIndex / 2
         let sigma = sigmas[k], midpoint = sigmasMidpoint[k + 1]
-        let prediction = prediction
         if let start = pending {
             pending = nil
-            let dt = sigmas[k + 1] - sigma
-            return zipMap(start, sample, modelOutput) { s, x, m in
-                let denoised = prediction.denoised(sample: x, output: m, sigma: midpoint)
-                return s + (x - denoised) / midpoint * dt
-            }
+            return prediction.eulerStep(from: start, sample: sample, modelOutput: modelOutput, sigma: midpoint,
+                                        dt: sigmas[k + 1] - sigma)
         }
         pending = sample
-        let dt = midpoint - sigma
-        return zipMap(sample, modelOutput) { x, m in
-            let denoised = prediction.denoised(sample: x, output: m, sigma: sigma)
-            return x + (x - denoised) / sigma * dt
-        }
+        return prediction.eulerStep(sample: sample, modelOutput: modelOutput, sigma: sigma, dt: midpoint - sigma)
     }
 
     public func addNoise(original: Tensor, noise: Tensor, stepIndex: Int) -> Tensor {
-        let sigma = sigmas[(stepIndex + 1) / 2]
-        return zipMap(original, noise) { x, n in x + n * sigma }
+        noised(original, noise: noise, sigma: sigmas[(stepIndex + 1) / 2])
     }
 }
 
@@ -102,18 +102,6 @@ extension NoiseSchedule {
     /// diffusers' `_sigma_to_t` on a float32 torch sigma (KDPM2's midpoint timesteps): the same
     /// log-linear interpolation as `timestep(forSigma:)`, computed in float32.
     func float32Timestep(forSigma sigma: Float) -> Float {
-        let logSigmas = sigmas.map { log($0) }
-        let logSigma = log(max(sigma, 1e-10))
-        var low = 0
-        var seen = 0
-        for (i, value) in logSigmas.enumerated() where logSigma - value >= 0 {
-            seen += 1
-            low = i
-        }
-        low = seen == 0 ? 0 : min(low, logSigmas.count - 2)
-        let high = low + 1
-        var w = (logSigmas[low] - logSigma) / (logSigmas[low] - logSigmas[high])
-        w = min(max(w, 0), 1)
-        return (1 - w) * Float(low) + w * Float(high)
+        Self.interpolatedTimestep(logSigma: log(max(sigma, 1e-10)), logSigmas: sigmas.map { log($0) })
     }
 }

@@ -42,7 +42,7 @@ public struct LCMSampler: Sampler {
             .map { Float(origin[Int($0.rounded(.down))]) }
         finalAlphaCumprod = (config.setAlphaToOne ?? true) ? 1 : schedule.alphasCumprod[0]
         clipRange = (config.clipSample ?? false) ? Float(config.clipSampleRange ?? 1) : nil
-        prediction = PredictionType(rawValue: config.predictionType ?? "epsilon") ?? .epsilon
+        prediction = PredictionType(config: config)
         timestepScaling = Float(config.timestepScaling ?? 10)
     }
 
@@ -58,12 +58,7 @@ public struct LCMSampler: Sampler {
         let cOut: Float = scaled / (scaled * scaled + 0.25).squareRoot()
         let (prediction, clip) = (prediction, clipRange)
         let denoised = zipMap(sample, modelOutput) { x, m in
-            var x0: Float
-            switch prediction {
-            case .epsilon: x0 = (x - rootBeta * m) / rootAlpha
-            case .sample: x0 = m
-            case .vPrediction: x0 = rootAlpha * x - rootBeta * m
-            }
+            var x0 = prediction.cleanSample(sample: x, output: m, alpha: rootAlpha, sigma: rootBeta)
             if let clip { x0 = min(max(x0, -clip), clip) }
             return cOut * x0 + cSkip * x
         }
@@ -76,8 +71,6 @@ public struct LCMSampler: Sampler {
     }
 
     public func addNoise(original: Tensor, noise: Tensor, stepIndex: Int) -> Tensor {
-        let alpha = schedule.alphasCumprod[Int(timesteps[stepIndex])]
-        let (a, b) = (alpha.squareRoot(), (1 - alpha).squareRoot())
-        return zipMap(original, noise) { x, n in a * x + b * n }
+        schedule.noised(original, noise: noise, timestep: Int(timesteps[stepIndex]))
     }
 }

@@ -4,7 +4,7 @@ import Tensor
 /// Lagrange interpolant of the last derivatives over the sigma interval: matches diffusers'
 /// `LMSDiscreteScheduler` (A1111's "LMS"). diffusers integrates with scipy's `quad`; the
 /// integrand is a polynomial of degree at most 3, which 4-point Gauss-Legendre integrates exactly.
-public struct LMSSampler: Sampler {
+public struct LMSSampler: SigmaSpaceSampler {
     public let timesteps: [Float]
     /// The noise level at each timestep, then 0.
     public let sigmas: [Float]
@@ -19,19 +19,11 @@ public struct LMSSampler: Sampler {
     /// `LMSDiscreteScheduler.from_config(config)` after `set_timesteps(steps)`.
     public init(config: SchedulerConfig, steps: Int) throws(CheckpointError) {
         let schedule = try NoiseSchedule(config: config, defaults: SchedulerDefaults(), allowsZeroSNR: false)
-        let spacing = TimestepSpacing(rawValue: config.timestepSpacing ?? "linspace") ?? .linspace
-        let times = spacing.timesteps(steps: steps, trainSteps: schedule.count, offset: config.stepsOffset ?? 0)
-            .map { Double(Float($0)) }
+        let (spacing, times) = schedule.discreteTimesteps(config: config, steps: steps)
         (sigmas, timesteps) = schedule.discreteSigmas(timesteps: times, schedule: SigmaSchedule(config: config),
                                                       finalSigma: 0)
         initNoiseSigma = EulerSampler.initNoiseSigma(sigmas: sigmas, spacing: spacing)
-        prediction = PredictionType(rawValue: config.predictionType ?? "epsilon") ?? .epsilon
-    }
-
-    public func scaleModelInput(_ sample: Tensor, stepIndex: Int) -> Tensor {
-        let sigma = sigmas[stepIndex]
-        let scale = (sigma * sigma + 1).squareRoot()
-        return mapElements(sample) { $0 / scale }
+        prediction = PredictionType(config: config)
     }
 
     /// The integral over [sigmas[t], sigmas[t + 1]] of the Lagrange basis polynomial that is 1 at
@@ -75,10 +67,5 @@ public struct LMSSampler: Sampler {
             values[i] = sample.storage[i] + sum
         }
         return Tensor(shape: sample.shape, values: values)
-    }
-
-    public func addNoise(original: Tensor, noise: Tensor, stepIndex: Int) -> Tensor {
-        let sigma = sigmas[stepIndex]
-        return zipMap(original, noise) { x, n in x + n * sigma }
     }
 }

@@ -36,7 +36,7 @@ public struct PNDMSampler: Sampler {
         timesteps = plms.reversed()
         stride = schedule.count / steps
         finalAlphaCumprod = (config.setAlphaToOne ?? false) ? 1 : schedule.alphasCumprod[0]
-        prediction = PredictionType(rawValue: config.predictionType ?? "epsilon") ?? .epsilon
+        prediction = PredictionType(config: config)
         if prediction == .sample {
             throw CheckpointError(path: "", reason: .unsupportedConfig(key: "prediction_type", value: "sample",
                                                                      note: "PNDMScheduler accepts epsilon and v_prediction"))
@@ -101,8 +101,6 @@ public struct PNDMSampler: Sampler {
     }
 
     public func addNoise(original: Tensor, noise: Tensor, stepIndex: Int) -> Tensor {
-        let alpha = schedule.alphasCumprod[Int(timesteps[stepIndex])]
-        let (a, b) = (alpha.squareRoot(), (1 - alpha).squareRoot())
-        return zipMap(original, noise) { x, n in a * x + b * n }
+        schedule.noised(original, noise: noise, timestep: Int(timesteps[stepIndex]))
     }
 }

@@ -37,37 +37,13 @@ public struct UniPCSampler: Sampler {
         self.solverOrder = solverOrder
         bh1 = solver == "bh1"
         lowerOrderFinal = config.lowerOrderFinal ?? true
-        prediction = PredictionType(rawValue: config.predictionType ?? "epsilon") ?? .epsilon
+        prediction = PredictionType(config: config)
         let finalSigmaIsZero = (config.finalSigmasType ?? "zero") == "zero"
 
-        let train = schedule.count
-        let offset = config.stepsOffset ?? 0
-        var times: [Double]
-        switch TimestepSpacing(rawValue: config.timestepSpacing ?? "linspace") ?? .linspace {
-        case .linspace:
-            times = TimestepSpacing.linspace(0, Double(train - 1), steps + 1).reversed().dropLast()
-                .map { $0.rounded(.toNearestOrEven) }
-        case .leading:
-            let ratio = train / (steps + 1)
-            times = (0...steps).reversed().dropLast().map { Double($0 * ratio + offset) }
-        case .trailing:
-            times = TimestepSpacing.trailing.timesteps(steps: steps, trainSteps: train, offset: offset)
-        }
-        var sigmas: [Double]
-        var finalSigma: Float = finalSigmaIsZero ? 0 : schedule.sigmaMin
-        let sigmaSchedule = SigmaSchedule(config: config)
-        switch sigmaSchedule {
-        case .model:
-            sigmas = schedule.interpolatedSigmas(at: times)
-        case .karras, .exponential:
-            sigmas = sigmaSchedule.respaced(schedule.sigmas.reversed().map(Double.init), count: steps)
-            times = sigmas.map { schedule.timestep(forSigma: $0) }
-            if sigmaSchedule == .karras { times = times.map { $0.rounded(.toNearestOrEven) } }
-            times = times.map { $0.rounded(.towardZero) }
-            if !finalSigmaIsZero, let lowest = sigmas.last { finalSigma = Float(lowest) }
-        }
-        self.sigmas = sigmas.map { Float($0) } + [finalSigma]
-        timesteps = times.map { Float($0) }
+        let spaced = schedule.multistepSigmas(config: config, steps: steps, roundsKarras: true)
+        let finalSigma: Float = finalSigmaIsZero ? 0 : spaced.lowest
+        sigmas = spaced.sigmas.map { Float($0) } + [finalSigma]
+        timesteps = spaced.timesteps
     }
 
     /// `log(alpha) - log(sigma)` of noise level `sigma`, in float32 as diffusers.
@@ -83,11 +59,7 @@ public struct UniPCSampler: Sampler {
         let (alpha, sigma) = DPMSolverMultistepSampler.alphaSigma(sigmas[stepIndex])
         let prediction = prediction
         let denoised = zipMap(sample, modelOutput) { x, m in
-            switch prediction {
-            case .epsilon: return (x - sigma * m) / alpha
-            case .sample: return m
-            case .vPrediction: return alpha * x - sigma * m
-            }
+            prediction.cleanSample(sample: x, output: m, alpha: alpha, sigma: sigma)
         }
         var sample = sample
         if stepIndex > 0, let (lastSample, lastOrder) = last {
@@ -151,6 +123,6 @@ public struct UniPCSampler: Sampler {
 
     public func addNoise(original: Tensor, noise: Tensor, stepIndex: Int) -> Tensor {
         let (alpha, sigma) = DPMSolverMultistepSampler.alphaSigma(sigmas[stepIndex])
-        return zipMap(original, noise) { x, n in alpha * x + sigma * n }
+        return noisedPreservingVariance(original, noise: noise, alpha: alpha, sigma: sigma)
     }
 }

@@ -1,0 +1,75 @@
+import Tensor
+
+/// A sampler in k-diffusion's variance-exploding parameterisation `x = x0 + sigma * noise`
+/// (diffusers' Euler, Euler ancestral, Heun, LMS): the model input is scaled by
+/// `1 / sqrt(sigma^2 + 1)` and noise is added at `sigmas[stepIndex]`.
+public protocol SigmaSpaceSampler: Sampler {
+    /// The noise level at each model call, then the final one.
+    var sigmas: [Float] { get }
+}
+
+extension SigmaSpaceSampler {
+    public func scaleModelInput(_ sample: Tensor, stepIndex: Int) -> Tensor {
+        scaledModelInput(sample, sigma: sigmas[stepIndex])
+    }
+
+    public func addNoise(original: Tensor, noise: Tensor, stepIndex: Int) -> Tensor {
+        noised(original, noise: noise, sigma: sigmas[stepIndex])
+    }
+}
+
+/// `sample / sqrt(sigma^2 + 1)`, the k-diffusion samplers' model input at noise level `sigma`.
+func scaledModelInput(_ sample: Tensor, sigma: Float) -> Tensor {
+    let scale = (sigma * sigma + 1).squareRoot()
+    return mapElements(sample) { $0 / scale }
+}
+
+/// `original + noise * sigma`, the k-diffusion samplers' `add_noise`.
+func noised(_ original: Tensor, noise: Tensor, sigma: Float) -> Tensor {
+    zipMap(original, noise) { x, n in x + n * sigma }
+}
+
+extension PredictionType {
+    /// The clean sample predicted from a sample `x = alpha * x0 + sigma * noise` in the
+    /// variance-preserving parameterisation (`alpha = sqrt(alphas_cumprod)`, `sigma = sqrt(1 - it)`).
+    func cleanSample(sample x: Float, output m: Float, alpha: Float, sigma: Float) -> Float {
+        switch self {
+        case .epsilon: return (x - sigma * m) / alpha
+        case .sample: return m
+        case .vPrediction: return alpha * x - sigma * m
+        }
+    }
+}
+
+/// `alpha * original + sigma * noise`: diffusers' variance-preserving `add_noise`.
+func noisedPreservingVariance(_ original: Tensor, noise: Tensor, alpha: Float, sigma: Float) -> Tensor {
+    zipMap(original, noise) { x, n in alpha * x + sigma * n }
+}
+
+extension NoiseSchedule {
+    /// diffusers' `add_noise` of the alphas-cumprod samplers (DDPM, DDIM, PNDM, LCM) at training
+    /// timestep `t`: `sqrt(a) * original + sqrt(1 - a) * noise` with `a = alphas_cumprod[t]`.
+    func noised(_ original: Tensor, noise: Tensor, timestep t: Int) -> Tensor {
+        let alpha = alphasCumprod[t]
+        return noisedPreservingVariance(original, noise: noise, alpha: alpha.squareRoot(),
+                                        sigma: (1 - alpha).squareRoot())
+    }
+}
+
+extension PredictionType {
+    /// An Euler step of `dt` in sigma from `start` (`sample` when nil) along k-diffusion's slope
+    /// `(x - denoised) / sigma` of `modelOutput` at `sample`, at noise level `sigma`.
+    func eulerStep(from start: Tensor? = nil, sample: Tensor, modelOutput: Tensor, sigma: Float,
+                   dt: Float) -> Tensor {
+        guard let start else {
+            return zipMap(sample, modelOutput) { x, m in
+                let x0 = denoised(sample: x, output: m, sigma: sigma)
+                return x + (x - x0) / sigma * dt
+            }
+        }
+        return zipMap(start, sample, modelOutput) { s, x, m in
+            let x0 = denoised(sample: x, output: m, sigma: sigma)
+            return s + (x - x0) / sigma * dt
+        }
+    }
+}
