@@ -3,7 +3,8 @@
 # Writes Tests/DiffusionTests/Fixtures/samplers/*.safetensors.
 #   .venv-ref/bin/python tools/make_sampler_fixtures.py flow_euler
 # writes only flow_euler.safetensors (the other files untouched); likewise `ddim_eta` writes only
-# ddim_eta.safetensors and `img2img` only img2img.safetensors.
+# ddim_eta.safetensors, `img2img` only img2img.safetensors and `img2img_more` only
+# img2img_more.safetensors.
 """Sampler parity fixtures: diffusers' schedulers run against a synthetic model.
 
 For every sampler (one diffusers scheduler class each, built with `from_config` from an SD-like
@@ -227,6 +228,71 @@ def img2img_fixtures(initial):
     return os.path.getsize(path)
 
 
+IMG2IMG_MORE = {"dpmpp_2m_sde": {}, "deis": {}, "lcm": {}}
+FLOW_IMG2IMG = {"flow_euler": {"shift": 1.0}, "flow_euler-shift3": {"shift": 3.0}}
+
+
+def img2img_more_fixtures(initial):
+    """`img2img_more.safetensors`: as `img2img_fixtures`, for dpmpp_2m_sde, deis and lcm (the
+    `StableDiffusionImg2ImgPipeline` start, from the SD base config) and flow_euler with shift 1 and 3
+    (`StableDiffusion3Img2ImgPipeline`: `get_timesteps` keeps `steps * strength` unrounded, so
+    t_start = int(max(steps - steps * strength, 0)); the start is
+    `scale_noise(initial, timesteps[:1], img2img_noise)`; the model sees the latents unscaled).
+    Flow cases carry their own `base` (FLOW_BASE) in `cases`.
+    """
+    noise0 = torch.randn((1, 4, 8, 8), generator=torch.Generator().manual_seed(7))
+    tensors = {"initial": initial.contiguous(), "img2img_noise": noise0.contiguous()}
+    cases = []
+    steps = 9
+    table = [(key, SAMPLERS[key][0], dict(SAMPLERS[key][1], prediction_type="epsilon", **extra), BASE, False)
+             for key, extra in IMG2IMG_MORE.items()]
+    table += [(key, FlowMatchEulerDiscreteScheduler, dict(extra), FLOW_BASE, True)
+              for key, extra in FLOW_IMG2IMG.items()]
+    for key, cls, overrides, base, flow in table:
+        sampler = key.split("-")[0]
+        for strength in [0.3, 0.6, 1.0]:
+            name = f"{key}-s{strength:g}"
+            scheduler = cls.from_config(dict(base, **overrides))
+            scheduler.set_timesteps(steps)
+            if flow:
+                init_timestep = min(steps * strength, steps)
+                t_start = int(max(steps - init_timestep, 0))
+            else:
+                init_timestep = min(int(steps * strength), steps)
+                t_start = max(steps - init_timestep, 0)
+            first = t_start * scheduler.order
+            timesteps = scheduler.timesteps[first:]
+            if hasattr(scheduler, "set_begin_index"):
+                scheduler.set_begin_index(first)
+            drawn.clear()
+            generator = torch.Generator().manual_seed(1234)
+            if flow:
+                latents = scheduler.scale_noise(initial, timesteps[:1], noise0)
+            else:
+                latents = scheduler.add_noise(initial, noise0, timesteps[:1])
+            start = latents.clone()
+            samples = []
+            for t in timesteps:
+                x = latents if flow else scheduler.scale_model_input(latents, t)
+                kwargs = {"generator": generator} if "generator" in inspect.signature(scheduler.step).parameters else {}
+                latents = scheduler.step(model(x, t), t, latents, **kwargs).prev_sample
+                samples.append(latents.clone())
+            tensors[f"{name}/timesteps"] = timesteps.to(torch.float32).contiguous()
+            tensors[f"{name}/start"] = start.float().contiguous()
+            tensors[f"{name}/samples"] = torch.stack(samples).float().contiguous()
+            if drawn:
+                tensors[f"{name}/noise"] = torch.stack(drawn).contiguous()
+            case = {"name": name, "sampler": sampler, "config": overrides, "steps": steps,
+                    "strength": strength, "first_index": first}
+            if flow:
+                case["base"] = FLOW_BASE
+            cases.append(case)
+    path = os.path.join(OUT, "img2img_more.safetensors")
+    save_file(tensors, path, metadata={"cases": json.dumps(cases), "base": json.dumps(BASE)})
+    print(f"img2img_more: {len(cases)} cases")
+    return os.path.getsize(path)
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     initial = torch.randn((1, 4, 8, 8), generator=torch.Generator().manual_seed(42))
@@ -238,6 +304,9 @@ def main():
         return
     if sys.argv[1:] == ["img2img"]:
         img2img_fixtures(initial)
+        return
+    if sys.argv[1:] == ["img2img_more"]:
+        img2img_more_fixtures(initial)
         return
     total = 0
     for sampler, (cls, extra) in SAMPLERS.items():
@@ -283,6 +352,7 @@ def main():
     total += flow_fixtures(initial)
     total += ddim_eta_fixtures(initial)
     total += img2img_fixtures(initial)
+    total += img2img_more_fixtures(initial)
 
     schedules = {}
     for key, o in {"scaled_linear": {}, "linear": {"beta_schedule": "linear", "beta_start": 0.0001, "beta_end": 0.02},

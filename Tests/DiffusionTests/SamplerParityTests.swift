@@ -35,6 +35,8 @@ import Tensor
         var steps: Int
         var strength: Double
         var first_index: Int
+        /// The case's own base config (flow cases), in place of the file's `base`.
+        var base: [String: JSONValue]?
     }
 
     /// The scheduler config of a fixture case: the file's `base` with the case's overrides.
@@ -158,19 +160,22 @@ import Tensor
     /// The samplers of img2img.safetensors.
     static let img2imgSamplers = ["euler", "euler_a", "ddim", "dpmpp_2m", "dpmpp_2m-karras", "heun", "lms", "pndm",
                                   "ddpm", "unipc"]
+    /// The samplers of img2img_more.safetensors.
+    static let img2imgMoreSamplers = ["dpmpp_2m_sde", "deis", "lcm", "flow_euler", "flow_euler-shift3"]
 
     /// diffusers' img2img pipeline: `firstStepIndex` picks `get_timesteps`' start, `addNoise`
     /// noises the clean latents to it, and the loop from there follows diffusers step for step.
-    @Test(arguments: img2imgSamplers)
-    func img2imgMatchesDiffusers(_ key: String) throws {
-        let file = try SafetensorsFile(path: Self.folder.appendingPathComponent("img2img.safetensors").path)
+    @Test(arguments: img2imgSamplers.map { ($0, "img2img") } + img2imgMoreSamplers.map { ($0, "img2img_more") })
+    func img2imgMatchesDiffusers(_ key: String, _ fileName: String) throws {
+        let file = try SafetensorsFile(path: Self.folder.appendingPathComponent(fileName + ".safetensors").path)
         let cases = try JSONDecoder().decode([Img2ImgCase].self, from: Data((file.metadata["cases"] ?? "[]").utf8))
-            .filter { $0.name.hasPrefix(key + "-s") }
-        let base = try JSONSerialization.jsonObject(with: Data((file.metadata["base"] ?? "{}").utf8)) as? [String: Any] ?? [:]
+            .filter { $0.name.hasPrefix(key + "-s") && Double($0.name.dropFirst(key.count + 2)) != nil }
+        let fileBase = try JSONSerialization.jsonObject(with: Data((file.metadata["base"] ?? "{}").utf8)) as? [String: Any] ?? [:]
         let (initial, noise) = (try file.tensor("initial"), try file.tensor("img2img_noise"))
         #expect(cases.count == 3)
         for fixture in cases {
             let label = "img2img \(fixture.name)"
+            let base = fixture.base.map { $0.mapValues(\.object) } ?? fileBase
             let config = try Self.config(base: base, overrides: fixture.config)
             let schedule: SigmaSchedule = config.useKarrasSigmas == true ? .karras : .model
             var ours = try makeSampler(name: SamplerName(parsing: fixture.sampler), schedule: schedule, config: config,

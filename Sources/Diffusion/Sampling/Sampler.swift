@@ -29,6 +29,9 @@ public protocol Sampler: Sendable {
                                              random: inout Random) -> Tensor
     /// `original` noised to the level of `timesteps[stepIndex]` with `noise` (img2img).
     func addNoise(original: Tensor, noise: Tensor, stepIndex: Int) -> Tensor
+    /// The index into `timesteps` where img2img with `strength` (0...1) starts (the default
+    /// follows `StableDiffusionImg2ImgPipeline.get_timesteps`; flow samplers follow SD3's).
+    func firstStepIndex(strength: Double, steps: Int) -> Int
 }
 
 extension Sampler {

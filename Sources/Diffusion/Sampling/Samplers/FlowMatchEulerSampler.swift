@@ -42,6 +42,13 @@ public struct FlowMatchEulerSampler: Sampler {
         return zipMap(sample, modelOutput) { x, v in x + dt * v }
     }
 
+    /// `StableDiffusion3Img2ImgPipeline.get_timesteps` (Flux's is the same): unlike SD's, it keeps
+    /// `steps * strength` unrounded, t_start = Int(max(steps - min(steps * strength, steps), 0)).
+    public func firstStepIndex(strength: Double, steps: Int) -> Int {
+        let kept = min(Double(steps) * strength, Double(steps))
+        return min(Int(max(Double(steps) - kept, 0)) * order, timesteps.count)
+    }
+
     /// diffusers' `scale_noise`: the straight line from `original` to `noise` at this sigma.
     public func addNoise(original: Tensor, noise: Tensor, stepIndex: Int) -> Tensor {
         let sigma = sigmas[stepIndex]
