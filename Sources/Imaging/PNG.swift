@@ -97,28 +97,30 @@ public enum PNG {
                 throw PNGError("PNG text \"\(text.key)\" contains a NUL character")
             }
         }
-        // Keep the C strings and byte arrays alive for the duration of the call.
-        let keys = texts.map { Array($0.key.unicodeScalars.map { UInt8($0.value) }) + [0] }
-        let values: [(bytes: [UInt8], international: Bool)] = texts.map { text in
-            if let latin1 = text.value.data(using: .isoLatin1) {
-                return ([UInt8](latin1), false)
-            }
-            return ([UInt8](text.value.utf8), true)
+        // Every key and value, each NUL-terminated, in one buffer that outlives the call:
+        // (key offset, value offset, value length, iTXt) per text.
+        var strings: [UInt8] = []
+        var layout: [(key: Int, value: Int, length: Int, international: Bool)] = []
+        for text in texts {
+            let key = strings.count
+            strings += text.key.unicodeScalars.map { UInt8($0.value) } + [0]  // validated Latin-1
+            let latin1 = text.value.data(using: .isoLatin1).map { [UInt8]($0) }
+            let bytes = latin1 ?? [UInt8](text.value.utf8)
+            layout.append((key, strings.count, bytes.count, latin1 == nil))
+            strings += bytes + [0]
         }
         var result = stipple_png_encoded()
-        let status: Int32 = keys.withUnsafeCStrings { keyPointers in
-            values.withUnsafeByteArrays { valuePointers in
-                var inputs: [stipple_png_text_in] = []
-                for i in 0..<texts.count {
-                    inputs.append(stipple_png_text_in(key: keyPointers[i], text: valuePointers[i],
-                                                      text_length: values[i].bytes.count,
-                                                      is_international: values[i].international ? 1 : 0))
-                }
-                return image.pixels.withUnsafeBufferPointer { pixels in
-                    inputs.withUnsafeBufferPointer { textInputs in
-                        stipple_png_encode(pixels.baseAddress, UInt32(image.width), UInt32(image.height), UInt32(image.channels),
-                                           textInputs.baseAddress, textInputs.count, Int32(compressionLevel), &result)
-                    }
+        let status: Int32 = strings.withUnsafeBufferPointer { buffer in
+            let base = buffer.baseAddress!
+            let inputs = layout.map { entry in
+                // UInt8 and CChar are the signed and unsigned variants of one type, so they may alias.
+                stipple_png_text_in(key: UnsafePointer<CChar>(OpaquePointer(base + entry.key)), text: base + entry.value,
+                                    text_length: entry.length, is_international: entry.international ? 1 : 0)
+            }
+            return image.pixels.withUnsafeBufferPointer { pixels in
+                inputs.withUnsafeBufferPointer { textInputs in
+                    stipple_png_encode(pixels.baseAddress, UInt32(image.width), UInt32(image.height), UInt32(image.channels),
+                                       textInputs.baseAddress, textInputs.count, Int32(compressionLevel), &result)
                 }
             }
         }
@@ -161,38 +163,5 @@ public enum PNG {
             let bytes = raw.prefix { $0 != 0 }
             return String(decoding: bytes, as: UTF8.self)
         }
-    }
-}
-
-private extension Array where Element == [UInt8] {
-    /// Calls `body` with a pointer to each NUL-terminated byte array as a C string.
-    func withUnsafeCStrings<R>(_ body: ([UnsafePointer<CChar>]) -> R) -> R {
-        var pointers: [UnsafePointer<CChar>] = []
-        func recurse(_ index: Int) -> R {
-            if index == count { return body(pointers) }
-            return self[index].withUnsafeBufferPointer { buffer in
-                buffer.baseAddress!.withMemoryRebound(to: CChar.self, capacity: buffer.count) { cString in
-                    pointers.append(cString)
-                    return recurse(index + 1)
-                }
-            }
-        }
-        return recurse(0)
-    }
-}
-
-private extension Array where Element == (bytes: [UInt8], international: Bool) {
-    /// Calls `body` with a pointer to each byte array (never nil, even when empty).
-    func withUnsafeByteArrays<R>(_ body: ([UnsafePointer<UInt8>]) -> R) -> R {
-        var pointers: [UnsafePointer<UInt8>] = []
-        func recurse(_ index: Int) -> R {
-            if index == count { return body(pointers) }
-            let bytes = self[index].bytes + [0]
-            return bytes.withUnsafeBufferPointer { buffer in
-                pointers.append(buffer.baseAddress!)
-                return recurse(index + 1)
-            }
-        }
-        return recurse(0)
     }
 }
