@@ -3,8 +3,9 @@
 # Writes Tests/DiffusionTests/Fixtures/samplers/*.safetensors.
 #   .venv-ref/bin/python tools/make_sampler_fixtures.py flow_euler
 # writes only flow_euler.safetensors (the other files untouched); likewise `ddim_eta` writes only
-# ddim_eta.safetensors, `img2img` only img2img.safetensors and `img2img_more` only
-# img2img_more.safetensors.
+# ddim_eta.safetensors, `img2img` only img2img.safetensors, `img2img_more` only
+# img2img_more.safetensors, `img2img_extra` only img2img_extra.safetensors and `flow_euler_spaced`
+# only flow_euler_spaced.safetensors.
 """Sampler parity fixtures: diffusers' schedulers run against a synthetic model.
 
 For every sampler (one diffusers scheduler class each, built with `from_config` from an SD-like
@@ -232,22 +233,25 @@ IMG2IMG_MORE = {"dpmpp_2m_sde": {}, "deis": {}, "lcm": {}}
 FLOW_IMG2IMG = {"flow_euler": {"shift": 1.0}, "flow_euler-shift3": {"shift": 3.0}}
 
 
-def img2img_more_fixtures(initial):
+def img2img_more_fixtures(initial, table=None, file_name="img2img_more"):
     """`img2img_more.safetensors`: as `img2img_fixtures`, for dpmpp_2m_sde, deis and lcm (the
     `StableDiffusionImg2ImgPipeline` start, from the SD base config) and flow_euler with shift 1 and 3
     (`StableDiffusion3Img2ImgPipeline`: `get_timesteps` keeps `steps * strength` unrounded, so
     t_start = int(max(steps - steps * strength, 0)); the start is
     `scale_noise(initial, timesteps[:1], img2img_noise)`; the model sees the latents unscaled).
-    Flow cases carry their own `base` (FLOW_BASE) in `cases`.
+    Flow cases carry their own `base` (FLOW_BASE) in `cases`. `table` and `file_name` let
+    `img2img_extra_fixtures` write other samplers the same way.
     """
     noise0 = torch.randn((1, 4, 8, 8), generator=torch.Generator().manual_seed(7))
     tensors = {"initial": initial.contiguous(), "img2img_noise": noise0.contiguous()}
     cases = []
     steps = 9
-    table = [(key, SAMPLERS[key][0], dict(SAMPLERS[key][1], prediction_type="epsilon", **extra), BASE, False)
-             for key, extra in IMG2IMG_MORE.items()]
-    table += [(key, FlowMatchEulerDiscreteScheduler, dict(extra), FLOW_BASE, True)
-              for key, extra in FLOW_IMG2IMG.items()]
+    if table is None:
+        table = [(key, SAMPLERS[key.split("-")[0]][0],
+                  dict(SAMPLERS[key.split("-")[0]][1], prediction_type="epsilon", **extra), BASE, False)
+                 for key, extra in IMG2IMG_MORE.items()]
+        table += [(key, FlowMatchEulerDiscreteScheduler, dict(extra), FLOW_BASE, True)
+                  for key, extra in FLOW_IMG2IMG.items()]
     for key, cls, overrides, base, flow in table:
         sampler = key.split("-")[0]
         for strength in [0.3, 0.6, 1.0]:
@@ -287,9 +291,52 @@ def img2img_more_fixtures(initial):
             if flow:
                 case["base"] = FLOW_BASE
             cases.append(case)
-    path = os.path.join(OUT, "img2img_more.safetensors")
+    path = os.path.join(OUT, f"{file_name}.safetensors")
     save_file(tensors, path, metadata={"cases": json.dumps(cases), "base": json.dumps(BASE)})
-    print(f"img2img_more: {len(cases)} cases")
+    print(f"{file_name}: {len(cases)} cases")
+    return os.path.getsize(path)
+
+
+IMG2IMG_EXTRA = {"dpm2": {}, "dpm2_a": {}, "dpm2-karras": {"use_karras_sigmas": True}}
+FLOW_IMG2IMG_EXTRA = {"flow_euler-karras": {"shift": 3.0, "use_karras_sigmas": True},
+                      "flow_euler-exponential": {"shift": 1.0, "use_exponential_sigmas": True}}
+
+
+def img2img_extra_fixtures(initial):
+    """`img2img_extra.safetensors`: as `img2img_more_fixtures`, for KDPM2 (dpm2, dpm2_a, dpm2 with
+    Karras sigmas; two model calls per step, so the start index is `t_start * 2`) and flow_euler with
+    Karras (shift 3) and exponential (shift 1) sigmas."""
+    table = [(key, SAMPLERS[key.split("-")[0]][0],
+              dict(SAMPLERS[key.split("-")[0]][1], prediction_type="epsilon", **extra), BASE, False)
+             for key, extra in IMG2IMG_EXTRA.items()]
+    table += [(key, FlowMatchEulerDiscreteScheduler, dict(extra), FLOW_BASE, True)
+              for key, extra in FLOW_IMG2IMG_EXTRA.items()]
+    return img2img_more_fixtures(initial, table, "img2img_extra")
+
+
+def flow_spaced_fixtures(initial):
+    """`flow_euler_spaced.safetensors`: FlowMatchEulerDiscreteScheduler txt2img (as `flow_fixtures`)
+    with `use_karras_sigmas` and `use_exponential_sigmas`, shift 1 and 3."""
+    tensors = {"initial": initial.contiguous()}
+    cases = []
+    for spacing in ["karras", "exponential"]:
+        for shift in [1.0, 3.0]:
+            for steps in [4, 9]:
+                name = f"{spacing}-shift{shift:g}-{steps}"
+                overrides = {"shift": shift, f"use_{spacing}_sigmas": True}
+                scheduler = FlowMatchEulerDiscreteScheduler.from_config(dict(FLOW_BASE, **overrides))
+                scheduler.set_timesteps(steps)
+                latents = initial.clone()
+                samples = []
+                for t in scheduler.timesteps:
+                    latents = scheduler.step(model(latents, t), t, latents).prev_sample
+                    samples.append(latents.clone())
+                tensors[f"{name}/samples"] = torch.stack(samples).float().contiguous()
+                tensors[f"{name}/timesteps"] = scheduler.timesteps.to(torch.float32).contiguous()
+                cases.append({"name": name, "config": overrides, "steps": steps, "init_noise_sigma": 1.0})
+    path = os.path.join(OUT, "flow_euler_spaced.safetensors")
+    save_file(tensors, path, metadata={"cases": json.dumps(cases), "base": json.dumps(FLOW_BASE)})
+    print(f"flow_euler_spaced: {len(cases)} cases")
     return os.path.getsize(path)
 
 
@@ -307,6 +354,12 @@ def main():
         return
     if sys.argv[1:] == ["img2img_more"]:
         img2img_more_fixtures(initial)
+        return
+    if sys.argv[1:] == ["img2img_extra"]:
+        img2img_extra_fixtures(initial)
+        return
+    if sys.argv[1:] == ["flow_euler_spaced"]:
+        flow_spaced_fixtures(initial)
         return
     total = 0
     for sampler, (cls, extra) in SAMPLERS.items():
@@ -353,6 +406,8 @@ def main():
     total += ddim_eta_fixtures(initial)
     total += img2img_fixtures(initial)
     total += img2img_more_fixtures(initial)
+    total += img2img_extra_fixtures(initial)
+    total += flow_spaced_fixtures(initial)
 
     schedules = {}
     for key, o in {"scaled_linear": {}, "linear": {"beta_schedule": "linear", "beta_start": 0.0001, "beta_end": 0.02},

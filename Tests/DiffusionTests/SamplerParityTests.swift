@@ -10,10 +10,21 @@ import Tensor
 /// relative error of 1e-5 at every step, with the same timesteps and init_noise_sigma.
 @Suite struct SamplerParityTests {
     /// The samplers held to the parity bar, by fixture name.
-    /// dpm2 and dpm2_a are left out: their latents match within 1e-5, but their in-between
-    /// timesteps come out of float32 log/exp and differ from diffusers' (numpy's and torch's log/exp
-    /// are not correctly rounded) by up to 1.8e-6 relative, 7e-5 on a zero-SNR schedule.
-    static let implemented = ["euler", "euler_a", "ddim", "dpmpp_2m", "dpmpp_2m_sde", "pndm", "heun", "ddpm", "lms", "lcm", "unipc", "deis", "flow_euler"]
+    static let implemented = ["dpm2", "dpm2_a", "euler", "euler_a", "ddim", "dpmpp_2m", "dpmpp_2m_sde", "pndm", "heun", "ddpm", "lms", "lcm", "unipc", "deis", "flow_euler"]
+
+    /// The largest difference between two timestep lists (infinity when their lengths differ).
+    static func timestepError(_ ours: [Float], _ theirs: [Float]) -> Float {
+        guard ours.count == theirs.count else { return .infinity }
+        return zip(ours, theirs).map { abs($0 - $1) }.max() ?? 0
+    }
+
+    /// How far our timesteps may be from diffusers': exactly equal, except KDPM2's midpoint
+    /// timesteps, which come out of float32 log/exp/lerp; numpy's and torch's float32 log and exp
+    /// are not correctly rounded (SIMD approximations), so they may differ by a unit or two in the
+    /// last place: 1.2e-4 at most on the fixtures (timesteps 512...1000 have a 6.1e-5 ulp).
+    /// The model sees t through a sinusoidal embedding whose fastest frequency is 1, so 2.5e-4 of
+    /// a timestep moves it by less than float32 rounding of the embedding's argument matters.
+    static func timestepTolerance(_ sampler: String) -> Float { sampler.hasPrefix("dpm2") ? 2.5e-4 : 0 }
 
     static var folder: URL { CheckpointFixtures.root.appendingPathComponent("samplers") }
 
@@ -121,7 +132,8 @@ import Tensor
             var ours = try makeSampler(name: SamplerName(parsing: sampler), schedule: schedule, config: config,
                                        steps: fixture.steps, eta: Float(fixture.eta ?? 0))
             let expectedTimesteps = try file.tensor(fixture.name + "/timesteps").storage
-            #expect(ours.timesteps == expectedTimesteps, "\(sampler)/\(fixture.name): timesteps")
+            let timestepError = Self.timestepError(ours.timesteps, expectedTimesteps)
+            #expect(timestepError <= Self.timestepTolerance(sampler), "\(sampler)/\(fixture.name): timesteps differ by \(timestepError)")
             #expect(abs(Double(ours.initNoiseSigma) - fixture.init_noise_sigma) <= 1e-6 * max(1, fixture.init_noise_sigma),
                     "\(sampler)/\(fixture.name): init_noise_sigma \(ours.initNoiseSigma) vs \(fixture.init_noise_sigma)")
             guard ours.timesteps.count == expectedTimesteps.count else { continue }
@@ -149,12 +161,30 @@ import Tensor
     func matchesDiffusers(_ sampler: String) throws {
         let errors = try Self.replay(sampler)
         #expect(!errors.isEmpty)
+        Self.report(sampler, errors)
+    }
+
+    /// With STIPPLE_PARITY_TABLE=1 in the environment, prints each case's worst relative error
+    /// (the parity table of the issue's acceptance).
+    static func report(_ sampler: String, _ errors: [String: Float]) {
+        guard ProcessInfo.processInfo.environment["STIPPLE_PARITY_TABLE"] == "1" else { return }
+        for (name, error) in errors.sorted(by: { $0.key < $1.key }) {
+            print("parity \(sampler) \(name) \(String(format: "%.2e", error))")
+        }
+    }
+
+    /// Flow-matching Euler with Karras and exponential sigmas (after the shift).
+    @Test func flowSpacedMatchesDiffusers() throws {
+        let errors = try Self.replay("flow_euler", fixture: "flow_euler_spaced")
+        #expect(errors.count == 8)
+        Self.report("flow_euler", errors)
     }
 
     /// DDIM with eta 0.5 and 1: the added noise is diffusers' `variance_noise`, replayed.
     @Test func ddimEtaMatchesDiffusers() throws {
         let errors = try Self.replay("ddim", fixture: "ddim_eta")
         #expect(errors.count == 8)
+        Self.report("ddim", errors)
     }
 
     /// The samplers of img2img.safetensors.
@@ -162,10 +192,13 @@ import Tensor
                                   "ddpm", "unipc"]
     /// The samplers of img2img_more.safetensors.
     static let img2imgMoreSamplers = ["dpmpp_2m_sde", "deis", "lcm", "flow_euler", "flow_euler-shift3"]
+    /// The samplers of img2img_extra.safetensors.
+    static let img2imgExtraSamplers = ["dpm2", "dpm2_a", "dpm2-karras", "flow_euler-karras", "flow_euler-exponential"]
 
     /// diffusers' img2img pipeline: `firstStepIndex` picks `get_timesteps`' start, `addNoise`
     /// noises the clean latents to it, and the loop from there follows diffusers step for step.
-    @Test(arguments: img2imgSamplers.map { ($0, "img2img") } + img2imgMoreSamplers.map { ($0, "img2img_more") })
+    @Test(arguments: img2imgSamplers.map { ($0, "img2img") } + img2imgMoreSamplers.map { ($0, "img2img_more") }
+            + img2imgExtraSamplers.map { ($0, "img2img_extra") })
     func img2imgMatchesDiffusers(_ key: String, _ fileName: String) throws {
         let file = try SafetensorsFile(path: Self.folder.appendingPathComponent(fileName + ".safetensors").path)
         let cases = try JSONDecoder().decode([Img2ImgCase].self, from: Data((file.metadata["cases"] ?? "[]").utf8))
@@ -184,7 +217,8 @@ import Tensor
             #expect(first == fixture.first_index, "\(label): first step index \(first)")
             let expectedTimesteps = try file.tensor(fixture.name + "/timesteps").storage
             guard first == fixture.first_index, first < ours.timesteps.count else { continue }
-            #expect(Array(ours.timesteps[first...]) == expectedTimesteps, "\(label): timesteps")
+            let timestepError = Self.timestepError(Array(ours.timesteps[first...]), expectedTimesteps)
+            #expect(timestepError <= Self.timestepTolerance(fixture.sampler), "\(label): timesteps differ by \(timestepError)")
             guard ours.timesteps.count - first == expectedTimesteps.count else { continue }
             let start = ours.addNoise(original: initial, noise: noise, stepIndex: first)
             var worst = Self.relativeError(start, try file.tensor(fixture.name + "/start"))
@@ -203,6 +237,7 @@ import Tensor
             }
             #expect(random.next == drawn.count, "\(label): drew \(random.next) of \(drawn.count) noise tensors")
             #expect(worst <= 1e-5, "\(label): relative error \(worst)")
+            Self.report("img2img", [fixture.name: worst])
         }
     }
 
@@ -308,8 +343,11 @@ import Tensor
         plain.shift = nil
         let unshifted = try makeSampler(name: .flowEuler, schedule: .model, config: plain, steps: 4)
         #expect(unshifted.timesteps.count == 4 && unshifted.timesteps != shifted.timesteps)
-        #expect(throws: SamplerError.unsupportedSchedule(sampler: .flowEuler, schedule: .karras)) {
-            try makeSampler(name: .flowEuler, schedule: .karras, config: sd3, steps: 4)
+        #expect(try makeSampler(name: .flowEuler, schedule: .karras, config: sd3, steps: 4).timesteps.first == 1000)
+        var flux = sd3
+        flux.useDynamicShifting = true
+        #expect(throws: SamplerError.self) {
+            try makeSampler(name: .flowEuler, schedule: .model, config: flux, steps: 4)
         }
     }
 

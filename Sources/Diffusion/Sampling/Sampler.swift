@@ -154,9 +154,9 @@ public enum SamplerName: String, CaseIterable, Sendable {
     /// Whether diffusers' class accepts `schedule` (`use_karras_sigmas`, `use_exponential_sigmas`).
     public func supports(_ schedule: SigmaSchedule) -> Bool {
         switch self {
-        case .lms, .euler, .heun, .dpm2, .dpm2A, .dpmpp2M, .dpmpp2MSDE, .unipc, .deis: return true
+        case .lms, .euler, .heun, .dpm2, .dpm2A, .dpmpp2M, .dpmpp2MSDE, .unipc, .deis, .flowEuler: return true
         case .default: return true
-        case .ddim, .ddpm, .pndm, .eulerA, .lcm, .flowEuler: return schedule == .model
+        case .ddim, .ddpm, .pndm, .eulerA, .lcm: return schedule == .model
         }
     }
 

@@ -68,6 +68,14 @@ public struct SchedulerConfig: DiffusersConfig, Equatable {
     public var timestepScaling: Double?
     /// `shift`: flow-matching timestep shift (SD3: 3.0).
     public var shift: Double?
+    /// `use_dynamic_shifting`: flow-matching shift chosen per image size (Flux; not supported when true).
+    public var useDynamicShifting: Bool?
+    /// `shift_terminal`: flow-matching sigmas stretched to end at this value (not supported).
+    public var shiftTerminal: Double?
+    /// `invert_sigmas`: flow-matching sigmas run from 0 to 1 (Mochi; not supported when true).
+    public var invertSigmas: Bool?
+    /// `stochastic_sampling`: flow-matching steps re-noise (not supported when true).
+    public var stochasticSampling: Bool?
 
     /// Everything absent: each sampler's diffusers defaults.
     public init() {}
@@ -103,6 +111,10 @@ public struct SchedulerConfig: DiffusersConfig, Equatable {
         case originalInferenceSteps = "original_inference_steps"
         case timestepScaling = "timestep_scaling"
         case shift
+        case useDynamicShifting = "use_dynamic_shifting"
+        case shiftTerminal = "shift_terminal"
+        case invertSigmas = "invert_sigmas"
+        case stochasticSampling = "stochastic_sampling"
     }
 
     /// Checks the settings that apply to every sampler: known beta schedule, prediction type and
@@ -137,6 +149,15 @@ public struct SchedulerConfig: DiffusersConfig, Equatable {
         }
         if useBetaSigmas == true {
             throw CheckpointError(path: "", reason: .unsupportedConfig(key: "use_beta_sigmas", value: "true", note: ""))
+        }
+        for (key, on) in [(CodingKeys.useDynamicShifting, useDynamicShifting), (.invertSigmas, invertSigmas),
+                          (.stochasticSampling, stochasticSampling)] where on == true {
+            throw CheckpointError(path: "", reason: .unsupportedConfig(
+                key: key.rawValue, value: "true", note: "stipple's flow sampler uses a fixed shift"))
+        }
+        if let terminal = shiftTerminal, terminal != 0 {
+            throw CheckpointError(path: "", reason: .unsupportedConfig(
+                key: CodingKeys.shiftTerminal.rawValue, value: "\(terminal)", note: "stipple's flow sampler uses a fixed shift"))
         }
         if useKarrasSigmas == true, useExponentialSigmas == true {
             throw CheckpointError(path: "", reason: .invalidConfig(

@@ -2,9 +2,9 @@ import Tensor
 
 /// Euler's method on a rectified-flow ODE (SD3, Flux): the model predicts the velocity
 /// `noise - sample` and each step moves along it from one sigma to the next: matches diffusers'
-/// `FlowMatchEulerDiscreteScheduler` with a fixed `shift` (SD3: 3.0; no dynamic shifting,
-/// stochastic sampling or sigma re-spacing). The latents start as the noise itself and the model
-/// sees them unscaled.
+/// `FlowMatchEulerDiscreteScheduler` with a fixed `shift` (SD3: 3.0) and the default, Karras or
+/// exponential sigma spacing (no dynamic shifting, terminal stretch or stochastic sampling; the
+/// config refuses those). The latents start as the noise itself and the model sees them unscaled.
 public struct FlowMatchEulerSampler: Sampler {
     public let timesteps: [Float]
     /// The noise fraction at each timestep, then 0.
@@ -26,12 +26,14 @@ public struct FlowMatchEulerSampler: Sampler {
             return Double(Float(shift) * sigma / (1 + Float(shift - 1) * sigma))
         }
         let high = trainingSigma(train) * Double(train), low = trainingSigma(1) * Double(train)
-        let shifted = TimestepSpacing.linspace(high, low, steps).map { t -> Float in
+        let shifted = TimestepSpacing.linspace(high, low, steps).map { t -> Double in
             let sigma = t / Double(train)
-            return Float(shift * sigma / (1 + (shift - 1) * sigma))
+            return shift * sigma / (1 + (shift - 1) * sigma)
         }
-        timesteps = shifted.map { $0 * Float(train) }
-        sigmas = shifted + [0]
+        // Re-spacing (after the shift, in double, as numpy) keeps the shifted ends.
+        let spaced = SigmaSchedule(config: config).respaced(shifted, count: steps).map { Float($0) }
+        timesteps = spaced.map { $0 * Float(train) }
+        sigmas = spaced + [0]
     }
 
     public func scaleModelInput(_ sample: Tensor, stepIndex: Int) -> Tensor { sample }
