@@ -1,7 +1,8 @@
 import Foundation
 
 /// Text cleanup and splitting into words, as transformers' `CLIPTokenizer` (tokenizers backend):
-///  1. added special tokens `<|startoftext|>` / `<|endoftext|>` are cut out of the raw text;
+///  1. added special tokens `<|startoftext|>` / `<|endoftext|>` (and any others the folder names) are
+///     cut out of the raw text, or, for those marked `normalized`, out of the text after step 2;
 ///  2. each remaining part: NFC, `\s+` -> " ", lowercase (per scalar, no final-sigma rule);
 ///  3. split by `<\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+`,
 ///     whitespace dropped;
@@ -20,30 +21,35 @@ extension CLIPTokenizer {
         }
     }
 
-    /// A piece of the raw text: ordinary text or an exactly written special token.
+    /// A piece of text cut at special tokens: ordinary text (a range of the input) or a special token's id.
     enum Segment: Equatable {
-        case text(String)
-        case special(Special)
+        case text(Range<Int>)
+        case special(Int)
     }
 
-    /// `text` cut at every exact `<|startoftext|>` and `<|endoftext|>` (step 1).
-    static func specialSegments(of text: String) -> [Segment] {
-        let bytes = Array(text.utf8)
+    /// `items` cut at every occurrence of a special token (step 1): the leftmost match first, the
+    /// longest where several start at one place, as the tokenizers library's added vocabulary does.
+    static func specialSegments<Element: Equatable>(of items: [Element], specials: [(pattern: [Element], id: Int)]) -> [Segment] {
+        guard !specials.isEmpty else { return items.isEmpty ? [] : [.text(0..<items.count)] }
         var segments: [Segment] = []
         var start = 0
         var i = 0
-        while i + 1 < bytes.count {
-            if bytes[i] == UInt8(ascii: "<"), bytes[i + 1] == UInt8(ascii: "|"),
-               let special = Special.allCases.first(where: { bytes[i...].starts(with: $0.utf8) }) {
-                if start < i { segments.append(.text(String(decoding: bytes[start..<i], as: UTF8.self))) }
-                segments.append(.special(special))
-                i += special.utf8.count
+        while i < items.count {
+            var best: (length: Int, id: Int)?
+            for special in specials where special.pattern.count > (best?.length ?? 0) && items[i] == special.pattern[0]
+                && items[i...].starts(with: special.pattern) {
+                best = (special.pattern.count, special.id)
+            }
+            if let best {
+                if start < i { segments.append(.text(start..<i)) }
+                segments.append(.special(best.id))
+                i += best.length
                 start = i
             } else {
                 i += 1
             }
         }
-        if start < bytes.count { segments.append(.text(String(decoding: bytes[start...], as: UTF8.self))) }
+        if start < items.count { segments.append(.text(start..<items.count)) }
         return segments
     }
 

@@ -1,0 +1,143 @@
+import Tensor
+
+/// Prompts as AUTOMATIC1111 users write them, turned into the text encoder's conditioning.
+///
+/// A prompt is read with A1111's emphasis syntax (`PromptSyntax`) and cut into chunks of 75
+/// tokens as A1111 cuts it (`CLIPTokenizer.chunks(of:)`: comma backtrack, `BREAK`). Each chunk
+/// becomes one 77-token window, BOS + tokens + EOS + the model's pad token, encoded on its own;
+/// the windows' hidden states are joined along the sequence: [1, 77 x chunks, hidden].
+///
+/// Emphasis is A1111's "Original": a window's hidden states are multiplied token by token by
+/// their weights, then the whole window is scaled so that its mean equals the unweighted mean.
+/// A window whose weights are all 1 is left exactly as the encoder made it, so a prompt without
+/// syntax that fits one window gives exactly diffusers' `StableDiffusionPipeline.encode_prompt`
+/// (tokenizer padding to 77 with truncation; A1111's clip skip N is diffusers' `clip_skip` N - 1).
+public struct PromptConditioning {
+    /// The tokenizer, usually the model folder's own.
+    public let tokenizer: CLIPTokenizer
+    /// The text encoder.
+    public let textModel: CLIPTextModel
+    /// The id filling each window after EOS.
+    public let padToken: Int
+    /// A1111's `comma_padding_backtrack` (default 20; 0 never moves text to the next chunk).
+    public var commaBacktrack = CLIPTokenizer.defaultCommaBacktrack
+
+    /// Conditioning with `textModel` for prompts read by `tokenizer`, windows padded with
+    /// `padToken` (default: the tokenizer's own pad token, `!` for an SD2 folder's tokenizer).
+    /// Throws when the tokenizer's ids or the 77-token windows do not fit the text encoder.
+    public init(tokenizer: CLIPTokenizer, textModel: CLIPTextModel, padToken: Int? = nil) throws(PromptConditioningError) {
+        let pad = padToken ?? tokenizer.pad
+        guard tokenizer.vocabularySize <= textModel.config.vocabSize, pad >= 0, pad < textModel.config.vocabSize else {
+            throw .vocabularyMismatch(tokenizer: tokenizer.vocabularySize, textModel: textModel.config.vocabSize, pad: pad)
+        }
+        guard textModel.config.maxPositionEmbeddings >= CLIPTokenizer.windowLength else {
+            throw .tooFewPositions(textModel.config.maxPositionEmbeddings)
+        }
+        self.tokenizer = tokenizer
+        self.textModel = textModel
+        self.padToken = pad
+    }
+
+    /// The conditioning of `prompt`: [1, 77 x chunks, hidden]. `clipSkip` counts as A1111's
+    /// "Clip skip": 1 takes the last layer, N > 1 the output N - 1 layers before it, then the final
+    /// layer norm (valid up to the layer count + 1, the embeddings).
+    public func encode(_ prompt: String, clipSkip: Int = 1) throws(PromptConditioningError) -> Tensor {
+        let chunks: [PromptChunk]
+        do {
+            chunks = try tokenizer.chunks(of: prompt, commaBacktrack: commaBacktrack)
+        } catch {
+            throw .syntax(error)
+        }
+        return try encode(chunks: chunks, clipSkip: clipSkip)
+    }
+
+    /// The conditioning of `prompt` and of `negative`, the same length: when one has fewer chunks,
+    /// the encoding of the empty prompt is appended to it once per missing chunk, as A1111 does
+    /// with "Pad prompt/negative prompt" set (its default, off, runs the two unequal lengths through
+    /// the UNet separately instead). `negativeClipSkip` (default `clipSkip`) is there to reproduce
+    /// diffusers, whose `encode_prompt` applies `clip_skip` to the prompt only: pass 1.
+    public func encode(prompt: String, negative: String, clipSkip: Int = 1,
+                       negativeClipSkip: Int? = nil) throws(PromptConditioningError) -> (positive: Tensor, negative: Tensor) {
+        var positive = try encode(prompt, clipSkip: clipSkip)
+        var negativeConditioning = try encode(negative, clipSkip: negativeClipSkip ?? clipSkip)
+        if positive.shape[1] < negativeConditioning.shape[1] {
+            positive = try padded(positive, to: negativeConditioning.shape[1], clipSkip: clipSkip)
+        } else if negativeConditioning.shape[1] < positive.shape[1] {
+            negativeConditioning = try padded(negativeConditioning, to: positive.shape[1], clipSkip: negativeClipSkip ?? clipSkip)
+        }
+        return (positive, negativeConditioning)
+    }
+
+    /// The conditioning of chunks already made: one window each, joined. [1, 77 x chunks, hidden]
+    public func encode(chunks: [PromptChunk], clipSkip: Int = 1) throws(PromptConditioningError) -> Tensor {
+        let layerCount = textModel.layers.count
+        guard (1...(layerCount + 1)).contains(clipSkip) else {
+            throw .clipSkipOutOfRange(clipSkip, layerCount: layerCount)
+        }
+        let hidden = textModel.config.hiddenSize
+        var storage: [Float] = []
+        storage.reserveCapacity(chunks.count * CLIPTokenizer.windowLength * hidden)
+        for chunk in chunks {
+            let window = tokenizer.window(chunk.tokens, padWith: padToken)
+            var z = textModel.encode(tokens: [window], skipLayers: clipSkip - 1)  // [1, 77, hidden]
+            if chunk.weights.contains(where: { $0 != 1 }) {
+                Self.emphasize(&z, weights: [1] + chunk.weights + [Float](repeating: 1, count: window.count - 1 - chunk.weights.count))
+            }
+            storage += z.storage
+        }
+        return Tensor(shape: [1, chunks.count * CLIPTokenizer.windowLength, hidden], values: storage)
+    }
+
+    /// A1111's "Original" emphasis on one window z [1, T, hidden]: z[t] *= weights[t], then
+    /// z *= mean(z before) / mean(z after). The means are summed in Double: A1111's float32 means
+    /// drift by 1e-5 relative when the mean is small next to the values (a mean of 5e-4 over values
+    /// up to 3 is seen), and the ratio carries that drift into every value.
+    static func emphasize(_ z: inout Tensor, weights: [Float]) {
+        let hidden = z.shape[2]
+        precondition(weights.count == z.shape[1], "one weight per token")
+        let originalMean = mean(z.storage)
+        for (t, weight) in weights.enumerated() {
+            for c in (t * hidden)..<((t + 1) * hidden) { z.storage[c] *= weight }
+        }
+        let scale = Float(originalMean / mean(z.storage))
+        for i in z.storage.indices { z.storage[i] *= scale }
+    }
+
+    /// Mean of `values`, summed in Double.
+    static func mean(_ values: [Float]) -> Double {
+        values.reduce(0.0) { $0 + Double($1) } / Double(values.count)
+    }
+
+    /// `conditioning` [1, T, hidden] followed by the empty prompt's encoding up to `length` tokens.
+    private func padded(_ conditioning: Tensor, to length: Int, clipSkip: Int) throws(PromptConditioningError) -> Tensor {
+        let empty = try encode("", clipSkip: clipSkip)  // [1, 77, hidden]
+        var storage = conditioning.storage
+        for _ in 0..<((length - conditioning.shape[1]) / CLIPTokenizer.windowLength) { storage += empty.storage }
+        return Tensor(shape: [1, length, conditioning.shape[2]], values: storage)
+    }
+}
+
+/// Why a prompt could not be turned into conditioning: one line.
+public enum PromptConditioningError: Error, CustomStringConvertible, Equatable, Sendable {
+    /// The prompt's emphasis syntax is unreadable.
+    case syntax(PromptSyntaxError)
+    /// Clip skip is below 1 or beyond the text encoder's layers + 1.
+    case clipSkipOutOfRange(Int, layerCount: Int)
+    /// The tokenizer makes ids (or the pad id is one) the text encoder has no embedding for.
+    case vocabularyMismatch(tokenizer: Int, textModel: Int, pad: Int)
+    /// The text encoder's position table is shorter than a 77-token window.
+    case tooFewPositions(Int)
+
+    public var description: String {
+        switch self {
+        case .syntax(let error):
+            error.description
+        case .clipSkipOutOfRange(let clipSkip, let layerCount):
+            "clip skip \(clipSkip) is out of range: this text encoder has \(layerCount) layers, so 1...\(layerCount + 1)"
+        case .vocabularyMismatch(let tokenizer, let textModel, let pad):
+            "the tokenizer's \(tokenizer) tokens (pad id \(pad)) do not fit the text encoder's \(textModel)-token embedding table"
+        case .tooFewPositions(let positions):
+            "the text encoder has \(positions) positions, fewer than a \(CLIPTokenizer.windowLength)-token window"
+        }
+    }
+}
