@@ -39,9 +39,9 @@ let package = Package(
 
         .testTarget(name: "SystemLibraryTests", dependencies: ["CBLAS", "CPNG", "CNcursesw"]),
         .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
-        .testTarget(name: "DiffusionTests", dependencies: ["Diffusion"], exclude: ["Fixtures"]),
+        .testTarget(name: "DiffusionTests", dependencies: ["Diffusion", "Imaging"], exclude: ["Fixtures"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TerminalTests", dependencies: ["Terminal"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "StudioTests", dependencies: ["Studio", "Imaging"]),
+        .testTarget(name: "StudioTests", dependencies: ["Studio", "Diffusion", "Imaging"]),
     ]
 )

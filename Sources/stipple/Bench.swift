@@ -36,6 +36,9 @@ struct Bench: ParsableCommand {
     @Flag(help: "Also time one step of each sampler on the latent (everything but the UNet call).")
     var samplers = false
 
+    @Flag(help: "Also measure how long a cancel takes to land mid-call (UNet batch 2 and VAE decode, cancelled at 0.5, 1.7, 3.1 and 4.3 s in).")
+    var cancelLatency = false
+
     @Flag(help: "Print one JSON object instead of a table.")
     var json = false
 
@@ -86,14 +89,31 @@ struct Bench: ParsableCommand {
                 if !json { print("  " + name.rawValue.padding(toLength: 14, withPad: " ", startingAt: 0) + String(format: "%8.3f ms", seconds * 1e3)) }
             }
         }
+        var cancelSamples: [CancellationBenchmark.Sample] = []
+        if cancelLatency {
+            if !json { print("cancel latency (time from cancel() to the call returning):") }
+            cancelSamples = try CancellationBenchmark(architecture: arch, width: width, height: height).run()
+            if !json {
+                for sample in cancelSamples {
+                    print("  " + sample.component.padding(toLength: 12, withPad: " ", startingAt: 0)
+                          + String(format: " cancelled at %.1f s: stopped %.0f ms later", sample.cancelAfter, sample.latency * 1e3))
+                }
+            }
+        }
         let peak = ComponentBenchmark.peakResidentMegabytes
         if json {
+
             var object: [String: Any] = ["peak_rss_mb": (peak * 10).rounded() / 10]
             for result in results {
                 object[result.component.rawValue] = ["median_s": result.medianSeconds, "gflops": result.gflops]
             }
             if samplers {
                 object["sampler_step_ms"] = Dictionary(uniqueKeysWithValues: samplerTimes.map { ($0.0, $0.1 * 1e3) })
+            }
+            if cancelLatency {
+                object["cancel_latency_ms"] = cancelSamples.map {
+                    ["component": $0.component, "cancel_after_s": $0.cancelAfter, "latency_ms": $0.latency * 1e3] as [String: Any]
+                }
             }
             object["flops"] = Dictionary(uniqueKeysWithValues: results.map { ($0.component.rawValue, $0.operations) })
             object["settings"] = ["arch": arch.rawValue, "width": width, "height": height, "threads": Threads.count, "runs": runs] as [String: Any]

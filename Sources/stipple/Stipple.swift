@@ -11,6 +11,6 @@ struct Stipple: ParsableCommand {
             (sixel, kitty, or colour half-blocks).
             """,
         version: "stipple 0.1.0",
-        subcommands: [Show.self, Bench.self]
+        subcommands: [Generate.self, Info.self, Show.self, Bench.self]
     )
 }

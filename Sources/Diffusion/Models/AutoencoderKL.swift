@@ -23,8 +23,11 @@ public struct AutoencoderKL {
     }
 
     /// image [N, 3, H, W] in [-1, 1] -> (mean, logvar) [N, latent, H/f, W/f]; logvar clamped to [-30, 20].
-    public func encode(_ image: Tensor) -> (mean: Tensor, logvar: Tensor) {
-        var moments = encoder(image)  // [N, 2 * latent, h, w]
+    public func encode(_ image: Tensor) -> (mean: Tensor, logvar: Tensor) { encode(image, check: {}) }
+
+    /// As `encode(_:)`; `check` runs before every resnet (cancellation).
+    public func encode(_ image: Tensor, check: () throws -> Void) rethrows -> (mean: Tensor, logvar: Tensor) {
+        var moments = try encoder(image, check: check)  // [N, 2 * latent, h, w]
         if let quantConv { moments = quantConv(moments) }
         let parts = splitChannels(moments, parts: 2)  // mean, log-variance
         var logvar = parts[1]
@@ -33,10 +36,13 @@ public struct AutoencoderKL {
     }
 
     /// latent [N, latent, h, w] (the VAE's own scale, not multiplied by `scalingFactor`) -> image [N, 3, H, W]
-    public func decode(_ latent: Tensor) -> Tensor {
+    public func decode(_ latent: Tensor) -> Tensor { decode(latent, check: {}) }
+
+    /// As `decode(_:)`; `check` runs before every resnet (cancellation).
+    public func decode(_ latent: Tensor, check: () throws -> Void) rethrows -> Tensor {
         var z = latent
         if let postQuantConv { z = postQuantConv(z) }
-        return decoder(z)
+        return try decoder(z, check: check)
     }
 }
 
@@ -70,9 +76,11 @@ struct VAEMidBlock {
         second = try ResnetBlock2D(weights, name + ".resnets.1", input: channels, output: channels, timeEmbeddingChannels: nil, groups: groups, eps: 1e-6)
     }
 
-    func callAsFunction(_ x: Tensor) -> Tensor {
+    func callAsFunction(_ x: Tensor, check: () throws -> Void) rethrows -> Tensor {
+        try check()
         var h = first(x)
         if let attention { h = attention(h) }
+        try check()
         return second(h)
     }
 }
@@ -118,15 +126,18 @@ struct VAEEncoder {
     }
 
     /// image [N, 3, H, W] -> moments [N, 2 * latent, H/f, W/f]
-    func callAsFunction(_ x: Tensor) -> Tensor {
+    func callAsFunction(_ x: Tensor, check: () throws -> Void) rethrows -> Tensor {
         var h = convIn(x)
         for level in levels {
-            for resnet in level.resnets { h = resnet(h) }
+            for resnet in level.resnets {
+                try check()
+                h = resnet(h)
+            }
             if let downsample = level.downsample {
                 h = downsample(pad2d(h, top: 0, bottom: 1, left: 0, right: 1))  // [N, C, H/2, W/2]
             }
         }
-        h = mid(h)
+        h = try mid(h, check: check)
         h = normOut(h, silu: true)
         return convOut(h)
     }
@@ -162,11 +173,14 @@ struct VAEDecoder {
     }
 
     /// latent [N, latent, h, w] -> image [N, 3, h*f, w*f]
-    func callAsFunction(_ z: Tensor) -> Tensor {
+    func callAsFunction(_ z: Tensor, check: () throws -> Void) rethrows -> Tensor {
         var h = convIn(z)
-        h = mid(h)
+        h = try mid(h, check: check)
         for level in levels {
-            for resnet in level.resnets { h = resnet(h) }
+            for resnet in level.resnets {
+                try check()
+                h = resnet(h)
+            }
             if let upsample = level.upsample {
                 h = upsample(upsampleNearest2x(h))  // [N, C, 2H, 2W]
             }
@@ -175,3 +189,6 @@ struct VAEDecoder {
         return convOut(h)
     }
 }
+
+/// Immutable after init (weights are only read), so one model serves several threads.
+extension AutoencoderKL: @unchecked Sendable {}

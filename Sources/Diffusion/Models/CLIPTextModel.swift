@@ -59,6 +59,13 @@ public struct CLIPTextModel {
         return finalLayerNorm(states[states.count - 1])
     }
 
+    /// Encoder layers (12 for SD1, 23 for SD2 as diffusers keeps them).
+    public var layerCount: Int { layers.count }
+    /// Token ids below this are valid.
+    public var vocabularySize: Int { config.vocabSize }
+    /// Width of the hidden states (768 for SD1, 1024 for SD2).
+    public var hiddenSize: Int { config.hiddenSize }
+
     /// The final layer norm, for callers holding hidden states.
     public func applyFinalLayerNorm(_ x: Tensor) -> Tensor {
         finalLayerNorm(x)
@@ -122,3 +129,6 @@ struct CLIPEncoderLayer {
         return add(h, fc2(m))
     }
 }
+
+/// Immutable after init (weights are only read), so one model serves several threads.
+extension CLIPTextModel: @unchecked Sendable {}

@@ -35,7 +35,8 @@ struct Transformer2DModel {
     }
 
     /// x [N, C, H, W], context [N, S, contextDim] -> [N, C, H, W]
-    func callAsFunction(_ x: Tensor, context: Tensor) -> Tensor {
+    /// `check` runs before each transformer block (cancellation).
+    func callAsFunction(_ x: Tensor, context: Tensor, check: () throws -> Void) rethrows -> Tensor {
         let (height, width) = (x.shape[2], x.shape[3])
         var h = norm(x)
         switch projectionIn {
@@ -43,6 +44,7 @@ struct Transformer2DModel {
         case .linear(let proj): h = proj(nchwToTokens(h))    // [N, H*W, inner]
         }
         for block in blocks {
+            try check()
             h = block(h, context: context)
         }
         switch projectionOut {

@@ -90,22 +90,32 @@ public struct UNet2DConditionModel {
         return t
     }
 
-    /// sample [N, 4, h, w], one timestep per sample, context [N, 77, contextDim] -> [N, 4, h, w].
+    /// sample [N, 4, h, w], one timestep per sample, context [N, 77 * k, contextDim] -> [N, 4, h, w].
     public func callAsFunction(_ sample: Tensor, timesteps: [Float], context: Tensor) -> Tensor {
+        self(sample, timesteps: timesteps, context: context, check: {})
+    }
+
+    /// As `callAsFunction(_:timesteps:context:)`; `check` runs before every resnet and transformer block, so a caller can abandon the call
+    /// part-way by throwing from it (cancellation takes effect within one layer).
+    public func callAsFunction(_ sample: Tensor, timesteps: [Float], context: Tensor,
+                               check: () throws -> Void) rethrows -> Tensor {
         precondition(timesteps.count == sample.shape[0], "one timestep per sample")
         let t = timeEmbedding(timesteps)
         var h = convIn(sample)
         var skips = [h]
         for block in down {
-            let (out, states) = block(h, timeEmbedding: t, context: context)
+            let (out, states) = try block(h, timeEmbedding: t, context: context, check: check)
             h = out
             skips += states
         }
-        h = mid(h, timeEmbedding: t, context: context)
+        h = try mid(h, timeEmbedding: t, context: context, check: check)
         for block in up {
-            h = block(h, skips: &skips, timeEmbedding: t, context: context)
+            h = try block(h, skips: &skips, timeEmbedding: t, context: context, check: check)
         }
         h = normOut(h, silu: true)
         return convOut(h)
     }
 }
+
+/// Immutable after init (weights are only read), so one model serves several threads.
+extension UNet2DConditionModel: @unchecked Sendable {}

@@ -23,12 +23,15 @@ struct UNetDownBlock {
     }
 
     /// Returns the block's output and every intermediate state the expanding path will need.
-    func callAsFunction(_ x: Tensor, timeEmbedding: Tensor, context: Tensor) -> (Tensor, [Tensor]) {
+    /// `check` runs before each layer (cancellation).
+    func callAsFunction(_ x: Tensor, timeEmbedding: Tensor, context: Tensor,
+                        check: () throws -> Void) rethrows -> (Tensor, [Tensor]) {
         var h = x
         var skips: [Tensor] = []
         for (i, resnet) in resnets.enumerated() {
+            try check()
             h = resnet(h, timeEmbedding: timeEmbedding)
-            if !attentions.isEmpty { h = attentions[i](h, context: context) }
+            if !attentions.isEmpty { h = try attentions[i](h, context: context, check: check) }
             skips.append(h)
         }
         if let downsample {
@@ -55,9 +58,12 @@ struct UNetMidBlock {
                                    timeEmbeddingChannels: layout.timeEmbeddingChannels, groups: layout.groups, eps: layout.eps)
     }
 
-    func callAsFunction(_ x: Tensor, timeEmbedding: Tensor, context: Tensor) -> Tensor {
+    func callAsFunction(_ x: Tensor, timeEmbedding: Tensor, context: Tensor,
+                        check: () throws -> Void) rethrows -> Tensor {
+        try check()
         var h = first(x, timeEmbedding: timeEmbedding)
-        h = attention(h, context: context)
+        h = try attention(h, context: context, check: check)
+        try check()
         return second(h, timeEmbedding: timeEmbedding)
     }
 }
@@ -88,13 +94,15 @@ struct UNetUpBlock {
         upsample = isLast ? nil : try Conv2d(weights, name + ".upsamplers.0.conv", input: output, output: output, kernel: 3, padding: 1)
     }
 
-    /// Consumes skip states from the end of `skips`.
-    func callAsFunction(_ x: Tensor, skips: inout [Tensor], timeEmbedding: Tensor, context: Tensor) -> Tensor {
+    /// Consumes skip states from the end of `skips`. `check` runs before each layer.
+    func callAsFunction(_ x: Tensor, skips: inout [Tensor], timeEmbedding: Tensor, context: Tensor,
+                        check: () throws -> Void) rethrows -> Tensor {
         var h = x
         for (i, resnet) in resnets.enumerated() {
+            try check()
             h = concatChannels(h, skips.removeLast())  // [N, C + C_skip, H, W]
             h = resnet(h, timeEmbedding: timeEmbedding)
-            if !attentions.isEmpty { h = attentions[i](h, context: context) }
+            if !attentions.isEmpty { h = try attentions[i](h, context: context, check: check) }
         }
         if let upsample {
             // Twice the size, or the size of the skip state waiting above when the latent's side

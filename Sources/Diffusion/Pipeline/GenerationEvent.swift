@@ -1,0 +1,59 @@
+import Foundation
+import Tensor
+
+/// What a running generation reports to its observer, in order: for each image `started`, one
+/// `step` per model call, `decoding`, `image`; then `finished` (or `failed` / `cancelled`).
+public enum GenerationEvent: Sendable {
+    case started(ImageStart)
+    case step(StepProgress)
+    /// The VAE is turning the final latents into pixels.
+    case decoding(imageIndex: Int)
+    case image(GeneratedImage)
+    case finished([GeneratedImage])
+    case failed(String)
+    case cancelled
+}
+
+/// One image of a run begins.
+public struct ImageStart: Sendable {
+    public var imageIndex: Int
+    public var imageCount: Int
+    public var seed: UInt64
+    /// Model calls this image will take (img2img: fewer than the requested steps).
+    public var steps: Int
+}
+
+/// One step done.
+public struct StepProgress: Sendable {
+    public var imageIndex: Int
+    public var imageCount: Int
+    /// 1-based step within this image.
+    public var step: Int
+    public var total: Int
+    /// The timestep the model was called at.
+    public var timestep: Float
+    /// Seconds since this image's sampling loop began.
+    public var elapsed: Double
+    /// Steps per second so far.
+    public var stepsPerSecond: Double
+    /// A preview of the latent after this step, when the request asked for one (and, for `full`,
+    /// on the steps it is due).
+    public var preview: PixelImage?
+
+    /// Seconds left at the current rate.
+    public var eta: Double { stepsPerSecond > 0 ? Double(total - step) / stepsPerSecond : 0 }
+}
+
+/// A finished image and the settings that made it.
+public struct GeneratedImage: Sendable {
+    public var image: PixelImage
+    /// Its own seed (the run's seed + its index).
+    public var seed: UInt64
+    public var imageIndex: Int
+    /// The request, resolved: size and seed filled in.
+    public var request: GenerationRequest
+    /// The latents before decoding.
+    public var latents: Tensor
+    /// Seconds for this image, conditioning excluded.
+    public var seconds: Double
+}

@@ -1,0 +1,52 @@
+import Foundation
+
+/// Runs generations one after another on a background DispatchQueue. `submit` returns at once
+/// with the job's control; the observer receives the job's events on the queue's thread (hop to
+/// your own queue to touch UI state). A job submitted while another runs waits its turn; a
+/// cancelled job that has not started ends with `.cancelled` without running.
+public final class GenerationQueue: @unchecked Sendable {  // `waiting` guarded by `lock`
+    private let queue = DispatchQueue(label: "stipple.generation", qos: .userInitiated)
+    private let lock = NSLock()
+    private var waiting = 0
+
+    public init() {}
+
+    /// Jobs submitted and not finished (the running one included).
+    public var pendingCount: Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return waiting
+    }
+
+    /// Runs `work` on the queue in turn (tests hold the queue with it).
+    func submitBarrier(_ work: @escaping @Sendable () -> Void) {
+        queue.async(execute: work)
+    }
+
+    /// Queues `request` on `model`.
+    @discardableResult
+    public func submit(_ request: GenerationRequest, model: StableDiffusionModel,
+                       observer: @escaping @Sendable (GenerationEvent) -> Void) -> GenerationControl {
+        let control = GenerationControl()
+        lock.lock()
+        waiting += 1
+        lock.unlock()
+        queue.async { [self] in
+            defer {
+                lock.lock()
+                waiting -= 1
+                lock.unlock()
+            }
+            do throws(GenerationError) {
+                try control.check()
+                let images = try Pipeline(model: model).run(request, control: control, observer: observer)
+                observer(.finished(images))
+            } catch .cancelled {
+                observer(.cancelled)
+            } catch {
+                observer(.failed(error.description))
+            }
+        }
+        return control
+    }
+}

@@ -1,0 +1,101 @@
+import Foundation
+
+/// Everything that decides one image (or a batch of images with consecutive seeds).
+public struct GenerationRequest: Sendable, Equatable {
+    /// The prompt, in A1111's syntax (`(word:1.2)`, `[word]`, `BREAK`).
+    public var prompt: String
+    public var negativePrompt: String = ""
+    public var steps: Int = 20
+    /// Classifier-free guidance scale; 1 runs the conditional pass only.
+    public var cfgScale: Double = 7
+    /// The first image's seed; nil draws a random one (reported in the results).
+    public var seed: UInt64?
+    /// A sampler name (`euler_a`, `Euler a`, `default` = the model's own scheduler class).
+    public var sampler: String = "default"
+    /// `default`, `karras` or `exponential`.
+    public var schedule: String = "default"
+    /// Image size in pixels; nil means the model's native size (or the init image's).
+    public var width: Int?
+    public var height: Int?
+    /// Images in this run, with seeds seed, seed + 1, ...
+    public var batchCount: Int = 1
+    /// img2img: the starting image (already at the generation size) and how much to change it.
+    public var initImage: PixelImage?
+    public var strength: Double = 0.75
+    /// A1111's clip skip: 1 = the text encoder's last layer, 2 = the one before it, ...
+    public var clipSkip: Int = 1
+    /// DDIM's eta (0 = deterministic).
+    public var eta: Double = 0
+    public var preview: PreviewMode = .approx
+    /// Which latent the previews show.
+    public var previewLatent: PreviewLatent = .denoised
+    /// `full` previews decode with the VAE every this many steps.
+    public var fullPreviewInterval: Int = 5
+
+    public init(prompt: String) {
+        self.prompt = prompt
+    }
+
+    /// The size generated: the request's, else the init image's, else the model's native size.
+    public func size(for model: StableDiffusionModel) -> (width: Int, height: Int) {
+        (width ?? initImage?.width ?? model.nativeSize, height ?? initImage?.height ?? model.nativeSize)
+    }
+
+    /// Checks everything that can be checked before loading anything heavy; errors are one line
+    /// naming the setting.
+    public func validate(for model: StableDiffusionModel) throws(GenerationError) {
+        let (w, h) = size(for: model)
+        for (name, value) in [("width", w), ("height", h)] {
+            guard value > 0, value % 8 == 0 else {
+                throw .invalid("\(name) \(value) must be a positive multiple of 8")
+            }
+            guard value <= 8192 else { throw .invalid("\(name) \(value) is larger than 8192") }
+        }
+        guard steps >= 1 else { throw .invalid("steps \(steps) must be at least 1") }
+        guard cfgScale.isFinite, cfgScale >= 0 else { throw .invalid("cfg scale \(cfgScale) must be 0 or more") }
+        guard batchCount >= 1 else { throw .invalid("batch count \(batchCount) must be at least 1") }
+        guard clipSkip >= 1, clipSkip <= model.textModel.layerCount else {
+            throw .invalid("clip skip \(clipSkip) must be between 1 and \(model.textModel.layerCount) (the text encoder's layers)")
+        }
+        guard fullPreviewInterval >= 1 else { throw .invalid("preview interval must be at least 1") }
+        if let image = initImage {
+            guard image.width == w, image.height == h else {
+                throw .invalid("init image is \(image.width)x\(image.height), the generation \(w)x\(h)")
+            }
+            guard strength > 0, strength <= 1 else { throw .invalid("strength \(strength) must be in (0, 1]") }
+        }
+    }
+}
+
+/// What previews a generation produces.
+public enum PreviewMode: String, CaseIterable, Sendable {
+    /// None.
+    case off
+    /// The latent through a fixed linear latent -> RGB map (one pixel per latent cell; free).
+    case approx
+    /// A VAE decode every `fullPreviewInterval` steps (full size; costs a decode each time).
+    case full
+}
+
+/// The latent a preview shows.
+public enum PreviewLatent: String, CaseIterable, Sendable {
+    /// The model's estimate of the clean image at this step.
+    case denoised
+    /// The noisy latent the sampler holds after the step.
+    case noisy
+}
+
+/// Why a generation did not run; one line.
+public enum GenerationError: Error, Equatable, Sendable, CustomStringConvertible {
+    case invalid(String)
+    case cancelled
+    case failed(String)
+
+    public var description: String {
+        switch self {
+        case .invalid(let why): why
+        case .cancelled: "cancelled"
+        case .failed(let why): why
+        }
+    }
+}

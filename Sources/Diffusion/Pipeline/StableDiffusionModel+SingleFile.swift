@@ -1,0 +1,34 @@
+import Foundation
+
+extension StableDiffusionModel {
+    /// Loads a single-file SD1.x / SD2.x checkpoint (.safetensors in the original LDM layout, as
+    /// model sites distribute them), with the CLIP vocabulary shipped with stipple. `prediction`
+    /// overrides the prediction type (SD2 768-v files cannot be told from 512 epsilon ones by their
+    /// tensors; without it the file's ModelSpec metadata decides, else epsilon).
+    public convenience init(singleFile path: String, prediction: PredictionType? = nil) throws {
+        let checkpoint = try SingleFileCheckpoint(path: path, options: .init(prediction: prediction))
+        let bundled = try CLIPTokenizer.bundled()
+        // SD2 (OpenCLIP) pads with `!`, which transformers then also cuts out of prompts.
+        let tokenizer = checkpoint.family == .sd2 ? bundled.withPadToken("!") ?? bundled : bundled
+        try self.init(checkpoint: checkpoint, tokenizer: tokenizer, padToken: checkpoint.padToken.id(in: tokenizer))
+    }
+
+    /// The model of an opened checkpoint, with `tokenizer` (and, for tests, another scheduler).
+    convenience init(checkpoint: SingleFileCheckpoint, tokenizer: CLIPTokenizer, padToken: Int,
+                     scheduler: SchedulerConfig? = nil) throws {
+        let path = checkpoint.path
+        do {
+            try self.init(path: path, name: URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent,
+                          family: checkpoint.family == .sd2 ? .sd2 : .sd1, tokenizer: tokenizer, padToken: padToken,
+                          textModel: CLIPTextModel(config: checkpoint.textEncoderConfig,
+                                                   weights: checkpoint.textEncoderWeights),
+                          unetConfig: checkpoint.unetConfig, unetWeights: checkpoint.unetWeights,
+                          vaeConfig: checkpoint.vaeConfig, vaeWeights: checkpoint.vaeWeights,
+                          scheduler: scheduler ?? checkpoint.schedulerConfig,
+                          previewFactors: .standard(latentChannels: checkpoint.vaeConfig.latentChannels),
+                          weightFiles: [path])
+        } catch let error as CheckpointError {
+            throw error.path.isEmpty ? error.at(path) : error
+        }
+    }
+}

@@ -1,0 +1,81 @@
+import Diffusion
+import Foundation
+import Imaging
+
+/// Saves generated images as PNGs carrying their A1111 `parameters` text: into an output folder
+/// (`NNNNN-SEED.png`) or to a chosen file. Never overwrites, never leaves a partial file.
+public struct ImageSaver: Sendable {
+    /// The version written into every image's parameters.
+    public static let version = "stipple 0.1.0"
+
+    public let model: StableDiffusionModel
+    /// A1111's short model hash, when it could be computed.
+    public let modelHash: String?
+
+    public init(model: StableDiffusionModel, modelHash: String?) {
+        self.model = model
+        self.modelHash = modelHash
+    }
+
+    /// The model's A1111 hash (of the single file, or of a folder's UNet weights), nil when the
+    /// file cannot be read.
+    public static func modelHash(of model: StableDiffusionModel) -> String? {
+        guard let file = model.weightFiles.first else { return nil }
+        return try? ModelHash.short(file: file)
+    }
+
+    /// The parameters text of `image`.
+    public func infotext(for image: GeneratedImage) -> Infotext {
+        Infotext(image: image, model: model, modelHash: modelHash, version: Self.version)
+    }
+
+    /// The PNG bytes of `image` with its parameters.
+    public func png(for image: GeneratedImage) throws -> [UInt8] {
+        try Self.png(image.image, parameters: infotext(for: image).text)
+    }
+
+    /// PNG bytes of `pixels` with a `parameters` text chunk.
+    public static func png(_ pixels: PixelImage, parameters: String) throws -> [UInt8] {
+        let rgb = RGBImage(width: pixels.width, height: pixels.height, pixels: pixels.rgb)
+        do {
+            return try PNG.encode(rgb, texts: [PNGText(key: "parameters", value: parameters)])
+        } catch {
+            throw OutputFolder.SaveError(description: "cannot encode the PNG: \(error.description)")
+        }
+    }
+
+    /// Saves into `folder` as `NNNNN-SEED.png`.
+    public func save(_ image: GeneratedImage, in folder: OutputFolder) throws -> URL {
+        try folder.save(try png(for: image), seed: image.seed)
+    }
+
+    /// Saves to `path` exactly; fails rather than replace an existing file.
+    public func save(_ image: GeneratedImage, to path: String) throws -> URL {
+        try OutputFolder.saveNew(try png(for: image), to: URL(fileURLWithPath: path))
+    }
+}
+
+extension OutputFolder {
+    /// Writes `bytes` to `target` through a temporary file in the same folder and a hard link,
+    /// so the file appears whole or not at all, and an existing file is never replaced.
+    public static func saveNew(_ bytes: [UInt8], to target: URL) throws(SaveError) -> URL {
+        let folder = target.deletingLastPathComponent()
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: folder.path, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw SaveError(description: "\(target.path): the folder \(folder.path) does not exist")
+        }
+        if FileManager.default.fileExists(atPath: target.path) {
+            throw SaveError(description: "\(target.path): already exists; stipple never overwrites an output")
+        }
+        let temporary = folder.appendingPathComponent(".stipple-\(getpid())-\(UInt64.random(in: 0...UInt64.max)).tmp")
+        guard FileManager.default.createFile(atPath: temporary.path, contents: Data(bytes)) else {
+            throw SaveError(description: "\(target.path): cannot write there (\(String(cString: strerror(errno))))")
+        }
+        defer { unlink(temporary.path) }
+        guard link(temporary.path, target.path) == 0 else {
+            let reason = errno == EEXIST ? "already exists; stipple never overwrites an output" : String(cString: strerror(errno))
+            throw SaveError(description: "\(target.path): \(reason)")
+        }
+        return target
+    }
+}

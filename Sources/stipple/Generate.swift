@@ -1,0 +1,282 @@
+import ArgumentParser
+import Diffusion
+import Foundation
+import Imaging
+import Studio
+import Tensor
+import Terminal
+
+/// `stipple generate`: text-to-image and image-to-image from the command line.
+struct Generate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Generate images from a prompt (txt2img) or from an image (img2img).",
+        discussion: """
+            Saves PNGs carrying their parameters in AUTOMATIC1111's format (read them back with \
+            `stipple info` or rerun them with --from). Without --output, images go to the output \
+            folder as NNNNN-SEED.png; nothing is ever overwritten. Settings not given come from \
+            --from IMAGE.png when given, else the defaults shown. Same model, seed and settings give \
+            the same image as diffusers on CPU.
+            """
+    )
+
+    @Option(name: .long, help: "A diffusers model folder or a single-file .safetensors checkpoint (default: the bundled model).")
+    var model: String?
+
+    @Option(name: [.short, .long], help: "The prompt; A1111 syntax: (word:1.2), (word), [word], BREAK.")
+    var prompt: String?
+
+    @Option(name: [.customShort("n"), .long], help: "The negative prompt.")
+    var negativePrompt: String?
+
+    @Option(name: .long, help: "Sampling steps (default 20).")
+    var steps: Int?
+
+    @Option(name: .long, help: "Classifier-free guidance scale; 1 skips the unconditional pass (default 7).")
+    var cfgScale: Double?
+
+    @Option(name: .long, help: "Seed; -1 picks a random one (default -1). Consecutive images use seed+1, ...")
+    var seed: String?
+
+    @Option(name: .long, help: "Sampler: default (the model's own), \(SamplerName.allCases.filter { $0 != .default }.map(\.rawValue).joined(separator: ", ")), or an A1111 name such as \"DPM++ 2M Karras\".")
+    var sampler: String?
+
+    @Option(name: .long, help: "Sigma schedule: default, karras or exponential.")
+    var schedule: String?
+
+    @Option(name: [.customShort("W"), .long], help: "Width in pixels, a multiple of 8 (default: the model's native size).")
+    var width: Int?
+
+    @Option(name: [.customShort("H"), .long], help: "Height in pixels, a multiple of 8 (default: the model's native size).")
+    var height: Int?
+
+    @Option(name: .long, help: "Images to make, with seeds seed, seed+1, ... (default 1).")
+    var batchCount: Int?
+
+    @Option(name: .long, help: "img2img: the starting image (PNG); resized to --width/--height when given.")
+    var initImage: String?
+
+    @Option(name: .long, help: "img2img: how much to change the image, 0-1 (default 0.75).")
+    var strength: Double?
+
+    @Option(name: .long, help: "Clip skip, A1111 numbering: 1 = last text-encoder layer (default 1).")
+    var clipSkip: Int?
+
+    @Option(name: .long, help: "DDIM's eta (default 0).")
+    var eta: Double?
+
+    @Option(name: .long, help: "Previews while sampling: off, approx or full (shown with --show on a terminal; default off).")
+    var preview: PreviewMode = .off
+
+    @Option(name: .long, help: "Prediction type of a single-file checkpoint: epsilon or v (SD2 768-v models).")
+    var prediction: PredictionChoice?
+
+    @Option(name: [.short, .long], help: "Write the image to this file (must not exist).")
+    var output: String?
+
+    @Option(name: .long, help: "Folder for NNNNN-SEED.png files (default: outputs/, or output_dir in the config file).")
+    var outputDir: String?
+
+    @Option(name: .long, help: "Threads for the kernels (default: all cores).")
+    var threads: Int?
+
+    @Flag(name: .long, help: "Show each image in the terminal after saving.")
+    var show = false
+
+    @Option(name: .long, help: "Rerun the parameters stored in a PNG (ours or AUTOMATIC1111's); options given override them.")
+    var from: String?
+
+    func validate() throws {
+        if prompt == nil && from == nil { throw ValidationError("give a prompt with -p/--prompt (or --from IMAGE.png)") }
+        if output != nil && outputDir != nil { throw ValidationError("give --output or --output-dir, not both") }
+        if let output, !output.lowercased().hasSuffix(".png") { throw ValidationError("--output must name a .png file, not \(output)") }
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+        if let steps, steps < 1 { throw ValidationError("--steps must be at least 1, not \(steps)") }
+        if let batchCount, batchCount < 1 { throw ValidationError("--batch-count must be at least 1, not \(batchCount)") }
+        if let strength, !(strength > 0 && strength <= 1) { throw ValidationError("--strength must be in (0, 1], not \(strength)") }
+        if let seed, Self.parseSeed(seed) == nil {
+            throw ValidationError("--seed must be -1 or a whole number from 0 to \(UInt64.max), not \(seed)")
+        }
+        for (name, value) in [("--width", width), ("--height", height)] {
+            if let value, value < 8 || value % 8 != 0 { throw ValidationError("\(name) must be a positive multiple of 8, not \(value)") }
+        }
+    }
+
+    /// nil: invalid; .some(nil): random.
+    static func parseSeed(_ text: String) -> UInt64?? {
+        if text == "-1" { return .some(nil) }
+        guard let value = UInt64(text) else { return nil }
+        return .some(value)
+    }
+
+    func run() throws {
+        if let threads { Threads.set(threads) }
+        if let output, FileManager.default.fileExists(atPath: output) {
+            throw CommandFailure("\(output): already exists; stipple never overwrites an output")
+        }
+        var request = try baseRequest()
+        applyOptions(to: &request)
+
+        let model: StableDiffusionModel
+        do {
+            model = try ModelLocator.load(path: self.model, prediction: prediction?.type)
+        } catch {
+            throw CommandFailure(error.description)
+        }
+        if let initImage {
+            request.initImage = try Self.loadInitImage(initImage, width: width ?? request.width, height: height ?? request.height)
+        }
+        do {
+            try request.validate(for: model)
+        } catch {
+            throw CommandFailure(error.description)
+        }
+
+        // A1111's model hash reads the whole weight file once (then it is cached): do it while sampling.
+        let hash = ModelHashTask(model: model)
+        let folder = OutputFolder(url: URL(fileURLWithPath: outputDir ?? StudioConfig.load().outputDirectory ?? "outputs"))
+        let progress = ProgressReporter(showPreviews: show && request.preview != .off)
+        let control = GenerationControl()
+        let interrupts = InterruptHandler { control.cancel() }
+        defer { interrupts.restore() }
+
+        var saveError: (any Error)?
+        let images: [GeneratedImage]
+        do {
+            images = try Pipeline(model: model).run(request, control: control) { event in
+                progress.report(event)
+                guard case .image(let image) = event, saveError == nil else { return }
+                do {
+                    let saver = ImageSaver(model: model, modelHash: hash.value)
+                    let url = try save(image, saver: saver, folder: folder)
+                    progress.saved(url.path, seed: image.seed)
+                    if show { try Self.present(image.image) }
+                } catch {
+                    saveError = error
+                    control.cancel()
+                }
+            }
+        } catch .cancelled {
+            progress.finishLine()
+            if let saveError { throw CommandFailure("\(saveError)") }
+            FileHandle.standardError.write(Data("stipple: cancelled\n".utf8))
+            throw ExitCode(130)
+        } catch {
+            progress.finishLine()
+            throw CommandFailure(error.description)
+        }
+        if let saveError { throw CommandFailure("\(saveError)") }
+        _ = images
+    }
+
+    /// Saves one image where the options say; `--output` names the first, `-2`, `-3`, ... the rest.
+    func save(_ image: GeneratedImage, saver: ImageSaver, folder: OutputFolder) throws -> URL {
+        guard let output else { return try saver.save(image, in: folder) }
+        var path = output
+        if image.imageIndex > 0 {
+            path = String(output.dropLast(4)) + "-\(image.imageIndex + 1).png"
+        }
+        return try saver.save(image, to: path)
+    }
+
+    /// The request from --from (when given) or the defaults.
+    func baseRequest() throws -> GenerationRequest {
+        guard let from else { return GenerationRequest(prompt: prompt ?? "") }
+        let file: PNGFile
+        do {
+            file = try PNG.read(path: from)
+        } catch {
+            throw CommandFailure(error.description)
+        }
+        guard let text = file.text("parameters") else {
+            throw CommandFailure("\(from): the image has no parameters text (no A1111 `parameters` chunk)")
+        }
+        let infotext = Infotext(parsing: text)
+        for warning in GenerationRequest.warnings(for: infotext) {
+            FileHandle.standardError.write(Data("stipple: warning: \(warning)\n".utf8))
+        }
+        do {
+            return try GenerationRequest(infotext: infotext)
+        } catch {
+            throw CommandFailure("\(from): \(error.description)")
+        }
+    }
+
+    /// Options given on the command line override the base request.
+    func applyOptions(to request: inout GenerationRequest) {
+        if let prompt { request.prompt = prompt }
+        if let negativePrompt { request.negativePrompt = negativePrompt }
+        if let steps { request.steps = steps }
+        if let cfgScale { request.cfgScale = cfgScale }
+        if let seed, let parsed = Self.parseSeed(seed) { request.seed = parsed }
+        if from == nil && seed == nil { request.seed = nil }
+        if let sampler { request.sampler = sampler }
+        if let schedule { request.schedule = schedule }
+        if let width { request.width = width }
+        if let height { request.height = height }
+        if let batchCount { request.batchCount = batchCount }
+        if let strength { request.strength = strength }
+        if let clipSkip { request.clipSkip = clipSkip }
+        if let eta { request.eta = eta }
+        request.preview = preview
+        // --from without --init-image is txt2img at the stored size.
+    }
+
+    /// The init image as RGB, resized to the requested size when one is given, else to its own
+    /// size rounded down to a multiple of 8 (as diffusers' image processor does).
+    static func loadInitImage(_ path: String, width: Int?, height: Int?) throws -> PixelImage {
+        let file: PNGFile
+        do {
+            file = try PNG.read(path: path)
+        } catch {
+            throw CommandFailure(error.description)
+        }
+        var image = file.image.hasAlpha ? file.image.flattened(over: (255, 255, 255)) : file.image
+        let targetWidth = width ?? image.width / 8 * 8
+        let targetHeight = height ?? image.height / 8 * 8
+        guard targetWidth >= 8, targetHeight >= 8 else {
+            throw CommandFailure("\(path): the init image is \(image.width)x\(image.height), smaller than 8x8")
+        }
+        image = image.fitted(width: targetWidth, height: targetHeight)
+        return PixelImage(width: image.width, height: image.height, rgb: image.pixels)
+    }
+
+    /// Draws `pixels` on the terminal when standard output is one.
+    static func present(_ pixels: PixelImage) throws {
+        guard isatty(STDOUT_FILENO) == 1 else { return }
+        let capabilities = TerminalCapabilities.detect(probe: true)
+        var target = ImagePresenter.Target(mode: capabilities.graphics, columns: nil, sixel: SixelEncoder.Settings())
+        if let columns = capabilities.columns, let rows = capabilities.rows {
+            target.window = (columns, rows)
+            target.cellSize = capabilities.cellPixelSize
+        }
+        let image = RGBImage(width: pixels.width, height: pixels.height, pixels: pixels.rgb)
+        try StandardOutput.write(try ImagePresenter().render(image, on: target))
+    }
+}
+
+/// The model hash, computed on a background queue from the moment the model is loaded.
+final class ModelHashTask: @unchecked Sendable {  // `result` is written once, before `done` is left
+    private let done = DispatchGroup()
+    private var result: String?
+
+    init(model: StableDiffusionModel) {
+        DispatchQueue.global(qos: .utility).async(group: done) { [self] in
+            result = ImageSaver.modelHash(of: model)
+        }
+    }
+
+    /// The hash (waits for it).
+    var value: String? {
+        done.wait()
+        return result
+    }
+}
+
+/// `--prediction` values.
+enum PredictionChoice: String, ExpressibleByArgument, CaseIterable {
+    case epsilon, v
+
+    var type: PredictionType { self == .v ? .vPrediction : .epsilon }
+}
+
+extension PreviewMode: ExpressibleByArgument {}

@@ -1,0 +1,151 @@
+import Foundation
+import Imaging
+import Testing
+@testable import Diffusion
+
+/// End-to-end parity with diffusers' `StableDiffusionPipeline` / `StableDiffusionImg2ImgPipeline`
+/// on the tiny random-weight pipelines of Fixtures/pipelines (made by
+/// tools/make_pipeline_fixtures.py; see the README there): the same prompt, seed, sampler and
+/// settings must give the same pixels, within diffusers' own float32 noise: max difference
+/// <= 2 levels and >= 99% of channel values within 1 level. The final latents (before the VAE)
+/// must be within 5e-3 of diffusers' (float64 vs float32 moves them by at most 1.2e-4; the
+/// smallest real error seen, a CFG of 7.4 for 7.5 or a wrong starting scale, moves them by
+/// 1.8e-2 or more): the image bar alone is loose for the epsilon models, whose decoder reacts
+/// mostly to the latents' pattern.
+@Suite struct PipelineTests {
+    static var folder: URL { CheckpointFixtures.root.appendingPathComponent("pipelines") }
+
+    /// One case of cases.json.
+    struct Case: Decodable, CustomTestStringConvertible {
+        var name: String
+        var model: String
+        var task: String
+        var prompt: String
+        var negative_prompt: String
+        var steps: Int
+        var cfg: Double
+        var seed: UInt64
+        var width: Int
+        var height: Int
+        var sampler: String
+        var schedule: String
+        var strength: Double?
+        var init_image: String?
+        var output: String
+
+        var testDescription: String { name }
+    }
+
+    static let cases: [Case] = {
+        guard let data = try? Data(contentsOf: folder.appendingPathComponent("cases.json")) else { return [] }
+        return (try? JSONDecoder().decode([Case].self, from: data)) ?? []
+    }()
+
+    static let latents: SafetensorsFile = {
+        try! SafetensorsFile(path: folder.appendingPathComponent("latents.safetensors").path)
+    }()
+
+    /// Models are loaded once per folder and shared by the cases (as the studio shares one).
+    static let models = ModelCache()
+
+    final class ModelCache: @unchecked Sendable {
+        private var loaded: [String: StableDiffusionModel] = [:]
+        private let lock = NSLock()
+
+        func model(_ name: String) throws -> StableDiffusionModel {
+            lock.lock()
+            defer { lock.unlock() }
+            if let model = loaded[name] { return model }
+            let model = try StableDiffusionModel(folder: PipelineTests.folder.appendingPathComponent(name).path)
+            loaded[name] = model
+            return model
+        }
+    }
+
+    static func request(for fixture: Case) throws -> GenerationRequest {
+        var request = GenerationRequest(prompt: fixture.prompt)
+        request.negativePrompt = fixture.negative_prompt
+        request.steps = fixture.steps
+        request.cfgScale = fixture.cfg
+        request.seed = fixture.seed
+        request.sampler = fixture.sampler
+        request.schedule = fixture.schedule
+        request.width = fixture.width
+        request.height = fixture.height
+        request.preview = .off
+        if let initName = fixture.init_image {
+            let image = try PNG.read(path: folder.appendingPathComponent(initName).path).image
+            request.initImage = PixelImage(width: image.width, height: image.height, rgb: image.flattened().pixels)
+            request.strength = fixture.strength ?? 0.75
+        }
+        return request
+    }
+
+    /// (max difference, fraction within one level) between two RGB byte arrays.
+    static func compare(_ ours: [UInt8], _ theirs: [UInt8]) -> (max: Int, withinOne: Double) {
+        var worst = 0, close = 0
+        for (a, b) in zip(ours, theirs) {
+            let d = abs(Int(a) - Int(b))
+            worst = max(worst, d)
+            if d <= 1 { close += 1 }
+        }
+        return (worst, Double(close) / Double(max(ours.count, 1)))
+    }
+
+    @Test func fixturesArePresent() {
+        #expect(Self.cases.count >= 20)
+    }
+
+    @Test(arguments: cases)
+    func matchesDiffusers(_ fixture: Case) throws {
+        let model = try Self.models.model(fixture.model)
+        let images = try Pipeline(model: model).run(try Self.request(for: fixture))
+        #expect(images.count == 1)
+        guard let image = images.first else { return }
+        let expected = try PNG.read(path: Self.folder.appendingPathComponent(fixture.output).path).image
+        #expect(image.image.width == expected.width && image.image.height == expected.height)
+        let (worst, withinOne) = Self.compare(image.image.rgb, expected.flattened().pixels)
+        if ProcessInfo.processInfo.environment["STIPPLE_PARITY_TABLE"] == "1" {
+            print("pipeline \(fixture.name) max \(worst) within1 \(String(format: "%.4f", withinOne))")
+        }
+        let latents = try Self.latents.tensor(fixture.name)
+        let latentError = zip(image.latents.storage, latents.storage).map { abs($0 - $1) }.max() ?? .infinity
+        #expect(image.latents.shape == latents.shape)
+        #expect(latentError <= 5e-3, "\(fixture.name): latents differ by up to \(latentError)")
+        if ProcessInfo.processInfo.environment["STIPPLE_PARITY_TABLE"] == "1" {
+            print("pipeline \(fixture.name) latents \(latentError)")
+        }
+        #expect(worst <= 2, "\(fixture.name): max difference \(worst) levels")
+        #expect(withinOne >= 0.99, "\(fixture.name): \(withinOne * 100)% of values within one level")
+    }
+}
+
+/// A single-file checkpoint converted from the tiny sd1/sd2 models generates the same image as
+/// the diffusers folder holding the same weights.
+@Suite struct SingleFilePipelineTests {
+    @Test(arguments: ["sd1", "sd2"])
+    func singleFileGivesTheFolderModelsImage(_ name: String) throws {
+        let folder = PipelineTests.folder.appendingPathComponent(name).path
+        let component = { (part: String) in try DiffusersComponent(model: folder, component: part) }
+        let options = SingleFileCheckpoint.Options(
+            textEncoderConfig: try component("text_encoder").loadConfig(CLIPTextConfig.self),
+            unetConfig: try component("unet").loadConfig(UNet2DConditionConfig.self),
+            vaeConfig: try component("vae").loadConfig(AutoencoderKLConfig.self))
+        let file = CheckpointFixtures.root.appendingPathComponent("single_file/\(name).safetensors").path
+        let checkpoint = try SingleFileCheckpoint(path: file, options: options)
+        let tokenizer = try CLIPTokenizer(folder: folder + "/tokenizer")
+        let folderModel = try PipelineTests.models.model(name)
+        let single = try StableDiffusionModel(checkpoint: checkpoint, tokenizer: tokenizer, padToken: tokenizer.pad,
+                                              scheduler: folderModel.scheduler)
+        #expect(single.family.rawValue == name)
+        var request = GenerationRequest(prompt: "a red house by the sea at sunset")
+        request.negativePrompt = "blurry"
+        request.steps = 5
+        request.seed = 9
+        request.sampler = "euler_a"
+        let ours = try Pipeline(model: single).run(request)[0]
+        let reference = try Pipeline(model: folderModel).run(request)[0]
+        #expect(ours.image == reference.image)
+        #expect(ours.latents.storage == reference.latents.storage)
+    }
+}
