@@ -67,6 +67,9 @@ struct Generate: ParsableCommand {
     @Option(name: .long, help: "Previews while sampling: off, approx or full (shown with --show on a terminal; default off).")
     var preview: PreviewMode = .off
 
+    @Option(name: .long, help: "What previews show: denoised (the model's estimate of the final image) or noisy (the latent as it is).")
+    var previewLatent: PreviewLatent = .denoised
+
     @Option(name: .long, help: "Prediction type of a single-file checkpoint: epsilon or v (SD2 768-v models).")
     var prediction: PredictionChoice?
 
@@ -218,6 +221,7 @@ struct Generate: ParsableCommand {
         if let clipSkip { request.clipSkip = clipSkip }
         if let eta { request.eta = eta }
         request.preview = preview
+        request.previewLatent = previewLatent
         // --from without --init-image is txt2img at the stored size.
     }
 
@@ -280,3 +284,4 @@ enum PredictionChoice: String, ExpressibleByArgument, CaseIterable {
 }
 
 extension PreviewMode: ExpressibleByArgument {}
+extension PreviewLatent: ExpressibleByArgument {}

@@ -71,6 +71,36 @@ import Testing
         #expect(direct[0].image == images[0].image)
     }
 
+    @Test func fullPreviewsDecodeEveryNStepsAndNoisyDiffersFromDenoised() throws {
+        let model = try Self.model()
+        var request = Self.request(steps: 5)
+        request.preview = .full
+        request.fullPreviewInterval = 2
+        var previews: [(Int, PixelImage)] = []
+        let images = try Pipeline(model: model).run(request) { event in
+            if case .step(let progress) = event, let preview = progress.preview { previews.append((progress.step, preview)) }
+        }
+        #expect(previews.map(\.0) == [2, 4, 5])
+        #expect(previews.allSatisfy { $0.1.width == 32 && $0.1.height == 32 })
+        // The denoised estimate at the last step is the model's final x0 prediction: close to the image.
+        let last = previews.last!.1.rgb, final = images[0].image.rgb
+        let meanDifference = zip(last, final).map { abs(Double($0) - Double($1)) }.reduce(0, +) / Double(final.count)
+        #expect(meanDifference < 20, "last denoised preview is \(meanDifference) levels from the image on average")
+
+        var noisy = Self.request(steps: 5)
+        noisy.previewLatent = .noisy
+        var denoised = Self.request(steps: 5)
+        denoised.previewLatent = .denoised
+        func firstPreview(_ request: GenerationRequest) throws -> PixelImage? {
+            var first: PixelImage?
+            _ = try Pipeline(model: model).run(request) { event in
+                if case .step(let progress) = event, progress.step == 1 { first = progress.preview }
+            }
+            return first
+        }
+        #expect(try firstPreview(noisy) != firstPreview(denoised))
+    }
+
     @Test func cancelStopsTheJobAndLeavesTheModelReusable() throws {
         let model = try Self.model()
         let recorder = Recorder()
