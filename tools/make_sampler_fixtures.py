@@ -110,32 +110,40 @@ def run(cls, overrides, steps, initial):
 FLOW_BASE = {"num_train_timesteps": 1000}
 
 
+def flow_run(overrides, steps, initial):
+    """FlowMatchEulerDiscreteScheduler from FLOW_BASE + overrides, run as flow pipelines do (from
+    the noise itself, the model on the unscaled latents): (samples [steps, ...], timesteps)."""
+    scheduler = FlowMatchEulerDiscreteScheduler.from_config(dict(FLOW_BASE, **overrides))
+    scheduler.set_timesteps(steps)
+    latents = initial.clone()
+    samples = []
+    for t in scheduler.timesteps:
+        latents = scheduler.step(model(latents, t), t, latents).prev_sample
+        samples.append(latents.clone())
+    return torch.stack(samples).float().contiguous(), scheduler.timesteps.to(torch.float32).contiguous()
+
+
+def write_flow_file(file_name, variants, initial):
+    """Writes `<file_name>.safetensors` with one case per (name, overrides, steps) of `variants`."""
+    tensors = {"initial": initial.contiguous()}
+    cases = []
+    for name, overrides, steps in variants:
+        tensors[f"{name}/samples"], tensors[f"{name}/timesteps"] = flow_run(overrides, steps, initial)
+        cases.append({"name": name, "config": overrides, "steps": steps, "init_noise_sigma": 1.0})
+    path = os.path.join(OUT, f"{file_name}.safetensors")
+    save_file(tensors, path, metadata={"cases": json.dumps(cases), "base": json.dumps(FLOW_BASE)})
+    print(f"{file_name}: {len(cases)} cases")
+    return os.path.getsize(path)
+
+
 def flow_fixtures(initial):
     """`flow_euler.safetensors`: FlowMatchEulerDiscreteScheduler with shift 1 and 3 (SD3).
 
     The class has no `scale_model_input` or `init_noise_sigma`; flow pipelines start from the noise
     itself and call the model on the latents, so the recorded init_noise_sigma is 1.
     """
-    tensors = {"initial": initial.contiguous()}
-    cases = []
-    for shift in [1.0, 3.0]:
-        for steps in [4, 9]:
-            name = f"shift{shift:g}-{steps}"
-            overrides = {"shift": shift}
-            scheduler = FlowMatchEulerDiscreteScheduler.from_config(dict(FLOW_BASE, **overrides))
-            scheduler.set_timesteps(steps)
-            latents = initial.clone()
-            samples = []
-            for t in scheduler.timesteps:
-                latents = scheduler.step(model(latents, t), t, latents).prev_sample
-                samples.append(latents.clone())
-            tensors[f"{name}/samples"] = torch.stack(samples).float().contiguous()
-            tensors[f"{name}/timesteps"] = scheduler.timesteps.to(torch.float32).contiguous()
-            cases.append({"name": name, "config": overrides, "steps": steps, "init_noise_sigma": 1.0})
-    path = os.path.join(OUT, "flow_euler.safetensors")
-    save_file(tensors, path, metadata={"cases": json.dumps(cases), "base": json.dumps(FLOW_BASE)})
-    print(f"flow_euler: {len(cases)} cases")
-    return os.path.getsize(path)
+    return write_flow_file("flow_euler", [(f"shift{shift:g}-{steps}", {"shift": shift}, steps)
+                                          for shift in [1.0, 3.0] for steps in [4, 9]], initial)
 
 
 def ddim_eta_fixtures(initial):
@@ -317,27 +325,10 @@ def img2img_extra_fixtures(initial):
 def flow_spaced_fixtures(initial):
     """`flow_euler_spaced.safetensors`: FlowMatchEulerDiscreteScheduler txt2img (as `flow_fixtures`)
     with `use_karras_sigmas` and `use_exponential_sigmas`, shift 1 and 3."""
-    tensors = {"initial": initial.contiguous()}
-    cases = []
-    for spacing in ["karras", "exponential"]:
-        for shift in [1.0, 3.0]:
-            for steps in [4, 9]:
-                name = f"{spacing}-shift{shift:g}-{steps}"
-                overrides = {"shift": shift, f"use_{spacing}_sigmas": True}
-                scheduler = FlowMatchEulerDiscreteScheduler.from_config(dict(FLOW_BASE, **overrides))
-                scheduler.set_timesteps(steps)
-                latents = initial.clone()
-                samples = []
-                for t in scheduler.timesteps:
-                    latents = scheduler.step(model(latents, t), t, latents).prev_sample
-                    samples.append(latents.clone())
-                tensors[f"{name}/samples"] = torch.stack(samples).float().contiguous()
-                tensors[f"{name}/timesteps"] = scheduler.timesteps.to(torch.float32).contiguous()
-                cases.append({"name": name, "config": overrides, "steps": steps, "init_noise_sigma": 1.0})
-    path = os.path.join(OUT, "flow_euler_spaced.safetensors")
-    save_file(tensors, path, metadata={"cases": json.dumps(cases), "base": json.dumps(FLOW_BASE)})
-    print(f"flow_euler_spaced: {len(cases)} cases")
-    return os.path.getsize(path)
+    return write_flow_file("flow_euler_spaced",
+                           [(f"{spacing}-shift{shift:g}-{steps}", {"shift": shift, f"use_{spacing}_sigmas": True}, steps)
+                            for spacing in ["karras", "exponential"] for shift in [1.0, 3.0] for steps in [4, 9]],
+                           initial)
 
 
 def main():

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Imaging
 
 /// A failure to report as one line on stderr with a non-zero exit.
 struct CommandFailure: Error, CustomStringConvertible {
@@ -26,5 +27,14 @@ enum StandardOutput {
                 offset += n
             }
         }
+    }
+}
+
+/// Reads a PNG named on the command line; a problem becomes the command's one-line error.
+func readPNG(_ path: String) throws -> PNGFile {
+    do {
+        return try PNG.read(path: path)
+    } catch {
+        throw CommandFailure(error.description)
     }
 }

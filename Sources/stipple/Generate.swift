@@ -184,12 +184,7 @@ struct Generate: ParsableCommand {
     /// The request from --from (when given) or the defaults.
     func baseRequest() throws -> GenerationRequest {
         guard let from else { return GenerationRequest(prompt: prompt ?? "") }
-        let file: PNGFile
-        do {
-            file = try PNG.read(path: from)
-        } catch {
-            throw CommandFailure(error.description)
-        }
+        let file = try readPNG(from)
         guard let text = file.text("parameters") else {
             throw CommandFailure("\(from): the image has no parameters text (no A1111 `parameters` chunk)")
         }
@@ -228,12 +223,7 @@ struct Generate: ParsableCommand {
     /// The init image as RGB, resized to the requested size when one is given, else to its own
     /// size rounded down to a multiple of 8 (as diffusers' image processor does).
     static func loadInitImage(_ path: String, width: Int?, height: Int?) throws -> PixelImage {
-        let file: PNGFile
-        do {
-            file = try PNG.read(path: path)
-        } catch {
-            throw CommandFailure(error.description)
-        }
+        let file = try readPNG(path)
         var image = file.image.hasAlpha ? file.image.flattened(over: (255, 255, 255)) : file.image
         let targetWidth = width ?? image.width / 8 * 8
         let targetHeight = height ?? image.height / 8 * 8

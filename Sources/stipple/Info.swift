@@ -22,12 +22,7 @@ struct Info: ParsableCommand {
     var json = false
 
     func run() throws {
-        let file: PNGFile
-        do {
-            file = try PNG.read(path: image)
-        } catch {
-            throw CommandFailure(error.description)
-        }
+        let file = try readPNG(image)
         let parameters = file.text("parameters").map(Infotext.init(parsing:))
         let comfy = file.texts.filter { ["prompt", "workflow"].contains($0.key) }
         if json {

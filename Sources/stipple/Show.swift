@@ -42,12 +42,7 @@ struct Show: ParsableCommand {
     }
 
     func run() throws {
-        let file: PNGFile
-        do {
-            file = try PNG.read(path: image)
-        } catch {
-            throw CommandFailure(error.description)
-        }
+        let file = try readPNG(image)
         let outputIsTerminal = isatty(STDOUT_FILENO) == 1
         if graphics == .auto && !outputIsTerminal {
             throw CommandFailure("standard output is not a terminal: choose a format with --graphics (sixel, kitty, truecolor or 256)")
