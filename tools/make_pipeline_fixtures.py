@@ -4,8 +4,10 @@
 Three complete, tiny, random-weight Stable Diffusion pipelines saved by diffusers'
 `StableDiffusionPipeline.save_pretrained` (model_index.json, scheduler/, tokenizer/,
 text_encoder/, unet/, vae/), and the images diffusers' text-to-image and image-to-image
-pipelines make with them for a matrix of cases (sampler, schedule, CFG, size, strength).
-stipple's pipeline loads each folder, runs each case of `cases.json` and must give the same PNG.
+pipelines make with them for a matrix of cases (sampler, schedule, CFG, size, strength), then
+every sampler and schedule stipple has on SD models (`COVERAGE`, appended after the first 29
+cases so those keep their seeds and bytes). stipple's pipeline loads each folder, runs each case
+of `cases.json` and must give the same PNG.
 
     .venv-ref/bin/python tools/make_pipeline_fixtures.py
 
@@ -17,8 +19,8 @@ the hand-written README.md next to the fixtures (kept when the folder is rewritt
 
 Made with torch 2.15.0 (CPU), diffusers 0.42.1, transformers 5.24.0; the run records its own
 versions in `versions.json`. Output is byte-for-byte reproducible (fixed seeds, one CPU thread).
-Runs in about 15 seconds; `--sensitivity-all` reruns every case in float64 to measure how far
-two correct implementations drift apart (figures in the README).
+Runs in about 25 seconds; `--sensitivity-all` reruns every case in float64 to measure how far
+two correct implementations drift apart (figures in the README; about 40 seconds).
 """
 import argparse
 import contextlib
@@ -37,9 +39,12 @@ from PIL import Image
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import diffusers  # noqa: E402
-from diffusers import (DDIMScheduler, DPMSolverMultistepScheduler,  # noqa: E402
-                       EulerAncestralDiscreteScheduler, EulerDiscreteScheduler,
-                       StableDiffusionImg2ImgPipeline, StableDiffusionPipeline)
+from diffusers import (DDIMScheduler, DDPMScheduler, DEISMultistepScheduler,  # noqa: E402
+                       DPMSolverMultistepScheduler, EulerAncestralDiscreteScheduler,
+                       EulerDiscreteScheduler, HeunDiscreteScheduler, KDPM2AncestralDiscreteScheduler,
+                       KDPM2DiscreteScheduler, LCMScheduler, LMSDiscreteScheduler, PNDMScheduler,
+                       StableDiffusionImg2ImgPipeline, StableDiffusionPipeline,
+                       UniPCMultistepScheduler)
 import transformers  # noqa: E402
 from transformers import CLIPTokenizer  # noqa: E402
 
@@ -68,12 +73,34 @@ MODELS = {
 UNET_SAMPLE_SIZE = 16  # latent side; with the VAE's one downsampling the default image is 32x32
 
 # stipple sampler name -> (diffusers class, from_config overrides); "default" keeps the saved one.
+# The same table as tools/make_sampler_fixtures.py (and `makeSampler` in Sampler.swift).
 SAMPLERS = {
     "euler": (EulerDiscreteScheduler, {}),
     "euler_a": (EulerAncestralDiscreteScheduler, {}),
     "ddim": (DDIMScheduler, {}),
     "dpmpp_2m": (DPMSolverMultistepScheduler, {"algorithm_type": "dpmsolver++", "solver_order": 2}),
+    "dpmpp_2m_sde": (DPMSolverMultistepScheduler, {"algorithm_type": "sde-dpmsolver++", "solver_order": 2}),
+    "ddpm": (DDPMScheduler, {}),
+    "pndm": (PNDMScheduler, {}),
+    "lms": (LMSDiscreteScheduler, {}),
+    "heun": (HeunDiscreteScheduler, {}),
+    "dpm2": (KDPM2DiscreteScheduler, {}),
+    "dpm2_a": (KDPM2AncestralDiscreteScheduler, {}),
+    "unipc": (UniPCMultistepScheduler, {}),
+    "deis": (DEISMultistepScheduler, {}),
+    "lcm": (LCMScheduler, {}),
 }
+# schedule name -> the from_config switch it sets ("default": the class's own sigmas).
+SCHEDULES = {"default": {}, "karras": {"use_karras_sigmas": True},
+             "exponential": {"use_exponential_sigmas": True}}
+# The sampler coverage cases (after the original 29, so those keep their seeds and files): every
+# other sampler stipple has, txt2img on both models at 8 steps; (sampler, schedule).
+COVERAGE = (("ddpm", "default"), ("pndm", "default"), ("lms", "default"), ("heun", "default"),
+            ("dpm2", "default"), ("dpm2_a", "default"), ("dpmpp_2m", "default"),
+            ("dpmpp_2m_sde", "default"), ("unipc", "default"), ("deis", "default"), ("lcm", "default"),
+            ("lms", "karras"), ("heun", "karras"), ("dpm2", "karras"), ("unipc", "karras"),
+            ("euler", "exponential"))
+COVERAGE_IMG2IMG = ("dpm2", "heun")  # second-order samplers in sd1 img2img (strength 0.5)
 
 PROMPT = "a red house by the sea at sunset"
 NEGATIVE = "blurry, dark"
@@ -82,7 +109,7 @@ PROMPTS = {
     "forest": ("a green forest with a small river", "snow"),
     "city": ("city lights at night, rain", "people"),
 }
-SENSITIVITY_CASES = ("sd1-default", "sd2-ddim", "sd1-img2img-euler_a-0.6")
+SENSITIVITY_CASES = ("sd1-default", "sd2-ddim", "sd1-img2img-euler_a-0.6", "sd1-lcm", "sd2-dpmpp_2m_sde")
 BAR = {"max_levels": 2, "within_one_level": 0.99}  # the Swift tests' image bar (README)
 
 
@@ -251,6 +278,23 @@ def make_cases():
     for sampler in ("default", "euler_a"):
         original = next(c for c in cases if c["name"] == f"sd1-{sampler}")
         cases.append(case("sd1-fp16", sampler, sampler=sampler, steps=original["steps"], seed=original["seed"]))
+    cases += coverage_cases()
+    return cases
+
+
+def coverage_cases():
+    """Every other sampler and schedule stipple has on SD models, txt2img at 8 steps on both
+    models (seeds 121-136 and 221-236), then second-order samplers in sd1 img2img (137, 138)."""
+    cases = []
+    for index, model in enumerate(("sd1", "sd2")):
+        seeds = iter(range(100 * (index + 1) + 21, 100 * (index + 2)))
+        for sampler, schedule in COVERAGE:
+            label = sampler + ("" if schedule == "default" else f"-{schedule}")
+            cases.append(case(model, label, sampler=sampler, schedule=schedule, steps=8, seed=next(seeds)))
+        if model == "sd1":
+            for sampler in COVERAGE_IMG2IMG:
+                cases.append(case(model, f"img2img-{sampler}-0.5", task="img2img", sampler=sampler,
+                                  strength=0.5, init_image="init-32x32.png", seed=next(seeds)))
     return cases
 
 
@@ -272,9 +316,7 @@ def scheduler_for(pipe, entry):
         cls, overrides = type(pipe.scheduler), {}
     else:
         cls, overrides = SAMPLERS[entry["sampler"]]
-    overrides = dict(overrides)
-    if entry["schedule"] == "karras":
-        overrides["use_karras_sigmas"] = True
+    overrides = dict(overrides, **SCHEDULES[entry["schedule"]])
     return cls.from_config(pipe.scheduler.config, **overrides), cls.__name__, overrides
 
 
