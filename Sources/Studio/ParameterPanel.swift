@@ -1,0 +1,209 @@
+import Diffusion
+import Foundation
+
+/// The studio's parameter panel: the generation settings as a list of fields a person moves
+/// through with up/down and changes with left/right (or by typing a value), turned into a
+/// `GenerationRequest` when Enter starts a generation.
+public struct ParameterPanel: Sendable, Equatable {
+    /// The fields, in the order shown.
+    public enum Field: String, CaseIterable, Sendable {
+        case sampler, schedule, steps, cfg, seed, seedLock, width, height, batch, initImage, strength, preview
+
+        public var label: String {
+            switch self {
+            case .sampler: "Sampler"
+            case .schedule: "Schedule"
+            case .steps: "Steps"
+            case .cfg: "CFG"
+            case .seed: "Seed"
+            case .seedLock: "Seed lock"
+            case .width: "Width"
+            case .height: "Height"
+            case .batch: "Batch"
+            case .initImage: "Init image"
+            case .strength: "Strength"
+            case .preview: "Preview"
+            }
+        }
+    }
+
+    public var sampler: String = "default"
+    public var schedule: String = "default"
+    public var steps = 20
+    public var cfgScale = 7.0
+    /// The seed shown; with `seedLocked` false a new random seed is drawn for each generation.
+    public var seed: UInt64 = 0
+    public var seedLocked = false
+    public var width: Int
+    public var height: Int
+    public var batchCount = 1
+    /// img2img: the init image's path; empty for txt2img.
+    public var initImage = ""
+    public var strength = 0.75
+    public var preview: PreviewMode = .approx
+    /// The selected field.
+    public var selected: Field = .sampler
+    /// Text typed into the selected field, not yet applied (Enter applies, Esc drops).
+    public var typing: String?
+
+    /// Samplers offered, in order (`default` first).
+    public static let samplers = [SamplerName.default] + SamplerName.allCases.filter { $0 != .default && $0 != .flowEuler }
+    public static let schedules = SigmaSchedule.allCases
+
+    public init(width: Int, height: Int) {
+        self.width = width
+        self.height = height
+    }
+
+    /// The value of `field` as shown.
+    public func value(_ field: Field) -> String {
+        switch field {
+        case .sampler: (try? SamplerName(parsing: sampler)).map { $0.displayName ?? $0.rawValue } ?? sampler
+        case .schedule: schedule
+        case .steps: "\(steps)"
+        case .cfg: cfgScale == cfgScale.rounded() ? String(Int(cfgScale)) : String(format: "%.1f", cfgScale)
+        case .seed: "\(seed)"
+        case .seedLock: seedLocked ? "locked" : "random"
+        case .width: "\(width)"
+        case .height: "\(height)"
+        case .batch: "\(batchCount)"
+        case .initImage: initImage.isEmpty ? "none" : initImage
+        case .strength: String(format: "%.2f", strength)
+        case .preview: preview.rawValue
+        }
+    }
+
+    // MARK: Moving and changing
+
+    public mutating func selectNext() { move(by: 1) }
+    public mutating func selectPrevious() { move(by: -1) }
+
+    private mutating func move(by step: Int) {
+        let all = Field.allCases
+        let index = all.firstIndex(of: selected)!
+        selected = all[(index + step + all.count) % all.count]
+        typing = nil
+    }
+
+    /// Left/right on the selected field: the previous/next choice, or the number stepped.
+    public mutating func adjust(by direction: Int) {
+        typing = nil
+        switch selected {
+        case .sampler:
+            let names = Self.samplers.map(\.rawValue)
+            let current = (try? SamplerName(parsing: sampler))?.rawValue ?? sampler
+            let index = names.firstIndex(of: current) ?? 0
+            sampler = names[(index + direction + names.count) % names.count]
+        case .schedule:
+            let names = Self.schedules.map(\.rawValue)
+            let index = names.firstIndex(of: schedule) ?? 0
+            schedule = names[(index + direction + names.count) % names.count]
+        case .steps: steps = min(1000, max(1, steps + direction))
+        case .cfg: cfgScale = min(30, max(1, (cfgScale + 0.5 * Double(direction)) * 2).rounded() / 2)
+        case .seed: seed = direction > 0 ? seed &+ 1 : seed &- 1
+        case .seedLock: seedLocked.toggle()
+        case .width: width = min(4096, max(8, width + 8 * direction))
+        case .height: height = min(4096, max(8, height + 8 * direction))
+        case .batch: batchCount = min(100, max(1, batchCount + direction))
+        case .initImage: break
+        case .strength: strength = min(1, max(0.05, ((strength + 0.05 * Double(direction)) * 20).rounded() / 20))
+        case .preview:
+            let modes = PreviewMode.allCases
+            let index = modes.firstIndex(of: preview)!
+            preview = modes[(index + direction + modes.count) % modes.count]
+        }
+    }
+
+    /// Typing into the selected field (numbers and the init image path).
+    public mutating func type(_ character: Character) {
+        typing = (typing ?? "") + String(character)
+    }
+
+    public mutating func deleteTyped() {
+        guard var text = typing, !text.isEmpty else { return }
+        text.removeLast()
+        typing = text
+    }
+
+    /// Applies typed text to the selected field; returns a one-line problem when it does not fit.
+    public mutating func applyTyped() -> String? {
+        guard let text = typing?.trimmingCharacters(in: .whitespaces) else { return nil }
+        typing = nil
+        func int(_ range: ClosedRange<Int>, _ set: (Int) -> Void) -> String? {
+            guard let value = Int(text), range.contains(value) else {
+                return "\(selected.label) must be a whole number from \(range.lowerBound) to \(range.upperBound)"
+            }
+            set(value)
+            return nil
+        }
+        switch selected {
+        case .steps: return int(1...1000) { steps = $0 }
+        case .batch: return int(1...100) { batchCount = $0 }
+        case .width, .height:
+            guard let value = Int(text), value >= 8, value <= 4096, value % 8 == 0 else {
+                return "\(selected.label) must be a multiple of 8 from 8 to 4096"
+            }
+            if selected == .width { width = value } else { height = value }
+            return nil
+        case .cfg:
+            guard let value = Double(text), value >= 1, value <= 30 else { return "CFG must be a number from 1 to 30" }
+            cfgScale = value
+            return nil
+        case .strength:
+            guard let value = Double(text), value > 0, value <= 1 else { return "Strength must be in (0, 1]" }
+            strength = value
+            return nil
+        case .seed:
+            guard let value = UInt64(text) else { return "Seed must be a whole number from 0 to \(UInt64.max)" }
+            seed = value
+            seedLocked = true
+            return nil
+        case .initImage:
+            initImage = text
+            return nil
+        case .sampler:
+            guard let name = try? SamplerName(parsing: text) else { return "unknown sampler \(text)" }
+            sampler = name.rawValue
+            return nil
+        case .schedule, .seedLock, .preview:
+            return nil
+        }
+    }
+
+    // MARK: Requests
+
+    /// The request for `prompt` and `negative` with these settings; draws a new seed unless the
+    /// seed is locked (the drawn seed is kept, so it shows and can be locked).
+    public mutating func request(prompt: String, negative: String) -> GenerationRequest {
+        if !seedLocked { seed = UInt64(UInt32.random(in: 0...UInt32.max)) }
+        var request = GenerationRequest(prompt: prompt)
+        request.negativePrompt = negative
+        request.sampler = sampler
+        request.schedule = schedule
+        request.steps = steps
+        request.cfgScale = cfgScale
+        request.seed = seed
+        request.width = width
+        request.height = height
+        request.batchCount = batchCount
+        request.strength = strength
+        request.preview = preview
+        return request
+    }
+
+    /// Takes the settings of `request` (an image's parameters loaded back, or the command line's).
+    public mutating func load(_ request: GenerationRequest) {
+        sampler = request.sampler
+        schedule = request.schedule
+        steps = request.steps
+        cfgScale = request.cfgScale
+        if let seed = request.seed {
+            self.seed = seed
+            seedLocked = true
+        }
+        if let width = request.width { self.width = width }
+        if let height = request.height { self.height = height }
+        batchCount = request.batchCount
+        strength = request.strength
+    }
+}

@@ -1,0 +1,77 @@
+import Diffusion
+import Testing
+@testable import Studio
+
+/// The parameter panel: moving, stepping, typing values, seeds, and the request it makes.
+@Suite struct ParameterPanelTests {
+    @Test func stepsThroughChoicesAndNumbers() {
+        var panel = ParameterPanel(width: 512, height: 512)
+        #expect(panel.value(.sampler) == "default")
+        panel.adjust(by: 1)
+        #expect(panel.sampler == "ddim" && panel.value(.sampler) == "DDIM")
+        panel.adjust(by: -1)
+        panel.adjust(by: -1)
+        #expect(panel.sampler == "lcm")  // wraps around
+        panel.selectNext()
+        panel.adjust(by: 1)
+        #expect(panel.selected == .schedule && panel.schedule == "karras")
+        panel.selectNext()
+        panel.adjust(by: -1)
+        #expect(panel.steps == 19)
+        panel.selectNext()
+        panel.adjust(by: 1)
+        #expect(panel.cfgScale == 7.5 && panel.value(.cfg) == "7.5")
+        panel.selected = .width
+        panel.adjust(by: 1)
+        #expect(panel.width == 520)
+        panel.selectPrevious()
+        panel.selectPrevious()
+        #expect(panel.selected == .seed)
+        panel.selected = .sampler
+        panel.selectPrevious()
+        #expect(panel.selected == .preview)
+        panel.adjust(by: 1)
+        #expect(panel.preview == .full)
+    }
+
+    @Test func typedValuesAreCheckedBeforeTheyApply() {
+        var panel = ParameterPanel(width: 512, height: 512)
+        panel.selected = .steps
+        for character in "35" { panel.type(character) }
+        #expect(panel.applyTyped() == nil && panel.steps == 35)
+        panel.selected = .width
+        for character in "500" { panel.type(character) }
+        #expect(panel.applyTyped() == "Width must be a multiple of 8 from 8 to 4096")
+        #expect(panel.width == 512 && panel.typing == nil)
+        panel.selected = .seed
+        for character in "9654000861" { panel.type(character) }
+        panel.deleteTyped()
+        #expect(panel.applyTyped() == nil && panel.seed == 965_400_086 && panel.seedLocked)
+        panel.selected = .sampler
+        for character in "Euler a" { panel.type(character) }
+        #expect(panel.applyTyped() == nil && panel.sampler == "euler_a")
+    }
+
+    @Test func requestsDrawNewSeedsUnlessLocked() {
+        var panel = ParameterPanel(width: 64, height: 64)
+        panel.steps = 12
+        let first = panel.request(prompt: "a red circle", negative: "blurry")
+        #expect(first.seed == panel.seed && first.prompt == "a red circle" && first.negativePrompt == "blurry")
+        #expect(first.steps == 12 && first.width == 64 && first.height == 64)
+        let seeds = Set((0..<5).map { _ in panel.request(prompt: "x", negative: "").seed! })
+        #expect(seeds.count > 1)
+        panel.seedLocked = true
+        let locked = panel.seed
+        #expect(panel.request(prompt: "x", negative: "").seed == locked)
+        var loaded = ParameterPanel(width: 8, height: 8)
+        var request = GenerationRequest(prompt: "p")
+        request.sampler = "dpmpp_2m"
+        request.schedule = "karras"
+        request.seed = 42
+        request.width = 768
+        request.height = 512
+        loaded.load(request)
+        #expect(loaded.sampler == "dpmpp_2m" && loaded.schedule == "karras" && loaded.seed == 42 && loaded.seedLocked)
+        #expect(loaded.width == 768 && loaded.height == 512)
+    }
+}
