@@ -40,6 +40,12 @@ public struct StepProgress: Sendable {
     /// on the steps it is due).
     public var preview: PixelImage?
 
+    public init(imageIndex: Int, imageCount: Int, step: Int, total: Int, timestep: Float, elapsed: Double,
+                stepsPerSecond: Double, preview: PixelImage?) {
+        (self.imageIndex, self.imageCount, self.step, self.total) = (imageIndex, imageCount, step, total)
+        (self.timestep, self.elapsed, self.stepsPerSecond, self.preview) = (timestep, elapsed, stepsPerSecond, preview)
+    }
+
     /// Seconds left at the current rate.
     public var eta: Double { stepsPerSecond > 0 ? Double(total - step) / stepsPerSecond : 0 }
 }

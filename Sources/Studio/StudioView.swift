@@ -1,0 +1,186 @@
+import Diffusion
+import Foundation
+import Terminal
+
+/// A rectangle of cells.
+public struct Rect: Equatable, Sendable {
+    public var row: Int
+    public var column: Int
+    public var rows: Int
+    public var columns: Int
+
+    public init(row: Int, column: Int, rows: Int, columns: Int) {
+        (self.row, self.column, self.rows, self.columns) = (row, column, rows, columns)
+    }
+
+    /// The inside of a one-cell frame.
+    public var inner: Rect { Rect(row: row + 1, column: column + 1, rows: max(0, rows - 2), columns: max(0, columns - 2)) }
+}
+
+/// Where each part of the studio goes for a window size: a left column with the prompt,
+/// negative prompt and parameter panels, the image pane on the right, a progress line and a
+/// status line at the bottom.
+public struct StudioLayout: Equatable, Sendable {
+    /// Below this the studio shows only "terminal too small".
+    public static let minimum = (rows: 20, columns: 60)
+
+    public let rows: Int
+    public let columns: Int
+    public let prompt: Rect
+    public let negative: Rect
+    public let parameters: Rect
+    public let image: Rect
+    public let progress: Rect
+    public let status: Rect
+
+    public var isTooSmall: Bool { rows < Self.minimum.rows || columns < Self.minimum.columns }
+
+    public init(rows: Int, columns: Int) {
+        self.rows = rows
+        self.columns = columns
+        let left = min(max(34, columns * 2 / 5), columns - 20)
+        let body = max(0, rows - 3)  // title row, progress row, status row
+        let parameterRows = min(ParameterPanel.Field.allCases.count + 2, max(6, body / 2))
+        let textRows = max(0, body - parameterRows)
+        let promptRows = max(3, textRows * 3 / 5)
+        prompt = Rect(row: 1, column: 0, rows: promptRows, columns: left)
+        negative = Rect(row: 1 + promptRows, column: 0, rows: max(3, textRows - promptRows), columns: left)
+        parameters = Rect(row: negative.row + negative.rows, column: 0, rows: parameterRows, columns: left)
+        image = Rect(row: 1, column: left, rows: body, columns: columns - left)
+        progress = Rect(row: rows - 2, column: 0, rows: 1, columns: columns)
+        status = Rect(row: rows - 1, column: 0, rows: 1, columns: columns)
+    }
+}
+
+/// Draws `StudioState` on a `TextScreen`. The image pane's inside is left blank: the image is
+/// written there by the caller after the screen is refreshed (sixel, kitty or half-blocks).
+public struct StudioView {
+    public init() {}
+
+    /// Draws everything; returns the rectangle the image goes in (nil when too small).
+    @discardableResult
+    public func draw(_ state: StudioState, on screen: TextScreen) -> Rect? {
+        let (rows, columns) = screen.size
+        let layout = StudioLayout(rows: rows, columns: columns)
+        screen.clear()
+        guard !layout.isTooSmall else {
+            let message = "terminal too small: \(columns)x\(rows), stipple needs \(StudioLayout.minimum.columns)x\(StudioLayout.minimum.rows)"
+            screen.put(message, row: rows / 2, column: max(0, (columns - message.count) / 2), style: CellStyle(.warning))
+            screen.cursor = nil
+            return nil
+        }
+        screen.put(" stipple  \u{00B7}  \(state.modelName)", row: 0, column: 0, style: CellStyle(.accent, bold: true))
+        screen.cursor = nil
+        drawEditor(state.prompt, title: "Prompt", in: layout.prompt, focused: state.focus == .prompt, on: screen)
+        drawEditor(state.negative, title: "Negative prompt", in: layout.negative, focused: state.focus == .negative, on: screen)
+        drawParameters(state.panel, in: layout.parameters, focused: state.focus == .parameters, on: screen)
+        frame(layout.image, title: "Image", focused: false, on: screen)
+        drawProgress(state, in: layout.progress, on: screen)
+        drawStatus(state, in: layout.status, on: screen)
+        if state.showHelp { drawHelp(in: layout, on: screen) }
+        return layout.image.inner
+    }
+
+    /// The editors' text width for a window (what up/down wrap by).
+    public static func editorWidth(columns: Int, rows: Int) -> Int {
+        StudioLayout(rows: rows, columns: columns).prompt.inner.columns
+    }
+
+    func frame(_ rect: Rect, title: String, focused: Bool, on screen: TextScreen) {
+        guard rect.rows >= 2, rect.columns >= 2 else { return }
+        let style = CellStyle(focused ? .focus : .border, bold: focused)
+        let horizontal = String(repeating: "─", count: rect.columns - 2)
+        screen.put("┌" + horizontal + "┐", row: rect.row, column: rect.column, style: style)
+        for row in rect.row + 1..<rect.row + rect.rows - 1 {
+            screen.put("│", row: row, column: rect.column, style: style)
+            screen.put("│", row: row, column: rect.column + rect.columns - 1, style: style)
+        }
+        screen.put("└" + horizontal + "┘", row: rect.row + rect.rows - 1, column: rect.column, style: style)
+        screen.put(" \(title) ", row: rect.row, column: rect.column + 2, style: CellStyle(focused ? .focus : .dimText, bold: focused),
+                   width: rect.columns - 4)
+    }
+
+    func drawEditor(_ editor: TextEditor, title: String, in rect: Rect, focused: Bool, on screen: TextScreen) {
+        frame(rect, title: title, focused: focused, on: screen)
+        let inner = rect.inner
+        guard inner.rows > 0, inner.columns > 0 else { return }
+        let layout = editor.layout(width: inner.columns)
+        let texts = layout.texts
+        let cursor = layout.cursor
+        // Keep the cursor's line in view.
+        let first = max(0, min(cursor.row - inner.rows + 1, texts.count - inner.rows))
+        for (offset, text) in texts.dropFirst(first).prefix(inner.rows).enumerated() {
+            screen.put(text, row: inner.row + offset, column: inner.column, style: .normal, width: inner.columns)
+        }
+        if focused {
+            screen.cursor = (inner.row + cursor.row - first, inner.column + min(cursor.column, inner.columns - 1))
+        }
+    }
+
+    func drawParameters(_ panel: ParameterPanel, in rect: Rect, focused: Bool, on screen: TextScreen) {
+        frame(rect, title: "Parameters", focused: focused, on: screen)
+        let inner = rect.inner
+        let labelWidth = 11
+        for (offset, field) in ParameterPanel.Field.allCases.prefix(inner.rows).enumerated() {
+            let row = inner.row + offset
+            let selected = focused && panel.selected == field
+            let value = selected && panel.typing != nil ? panel.typing! + "_" : panel.value(field)
+            let label = field.label.padding(toLength: labelWidth, withPad: " ", startingAt: 0)
+            screen.put(label, row: row, column: inner.column, style: CellStyle(.dimText))
+            let valueStyle = selected ? CellStyle(.selection, reverse: true) : CellStyle(.text)
+            let shown = selected ? "\u{2039} \(value) \u{203A}" : value
+            screen.put(shown, row: row, column: inner.column + labelWidth, style: valueStyle,
+                       width: max(0, inner.columns - labelWidth))
+        }
+    }
+
+    func drawProgress(_ state: StudioState, in rect: Rect, on screen: TextScreen) {
+        guard let progress = state.progress, state.running else {
+            let idle = state.queued > 0 ? "queue: \(state.queued) waiting" : "idle"
+            screen.put(idle, row: rect.row, column: rect.column, style: CellStyle(.dimText), width: rect.columns)
+            return
+        }
+        var text = String(format: " %d/%d  %.2f it/s  %.1fs  ETA %.1fs", progress.step, progress.total,
+                          progress.stepsPerSecond, progress.elapsed, progress.eta)
+        if state.paused { text += "  PAUSED" }
+        if state.queued > 0 { text += "  +\(state.queued) queued" }
+        let barWidth = max(0, min(40, rect.columns - text.count - 1))
+        let filled = barWidth * progress.step / max(progress.total, 1)
+        screen.put(String(repeating: "█", count: filled), row: rect.row, column: rect.column, style: CellStyle(.progress))
+        screen.put(String(repeating: "░", count: barWidth - filled), row: rect.row, column: rect.column + filled,
+                   style: CellStyle(.dimText))
+        screen.put(text, row: rect.row, column: rect.column + barWidth, style: .normal, width: rect.columns - barWidth)
+    }
+
+    func drawStatus(_ state: StudioState, in rect: Rect, on screen: TextScreen) {
+        let role: Theme.Role = switch state.statusKind {
+        case .info: .statusText
+        case .success: .success
+        case .warning: .warning
+        case .error: .error
+        }
+        screen.fill(row: rect.row, column: rect.column, rows: 1, columns: rect.columns, style: CellStyle(.statusBackground))
+        let hints = "Enter generate  Esc cancel  Tab focus  ^S save  ^Q quit  F1 help"
+        let room = rect.columns - hints.count - 2
+        screen.put(" " + state.status, row: rect.row, column: rect.column, style: CellStyle(role),
+                   width: room > 20 ? room : rect.columns)
+        if room > 20 {
+            screen.put(hints, row: rect.row, column: rect.column + rect.columns - hints.count - 1,
+                       style: CellStyle(.statusText))
+        }
+    }
+
+    func drawHelp(in layout: StudioLayout, on screen: TextScreen) {
+        let lines = StudioKeyMap.help
+        let keyWidth = lines.map(\.key.count).max() ?? 0
+        let width = min(layout.columns - 4, keyWidth + 3 + (lines.map(\.action.count).max() ?? 0) + 4)
+        let height = min(layout.rows - 4, lines.count + 4)
+        let rect = Rect(row: (layout.rows - height) / 2, column: (layout.columns - width) / 2, rows: height, columns: width)
+        screen.fill(row: rect.row, column: rect.column, rows: rect.rows, columns: rect.columns, style: .normal)
+        frame(rect, title: "Keys", focused: true, on: screen)
+        for (offset, line) in lines.prefix(max(0, height - 4)).enumerated() {
+            let text = line.key.padding(toLength: keyWidth, withPad: " ", startingAt: 0) + "   " + line.action
+            screen.put(text, row: rect.row + 2 + offset, column: rect.column + 2, style: .normal, width: rect.columns - 4)
+        }
+    }
+}
