@@ -79,3 +79,21 @@ extension OutputFolder {
         return target
     }
 }
+
+/// The model hash, computed on a background queue from the moment the model is loaded.
+public final class ModelHashTask: @unchecked Sendable {  // `result` is written once, before `done` is left
+    private let done = DispatchGroup()
+    private var result: String?
+
+    public init(model: StableDiffusionModel) {
+        DispatchQueue.global(qos: .utility).async(group: done) { [self] in
+            result = ImageSaver.modelHash(of: model)
+        }
+    }
+
+    /// The hash (waits for it).
+    public var value: String? {
+        done.wait()
+        return result
+    }
+}

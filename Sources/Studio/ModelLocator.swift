@@ -40,8 +40,15 @@ public enum ModelLocator {
 
     /// Where the bundled model may be: beside the executable's package checkout (the executable
     /// lives in .build/<config>/), or in the source tree this file was compiled from.
-    static func bundledModelCandidates() -> [String] {
-        let relative = "samples/model"
+    static func bundledModelCandidates() -> [String] { packageCandidates("samples/model") }
+
+    /// The themes/ folder of the package (found as the bundled model is), nil when absent.
+    public static func themesFolder() -> URL? {
+        packageCandidates("themes").first { FileManager.default.fileExists(atPath: $0) }.map { URL(fileURLWithPath: $0) }
+    }
+
+    /// `relative` next to the executable and up to three folders above it, then in the source tree.
+    static func packageCandidates(_ relative: String) -> [String] {
         var candidates: [String] = []
         let executable = URL(fileURLWithPath: CommandLine.arguments.first ?? "").resolvingSymlinksInPath()
         var folder = executable.deletingLastPathComponent()

@@ -19,50 +19,7 @@ struct Generate: ParsableCommand {
             """
     )
 
-    @Option(name: .long, help: "A diffusers model folder or a single-file .safetensors checkpoint (default: the bundled model).")
-    var model: String?
-
-    @Option(name: [.short, .long], help: "The prompt; A1111 syntax: (word:1.2), (word), [word], BREAK.")
-    var prompt: String?
-
-    @Option(name: [.customShort("n"), .long], help: "The negative prompt.")
-    var negativePrompt: String?
-
-    @Option(name: .long, help: "Sampling steps (default 20).")
-    var steps: Int?
-
-    @Option(name: .long, help: "Classifier-free guidance scale; 1 skips the unconditional pass (default 7).")
-    var cfgScale: Double?
-
-    @Option(name: .long, help: "Seed; -1 picks a random one (default -1). Consecutive images use seed+1, ...")
-    var seed: String?
-
-    @Option(name: .long, help: "Sampler: default (the model's own), \(SamplerName.allCases.filter { $0 != .default }.map(\.rawValue).joined(separator: ", ")), or an A1111 name such as \"DPM++ 2M Karras\".")
-    var sampler: String?
-
-    @Option(name: .long, help: "Sigma schedule: default, karras or exponential.")
-    var schedule: String?
-
-    @Option(name: [.customShort("W"), .long], help: "Width in pixels, a multiple of 8 (default: the model's native size).")
-    var width: Int?
-
-    @Option(name: [.customShort("H"), .long], help: "Height in pixels, a multiple of 8 (default: the model's native size).")
-    var height: Int?
-
-    @Option(name: .long, help: "Images to make, with seeds seed, seed+1, ... (default 1).")
-    var batchCount: Int?
-
-    @Option(name: .long, help: "img2img: the starting image (PNG); resized to --width/--height when given.")
-    var initImage: String?
-
-    @Option(name: .long, help: "img2img: how much to change the image, 0-1 (default 0.75).")
-    var strength: Double?
-
-    @Option(name: .long, help: "Clip skip, A1111 numbering: 1 = last text-encoder layer (default 1).")
-    var clipSkip: Int?
-
-    @Option(name: .long, help: "DDIM's eta (default 0).")
-    var eta: Double?
+    @OptionGroup var options: GenerationOptions
 
     @Option(name: .long, help: "Previews while sampling: off, approx or full (shown with --show on a terminal; default off).")
     var preview: PreviewMode = .off
@@ -70,17 +27,8 @@ struct Generate: ParsableCommand {
     @Option(name: .long, help: "What previews show: denoised (the model's estimate of the final image) or noisy (the latent as it is).")
     var previewLatent: PreviewLatent = .denoised
 
-    @Option(name: .long, help: "Prediction type of a single-file checkpoint: epsilon or v (SD2 768-v models).")
-    var prediction: PredictionChoice?
-
     @Option(name: [.short, .long], help: "Write the image to this file (must not exist).")
     var output: String?
-
-    @Option(name: .long, help: "Folder for NNNNN-SEED.png files (default: outputs/, or output_dir in the config file).")
-    var outputDir: String?
-
-    @Option(name: .long, help: "Threads for the kernels (default: all cores).")
-    var threads: Int?
 
     @Flag(name: .long, help: "Show each image in the terminal after saving.")
     var show = false
@@ -89,30 +37,13 @@ struct Generate: ParsableCommand {
     var from: String?
 
     func validate() throws {
-        if prompt == nil && from == nil { throw ValidationError("give a prompt with -p/--prompt (or --from IMAGE.png)") }
-        if output != nil && outputDir != nil { throw ValidationError("give --output or --output-dir, not both") }
+        if options.prompt == nil && from == nil { throw ValidationError("give a prompt with -p/--prompt (or --from IMAGE.png)") }
+        if output != nil && options.outputDir != nil { throw ValidationError("give --output or --output-dir, not both") }
         if let output, !output.lowercased().hasSuffix(".png") { throw ValidationError("--output must name a .png file, not \(output)") }
-        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
-        if let steps, steps < 1 { throw ValidationError("--steps must be at least 1, not \(steps)") }
-        if let batchCount, batchCount < 1 { throw ValidationError("--batch-count must be at least 1, not \(batchCount)") }
-        if let strength, !(strength > 0 && strength <= 1) { throw ValidationError("--strength must be in (0, 1], not \(strength)") }
-        if let seed, Self.parseSeed(seed) == nil {
-            throw ValidationError("--seed must be -1 or a whole number from 0 to \(UInt64.max), not \(seed)")
-        }
-        for (name, value) in [("--width", width), ("--height", height)] {
-            if let value, value < 8 || value % 8 != 0 { throw ValidationError("\(name) must be a positive multiple of 8, not \(value)") }
-        }
-    }
-
-    /// nil: invalid; .some(nil): random.
-    static func parseSeed(_ text: String) -> UInt64?? {
-        if text == "-1" { return .some(nil) }
-        guard let value = UInt64(text) else { return nil }
-        return .some(value)
     }
 
     func run() throws {
-        if let threads { Threads.set(threads) }
+        if let threads = options.threads { Threads.set(threads) }
         if let output, FileManager.default.fileExists(atPath: output) {
             throw CommandFailure("\(output): already exists; stipple never overwrites an output")
         }
@@ -121,12 +52,13 @@ struct Generate: ParsableCommand {
 
         let model: StableDiffusionModel
         do {
-            model = try ModelLocator.load(path: self.model, prediction: prediction?.type)
+            model = try ModelLocator.load(path: options.model, prediction: options.prediction?.type)
         } catch {
             throw CommandFailure(error.description)
         }
-        if let initImage {
-            request.initImage = try Self.loadInitImage(initImage, width: width ?? request.width, height: height ?? request.height)
+        if let initImage = options.initImage {
+            request.initImage = try Self.loadInitImage(initImage, width: options.width ?? request.width,
+                                                       height: options.height ?? request.height)
         }
         do {
             try request.validate(for: model)
@@ -136,7 +68,7 @@ struct Generate: ParsableCommand {
 
         // A1111's model hash reads the whole weight file once (then it is cached): do it while sampling.
         let hash = ModelHashTask(model: model)
-        let folder = OutputFolder(url: URL(fileURLWithPath: outputDir ?? StudioConfig.load().outputDirectory ?? "outputs"))
+        let folder = OutputFolder(url: URL(fileURLWithPath: options.outputDir ?? StudioConfig.load().outputDirectory ?? "outputs"))
         let progress = ProgressReporter(showPreviews: show && request.preview != .off)
         let control = GenerationControl()
         let interrupts = InterruptHandler { control.cancel() }
@@ -183,7 +115,7 @@ struct Generate: ParsableCommand {
 
     /// The request from --from (when given) or the defaults.
     func baseRequest() throws -> GenerationRequest {
-        guard let from else { return GenerationRequest(prompt: prompt ?? "") }
+        guard let from else { return GenerationRequest(prompt: options.prompt ?? "") }
         let file = try readPNG(from)
         guard let text = file.text("parameters") else {
             throw CommandFailure("\(from): the image has no parameters text (no A1111 `parameters` chunk)")
@@ -201,20 +133,7 @@ struct Generate: ParsableCommand {
 
     /// Options given on the command line override the base request.
     func applyOptions(to request: inout GenerationRequest) {
-        if let prompt { request.prompt = prompt }
-        if let negativePrompt { request.negativePrompt = negativePrompt }
-        if let steps { request.steps = steps }
-        if let cfgScale { request.cfgScale = cfgScale }
-        if let seed, let parsed = Self.parseSeed(seed) { request.seed = parsed }
-        if from == nil && seed == nil { request.seed = nil }
-        if let sampler { request.sampler = sampler }
-        if let schedule { request.schedule = schedule }
-        if let width { request.width = width }
-        if let height { request.height = height }
-        if let batchCount { request.batchCount = batchCount }
-        if let strength { request.strength = strength }
-        if let clipSkip { request.clipSkip = clipSkip }
-        if let eta { request.eta = eta }
+        options.apply(to: &request)
         request.preview = preview
         request.previewLatent = previewLatent
         // --from without --init-image is txt2img at the stored size.
@@ -248,24 +167,6 @@ struct Generate: ParsableCommand {
     }
 }
 
-/// The model hash, computed on a background queue from the moment the model is loaded.
-final class ModelHashTask: @unchecked Sendable {  // `result` is written once, before `done` is left
-    private let done = DispatchGroup()
-    private var result: String?
-
-    init(model: StableDiffusionModel) {
-        DispatchQueue.global(qos: .utility).async(group: done) { [self] in
-            result = ImageSaver.modelHash(of: model)
-        }
-    }
-
-    /// The hash (waits for it).
-    var value: String? {
-        done.wait()
-        return result
-    }
-}
-
 /// `--prediction` values.
 enum PredictionChoice: String, ExpressibleByArgument, CaseIterable {
     case epsilon, v
@@ -275,3 +176,98 @@ enum PredictionChoice: String, ExpressibleByArgument, CaseIterable {
 
 extension PreviewMode: ExpressibleByArgument {}
 extension PreviewLatent: ExpressibleByArgument {}
+
+/// The generation settings `stipple generate` and `stipple studio` share (for the studio they are
+/// the controls' initial values).
+struct GenerationOptions: ParsableArguments {
+    @Option(name: .long, help: "A diffusers model folder or a single-file .safetensors checkpoint (default: the bundled model).")
+    var model: String?
+
+    @Option(name: [.short, .long], help: "The prompt; A1111 syntax: (word:1.2), (word), [word], BREAK.")
+    var prompt: String?
+
+    @Option(name: [.customShort("n"), .long], help: "The negative prompt.")
+    var negativePrompt: String?
+
+    @Option(name: .long, help: "Sampling steps (default 20).")
+    var steps: Int?
+
+    @Option(name: .long, help: "Classifier-free guidance scale; 1 skips the unconditional pass (default 7).")
+    var cfgScale: Double?
+
+    @Option(name: .long, help: "Seed; -1 picks a random one (default -1). Consecutive images use seed+1, ...")
+    var seed: String?
+
+    @Option(name: .long, help: "Sampler: default (the model's own), \(SamplerName.allCases.filter { $0 != .default }.map(\.rawValue).joined(separator: ", ")), or an A1111 name such as \"DPM++ 2M Karras\".")
+    var sampler: String?
+
+    @Option(name: .long, help: "Sigma schedule: default, karras or exponential.")
+    var schedule: String?
+
+    @Option(name: [.customShort("W"), .long], help: "Width in pixels, a multiple of 8 (default: the model's native size).")
+    var width: Int?
+
+    @Option(name: [.customShort("H"), .long], help: "Height in pixels, a multiple of 8 (default: the model's native size).")
+    var height: Int?
+
+    @Option(name: .long, help: "Images to make, with seeds seed, seed+1, ... (default 1).")
+    var batchCount: Int?
+
+    @Option(name: .long, help: "img2img: the starting image (PNG); resized to --width/--height when given.")
+    var initImage: String?
+
+    @Option(name: .long, help: "img2img: how much to change the image, 0-1 (default 0.75).")
+    var strength: Double?
+
+    @Option(name: .long, help: "Clip skip, A1111 numbering: 1 = last text-encoder layer (default 1).")
+    var clipSkip: Int?
+
+    @Option(name: .long, help: "DDIM's eta (default 0).")
+    var eta: Double?
+
+    @Option(name: .long, help: "Prediction type of a single-file checkpoint: epsilon or v (SD2 768-v models).")
+    var prediction: PredictionChoice?
+
+    @Option(name: .long, help: "Folder for NNNNN-SEED.png files (default: outputs/, or output_dir in the config file).")
+    var outputDir: String?
+
+    @Option(name: .long, help: "Threads for the kernels (default: all cores).")
+    var threads: Int?
+
+    func validate() throws {
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+        if let steps, steps < 1 { throw ValidationError("--steps must be at least 1, not \(steps)") }
+        if let batchCount, batchCount < 1 { throw ValidationError("--batch-count must be at least 1, not \(batchCount)") }
+        if let strength, !(strength > 0 && strength <= 1) { throw ValidationError("--strength must be in (0, 1], not \(strength)") }
+        if let seed, Self.parseSeed(seed) == nil {
+            throw ValidationError("--seed must be -1 or a whole number from 0 to \(UInt64.max), not \(seed)")
+        }
+        for (name, value) in [("--width", width), ("--height", height)] {
+            if let value, value < 8 || value % 8 != 0 { throw ValidationError("\(name) must be a positive multiple of 8, not \(value)") }
+        }
+    }
+
+    /// nil: invalid; .some(nil): random.
+    static func parseSeed(_ text: String) -> UInt64?? {
+        if text == "-1" { return .some(nil) }
+        guard let value = UInt64(text) else { return nil }
+        return .some(value)
+    }
+
+    /// Options given on the command line override `request`'s settings.
+    func apply(to request: inout GenerationRequest) {
+        if let prompt { request.prompt = prompt }
+        if let negativePrompt { request.negativePrompt = negativePrompt }
+        if let steps { request.steps = steps }
+        if let cfgScale { request.cfgScale = cfgScale }
+        if let seed, let parsed = Self.parseSeed(seed) { request.seed = parsed }
+        if let sampler { request.sampler = sampler }
+        if let schedule { request.schedule = schedule }
+        if let width { request.width = width }
+        if let height { request.height = height }
+        if let batchCount { request.batchCount = batchCount }
+        if let strength { request.strength = strength }
+        if let clipSkip { request.clipSkip = clipSkip }
+        if let eta { request.eta = eta }
+    }
+}

@@ -6,7 +6,14 @@ extension Infotext {
     /// strength, Clip skip, Eta DDIM, RNG, Version`. The sampler is written under A1111's name
     /// (`Euler a`, `DPM++ 2M`), `default` resolved to the model's own class.
     public init(image: GeneratedImage, model: StableDiffusionModel, modelHash: String?, version: String) {
-        let request = image.request
+        self.init(request: image.request, seed: image.seed, width: image.image.width, height: image.image.height,
+                  model: model, modelHash: modelHash, version: version)
+    }
+
+    /// The text for an image of `width` x `height` made by `request` with `seed` (an intermediate
+    /// step's preview, say).
+    public init(request: GenerationRequest, seed: UInt64, width: Int, height: Int, model: StableDiffusionModel,
+                modelHash: String?, version: String) {
         var fields: [(key: String, value: String)] = [("Steps", "\(request.steps)")]
         fields.append(("Sampler", Self.samplerName(request.sampler, model: model)))
         switch SigmaSchedule(rawValue: request.schedule.lowercased()) ?? .model {
@@ -15,8 +22,8 @@ extension Infotext {
         case .model: break
         }
         fields.append(("CFG scale", Self.number(request.cfgScale)))
-        fields.append(("Seed", "\(image.seed)"))
-        fields.append(("Size", "\(image.image.width)x\(image.image.height)"))
+        fields.append(("Seed", "\(seed)"))
+        fields.append(("Size", "\(width)x\(height)"))
         if let modelHash { fields.append(("Model hash", modelHash)) }
         fields.append(("Model", model.name))
         if request.initImage != nil { fields.append(("Denoising strength", Self.number(request.strength))) }

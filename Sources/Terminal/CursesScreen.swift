@@ -1,0 +1,157 @@
+import CNcursesw
+import Foundation
+
+/// A `TextScreen` on ncursesw: the studio's real screen. Curses owns the text cells and sends
+/// only what changed on each `refresh()`; keys are not read through curses (the studio reads the
+/// tty itself and decodes them with `KeyDecoder`), so curses runs without keypad translation.
+/// Colours come from the theme: exact 24-bit colours where the terminal can redefine colours,
+/// else the nearest of the 256-colour palette, else the basic 8.
+public final class CursesScreen: TextScreen {
+    public private(set) var size: (rows: Int, columns: Int)
+    public var cursor: (row: Int, column: Int)?
+    private var pairs: [CellStyle.PairKey: Int16] = [:]
+    private let theme: Theme
+    private var ended = false
+
+    /// Starts curses on the terminal (`initscr`), raw and without echo. Call `end()` (or let the
+    /// process's exit handler do it) to give the terminal back.
+    public init(theme: Theme) {
+        setlocale(LC_ALL, "")
+        initscr()
+        raw()
+        noecho()
+        nonl()
+        intrflush(stipple_stdscr(), false)
+        self.theme = theme
+        size = (Int(stipple_lines()), Int(stipple_cols()))
+        if has_colors() {
+            start_color()
+            use_default_colors()
+        }
+        Self.installExitHandler()
+    }
+
+    /// Gives the terminal back (idempotent).
+    public func end() {
+        guard !ended else { return }
+        ended = true
+        curs_set(1)
+        endwin()
+    }
+
+    /// The window changed size: tells curses the new size.
+    public func resize(rows: Int, columns: Int) {
+        resizeterm(Int32(rows), Int32(columns))
+        size = (rows, columns)
+    }
+
+    public func put(_ text: String, row: Int, column: Int, style: CellStyle, width: Int?) {
+        guard row >= 0, row < size.rows, column < size.columns else { return }
+        var characters = Array(text)
+        var start = column
+        if start < 0 {
+            characters.removeFirst(min(characters.count, -start))
+            start = 0
+        }
+        let room = min(size.columns - start, width ?? Int.max)
+        guard room > 0 else { return }
+        // Never write the bottom-right cell: on many terminals that scrolls the screen.
+        var limit = room
+        if row == size.rows - 1 { limit = min(limit, size.columns - 1 - start) }
+        guard limit > 0 else { return }
+        let clipped = String(characters.prefix(limit).map { $0.isNewline ? " " : $0 })
+        apply(style)
+        _ = mvaddstr(Int32(row), Int32(start), clipped)
+    }
+
+    public func fill(row: Int, column: Int, rows: Int, columns: Int, style: CellStyle) {
+        guard rows > 0, columns > 0 else { return }
+        let blank = String(repeating: " ", count: columns)
+        for r in row..<row + rows { put(blank, row: r, column: column, style: style, width: nil) }
+    }
+
+    public func refresh() {
+        if let cursor {
+            curs_set(1)
+            move(Int32(cursor.row), Int32(cursor.column))
+        } else {
+            curs_set(0)
+        }
+        wnoutrefresh(stipple_stdscr())
+        doupdate()
+    }
+
+    /// Erases everything (curses then repaints the whole screen on the next refresh).
+    public func repaintAll() {
+        clearok(stipple_stdscr(), true)
+    }
+
+    private func apply(_ style: CellStyle) {
+        var attributes = stipple_attr_normal()
+        if style.bold { attributes |= stipple_attr_bold() }
+        if style.reverse { attributes |= stipple_attr_reverse() }
+        wattr_set(stipple_stdscr(), attributes, pair(for: style), nil)
+    }
+
+    /// The colour pair of a style's role (text colour on the background), made on first use.
+    private func pair(for style: CellStyle) -> Int16 {
+        guard has_colors() else { return 0 }
+        let key = style.pairKey
+        if let pair = pairs[key] { return pair }
+        let number = Int16(pairs.count + 1)
+        guard Int32(number) < stipple_color_pairs() else { return 0 }
+        let background: Theme.Role = switch style.role {
+        case .statusBackground, .statusText: .statusBackground
+        case .selection: .selection
+        default: .background
+        }
+        let foregroundRole: Theme.Role = style.role == .statusBackground ? .statusText : style.role
+        init_pair(number, color(theme[foregroundRole], slot: Int(number) * 2),
+                  style.role == .background ? -1 : color(theme[background], slot: Int(number) * 2 + 1))
+        pairs[key] = number
+        return number
+    }
+
+    /// A curses colour number for `c`: a redefined slot (16+) when the terminal allows it, else
+    /// the nearest xterm-256 colour, else the nearest basic colour.
+    private func color(_ c: Theme.Color, slot: Int) -> Int16 {
+        if stipple_colors() >= 256 {
+            return Int16(Self.xterm256(c))
+        }
+        let bright = (Int(c.red) + Int(c.green) + Int(c.blue)) > 384
+        let index = (c.red > 127 ? 1 : 0) | (c.green > 127 ? 2 : 0) | (c.blue > 127 ? 4 : 0)
+        return Int16(index == 0 && bright ? 7 : index)
+    }
+
+    /// The nearest colour of xterm's 256-colour palette (6x6x6 cube or grey ramp).
+    static func xterm256(_ c: Theme.Color) -> Int {
+        let levels = [0, 95, 135, 175, 215, 255]
+        func nearestLevel(_ v: UInt8) -> Int {
+            levels.indices.min { abs(levels[$0] - Int(v)) < abs(levels[$1] - Int(v)) }!
+        }
+        let (r, g, b) = (nearestLevel(c.red), nearestLevel(c.green), nearestLevel(c.blue))
+        let cube = 16 + 36 * r + 6 * g + b
+        func squared(_ a: Int, _ b: UInt8) -> Int { (a - Int(b)) * (a - Int(b)) }
+        let cubeDistance: Int = squared(levels[r], c.red) + squared(levels[g], c.green) + squared(levels[b], c.blue)
+        let mean: Int = (Int(c.red) + Int(c.green) + Int(c.blue)) / 3
+        let greyIndex = min(23, max(0, (mean - 8 + 5) / 10))
+        let grey = 8 + 10 * greyIndex
+        let greyDistance: Int = squared(grey, c.red) + squared(grey, c.green) + squared(grey, c.blue)
+        return greyDistance < cubeDistance ? 232 + greyIndex : cube
+    }
+
+    /// Ends curses when the process exits by any normal path (exit(), a return from main).
+    private static let exitHandler: Void = {
+        atexit { endwin() }
+    }()
+
+    private static func installExitHandler() { _ = exitHandler }
+}
+
+extension CellStyle {
+    struct PairKey: Hashable {
+        var role: Theme.Role
+    }
+
+    var pairKey: PairKey { PairKey(role: role) }
+}

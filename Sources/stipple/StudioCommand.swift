@@ -1,0 +1,64 @@
+import ArgumentParser
+import Diffusion
+import Foundation
+import Studio
+import Tensor
+import Terminal
+
+/// `stipple` / `stipple studio`: the interactive terminal studio.
+struct StudioCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "studio",
+        abstract: "The interactive studio: type a prompt, watch it denoise, save what you like (the default command).",
+        discussion: """
+            Generation options set the controls' initial values. Images are saved automatically, with \
+            their parameters, to --output-dir (default outputs/, or output_dir in \
+            ~/.config/stipple/config.toml). Press F1 in the studio for the keys.
+            """
+    )
+
+    @OptionGroup var options: GenerationOptions
+
+    @Option(name: .long, help: "auto, sixel, kitty, truecolor, 256 or none.")
+    var graphics: GraphicsChoice = .auto
+
+    @Option(name: .long, help: "Colour theme: dark, light or high-contrast (or theme in the config file).")
+    var theme: String?
+
+    @Option(name: .long, help: "Previews while sampling: off, approx or full.")
+    var preview: PreviewMode = .approx
+
+    func run() throws {
+        guard isatty(STDIN_FILENO) == 1, isatty(STDOUT_FILENO) == 1 else {
+            throw CommandFailure("the studio needs a terminal (use `stipple generate` in scripts)")
+        }
+        if let threads = options.threads { Threads.set(threads) }
+        let config = StudioConfig.load()
+        let themeName = theme ?? config.theme ?? "dark"
+        guard let themes = ModelLocator.themesFolder() else { throw CommandFailure("themes/ folder not found") }
+        let loadedTheme: Theme
+        do {
+            loadedTheme = try Theme.load(named: themeName, from: themes)
+        } catch {
+            throw CommandFailure("theme \(themeName): \(error.description) (available: \(Theme.available(in: themes).joined(separator: ", ")))")
+        }
+        FileHandle.standardError.write(Data("stipple: loading model...\n".utf8))
+        let model: StableDiffusionModel
+        do {
+            model = try ModelLocator.load(path: options.model, prediction: options.prediction?.type)
+        } catch {
+            throw CommandFailure(error.description)
+        }
+        var initial = GenerationRequest(prompt: "")
+        options.apply(to: &initial)
+        initial.preview = preview
+        // Ask the terminal what it can draw before curses takes it over.
+        let capabilities = TerminalCapabilities.detect(probe: graphics == .auto || graphics.mode == .sixel)
+        let mode = graphics.mode ?? capabilities.graphics
+        let output = URL(fileURLWithPath: options.outputDir ?? config.outputDirectory ?? "outputs")
+        let app = StudioApp(model: model, options: StudioApp.Options(
+            graphics: mode, cellSize: capabilities.cellPixelSize, theme: loadedTheme, outputFolder: output, initial: initial))
+        let status = app.run()
+        if status != 0 { throw ExitCode(status) }
+    }
+}
