@@ -118,9 +118,11 @@ public final class CursesScreen: TextScreen {
         if stipple_colors() >= 256 {
             return Int16(Self.xterm256(c))
         }
-        let bright = (Int(c.red) + Int(c.green) + Int(c.blue)) > 384
+        // 8 colours: the nearest basic colour, but never black for a visible dark grey (frames,
+        // hints), which would vanish on the usual black background.
         let index = (c.red > 127 ? 1 : 0) | (c.green > 127 ? 2 : 0) | (c.blue > 127 ? 4 : 0)
-        return Int16(index == 0 && bright ? 7 : index)
+        let brightness = Int(c.red) + Int(c.green) + Int(c.blue)
+        return Int16(index == 0 && brightness > 120 && slot % 2 == 0 ? 7 : index)
     }
 
     /// The nearest colour of xterm's 256-colour palette (6x6x6 cube or grey ramp).
