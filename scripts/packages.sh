@@ -1,10 +1,10 @@
 # Sourced by the other scripts: makes sure the Debian packages stipple needs are installed.
 #   ensure_packages PKG...   installs the missing ones with apt-get (through sudo when not root)
 
-# The three libraries stipple links, and libsixel-bin, whose sixel2png the tests use to check
-# our sixel output with an independent decoder.
+# The three libraries stipple links; for the tests, libsixel-bin (sixel2png, an independent
+# decoder of our sixel output) and tmux (the studio's end-to-end test drives the real binary in it).
 STIPPLE_BUILD_PACKAGES="pkg-config libopenblas-dev libpng-dev libncursesw5-dev"
-STIPPLE_TEST_PACKAGES="libsixel-bin"
+STIPPLE_TEST_PACKAGES="libsixel-bin tmux"
 
 ensure_packages() {
     local missing=()

@@ -32,6 +32,7 @@ public final class StudioApp {
     /// The image in the pane and what made it.
     var shown: (pixels: PixelImage, request: GenerationRequest, step: Int?)?
     var imageDirty = true
+    var lastImageWrite = Date.distantPast
     /// The request of the running job (for saving intermediate steps).
     var runningRequests: [GenerationRequest] = []
 
@@ -64,6 +65,9 @@ public final class StudioApp {
         writeTTY(Array("\u{1B}[?2004h".utf8))  // bracketed paste on
         defer { writeTTY(Array("\u{1B}[?2004l".utf8)) }
         var decoder = KeyDecoder()
+        /// When the decoder began waiting on a lone ESC (engine events keep `poll` busy, so its
+        /// timeout alone cannot tell that the ESC stood alone).
+        var pendingSince: Date?
         var running = true
         var previousSize = screen.size
         draw(on: screen)
@@ -71,7 +75,7 @@ public final class StudioApp {
             var fds = [pollfd(fd: STDIN_FILENO, events: Int16(POLLIN), revents: 0),
                        pollfd(fd: events.readEnd, events: Int16(POLLIN), revents: 0),
                        pollfd(fd: signals.readEnd, events: Int16(POLLIN), revents: 0)]
-            let timeout: Int32 = decoder.isPending ? 30 : 500
+            let timeout: Int32 = decoder.isPending || imageDirty ? 30 : 500
             let ready = poll(&fds, nfds_t(fds.count), timeout)
             if ready < 0 && errno != EINTR { break }
             var keys: [Key] = []
@@ -80,8 +84,10 @@ public final class StudioApp {
                 let n = read(STDIN_FILENO, &buffer, buffer.count)
                 if n <= 0 { break }  // the terminal went away
                 keys += decoder.feed(buffer[0..<n])
-            } else if ready == 0 && decoder.isPending {
+                pendingSince = decoder.isPending ? Date() : nil
+            } else if let since = pendingSince, Date().timeIntervalSince(since) >= 0.03 {
                 keys += decoder.flush()
+                pendingSince = nil
             }
             if fds[2].revents & Int16(POLLIN) != 0 {
                 for signal in signals.drain() {
@@ -108,6 +114,8 @@ public final class StudioApp {
             }
             if screen.size != previousSize {
                 previousSize = screen.size
+                // Image bytes the terminal holds are unknown to curses: wipe them, then repaint all.
+                writeTTY(Array("\u{1B}[2J".utf8))
                 screen.repaintAll()
                 imageDirty = true
             }
@@ -215,6 +223,11 @@ public final class StudioApp {
         let pane = StudioView().draw(state, on: screen)
         screen.refresh()
         guard let pane, imageDirty, !state.showHelp, let shown else { return }
+        // At most one image frame per 40 ms: a fast sampler's previews would otherwise fill the
+        // terminal's input faster than it can draw them, and keys would wait behind them.
+        let now = Date()
+        guard now.timeIntervalSince(lastImageWrite) >= 0.04 || shown.step == nil else { return }
+        lastImageWrite = now
         imageDirty = false
         let image = RGBImage(width: shown.pixels.width, height: shown.pixels.height, pixels: shown.pixels.rgb)
         writeTTY(ImagePane(mode: options.graphics, cellSize: options.cellSize).bytes(for: image, in: pane))
@@ -279,6 +292,11 @@ final class SignalPipe {
         Self.writeEnd = fds[1]
         _ = fcntl(readEnd, F_SETFL, fcntl(readEnd, F_GETFL) | O_NONBLOCK)
         _ = fcntl(fds[1], F_SETFL, fcntl(fds[1], F_GETFL) | O_NONBLOCK)
+        // A parent may have started us with these blocked (signal masks are inherited): unblock them.
+        var set = sigset_t()
+        sigemptyset(&set)
+        for number in signals { sigaddset(&set, number) }
+        pthread_sigmask(SIG_UNBLOCK, &set, nil)
         for number in signals {
             signal(number) { received in
                 var byte = UInt8(truncatingIfNeeded: received)

@@ -1,0 +1,135 @@
+import Diffusion
+import Foundation
+import Imaging
+import Testing
+
+/// The real `stipple` binary in a real terminal (tmux, on its own server socket), driven the way a
+/// person would: type a prompt, Enter, wait for the saved PNG and check its parameters; change the
+/// steps in the parameter panel and cancel a run with Esc; resize (also below the minimum);
+/// Ctrl-Q; then check the exit status and that the terminal is back in its normal mode.
+/// Needs tmux (scripts/packages.sh installs it) and the release binary that `scripts/test` builds.
+@Suite(.serialized) struct StudioEndToEndTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+    static let binary = root.appendingPathComponent(".build/release/stipple").path
+    static let model = root.appendingPathComponent("Tests/DiffusionTests/Fixtures/pipelines/sd1").path
+
+    /// tmux on a private socket.
+    struct Tmux {
+        let socket = "stipple-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+
+        /// Runs a tmux command and returns what it printed. Spawned with posix_spawn and waited
+        /// for with waitpid; its output goes through a file, not a pipe, since the tmux server that
+        /// the first command starts would keep a pipe open for ever.
+        @discardableResult
+        func run(_ arguments: [String]) throws -> String {
+            let file = FileManager.default.temporaryDirectory.appendingPathComponent("\(socket)-\(UUID().uuidString).out")
+            defer { try? FileManager.default.removeItem(at: file) }
+            var actions = posix_spawn_file_actions_t()
+            posix_spawn_file_actions_init(&actions)
+            defer { posix_spawn_file_actions_destroy(&actions) }
+            posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+            posix_spawn_file_actions_addopen(&actions, 1, file.path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+            posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+            let argv = (["tmux", "-L", socket] + arguments).map { strdup($0) } + [nil]
+            defer { argv.forEach { free($0) } }
+            // The test runner's threads block some signals; tmux and the studio must start clean.
+            var attributes = posix_spawnattr_t()
+            posix_spawnattr_init(&attributes)
+            defer { posix_spawnattr_destroy(&attributes) }
+            var empty = sigset_t()
+            sigemptyset(&empty)
+            posix_spawnattr_setsigmask(&attributes, &empty)
+            posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK))
+            var pid: pid_t = 0
+            let spawned = posix_spawnp(&pid, "tmux", &actions, &attributes, argv, environ)
+            guard spawned == 0 else { throw POSIXError(POSIXErrorCode(rawValue: spawned) ?? .ENOENT) }
+            var status: Int32 = 0
+            while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+            return (try? String(contentsOf: file, encoding: .utf8)) ?? ""
+        }
+
+        func screen() throws -> String { try run(["capture-pane", "-p", "-t", "studio"]) }
+
+        /// Waits (up to `seconds`) until `condition` holds; returns whether it did.
+        func wait(seconds: Double, _ condition: () throws -> Bool) rethrows -> Bool {
+            let deadline = Date().addingTimeInterval(seconds)
+            while Date() < deadline {
+                if try condition() { return true }
+                Thread.sleep(forTimeInterval: 0.1)
+            }
+            return try condition()
+        }
+    }
+
+    static func pngs(in folder: URL) -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []).filter { $0.hasSuffix(".png") }.sorted()
+    }
+
+    @Test func typeGenerateCancelResizeAndQuit() throws {
+        guard FileManager.default.isExecutableFile(atPath: Self.binary) else {
+            Issue.record("no \(Self.binary): run the suite with scripts/test, which builds it")
+            return
+        }
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("stipple-e2e-" + UUID().uuidString)
+        let outputs = work.appendingPathComponent("outputs")
+        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: work) }
+        let tmux = Tmux()
+        defer { _ = try? tmux.run(["kill-server"]) }
+
+        let script = """
+            cd '\(work.path)' && XDG_CONFIG_HOME='\(work.path)' XDG_CACHE_HOME='\(work.path)' '\(Self.binary)' \
+            --model '\(Self.model)' --output-dir '\(outputs.path)' --steps 8 -W 32 -H 32 --graphics truecolor; \
+            echo $? > exit-status; stty -a > stty-after; sleep 30
+            """
+        try tmux.run(["new-session", "-d", "-s", "studio", "-x", "100", "-y", "30", "bash", "-c", script])
+        #expect(try tmux.wait(seconds: 60) { try tmux.screen().contains("Parameters") }, "the studio did not start")
+
+        // Type a prompt and generate: a PNG with the parameters appears.
+        try tmux.run(["send-keys", "-t", "studio", "-l", "a red house by the sea"])
+        try tmux.run(["send-keys", "-t", "studio", "Enter"])
+        #expect(tmux.wait(seconds: 60) { Self.pngs(in: outputs).count == 1 }, "no image was saved")
+        let saved = try #require(Self.pngs(in: outputs).first)
+        let parameters = try #require(try PNG.read(path: outputs.appendingPathComponent(saved).path).text("parameters"))
+        #expect(parameters.hasPrefix("a red house by the sea\nSteps: 8, Sampler: PLMS, CFG scale: 7, Seed: "))
+        #expect(parameters.contains("Size: 32x32") && parameters.contains("Model: sd1") && parameters.contains("RNG: CPU"))
+        #expect(try tmux.wait(seconds: 10) { try tmux.screen().contains("Saved ") })
+
+        // 900 steps (the most is the model's 1000), then Esc: the run is cancelled and nothing is saved.
+        try tmux.run(["send-keys", "-t", "studio", "BTab"])  // focus: parameters
+        for key in ["Down", "Down", "9", "0", "0", "Enter", "Tab"] {
+            try tmux.run(["send-keys", "-t", "studio", key])
+        }
+        #expect(try tmux.wait(seconds: 10) { try tmux.screen().contains("Steps      900") })
+        try tmux.run(["send-keys", "-t", "studio", "Enter"])
+        #expect(try tmux.wait(seconds: 30) { try tmux.screen().contains("it/s") }, "the second run did not start")
+        try tmux.run(["send-keys", "-t", "studio", "Escape"])
+        #expect(try tmux.wait(seconds: 10) { try tmux.screen().contains("Cancelled") }, "Esc did not cancel")
+        #expect(Self.pngs(in: outputs).count == 1)
+
+        // Resize: the layout follows; below the minimum, a message; back again, the studio.
+        try tmux.run(["resize-window", "-t", "studio", "-x", "70", "-y", "24"])
+        #expect(try tmux.wait(seconds: 10) { try tmux.screen().contains("Parameters") })
+        try tmux.run(["resize-window", "-t", "studio", "-x", "50", "-y", "12"])
+        let small = try tmux.wait(seconds: 10) { try tmux.screen().contains("terminal too small") }
+        #expect(small, "\((try? tmux.screen()) ?? "")")
+        try tmux.run(["resize-window", "-t", "studio", "-x", "100", "-y", "30"])
+        #expect(try tmux.wait(seconds: 10) { try tmux.screen().contains("Parameters") })
+        // A resize while a run is going.
+        try tmux.run(["send-keys", "-t", "studio", "Enter"])
+        #expect(try tmux.wait(seconds: 30) { try tmux.screen().contains("it/s") })
+        try tmux.run(["resize-window", "-t", "studio", "-x", "80", "-y", "26"])
+        #expect(try tmux.wait(seconds: 10) { try tmux.screen().contains("Parameters") })
+
+        // Ctrl-Q: exit status 0, the screen cleared, the terminal back in cooked mode with echo.
+        try tmux.run(["send-keys", "-t", "studio", "C-q"])
+        let status = work.appendingPathComponent("exit-status")
+        #expect(tmux.wait(seconds: 10) { FileManager.default.fileExists(atPath: status.path) })
+        #expect((try? String(contentsOf: status, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) == "0")
+        #expect(tmux.wait(seconds: 5) { FileManager.default.fileExists(atPath: work.appendingPathComponent("stty-after").path) })
+        let stty = (try? String(contentsOf: work.appendingPathComponent("stty-after"), encoding: .utf8)) ?? ""
+        #expect(stty.contains(" icanon") && stty.contains(" echo ") && !stty.contains("-icanon") && !stty.contains("-echo "))
+        #expect(try !tmux.screen().contains("Parameters"))
+    }
+}
