@@ -1,0 +1,281 @@
+#!/usr/bin/env python3
+"""Writes stipple's bundled default model, samples/model/, from the training work folder of
+tools/train_default_model.py (its latest checkpoint: usable mid-training too).
+
+    .venv-ref/bin/python tools/export_default_model.py [--work .venv-train-ckpt/default-model] [--out samples/model]
+        [--scheduler dpmpp_2m] [--no-judge] [--stipple-json FILE]
+
+What it writes, in diffusers' StableDiffusionPipeline layout:
+- model_index.json, scheduler/scheduler_config.json (the chosen class, squaredcos_cap_v2 betas,
+  v_prediction), tokenizer/ (vocab.json, merges.txt, special_tokens_map.json,
+  tokenizer_config.json: no tokenizer.json, so every reader uses the same two files);
+- text_encoder/, unet/, vae/: config.json + weights under the plain names (model.safetensors,
+  diffusion_pytorch_model.safetensors) holding float16 tensors (EMA weights for the text encoder
+  and UNet). diffusers and transformers upcast them when loading with torch_dtype=torch.float32;
+- stipple_preview.json: the linear latent -> RGB preview, {"factors": [[r, g, b] x 4], "bias":
+  [r, g, b]}, fitted by least squares from VAE-scaled latents (as the UNet sees them) of 1024
+  training images to their VAE decodes area-averaged to 16x16, in [-1, 1];
+- README.md: the model card, with the training record of WORK/state.json, the preview fit, and the
+  judge's figures: diffusers' pipeline (run here unless --no-judge) and `stipple generate` (from
+  --stipple-json, a file written by `judge_shapes.py stipple --json`, when given).
+The whole folder must stay under 12 MB; the script fails when it does not.
+"""
+import argparse
+import datetime
+import json
+import math
+import os
+import shutil
+import sys
+import tempfile
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import judge_shapes as judge  # noqa: E402
+import shapes_data as data  # noqa: E402
+import train_default_model as train  # noqa: E402
+
+import diffusers  # noqa: E402
+import transformers  # noqa: E402
+
+REPO = train.REPO
+SIZE_LIMIT = 12_000_000
+SCHEDULERS = {
+    "dpmpp_2m": ("DPMSolverMultistepScheduler", {}),
+    "ddim": ("DDIMScheduler", dict(timestep_spacing="trailing", clip_sample=False, set_alpha_to_one=False)),
+    "euler": ("EulerDiscreteScheduler", dict(timestep_spacing="trailing")),
+    "unipc": ("UniPCMultistepScheduler", {}),
+}
+
+
+def to_fp16_in_place(path):
+    """Rewrites a safetensors file with every floating tensor in float16 (same name, same keys)."""
+    tensors = load_file(path)
+    save_file({k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in tensors.items()}, path,
+              metadata={"format": "pt"})
+
+
+def folder_size(folder):
+    return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(folder) for f in files)
+
+
+def fit_preview(vae, scaling, latents):
+    """Least-squares factors [4, 3] and bias [3]: VAE-scaled latent -> its decode area-averaged to
+    the latent grid. Returns (factors, bias, rms error)."""
+    with torch.no_grad():
+        images = vae.decode(latents / scaling).sample.clamp(-1, 1)
+    small = F.avg_pool2d(images, images.shape[-1] // latents.shape[-1])  # [N, 3, 16, 16]
+    x = latents.permute(0, 2, 3, 1).reshape(-1, latents.shape[1]).double()
+    y = small.permute(0, 2, 3, 1).reshape(-1, 3).double()
+    design = torch.cat([x, torch.ones(len(x), 1, dtype=torch.float64)], 1)
+    solution = torch.linalg.lstsq(design, y).solution  # [5, 3]
+    rms = (design @ solution - y).pow(2).mean().sqrt().item()
+    return solution[:-1].tolist(), solution[-1].tolist(), rms
+
+
+def export(args):
+    run = train.Run(args.work)
+    state = run.state
+    if not state.get("unet"):
+        sys.exit(f"{run.state_path}: no UNet checkpoint yet (training has not reached the UNet phase)")
+    tokenizer, text, unet, step = train.load_denoiser(run, use_ema=not args.raw)
+    dataset = torch.load(run.path("latents.pt"), weights_only=False)
+    scaling = float(dataset["scaling_factor"])
+    vae = train.load_vae(run)
+    vae.register_to_config(scaling_factor=scaling)
+    class_name, overrides = SCHEDULERS[args.scheduler]
+    scheduler = getattr(diffusers, class_name).from_config(dict(train.SCHEDULE, **overrides))
+
+    pipe = diffusers.StableDiffusionPipeline(vae=vae, text_encoder=text, tokenizer=tokenizer, unet=unet,
+                                             scheduler=scheduler, safety_checker=None, feature_extractor=None,
+                                             requires_safety_checker=False)
+    tmp = tempfile.mkdtemp(prefix="stipple-model-")
+    pipe.save_pretrained(tmp, safe_serialization=True)
+    # Python's json writes -Infinity (DPMSolver's lambda_min_clipped), which is not JSON; drop such
+    # keys: their value is the class default anyway.
+    config_path = os.path.join(tmp, "scheduler", "scheduler_config.json")
+    config = json.load(open(config_path))
+    config = {k: v for k, v in config.items() if not (isinstance(v, float) and not math.isfinite(v))}
+    with open(config_path, "w") as f:
+        json.dump(config, f, indent=2, sort_keys=True)
+        f.write("\n")
+    shutil.rmtree(os.path.join(tmp, "tokenizer"))
+    shutil.copytree(run.path("tokenizer"), os.path.join(tmp, "tokenizer"))
+    for component, name in [("text_encoder", "model.safetensors"), ("unet", "diffusion_pytorch_model.safetensors"),
+                            ("vae", "diffusion_pytorch_model.safetensors")]:
+        to_fp16_in_place(os.path.join(tmp, component, name))
+
+    # The preview factors, from the latents of the data set (1024 of them, posterior means).
+    g = torch.Generator().manual_seed(7)
+    pick = torch.randperm(dataset["mean"].shape[0], generator=g)[:1024]
+    factors, bias, rms = fit_preview(vae, scaling, dataset["mean"][pick].float() * scaling)
+    with open(os.path.join(tmp, "stipple_preview.json"), "w") as f:
+        json.dump({"factors": [[round(v, 5) for v in row] for row in factors], "bias": [round(v, 5) for v in bias]}, f, indent=1)
+        f.write("\n")
+
+    if os.path.exists(args.out):
+        keep = os.path.join(args.out, "README.md")
+        card_before = open(keep).read() if os.path.exists(keep) else None
+        shutil.rmtree(args.out)
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    shutil.move(tmp, args.out)
+    for folder, dirs, files in os.walk(args.out):
+        os.chmod(folder, 0o755)
+        for name in files:
+            os.chmod(os.path.join(folder, name), 0o644)
+
+    # Judge the exported folder as a user would load it.
+    figures = None
+    if not args.no_judge:
+        jpipe = judge.load_pipeline(args.out)
+        items = data.eval_items()
+        images = judge.run_pipeline(jpipe, items)
+        judged = [judge.judge(im) for im in images]
+        path = run.path(f"judge-pipeline-step{step}.json")
+        figures, passed = judge.report(items, judged, f"diffusers {class_name}, 20 steps, CFG 7 (step {step})", path)
+        judge.contact_sheet(images, run.path(f"judge-pipeline-step{step}.png"))
+        figures = json.load(open(path))
+    stipple_figures = json.load(open(args.stipple_json)) if args.stipple_json else None
+
+    card = model_card(state, step, text, unet, vae, scaling, class_name, rms, figures, stipple_figures, args)
+    with open(os.path.join(args.out, "README.md"), "w") as f:
+        f.write(card)
+    size = folder_size(args.out)
+    print(f"wrote {args.out}: {size:,} bytes (limit {SIZE_LIMIT:,}); step {step}, scaling_factor {scaling:.5f}, "
+          f"preview rms {rms:.3f}")
+    if size > SIZE_LIMIT:
+        sys.exit(f"{args.out}: {size:,} bytes, over the {SIZE_LIMIT:,}-byte limit")
+
+
+def count(module):
+    return sum(p.numel() for p in module.parameters())
+
+
+def figure_row(name, fig):
+    if not fig:
+        return f"| {name} | pending | pending | pending | pending |"
+    a = fig["all"]
+    return f"| {name} | {a['background']:.0%} | {a['colour']:.0%} | {a['position']:.0%} | {a['shape']:.0%} |"
+
+
+def model_card(state, step, text, unet, vae, scaling, scheduler, rms, figures, stipple_figures, args):
+    u, v, lat = state.get("unet", {}), state.get("vae", {}), state.get("latents", {})
+    settings = state.get("settings", {})
+    done = u.get("done", False)
+    total_wall = (v.get("wall_s", 0) + lat.get("wall_s", 0) + u.get("wall_s", 0)) / 60
+    held = lambda f: f and f.get("held_out")  # noqa: E731
+    lines = [
+        "# stipple default model: shapes-64",
+        "",
+        "A tiny latent diffusion model trained from scratch on the CPU so that stipple can generate",
+        "the moment it is built. It draws one shape on a plain background at 64x64 and follows",
+        "captions such as \"a red circle in the top left on a blue background\".",
+        "",
+        "Made by `tools/train_default_model.py` and `tools/export_default_model.py`; judged by",
+        "`tools/judge_shapes.py`; the data is `tools/shapes_data.py`. License: the project's.",
+        "",
+        "## Data",
+        "",
+        "Procedural 64x64 RGB images: one shape (circle, square, triangle) of one colour (red, green, blue,",
+        "yellow, white, black, orange, purple) at one position (top left, top right, bottom left, bottom",
+        "right, center) on a plain background of another of those colours: 840 combinations. Unnamed",
+        "variation: shape size (half-extent 7.5-12.5 px), +-3 px placement, +-14 levels of colour per",
+        "channel, a faint background gradient, pixel noise, anti-aliased edges. Captions are drawn afresh",
+        "each time from nine paraphrases (\"red circle, top left, blue background\", \"a blue background",
+        "with a red circle in the top left\", ...; 6% name only three attributes); 10% are replaced by the",
+        "empty caption for classifier-free guidance.",
+        "",
+        f"50 combinations are held out of training entirely (every pair of their attributes still occurs",
+        f"in training). The UNet trained on {lat.get('count', '?'):,} encoded images of the other 790",
+        "combinations; the VAE on freshly rendered ones.",
+        "",
+        "## Architecture",
+        "",
+        "diffusers / transformers classes, `StableDiffusionPipeline` layout, float16 weights:",
+        "",
+        f"- VAE: `AutoencoderKL`, 64x64x3 -> 4x16x16, block_out_channels {train.VAE_CONFIG['block_out_channels']},"
+        f" layers_per_block 1, norm groups {train.VAE_CONFIG['norm_num_groups']}, no mid-block attention;"
+        f" {count(vae):,} parameters. scaling_factor {scaling:.5f} = 1 / the measured std of the latents.",
+        f"- Text encoder: `CLIPTextModel`, hidden {train.TEXT_CONFIG['hidden_size']}, "
+        f"{train.TEXT_CONFIG['num_hidden_layers']} layers, {train.TEXT_CONFIG['num_attention_heads']} heads, quick_gelu,"
+        f" 77 positions; {count(text):,} parameters. Tokenizer: CLIP BPE, {state.get('tokenizer', {}).get('vocab_size', '?')}"
+        " tokens: the 512 byte-level tokens (any text tokenizes), one merged token per caption word, BOS"
+        " `<|startoftext|>`, EOS and pad `<|endoftext|>`.",
+        f"- UNet: `UNet2DConditionModel`, sample 16, block_out_channels {train.UNET_CONFIG['block_out_channels']}"
+        f" (16x16 down to 2x2), layers_per_block 1, down {' + '.join(train.UNET_CONFIG['down_block_types'])},"
+        f" UNetMidBlock2DCrossAttn at 2x2, up {' + '.join(train.UNET_CONFIG['up_block_types'])},"
+        f" {train.UNET_CONFIG['attention_head_dim']} heads, cross-attention width"
+        f" {train.UNET_CONFIG['cross_attention_dim']}; {count(unet):,} parameters. The 2x2 level is there for"
+        " the position words: each of its cells is one quadrant (a three-level first design left position at chance).",
+        f"- Scheduler: `{scheduler}`, 1000 training steps, `squaredcos_cap_v2` betas (the cosine schedule),"
+        " `v_prediction`. v-prediction because the cosine schedule ends near zero SNR, where the colours",
+        "  are decided and an epsilon model's image estimate would be badly conditioned.",
+        f"- `stipple_preview.json`: latent -> RGB preview factors fitted by least squares (rms error {rms:.3f} on the"
+        "  [-1, 1] scale).",
+        "",
+        "## Training",
+        "",
+        f"CPU, torch {torch.__version__}, diffusers {diffusers.__version__}, transformers {transformers.__version__},"
+        f" {2} threads, seed {settings.get('seed', 0)}.",
+        "",
+        f"- VAE: {v.get('steps', '?')} steps of batch {v.get('batch', '?')}, AdamW, L1 + {v.get('kl_weight', '?')} x KL;"
+        f" {v.get('wall_s', 0) / 60:.1f} min. Reconstruction PSNR {lat.get('recon_psnr_db', float('nan')):.1f} dB.",
+        f"- Encoding the data set: {lat.get('wall_s', 0) / 60:.1f} min.",
+        f"- Text encoder + UNet together: {u.get('steps_done', '?')} of {u.get('steps', '?')} steps"
+        f"{'' if done else ' (training still running: this export is an intermediate checkpoint)'} of batch"
+        f" {u.get('batch', '?')}, AdamW lr {u.get('lr', '?')} (warm-up, cosine decay), EMA {u.get('ema_decay', '?')},"
+        f" v-prediction MSE with the shape's latent cells weighted 1 + {u.get('shape_weight', '?')};"
+        f" {u.get('wall_s', 0) / 60:.1f} min.",
+        f"- Total wall time: {total_wall:.0f} min.",
+        "",
+        "Commands:",
+        "",
+        "    nohup .venv-ref/bin/python tools/train_default_model.py > .venv-train-ckpt/train.log 2>&1 &   # same line resumes",
+        f"    .venv-ref/bin/python tools/export_default_model.py --scheduler {args.scheduler}",
+        "    .venv-ref/bin/python tools/judge_shapes.py pipeline",
+        "    .venv-ref/bin/python tools/judge_shapes.py stipple",
+        "",
+        "## Evaluation",
+        "",
+        "`tools/judge_shapes.py` on 100 captions (50 held-out combinations, 50 trained ones; canonical",
+        "wording; seeds 2^31 + i, never used in training), 20 steps, CFG 7, 64x64: background colour from",
+        "the border, shape colour from the foreground, position from its centroid, shape from its fill ratio.",
+        "",
+        "| run | background | shape colour | position | shape |",
+        "|---|---|---|---|---|",
+        "| target | 95% | 90% | 90% | 80% |",
+        figure_row(f"diffusers, {scheduler}", figures),
+        figure_row("  held-out combinations only", {"all": figures["held_out"]} if held(figures) else None),
+        figure_row("`stipple generate`, default settings", stipple_figures),
+        "",
+    ]
+    if stipple_figures and stipple_figures.get("median_command_s"):
+        lines += [f"`stipple generate` end to end (load, 20 steps with CFG, decode, PNG): median "
+                  f"{stipple_figures['median_command_s']:.2f} s per image on the 2-core machine.", ""]
+    else:
+        lines += ["`stipple generate` figures and timing: pending.", ""]
+    lines += [f"Exported {datetime.date.today().isoformat()} from step {step}.", ""]
+    return "\n".join(lines)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--work", default=train.DEFAULT_WORK)
+    parser.add_argument("--out", default=os.path.join(REPO, "samples", "model"))
+    parser.add_argument("--scheduler", choices=sorted(SCHEDULERS), default="dpmpp_2m",
+                        help="the model's own sampler (default: %(default)s)")
+    parser.add_argument("--raw", action="store_true", help="the raw weights instead of the EMA")
+    parser.add_argument("--no-judge", action="store_true", help="skip running the judge on diffusers' pipeline")
+    parser.add_argument("--stipple-json", help="figures of `judge_shapes.py stipple --json FILE`, for the model card")
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    export(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,293 @@
+#!/usr/bin/env python3
+"""The programmatic judge of the bundled default model: does an image show what its caption asks?
+
+    .venv-ref/bin/python tools/judge_shapes.py truth                   # the judge on rendered ground truth
+    .venv-ref/bin/python tools/judge_shapes.py pipeline [--model samples/model] [--sampler NAME] [--cfg 7]
+    .venv-ref/bin/python tools/judge_shapes.py stipple [--binary .build/release/stipple] [--model DIR]
+    .venv-ref/bin/python tools/judge_shapes.py images OUT/*.png        # PNGs carrying their prompt
+
+`pipeline` runs diffusers' StableDiffusionPipeline on the 100 evaluation captions of
+tools/shapes_data.py (50 combinations never trained on, 50 trained ones, seeds 2^31 + i that
+training never used) at 20 steps, CFG 7, 64x64, the model's own scheduler: stipple's defaults.
+`stipple` runs `stipple generate -p CAPTION --seed SEED -o FILE` once per caption with nothing else
+set (the default settings), and also reports the median wall time of one whole command.
+`images` judges PNGs written by stipple (or A1111), taking the caption from the PNG's `parameters`
+text; `--captions FILE.json` ([{"file", "caption"}]) gives them instead. `--save DIR` keeps the
+images and a contact sheet. `--json FILE` writes the figures.
+
+Four checks per image, each against the caption's words:
+- background: the palette colour most of the 2-pixel border is nearest to;
+- shape colour: the palette colour nearest the median of the foreground (pixels far from the
+  background colour, its largest connected part, eroded by one pixel to skip the edges);
+- position: the foreground's centroid: center when within 8 px of the middle on both axes, else
+  the quadrant;
+- shape: the fill ratio of the foreground (pixels nearer the shape's colour than the
+  background's) in its bounding box: below 0.65 triangle (ideal 0.5), below 0.86 circle (pi/4),
+  else square (1).
+The figures asked of the model: background >= 95%, shape colour >= 90%, position >= 90%,
+shape >= 80%, over the 100 captions.
+"""
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+from PIL import Image
+from scipy import ndimage
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import shapes_data as data  # noqa: E402
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+NAMES = list(data.COLOURS)
+PALETTE = np.array([data.COLOURS[n] for n in NAMES], float)
+CHECKS = ("background", "colour", "position", "shape")
+TARGETS = dict(background=0.95, colour=0.90, position=0.90, shape=0.80)
+TRIANGLE_BELOW, CIRCLE_BELOW = 0.65, 0.86
+FOREGROUND_DISTANCE = 40.0
+
+
+def nearest(rgb):
+    """Index into the palette of the colour nearest each RGB row."""
+    rgb = np.atleast_2d(rgb)
+    return np.argmin(((rgb[:, None, :] - PALETTE[None]) ** 2).sum(-1), axis=1)
+
+
+def largest_part(mask):
+    labels, count = ndimage.label(mask)
+    if count == 0:
+        return mask
+    sizes = ndimage.sum(mask, labels, range(1, count + 1))
+    return ndimage.binary_fill_holes(labels == 1 + int(np.argmax(sizes)))
+
+
+def judge(image):
+    """What a 64x64 RGB image (uint8 [H, W, 3]) shows: dict(background, colour, position, shape,
+    fill), None for what cannot be seen (no foreground)."""
+    img = image[..., :3].astype(float)
+    h, w = img.shape[:2]
+    border = np.concatenate([img[:2].reshape(-1, 3), img[-2:].reshape(-1, 3),
+                             img[2:-2, :2].reshape(-1, 3), img[2:-2, -2:].reshape(-1, 3)])
+    votes = np.bincount(nearest(border), minlength=len(NAMES))
+    background = int(np.argmax(votes))
+    bg = np.median(border[nearest(border) == background], axis=0)
+    result = dict(background=NAMES[background], colour=None, position=None, shape=None, fill=None)
+
+    far = largest_part(np.linalg.norm(img - bg, axis=-1) > FOREGROUND_DISTANCE)
+    if far.sum() < 8:
+        return result
+    core = ndimage.binary_erosion(far)
+    fg = np.median(img[core if core.sum() >= 4 else far], axis=0)
+    result["colour"] = NAMES[int(nearest(fg)[0])]
+
+    # The shape: pixels nearer the shape's colour than the background's (coverage above one half).
+    mask = largest_part(np.linalg.norm(img - fg, axis=-1) < np.linalg.norm(img - bg, axis=-1))
+    ys, xs = np.nonzero(mask)
+    cx, cy = xs.mean() + 0.5 - w / 2, ys.mean() + 0.5 - h / 2
+    if abs(cx) < 8 and abs(cy) < 8:
+        result["position"] = "center"
+    else:
+        result["position"] = ("top" if cy < 0 else "bottom") + " " + ("left" if cx < 0 else "right")
+    fill = mask.sum() / ((xs.max() - xs.min() + 1) * (ys.max() - ys.min() + 1))
+    result["fill"] = round(float(fill), 3)
+    result["shape"] = "triangle" if fill < TRIANGLE_BELOW else "circle" if fill < CIRCLE_BELOW else "square"
+    return result
+
+
+def parse_caption(text):
+    """The attributes a caption asks for: dict(colour, shape, position, background); None where the
+    caption does not say."""
+    t = " " + text.lower().replace("-", " ").replace(",", " , ") + " "
+    colours = "|".join(NAMES)
+    shapes = "|".join(data.SHAPES)
+    out = dict(colour=None, shape=None, position=None, background=None)
+    m = re.search(rf"\b({colours}) ({shapes})\b", t)
+    if m:
+        out["colour"], out["shape"] = m.group(1), m.group(2)
+    else:
+        m = re.search(rf"\b({shapes})\b", t)
+        out["shape"] = m.group(1) if m else None
+    m = re.search(rf"\b({colours}) background\b", t) or re.search(rf"\bon (?:a |an )?({colours})\b(?! ({shapes}))", t)
+    if m:
+        out["background"] = m.group(1)
+    m = re.search(r"\b(top|bottom|upper|lower) (left|right)\b", t)
+    if m:
+        out["position"] = {"upper": "top", "lower": "bottom"}.get(m.group(1), m.group(1)) + " " + m.group(2)
+    elif re.search(r"\b(center|centre|middle)\b", t):
+        out["position"] = "center"
+    return out
+
+
+def score(results):
+    """Accuracy of each check over `results` ([(expected, judged)])."""
+    return {c: float(np.mean([e[c] == j[c] for e, j in results])) if results else float("nan") for c in CHECKS}
+
+
+def report(items, judged, title, json_path=None, extra=None):
+    pairs = [(dict((c, it[c]) for c in CHECKS), j) for it, j in zip(items, judged)]
+    overall = score(pairs)
+    held = score([p for it, p in zip(items, pairs) if it.get("held_out")])
+    seen = score([p for it, p in zip(items, pairs) if it.get("held_out") is False])
+    print(f"{title}: {len(pairs)} images")
+    print(f"  {'':22s}" + "".join(f"{c:>12s}" for c in CHECKS))
+    print(f"  {'all':22s}" + "".join(f"{overall[c]:12.0%}" for c in CHECKS))
+    if any(it.get("held_out") for it in items):
+        print(f"  {'held-out combinations':22s}" + "".join(f"{held[c]:12.0%}" for c in CHECKS))
+        print(f"  {'trained combinations':22s}" + "".join(f"{seen[c]:12.0%}" for c in CHECKS))
+    print(f"  {'target':22s}" + "".join(f"{TARGETS[c]:12.0%}" for c in CHECKS))
+    passed = all(overall[c] >= TARGETS[c] for c in CHECKS)
+    print("  PASS" if passed else "  below target")
+    if json_path:
+        with open(json_path, "w") as f:
+            json.dump(dict(title=title, count=len(pairs), all=overall, held_out=held, trained=seen, passed=passed,
+                           **(extra or {}),
+                           images=[dict(caption=it["caption"], seed=it.get("seed"), expected={c: it[c] for c in CHECKS},
+                                        judged=j) for it, j in zip(items, judged)]), f, indent=1)
+    return overall, passed
+
+
+def contact_sheet(images, path, columns=10):
+    rows = (len(images) + columns - 1) // columns
+    sheet = np.zeros((rows * 66, columns * 66, 3), np.uint8)
+    for i, im in enumerate(images):
+        r, c = divmod(i, columns)
+        sheet[r * 66 + 1:r * 66 + 65, c * 66 + 1:c * 66 + 65] = im[..., :3]
+    Image.fromarray(sheet).save(path)
+
+
+def save_images(items, images, folder):
+    os.makedirs(folder, exist_ok=True)
+    for i, (it, im) in enumerate(zip(items, images)):
+        Image.fromarray(im).save(os.path.join(folder, f"{i:03d}.png"))
+    contact_sheet(images, os.path.join(folder, "sheet.png"))
+    with open(os.path.join(folder, "captions.json"), "w") as f:
+        json.dump([dict(file=f"{i:03d}.png", caption=it["caption"], seed=it.get("seed")) for i, it in enumerate(items)], f, indent=1)
+
+
+# DDIM's class default clip_sample=True would clamp the predicted latents to [-1, 1].
+SAMPLERS = {
+    "ddim": ("DDIMScheduler", {"clip_sample": False}), "euler": ("EulerDiscreteScheduler", {}),
+    "euler_a": ("EulerAncestralDiscreteScheduler", {}), "dpmpp_2m": ("DPMSolverMultistepScheduler", {}),
+    "unipc": ("UniPCMultistepScheduler", {}), "pndm": ("PNDMScheduler", {}), "heun": ("HeunDiscreteScheduler", {}),
+    "lms": ("LMSDiscreteScheduler", {}), "ddim_trailing": ("DDIMScheduler", {"timestep_spacing": "trailing", "clip_sample": False}),
+}
+
+
+def load_pipeline(model, sampler=None):
+    import torch
+    import diffusers
+    pipe = diffusers.StableDiffusionPipeline.from_pretrained(model, torch_dtype=torch.float32, safety_checker=None,
+                                                            requires_safety_checker=False)
+    if sampler:
+        name, overrides = SAMPLERS[sampler]
+        pipe.scheduler = getattr(diffusers, name).from_config(pipe.scheduler.config, **overrides)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def run_pipeline(pipe, items, steps=20, cfg=7.0, batch=25):
+    """diffusers' images (uint8 [64, 64, 3]) for `items`, one generator per item seeded with its seed."""
+    import torch
+    images = []
+    for start in range(0, len(items), batch):
+        chunk = items[start:start + batch]
+        generators = [torch.Generator().manual_seed(it["seed"]) for it in chunk]
+        with torch.no_grad():
+            out = pipe([it["caption"] for it in chunk], num_inference_steps=steps, guidance_scale=cfg, height=64,
+                       width=64, generator=generators, output_type="np").images
+        images.extend(list((np.clip(out, 0, 1) * 255).round().astype(np.uint8)))
+    return images
+
+
+def png_prompt(path):
+    """The prompt stored in a PNG's A1111 `parameters` text: its first line."""
+    text = Image.open(path).info.get("parameters")
+    return text.split("\n")[0] if text else None
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="mode", required=True)
+    sub.add_parser("truth", help="judge the rendered ground truth of the 100 evaluation items")
+    p = sub.add_parser("pipeline", help="judge diffusers' pipeline on the 100 evaluation captions")
+    p.add_argument("--model", default=os.path.join(REPO, "samples", "model"))
+    p.add_argument("--sampler", choices=sorted(SAMPLERS), help="instead of the model's own scheduler")
+    p.add_argument("--steps", type=int, default=20)
+    p.add_argument("--cfg", type=float, default=7.0)
+    s = sub.add_parser("stipple", help="judge `stipple generate` (default settings) on the 100 evaluation captions")
+    s.add_argument("--binary", default=os.path.join(REPO, ".build", "release", "stipple"))
+    s.add_argument("--model", help="passed as --model (default: stipple's own default model)")
+    s.add_argument("--threads", type=int, help="passed as --threads")
+    i = sub.add_parser("images", help="judge PNGs, their caption from the PNG's parameters text")
+    i.add_argument("files", nargs="+")
+    i.add_argument("--captions", help='JSON [{"file", "caption"}] instead of the PNG text')
+    for q in (p, s, i, sub.choices["truth"]):
+        q.add_argument("--save", help="keep the images and a contact sheet in this folder")
+        q.add_argument("--json", help="write the figures and every judgement to this file")
+        q.add_argument("--limit", type=int, help="only the first N evaluation items (quick checks)")
+    args = parser.parse_args()
+
+    items = data.eval_items()[:args.limit] if args.mode != "images" else None
+    extra = {}
+    if args.mode == "truth":
+        images = [data.render(it["colour"], it["shape"], it["position"], it["background"], it["seed"]) for it in items]
+        title = "ground truth"
+    elif args.mode == "pipeline":
+        t0 = time.time()
+        pipe = load_pipeline(args.model, args.sampler)
+        images = run_pipeline(pipe, items, args.steps, args.cfg)
+        title = (f"diffusers {type(pipe.scheduler).__name__}{' (' + args.sampler + ')' if args.sampler else ''}, "
+                 f"{args.steps} steps, CFG {args.cfg:g}")
+        extra = dict(wall_s=round(time.time() - t0, 1), scheduler=type(pipe.scheduler).__name__, steps=args.steps, cfg=args.cfg)
+    elif args.mode == "stipple":
+        folder = args.save or tempfile.mkdtemp(prefix="judge-stipple-")
+        os.makedirs(folder, exist_ok=True)
+        images, times = [], []
+        for n, it in enumerate(items):
+            out = os.path.join(folder, f"{n:03d}.png")
+            if os.path.exists(out):
+                os.remove(out)
+            command = [args.binary, "generate", "-p", it["caption"], "--seed", str(it["seed"]), "-o", out]
+            if args.model:
+                command += ["--model", args.model]
+            if args.threads:
+                command += ["--threads", str(args.threads)]
+            t0 = time.time()
+            done = subprocess.run(command, capture_output=True, text=True)
+            times.append(time.time() - t0)
+            if done.returncode != 0:
+                sys.exit(f"{' '.join(command)} failed ({done.returncode}): {done.stderr.strip() or done.stdout.strip()}")
+            images.append(np.asarray(Image.open(out).convert("RGB")))
+        title = "stipple generate (default settings)"
+        extra = dict(median_command_s=round(statistics.median(times), 3), max_command_s=round(max(times), 3))
+        print(f"stipple generate: median {statistics.median(times):.3f} s per image end to end, max {max(times):.3f} s")
+    else:
+        captions = {}
+        if args.captions:
+            base = os.path.dirname(os.path.abspath(args.captions))
+            for entry in json.load(open(args.captions)):
+                captions[os.path.abspath(os.path.join(base, entry["file"]))] = entry["caption"]
+        items, images = [], []
+        for f in args.files:
+            caption = captions.get(os.path.abspath(f)) or png_prompt(f)
+            if caption is None:
+                sys.exit(f"{f}: no caption (no `parameters` text in the PNG and none in --captions)")
+            items.append(dict(caption=caption, **parse_caption(caption)))
+            images.append(np.asarray(Image.open(f).convert("RGB")))
+        title = f"{len(images)} PNGs"
+    judged = [judge(im) for im in images]
+    if args.save and args.mode != "stipple":
+        save_images(items, images, args.save)
+    elif args.save:
+        contact_sheet(images, os.path.join(args.save, "sheet.png"))
+    report(items, judged, title, args.json, extra)
+
+
+if __name__ == "__main__":
+    main()
