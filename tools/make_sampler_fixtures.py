@@ -334,23 +334,12 @@ def flow_spaced_fixtures(initial):
 def main():
     os.makedirs(OUT, exist_ok=True)
     initial = torch.randn((1, 4, 8, 8), generator=torch.Generator().manual_seed(42))
-    if sys.argv[1:] == ["flow_euler"]:
-        flow_fixtures(initial)
-        return
-    if sys.argv[1:] == ["ddim_eta"]:
-        ddim_eta_fixtures(initial)
-        return
-    if sys.argv[1:] == ["img2img"]:
-        img2img_fixtures(initial)
-        return
-    if sys.argv[1:] == ["img2img_more"]:
-        img2img_more_fixtures(initial)
-        return
-    if sys.argv[1:] == ["img2img_extra"]:
-        img2img_extra_fixtures(initial)
-        return
-    if sys.argv[1:] == ["flow_euler_spaced"]:
-        flow_spaced_fixtures(initial)
+    # One file alone: `make_sampler_fixtures.py NAME` writes only NAME.safetensors.
+    single = {"flow_euler": flow_fixtures, "ddim_eta": ddim_eta_fixtures, "img2img": img2img_fixtures,
+              "img2img_more": img2img_more_fixtures, "img2img_extra": img2img_extra_fixtures,
+              "flow_euler_spaced": flow_spaced_fixtures}
+    if len(sys.argv) == 2 and sys.argv[1] in single:
+        single[sys.argv[1]](initial)
         return
     total = 0
     for sampler, (cls, extra) in SAMPLERS.items():
