@@ -16,8 +16,16 @@ What it writes, in diffusers' StableDiffusionPipeline layout:
   [r, g, b]}, fitted by least squares from VAE-scaled latents (as the UNet sees them) of 1024
   training images to their VAE decodes area-averaged to 16x16, in [-1, 1];
 - README.md: the model card, with the training record of WORK/state.json, the preview fit, and the
-  judge's figures: diffusers' pipeline (run here unless --no-judge) and `stipple generate` (from
-  --stipple-json, a file written by `judge_shapes.py stipple --json`, when given).
+  judge's figures: diffusers' pipeline (run here and kept as WORK/judge-pipeline-stepN.json; with
+  --no-judge that file is reused when it exists) and `stipple generate` (WORK/judge-stipple-stepN.json
+  or --stipple-json: a file written by `judge_shapes.py stipple --json`).
+
+To judge one checkpoint with both engines while training goes on:
+
+    cp .venv-train-ckpt/shapes64/unet.pt /tmp/unet.pt        # a fixed step, N
+    .venv-ref/bin/python tools/export_default_model.py --checkpoint /tmp/unet.pt
+    .venv-ref/bin/python tools/judge_shapes.py stipple --json .venv-train-ckpt/shapes64/judge-stipple-stepN.json
+    .venv-ref/bin/python tools/export_default_model.py --checkpoint /tmp/unet.pt --no-judge   # card with both
 The whole folder must stay under 12 MB; the script fails when it does not.
 """
 import argparse
@@ -82,7 +90,7 @@ def export(args):
     state = run.state
     if not state.get("unet"):
         sys.exit(f"{run.state_path}: no UNet checkpoint yet (training has not reached the UNet phase)")
-    tokenizer, text, unet, step = train.load_denoiser(run, use_ema=not args.raw)
+    tokenizer, text, unet, step = train.load_denoiser(run, use_ema=not args.raw, checkpoint=args.checkpoint)
     dataset = torch.load(run.path("latents.pt"), weights_only=False)
     scaling = float(dataset["scaling_factor"])
     vae = train.load_vae(run)
@@ -130,6 +138,9 @@ def export(args):
 
     # Judge the exported folder as a user would load it.
     figures = None
+    pipeline_json = run.path(f"judge-pipeline-step{step}.json")
+    if args.no_judge and os.path.exists(pipeline_json):
+        figures = json.load(open(pipeline_json))
     if not args.no_judge:
         jpipe = judge.load_pipeline(args.out)
         items = data.eval_items()
@@ -139,7 +150,8 @@ def export(args):
         figures, passed = judge.report(items, judged, f"diffusers {class_name}, 20 steps, CFG 7 (step {step})", path)
         judge.contact_sheet(images, run.path(f"judge-pipeline-step{step}.png"))
         figures = json.load(open(path))
-    stipple_figures = json.load(open(args.stipple_json)) if args.stipple_json else None
+    stipple_json = args.stipple_json or run.path(f"judge-stipple-step{step}.json")
+    stipple_figures = json.load(open(stipple_json)) if os.path.exists(stipple_json) else None
 
     card = model_card(state, step, text, unet, vae, scaling, class_name, rms, figures, stipple_figures, args)
     with open(os.path.join(args.out, "README.md"), "w") as f:
@@ -228,13 +240,15 @@ def model_card(state, step, text, unet, vae, scaling, scheduler, rms, figures, s
         f"- Text encoder + UNet together: {u.get('steps_done', '?')} of {u.get('steps', '?')} steps"
         f"{'' if done else ' (training still running: this export is an intermediate checkpoint)'} of batch"
         f" {u.get('batch', '?')}, AdamW lr {u.get('lr', '?')} (warm-up, cosine decay), EMA {u.get('ema_decay', '?')},"
-        f" v-prediction MSE with the shape's latent cells weighted 1 + {u.get('shape_weight', '?')};"
+        f" v-prediction MSE with the shape's latent cells weighted 1 + {u.get('shape_weight', '?')}, plus"
+        f" {u.get('aux_weight', '?')} x an attribute loss (linear heads, not shipped, read the four attributes from"
+        " the text encoder's last-position state, so the padding states the UNet mostly attends to carry all of them);"
         f" {u.get('wall_s', 0) / 60:.1f} min.",
         f"- Total wall time: {total_wall:.0f} min.",
         "",
         "Commands:",
         "",
-        "    nohup .venv-ref/bin/python tools/train_default_model.py > .venv-train-ckpt/train.log 2>&1 &   # same line resumes",
+        "    nohup .venv-ref/bin/python tools/train_default_model.py >> .venv-train-ckpt/shapes64-train.log 2>&1 &   # same line resumes",
         f"    .venv-ref/bin/python tools/export_default_model.py --scheduler {args.scheduler}",
         "    .venv-ref/bin/python tools/judge_shapes.py pipeline",
         "    .venv-ref/bin/python tools/judge_shapes.py stipple",
@@ -269,6 +283,7 @@ def main():
     parser.add_argument("--scheduler", choices=sorted(SCHEDULERS), default="dpmpp_2m",
                         help="the model's own sampler (default: %(default)s)")
     parser.add_argument("--raw", action="store_true", help="the raw weights instead of the EMA")
+    parser.add_argument("--checkpoint", help="a copy of WORK/unet.pt to export instead of the latest")
     parser.add_argument("--no-judge", action="store_true", help="skip running the judge on diffusers' pipeline")
     parser.add_argument("--stipple-json", help="figures of `judge_shapes.py stipple --json FILE`, for the model card")
     parser.add_argument("--threads", type=int, default=2)

@@ -162,6 +162,30 @@ def _articles(text):
     return re.sub(r"\ba (?=orange\b)", "an ", text)
 
 
+def parse_caption(text):
+    """The attributes a caption asks for: dict(colour, shape, position, background); None where the
+    caption does not say."""
+    t = " " + text.lower().replace("-", " ").replace(",", " , ") + " "
+    colours = "|".join(COLOURS)
+    shapes = "|".join(SHAPES)
+    out = dict(colour=None, shape=None, position=None, background=None)
+    m = re.search(rf"\b({colours}) ({shapes})\b", t)
+    if m:
+        out["colour"], out["shape"] = m.group(1), m.group(2)
+    else:
+        m = re.search(rf"\b({shapes})\b", t)
+        out["shape"] = m.group(1) if m else None
+    m = re.search(rf"\b({colours}) background\b", t) or re.search(rf"\bon (?:a |an )?({colours})\b(?! ({shapes}))", t)
+    if m:
+        out["background"] = m.group(1)
+    m = re.search(r"\b(top|bottom|upper|lower) (left|right)\b", t)
+    if m:
+        out["position"] = {"upper": "top", "lower": "bottom"}.get(m.group(1), m.group(1)) + " " + m.group(2)
+    elif re.search(r"\b(center|centre|middle)\b", t):
+        out["position"] = "center"
+    return out
+
+
 def caption_words():
     """Every word the captions use, for building the tokenizer's merges."""
     words = set()

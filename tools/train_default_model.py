@@ -3,15 +3,16 @@
 the 64x64 shapes of tools/shapes_data.py. Seeded, resumable, and sized to finish in under two hours
 on two cores.
 
-    # the full run, in the background (about 100 minutes on 2 cores; rerun the same line to resume):
-    nohup .venv-ref/bin/python tools/train_default_model.py > .venv-train-ckpt/train.log 2>&1 &
+    # the full run, in the background (about 70 minutes on 2 cores; rerun the same line to resume):
+    mkdir -p .venv-train-ckpt
+    nohup .venv-ref/bin/python tools/train_default_model.py >> .venv-train-ckpt/shapes64-train.log 2>&1 &
 
     # then write samples/model/ from the latest checkpoint (works mid-training too) and judge it:
     .venv-ref/bin/python tools/export_default_model.py
     .venv-ref/bin/python tools/judge_shapes.py pipeline
 
 Work files (checkpoints, the encoded data set, metrics) go to --work, by default
-.venv-train-ckpt/default-model/, which git ignores through the `.venv*/` rule. Running the same
+.venv-train-ckpt/shapes64/, which git ignores through the `.venv*/` rule. Running the same
 command again continues where it stopped: finished phases are skipped, an interrupted phase goes on
 from its last checkpoint (every --checkpoint-every steps, and at the end of each phase) with its
 optimiser, EMA and step counter. The data and noise of step k come from generators seeded with
@@ -25,12 +26,15 @@ Phases:
 2. vae: AutoencoderKL, 64x64x3 -> 4x16x16, trained on freshly rendered images with L1 + a small KL
    term. Its mid blocks have no attention, so it is fully convolutional.
 3. latents: --data-count training images rendered (training combinations only) and encoded once;
-   the posterior mean and std are stored, and the VAE's scaling_factor is set to 1 / (std of the
-   latents) so the UNet sees unit-variance latents.
+   the posterior mean and std are stored, with the latent cells the shape touches, and the VAE's
+   scaling_factor is set to 1 / (std of the latents) so the UNet sees unit-variance latents.
 4. unet: CLIPTextModel and UNet2DConditionModel trained together from scratch on
    v-prediction with the cosine (squaredcos_cap_v2) schedule, 1000 steps; each step draws latents
    from the stored posteriors, a fresh caption paraphrase, and replaces 10% of the captions with
-   "" for classifier-free guidance. EMA weights (decay 0.999) are what gets exported.
+   "" for classifier-free guidance. The loss is the v MSE with the shape's cells weighted
+   1 + --unet-shape-weight, plus --aux-weight x an attribute loss: linear heads (not exported)
+   must read the caption's colour, shape, position and background from the text encoder's state
+   at the last position (see ATTRIBUTES for why). EMA weights (decay 0.999) are what gets exported.
 
 Why v-prediction: the squaredcos_cap_v2 schedule ends at an SNR of about 1e-6, where the image is
 almost pure noise. An epsilon model there must predict the noise it was given, and recovering the
@@ -96,6 +100,13 @@ UNET_CONFIG = dict(
 SCHEDULE = dict(num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2", prediction_type="v_prediction", steps_offset=1)
 CFG_DROPOUT = 0.1
 EMA_DECAY = 0.999
+# Auxiliary attribute loss on the text encoder (training only, not exported): linear heads read
+# the four attributes from the state of the last of the 77 positions. Without it the padding
+# states, which take most of the UNet's cross-attention, carried the colours only (their cosine
+# similarity between "top left" and "bottom right", or "circle" and "square", captions was 1.000
+# after 600 steps), and position stayed at chance.
+ATTRIBUTES = (("colour", list(data.COLOURS)), ("shape", list(data.SHAPES)), ("position", list(data.POSITIONS)),
+              ("background", list(data.COLOURS)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -427,6 +438,23 @@ def build_denoiser(tokenizer):
     return text, unet
 
 
+def attribute_labels(texts):
+    """[N, 4] class indices of each caption's attributes (-100 where the caption does not say)."""
+    labels = []
+    for text in texts:
+        said = data.parse_caption(text) if text else {}
+        labels.append([names.index(said[key]) if said.get(key) else -100 for key, names in ATTRIBUTES])
+    return torch.tensor(labels)
+
+
+def attribute_loss(heads, hidden, labels):
+    """Mean cross-entropy of the attribute heads on the last position's state."""
+    logits = heads(hidden[:, -1]).split([len(names) for _, names in ATTRIBUTES], dim=1)
+    losses = [F.cross_entropy(l, labels[:, i], ignore_index=-100) for i, l in enumerate(logits)
+              if (labels[:, i] >= 0).any()]
+    return torch.stack(losses).mean()
+
+
 def train_unet(run, args):
     tokenizer = load_tokenizer(run)
     captions = Captions(tokenizer)
@@ -437,8 +465,9 @@ def train_unet(run, args):
     alphas_cumprod = cosine_alphas_cumprod(SCHEDULE["num_train_timesteps"])
 
     text, unet = build_denoiser(tokenizer)
+    heads = torch.nn.Linear(TEXT_HIDDEN, sum(len(names) for _, names in ATTRIBUTES))
     modules = [text, unet]
-    params = [p for m in modules for p in m.parameters()]
+    params = [p for m in modules for p in m.parameters()] + list(heads.parameters())
     opt = torch.optim.AdamW(params, lr=args.unet_lr, weight_decay=0.01)
     ema = EMA(modules, EMA_DECAY)
     step, elapsed = 0, 0.0
@@ -447,6 +476,7 @@ def train_unet(run, args):
         state = torch.load(ckpt, weights_only=False)
         text.load_state_dict(state["text"])
         unet.load_state_dict(state["unet"])
+        heads.load_state_dict(state["heads"])
         opt.load_state_dict(state["opt"])
         ema.load_state_dict(state["ema"])
         step, elapsed = state["step"], state["elapsed"]
@@ -476,10 +506,12 @@ def train_unet(run, args):
         xt = a * x0 + s * noise
         target = a * noise - s * x0  # v
         hidden = text(ids).last_hidden_state
+        aux = attribute_loss(heads, hidden, attribute_labels(texts))
         pred = unet(xt, t, hidden).sample
         # The shape's cells (dilated by one) weigh 1 + w: the caption is mostly about them.
         weight = 1 + args.unet_shape_weight * F.max_pool2d(coverage[idx].float(), 3, 1, 1)
-        loss = ((pred - target) ** 2 * weight).mean() / weight.mean()
+        diffusion = ((pred - target) ** 2 * weight).mean() / weight.mean()
+        loss = diffusion + args.aux_weight * aux
         lr = lr_at(step, total, args.unet_lr, 200, args.unet_lr * 0.02)
         for group in opt.param_groups:
             group["lr"] = lr
@@ -490,31 +522,33 @@ def train_unet(run, args):
         ema.update(modules)
         step += 1
         elapsed += time.time() - t0
-        losses.append(loss.item())
+        losses.append((diffusion.item(), aux.item()))
         window_steps += 1
         if step % args.log_every == 0 or step == total:
             rate = window_steps / (time.time() - window_start)
-            mean_loss = float(np.mean(losses))
-            log(f"unet step {step}/{total} loss {mean_loss:.4f} lr {lr:.2e} {rate:.2f} it/s "
+            mean_loss, mean_aux = (float(v) for v in np.mean(losses, axis=0))
+            log(f"unet step {step}/{total} loss {mean_loss:.4f} attributes {mean_aux:.3f} lr {lr:.2e} {rate:.2f} it/s "
                 f"eta {(total - step) / rate / 60:.1f} min")
-            run.metric(phase="unet", step=step, loss=mean_loss, lr=lr, it_s=rate, elapsed=elapsed)
+            run.metric(phase="unet", step=step, loss=mean_loss, attribute_loss=mean_aux, lr=lr, it_s=rate, elapsed=elapsed)
             window_start, window_steps, losses = time.time(), 0, []
         if step % args.checkpoint_every == 0 or step == total:
-            save_atomic(dict(text=text.state_dict(), unet=unet.state_dict(), opt=opt.state_dict(), ema=ema.state_dict(),
+            save_atomic(dict(text=text.state_dict(), unet=unet.state_dict(), heads=heads.state_dict(),
+                             opt=opt.state_dict(), ema=ema.state_dict(),
                              step=step, elapsed=elapsed, total=total), ckpt)
             run.state["unet"] = dict(steps_done=step, steps=total, wall_s=round(elapsed), batch=args.unet_batch,
-                                     lr=args.unet_lr, shape_weight=args.unet_shape_weight, cfg_dropout=CFG_DROPOUT, ema_decay=EMA_DECAY, **SCHEDULE)
+                                     lr=args.unet_lr, shape_weight=args.unet_shape_weight, aux_weight=args.aux_weight, cfg_dropout=CFG_DROPOUT, ema_decay=EMA_DECAY, **SCHEDULE)
             run.save_state()
     run.state["unet"]["done"] = True
     run.save_state()
     log(f"unet: done, {step} steps in {elapsed / 60:.1f} min")
 
 
-def load_denoiser(run, use_ema=True):
-    """The text encoder and UNet of the latest checkpoint (EMA weights unless use_ema is False), and its step."""
+def load_denoiser(run, use_ema=True, checkpoint=None):
+    """The text encoder and UNet of the latest checkpoint (or of the file `checkpoint`; EMA weights
+    unless use_ema is False), and its step."""
     tokenizer = load_tokenizer(run)
     text, unet = build_denoiser(tokenizer)
-    state = torch.load(run.path("unet.pt"), weights_only=False)
+    state = torch.load(checkpoint or run.path("unet.pt"), weights_only=False)
     text.load_state_dict(state["text"])
     unet.load_state_dict(state["unet"])
     if use_ema:
@@ -543,7 +577,8 @@ def main():
     parser.add_argument("--unet-steps", type=int, default=3000)
     parser.add_argument("--unet-batch", type=int, default=48)
     parser.add_argument("--unet-lr", type=float, default=8e-4)
-    parser.add_argument("--unet-shape-weight", type=float, default=2.0, help="extra loss weight of the shape's latent cells")
+    parser.add_argument("--unet-shape-weight", type=float, default=1.0, help="extra loss weight of the shape's latent cells")
+    parser.add_argument("--aux-weight", type=float, default=0.1, help="weight of the text encoder's attribute loss")
     parser.add_argument("--checkpoint-every", type=int, default=100)
     parser.add_argument("--log-every", type=int, default=25)
     args = parser.parse_args()
