@@ -73,6 +73,30 @@ public enum PNG {
         return PNGFile(image: image, texts: texts)
     }
 
+    /// The size and text chunks of a PNG without decoding its pixels (texts before the image data
+    /// only: where A1111, Pillow and stipple write them). The gallery lists folders with this.
+    public static func readHeader(path: String) throws(PNGError) -> (width: Int, height: Int, texts: [PNGText]) {
+        let data: Data
+        do {
+            data = try Data(contentsOf: URL(fileURLWithPath: path), options: .mappedIfSafe)
+        } catch {
+            throw PNGError("\(path): \(FileProblem.describe(error, path: path))")
+        }
+        var result = stipple_png_decoded()
+        let status = data.withUnsafeBytes { raw -> Int32 in
+            stipple_png_decode_header(raw.baseAddress?.assumingMemoryBound(to: UInt8.self), raw.count, &result)
+        }
+        defer { stipple_png_decoded_free(&result) }
+        guard status == 0 else { throw PNGError("\(path): \(errorText(&result.error))") }
+        var texts: [PNGText] = []
+        for i in 0..<result.text_count {
+            let chunk = result.texts[i]
+            let bytes = UnsafeBufferPointer(start: chunk.text, count: chunk.text_length)
+            texts.append(PNGText(key: String(cString: chunk.key), value: decodeText(bytes, international: chunk.is_international != 0)))
+        }
+        return (Int(result.width), Int(result.height), texts)
+    }
+
     /// Reads and decodes a PNG file; errors name the file.
     public static func read(path: String) throws(PNGError) -> PNGFile {
         let data: Data

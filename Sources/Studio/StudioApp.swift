@@ -12,12 +12,21 @@ public final class StudioApp {
         public var graphics: GraphicsMode
         public var cellSize: PixelSize?
         public var theme: Theme
+        /// Where the themes F5 cycles through live.
+        public var themesFolder: URL?
         public var outputFolder: URL
         /// Initial values of the controls.
         public var initial: GenerationRequest
+        /// The img2img field's initial path.
+        public var initImagePath: String?
+        /// When set, each key's latency (key read -> screen refreshed with its effect, in ms) is
+        /// appended to this file.
+        public var latencyTrace: URL?
 
-        public init(graphics: GraphicsMode, cellSize: PixelSize?, theme: Theme, outputFolder: URL, initial: GenerationRequest) {
-            (self.graphics, self.cellSize, self.theme, self.outputFolder, self.initial) = (graphics, cellSize, theme, outputFolder, initial)
+        public init(graphics: GraphicsMode, cellSize: PixelSize?, theme: Theme, themesFolder: URL? = nil,
+                    outputFolder: URL, initial: GenerationRequest, initImagePath: String? = nil, latencyTrace: URL? = nil) {
+            (self.graphics, self.cellSize, self.theme, self.themesFolder) = (graphics, cellSize, theme, themesFolder)
+            (self.outputFolder, self.initial, self.initImagePath, self.latencyTrace) = (outputFolder, initial, initImagePath, latencyTrace)
         }
     }
 
@@ -29,38 +38,50 @@ public final class StudioApp {
     let hash: ModelHashTask
     /// Controls of submitted jobs not finished yet, oldest (the running one) first.
     var controls: [GenerationControl] = []
-    /// The image in the pane and what made it.
-    var shown: (pixels: PixelImage, request: GenerationRequest, step: Int?)?
+    /// Requests of submitted jobs not finished yet, as `controls`.
+    var runningRequests: [GenerationRequest] = []
+    /// What the pane shows, as last drawn: a new value redraws the image.
+    var drawnImage: ShownImage?
+    /// The cells the drawn image covers.
+    var drawnPlacement: Rect?
     var imageDirty = true
     var lastImageWrite = Date.distantPast
-    /// The request of the running job (for saving intermediate steps).
-    var runningRequests: [GenerationRequest] = []
+    var screen: CursesScreen?
+    /// Key arrival times waiting for the refresh that shows their effect.
+    var pendingKeyTimes: [Date] = []
+    var latencies: [Double] = []
 
     public init(model: StableDiffusionModel, options: Options) {
         self.model = model
         self.options = options
         let size = options.initial.size(for: model)
-        state = StudioState(modelName: model.name, width: size.width, height: size.height)
-        state.prompt.text = options.initial.prompt
-        state.negative.text = options.initial.negativePrompt
+        state = StudioState(modelName: model.name, width: size.width, height: size.height,
+                            gallery: Gallery.load(folder: options.outputFolder), themeName: options.theme.name)
+        if !options.initial.prompt.isEmpty { state.prompt.text = options.initial.prompt }
+        if !options.initial.negativePrompt.isEmpty { state.negative.text = options.initial.negativePrompt }
         var initial = options.initial
         initial.width = size.width
         initial.height = size.height
         state.panel.load(initial)
+        state.panel.preview = options.initial.preview
+        state.panel.initImage = options.initImagePath ?? ""
         if options.initial.seed == nil { state.panel.seedLocked = false }
         hash = ModelHashTask(model: model)
     }
 
     /// Runs until Ctrl-Q or a terminating signal; returns the exit status. The terminal is given
-    /// back on every path out of here.
+    /// back on every path out of here (and by `TerminalRescue` when the process dies of a signal).
     public func run() -> Int32 {
+        TerminalRescue.install()
         let signals = SignalPipe(signals: [SIGWINCH, SIGTERM, SIGINT, SIGHUP])
         let screen = CursesScreen(theme: options.theme)
+        self.screen = screen
         defer {
             for control in controls { control.cancel() }
             screen.end()
             // Leave nothing of an image behind the shell prompt.
             writeTTY(Array("\u{1B}[2J\u{1B}[H".utf8))
+            writeLatencies()
         }
         writeTTY(Array("\u{1B}[?2004h".utf8))  // bracketed paste on
         defer { writeTTY(Array("\u{1B}[?2004l".utf8)) }
@@ -71,6 +92,7 @@ public final class StudioApp {
         var running = true
         var previousSize = screen.size
         draw(on: screen)
+        if ProcessInfo.processInfo.environment["STIPPLE_TEST_TRAP"] == "1" { Self.trapForTesting() }
         while running {
             var fds = [pollfd(fd: STDIN_FILENO, events: Int16(POLLIN), revents: 0),
                        pollfd(fd: events.readEnd, events: Int16(POLLIN), revents: 0),
@@ -83,6 +105,7 @@ public final class StudioApp {
                 var buffer = [UInt8](repeating: 0, count: 4096)
                 let n = read(STDIN_FILENO, &buffer, buffer.count)
                 if n <= 0 { break }  // the terminal went away
+                if options.latencyTrace != nil { pendingKeyTimes.append(Date()) }
                 keys += decoder.feed(buffer[0..<n])
                 pendingSince = decoder.isPending ? Date() : nil
             } else if let since = pendingSince, Date().timeIntervalSince(since) >= 0.03 {
@@ -104,10 +127,14 @@ public final class StudioApp {
             let width = StudioView.editorWidth(columns: screen.size.columns, rows: screen.size.rows)
             for key in keys where running {
                 let helpWasShown = state.showHelp
+                let focusBefore = state.focus
                 for effect in StudioKeyMap.handle(key, state: &state, editorWidth: width) {
                     if !perform(effect) { running = false }
                 }
-                if helpWasShown != state.showHelp { imageDirty = true }
+                // The help overlay and the gallery list cover cells an image may be on.
+                if helpWasShown != state.showHelp || (focusBefore == .gallery) != (state.focus == .gallery) {
+                    imageDirty = true
+                }
             }
             if fds[1].revents & Int16(POLLIN) != 0 {
                 for event in events.drain() { handle(event) }
@@ -124,6 +151,13 @@ public final class StudioApp {
         return 0
     }
 
+    /// A deliberate Swift runtime error, for the test that the terminal survives one
+    /// (STIPPLE_TEST_TRAP=1; see docs/DECISIONS.md).
+    static func trapForTesting() {
+        let empty: [Int] = []
+        _ = empty[Int(getpid()) % 2 + 1]
+    }
+
     // MARK: Effects and events
 
     /// Carries out a key's effect; false to quit.
@@ -131,7 +165,20 @@ public final class StudioApp {
         switch effect {
         case .quit:
             return false
-        case .generate(let request):
+        case .generate(var request):
+            request.previewBothLatents = true
+            let path = state.panel.initImage.trimmingCharacters(in: .whitespaces)
+            do {
+                if !path.isEmpty {
+                    let size = request.size(for: model)
+                    request.initImage = try InitImage.load(path: path, width: size.width, height: size.height)
+                }
+                try request.validate(for: model)
+            } catch {
+                if state.running { state.queued = max(0, state.queued - 1) }
+                state.setStatus("\(error)", .error)
+                return true
+            }
             runningRequests.append(request)
             let inbox = events
             let control = queue.submit(request, model: model) { event in inbox.post(event) }
@@ -141,7 +188,7 @@ public final class StudioApp {
             state.setStatus("Cancelling...")
         case .pause:
             controls.first?.pause()
-            state.setStatus("Paused. Ctrl-N: one step, Ctrl-P: resume.")
+            state.setStatus("Paused. Ctrl-N: one step, Ctrl-P: resume, PgUp/PgDn: look back.")
         case .resume:
             controls.first?.resume()
             state.setStatus("Resumed.")
@@ -149,6 +196,12 @@ public final class StudioApp {
             controls.first?.stepOnce()
         case .save:
             saveShown()
+        case .exportTimeline:
+            exportTimeline()
+        case .showGalleryEntry:
+            showGalleryEntry()
+        case .nextTheme:
+            nextTheme()
         }
         return true
     }
@@ -159,21 +212,19 @@ public final class StudioApp {
             state.running = true
             if start.imageIndex == 0 { state.queued = max(0, state.queued - 1) }
             state.progress = nil
+            if let request = runningRequests.first { state.beginTimeline(request: request, seed: start.seed) }
             state.setStatus("Generating: seed \(start.seed), \(start.steps) steps"
                             + (start.imageCount > 1 ? " (image \(start.imageIndex + 1) of \(start.imageCount))" : ""))
         case .step(let progress):
             state.progress = progress
-            if let preview = progress.preview, let request = runningRequests.first {
-                shown = (preview, request, progress.step)
-                imageDirty = true
-            }
+            state.current?.append(progress)
         case .decoding:
             state.setStatus("Decoding...")
         case .image(let image):
-            shown = (image.image, image.request, nil)
-            imageDirty = true
+            state.current?.final = image.image
             do {
                 let url = try ImageSaver(model: model, modelHash: hash.value).save(image, in: OutputFolder(url: options.outputFolder))
+                state.gallery.add(url)
                 state.setStatus("Saved \(url.path)", .success)
             } catch {
                 state.setStatus("Could not save: \(error)", .error)
@@ -199,21 +250,83 @@ public final class StudioApp {
 
     /// Ctrl-S: saves the image in the pane (an intermediate step too) with its parameters.
     func saveShown() {
-        guard let shown else {
+        guard let shown = state.shownImage else {
             state.setStatus("Nothing to save yet.", .warning)
             return
         }
-        var infotext = Infotext(request: shown.request, seed: shown.request.seed ?? 0, width: shown.pixels.width,
-                                height: shown.pixels.height, model: model, modelHash: hash.value,
+        guard let request = shown.request, let seed = shown.seed else {
+            if case .file(let url) = shown.source { state.setStatus("\(url.lastPathComponent) is already saved.") }
+            return
+        }
+        var infotext = Infotext(request: request, seed: seed, width: shown.image.width,
+                                height: shown.image.height, model: model, modelHash: hash.value,
                                 version: ImageSaver.version)
-        if let step = shown.step { infotext["Step"] = "\(step)" }
+        var suffix: String?
+        if let step = shown.step {
+            infotext["Step"] = "\(step)"
+            infotext["Preview"] = state.latent == .denoised ? "denoised" : "noisy"
+            suffix = "step\(step)" + (state.latent == .noisy ? "-noisy" : "")
+        }
         do {
-            let bytes = try ImageSaver.png(shown.pixels, parameters: infotext.text)
-            let url = try OutputFolder(url: options.outputFolder).save(bytes, seed: shown.request.seed ?? 0,
-                                                                      suffix: shown.step.map { "step\($0)" })
+            let bytes = try ImageSaver.png(shown.image, parameters: infotext.text)
+            let url = try OutputFolder(url: options.outputFolder).save(bytes, seed: seed, suffix: suffix)
+            state.gallery.add(url)
             state.setStatus("Saved \(url.path)", .success)
         } catch {
             state.setStatus("Could not save: \(error)", .error)
+        }
+    }
+
+    /// F4 / `e`: the viewed timeline as a contact-sheet PNG in the output folder.
+    func exportTimeline() {
+        guard let timeline = state.viewedTimeline,
+              let sheet = ContactSheet().render(timeline, latent: state.latent) else {
+            state.setStatus("No timeline to export yet: generate an image first (with previews on).", .warning)
+            return
+        }
+        let size = timeline.final.map { ($0.width, $0.height) } ?? timeline.request.size(for: model)
+        var infotext = Infotext(request: timeline.request, seed: timeline.seed, width: size.0, height: size.1,
+                                model: model, modelHash: hash.value, version: ImageSaver.version)
+        infotext["Contact sheet"] = state.latent == .denoised ? "denoised" : "noisy"
+        do {
+            let bytes = try PNG.encode(sheet, texts: [PNGText(key: "parameters", value: infotext.text)])
+            let url = try OutputFolder(url: options.outputFolder).save(bytes, seed: timeline.seed,
+                                                                      suffix: state.latent == .denoised ? "timeline" : "timeline-noisy")
+            state.gallery.add(url)
+            state.setStatus("Contact sheet saved: \(url.path)", .success)
+        } catch {
+            state.setStatus("Could not save the contact sheet: \(error)", .error)
+        }
+    }
+
+    /// Reads the selected gallery image into the pane.
+    func showGalleryEntry() {
+        guard let entry = state.gallery.selectedEntry else { return }
+        if state.opened?.url == entry.url { return }
+        do {
+            let file = try PNG.read(path: entry.url.path)
+            let image = file.image.hasAlpha ? file.image.flattened(over: (0, 0, 0)) : file.image
+            state.opened = (entry.url, PixelImage(width: image.width, height: image.height, rgb: image.pixels))
+        } catch {
+            state.opened = nil
+            state.setStatus(error.description, .error)
+        }
+    }
+
+    /// F5 / `t`: the next theme of the themes folder.
+    func nextTheme() {
+        guard let folder = options.themesFolder else { return }
+        let names = Theme.available(in: folder)
+        guard !names.isEmpty else { return }
+        let next = names[((names.firstIndex(of: state.themeName) ?? -1) + 1) % names.count]
+        do {
+            let theme = try Theme.load(named: next, from: folder)
+            screen?.setTheme(theme)
+            state.themeName = next
+            imageDirty = true
+            state.setStatus("Theme: \(next) (set theme = \"\(next)\" in \(StudioConfig.path) to keep it).")
+        } catch {
+            state.setStatus("theme \(next): \(error.description)", .error)
         }
     }
 
@@ -221,16 +334,56 @@ public final class StudioApp {
 
     func draw(on screen: CursesScreen) {
         let pane = StudioView().draw(state, on: screen)
+        let shown = state.showHelp ? nil : state.shownImage
+        if shown != drawnImage { imageDirty = true }
+        var bytes: [UInt8] = []
+        var placement: Rect?
+        if let pane, imageDirty {
+            if let shown {
+                // At most one live frame per 40 ms: a fast sampler's previews would otherwise fill
+                // the terminal's input faster than it can draw them, and keys would wait behind them.
+                let isLivePreview = shown.step != nil && state.running && state.frameIndex == nil
+                if Date().timeIntervalSince(lastImageWrite) >= 0.04 || !isLivePreview {
+                    let image = RGBImage(width: shown.image.width, height: shown.image.height, pixels: shown.image.rgb)
+                    let imagePane = ImagePane(mode: options.graphics, cellSize: options.cellSize)
+                    placement = imagePane.placement(for: image, in: pane)
+                    bytes = imagePane.bytes(for: image, in: pane)
+                }
+            } else {
+                placement = Rect(row: pane.row, column: pane.column, rows: 0, columns: 0)
+            }
+        }
+        // A smaller image, or none, must not leave the old one's pixels behind: have curses
+        // rewrite the rows it covered (curses' cells there are blank, so this erases them).
+        if let placement, let last = drawnPlacement, placement != last {
+            screen.touchRows(last.row, count: last.rows)
+        }
         screen.refresh()
-        guard let pane, imageDirty, !state.showHelp, let shown else { return }
-        // At most one image frame per 40 ms: a fast sampler's previews would otherwise fill the
-        // terminal's input faster than it can draw them, and keys would wait behind them.
-        let now = Date()
-        guard now.timeIntervalSince(lastImageWrite) >= 0.04 || shown.step == nil else { return }
-        lastImageWrite = now
+        if !pendingKeyTimes.isEmpty {
+            let now = Date()
+            latencies += pendingKeyTimes.map { now.timeIntervalSince($0) * 1000 }
+            pendingKeyTimes.removeAll()
+        }
+        guard let placement else { return }
         imageDirty = false
-        let image = RGBImage(width: shown.pixels.width, height: shown.pixels.height, pixels: shown.pixels.rgb)
-        writeTTY(ImagePane(mode: options.graphics, cellSize: options.cellSize).bytes(for: image, in: pane))
+        drawnImage = shown
+        drawnPlacement = placement.rows > 0 ? placement : nil
+        if !bytes.isEmpty {
+            lastImageWrite = Date()
+            writeTTY(bytes)
+        }
+    }
+
+    func writeLatencies() {
+        guard let url = options.latencyTrace, !latencies.isEmpty else { return }
+        let text = latencies.map { String(format: "%.3f", $0) }.joined(separator: "\n") + "\n"
+        if let handle = try? FileHandle(forWritingTo: url) {
+            handle.seekToEndOfFile()
+            handle.write(Data(text.utf8))
+            try? handle.close()
+        } else {
+            try? text.write(to: url, atomically: true, encoding: .utf8)
+        }
     }
 
     func writeTTY(_ bytes: [UInt8]) {

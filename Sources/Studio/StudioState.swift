@@ -7,7 +7,14 @@ import Terminal
 public struct StudioState: Sendable {
     /// The panels Tab moves between.
     public enum Focus: CaseIterable, Sendable {
-        case prompt, negative, parameters
+        /// The prompt and negative prompt editors.
+        case prompt, negative
+        /// The parameter panel.
+        case parameters
+        /// The image pane: scrub the timeline.
+        case image
+        /// The gallery list (it takes the left column while focused).
+        case gallery
     }
 
     /// How a status message reads.
@@ -24,6 +31,11 @@ public struct StudioState: Sendable {
         case stepOnce
         case save
         case quit
+        /// Write the shown timeline as a contact-sheet PNG.
+        case exportTimeline
+        /// Show the selected gallery entry's image (the app reads the file).
+        case showGalleryEntry
+        case nextTheme
     }
 
     public var prompt = TextEditor()
@@ -41,9 +53,97 @@ public struct StudioState: Sendable {
     public var statusKind: StatusKind = .info
     public var showHelp = false
 
-    public init(modelName: String, width: Int, height: Int) {
+    /// The running (or latest) generation's timeline, and the one before it.
+    public var current: Timeline?
+    public var previous: Timeline?
+    /// Whether the pane shows `previous` instead of `current`.
+    public var viewingPrevious = false
+    /// The frame shown; nil follows the newest step (and the final image once there is one).
+    public var frameIndex: Int?
+    /// Which latent the timeline shows.
+    public var latent: PreviewLatent = .denoised
+    public var gallery: Gallery
+    /// An image opened from the gallery, shown in the pane until a timeline is looked at again.
+    public var opened: (url: URL, image: PixelImage)?
+    public var themeName: String
+
+    public init(modelName: String, width: Int, height: Int, gallery: Gallery = Gallery(folder: URL(fileURLWithPath: "outputs")),
+                themeName: String = "dark") {
         self.modelName = modelName
         panel = ParameterPanel(width: width, height: height)
+        self.gallery = gallery
+        self.themeName = themeName
+        prompt.setHistory(gallery.promptHistory)
+        negative.setHistory(gallery.negativeHistory)
+    }
+
+    /// The timeline the pane is on.
+    public var viewedTimeline: Timeline? { viewingPrevious ? previous : current }
+
+    /// What the image pane shows: the gallery's selection while the gallery has focus (when
+    /// loaded), an opened gallery image, else the viewed timeline at the scrubbed frame.
+    public var shownImage: ShownImage? {
+        if focus == .gallery || opened != nil {
+            if let opened, focus != .gallery || opened.url == gallery.selectedEntry?.url {
+                return ShownImage(image: opened.image, request: nil, seed: nil, step: nil, source: .file(opened.url))
+            }
+            if focus == .gallery { return nil }
+        }
+        guard let timeline = viewedTimeline, let (image, step) = timeline.image(at: frameIndex, latent: latent) else { return nil }
+        return ShownImage(image: image, request: timeline.request, seed: timeline.seed, step: step,
+                          source: .timeline(latent: latent, total: timeline.frames.last?.total ?? timeline.request.steps))
+    }
+
+    /// A new image's sampling began: its timeline becomes current, the current one previous.
+    public mutating func beginTimeline(request: GenerationRequest, seed: UInt64) {
+        if let current, !current.frames.isEmpty || current.final != nil { previous = current }
+        current = Timeline(request: request, seed: seed)
+        viewingPrevious = false
+        frameIndex = nil
+        opened = nil
+    }
+
+    /// Moves the scrub position by `step` frames (stopping at the ends); moving past the newest
+    /// frame returns to following it.
+    public mutating func scrub(by step: Int) {
+        opened = nil
+        guard let timeline = viewedTimeline, !timeline.frames.isEmpty else { return }
+        let last = timeline.frames.count - 1
+        let position = frameIndex ?? (timeline.final != nil ? last + 1 : last)
+        let next = position + step
+        if next > last {
+            frameIndex = nil
+        } else {
+            frameIndex = max(0, next)
+        }
+    }
+
+    public mutating func scrubToStart() {
+        opened = nil
+        if viewedTimeline?.frames.isEmpty == false { frameIndex = 0 }
+    }
+
+    public mutating func scrubToEnd() {
+        opened = nil
+        frameIndex = nil
+    }
+
+    /// The selected gallery image's prompt, negative prompt and settings into the controls (seed
+    /// locked to its seed), focus back on the prompt: A1111's PNG Info -> txt2img.
+    public mutating func loadSelectedParameters() {
+        guard let entry = gallery.selectedEntry else { return }
+        do {
+            let request = try entry.request()
+            prompt.text = request.prompt
+            negative.text = request.negativePrompt
+            panel.load(request)
+            focus = .prompt
+            let warnings = entry.parameters.map { GenerationRequest.warnings(for: $0) } ?? []
+            setStatus("Loaded the parameters of \(entry.name)" + (warnings.isEmpty ? "." : "; " + warnings.joined(separator: "; ")),
+                      warnings.isEmpty ? .success : .warning)
+        } catch {
+            setStatus("\(entry.name): \(error)", .error)
+        }
     }
 
     public mutating func setStatus(_ text: String, _ kind: StatusKind = .info) {
@@ -51,6 +151,25 @@ public struct StudioState: Sendable {
         statusKind = kind
     }
 }
+
+/// The image in the pane and where it came from.
+public struct ShownImage: Sendable, Equatable {
+    public enum Source: Sendable, Equatable {
+        /// A timeline frame (step nil: the final image) of `latent`, out of `total` steps.
+        case timeline(latent: PreviewLatent, total: Int)
+        /// A file opened from the gallery.
+        case file(URL)
+    }
+
+    public var image: PixelImage
+    /// The settings that made it (timeline images).
+    public var request: GenerationRequest?
+    public var seed: UInt64?
+    /// The step of an intermediate frame; nil for a final image.
+    public var step: Int?
+    public var source: Source
+}
+
 
 /// Keys -> changes of `StudioState` and effects. Typing goes to the focused editor; keys that
 /// are letters in a text field act as commands only outside text fields.
@@ -61,7 +180,7 @@ public enum StudioKeyMap {
         ("Alt-Enter", "new line in a prompt"),
         ("Esc", "cancel the running generation"),
         ("Tab / Shift-Tab", "next / previous panel"),
-        ("Ctrl-S", "save the image shown"),
+        ("Ctrl-S", "save the image shown (a step too)"),
         ("Ctrl-Q", "quit (cancels a run)"),
         ("Ctrl-P", "pause / resume"),
         ("Ctrl-N", "single step while paused"),
@@ -69,7 +188,19 @@ public enum StudioKeyMap {
         ("Left / Right", "move in text; change the selected parameter"),
         ("Ctrl-W / Ctrl-K / Ctrl-U", "delete word / to line end / to line start"),
         ("Ctrl-Left / Ctrl-Right", "move by word"),
-        ("? or F1", "this help (outside text fields: ?)"),
+        ("PgUp / PgDn", "timeline: previous / next step"),
+        ("F2", "gallery"),
+        ("F3", "timeline: denoised estimate / noisy latent"),
+        ("F4", "export the timeline as a contact sheet"),
+        ("F5", "next theme"),
+        ("Image: Left Right [ ]", "previous / next step"),
+        ("Image: Home End", "first step / latest"),
+        ("Image: Up Down", "this / the last generation"),
+        ("Image: d e", "denoised-noisy / contact sheet"),
+        ("Gallery: Up Down Enter", "choose / open"),
+        ("Gallery: l", "load its parameters into the controls"),
+        ("t  (image, gallery)", "next theme"),
+        ("? or F1", "this help (? outside text fields)"),
     ]
 
     /// Applies `key`; `editorWidth` is the prompt editors' text width (for up/down in wrapped text).
@@ -84,9 +215,28 @@ public enum StudioKeyMap {
         case .function(1):
             state.showHelp = true
             return []
+        case .function(2):
+            return toggleGallery(&state)
+        case .function(3):
+            toggleLatent(&state)
+            return []
+        case .function(4):
+            return [.exportTimeline]
+        case .function(5):
+            return [.nextTheme]
+        case .pageUp where state.focus != .gallery:
+            state.scrub(by: -1)
+            return []
+        case .pageDown where state.focus != .gallery:
+            state.scrub(by: 1)
+            return []
         case .escape:
             if state.focus == .parameters, state.panel.typing != nil {
                 state.panel.typing = nil
+                return []
+            }
+            if state.focus == .gallery, !state.running {
+                state.focus = .prompt
                 return []
             }
             return state.running ? [.cancel] : []
@@ -107,6 +257,11 @@ public enum StudioKeyMap {
                 if let problem = state.panel.applyTyped() { state.setStatus(problem, .error) }
                 return []
             }
+            if state.focus == .gallery {
+                // Open: keep the image shown and go back to the prompt.
+                state.focus = .prompt
+                return []
+            }
             return generate(&state)
         default:
             break
@@ -115,8 +270,71 @@ public enum StudioKeyMap {
         case .prompt: edit(&state.prompt, key: key, width: editorWidth)
         case .negative: edit(&state.negative, key: key, width: editorWidth)
         case .parameters: return parameters(key, state: &state)
+        case .image: return image(key, state: &state)
+        case .gallery: return gallery(key, state: &state)
         }
         return []
+    }
+
+    static func toggleGallery(_ state: inout StudioState) -> [StudioState.Effect] {
+        if state.focus == .gallery {
+            state.focus = .prompt
+            return []
+        }
+        state.focus = .gallery
+        return [.showGalleryEntry]
+    }
+
+    static func toggleLatent(_ state: inout StudioState) {
+        state.latent = state.latent == .denoised ? .noisy : .denoised
+        state.opened = nil
+        state.setStatus(state.latent == .denoised ? "Timeline: the model's estimate of the clean image."
+                                                  : "Timeline: the noisy latent the sampler holds.")
+    }
+
+    /// Keys with the image pane focused: the timeline.
+    static func image(_ key: Key, state: inout StudioState) -> [StudioState.Effect] {
+        switch key {
+        case .left, .character("["): state.scrub(by: -1)
+        case .right, .character("]"): state.scrub(by: 1)
+        case .home: state.scrubToStart()
+        case .end: state.scrubToEnd()
+        case .up, .down:
+            guard state.previous != nil else {
+                state.setStatus("No earlier generation this session.")
+                return []
+            }
+            state.viewingPrevious = key == .up
+            state.frameIndex = nil
+            state.opened = nil
+        case .character("d"): toggleLatent(&state)
+        case .character("e"): return [.exportTimeline]
+        case .character("g"): return toggleGallery(&state)
+        case .character("t"): return [.nextTheme]
+        case .character("?"): state.showHelp = true
+        default: break
+        }
+        return []
+    }
+
+    /// Keys with the gallery focused.
+    static func gallery(_ key: Key, state: inout StudioState) -> [StudioState.Effect] {
+        switch key {
+        case .up, .character("k"): state.gallery.move(by: -1)
+        case .down, .character("j"): state.gallery.move(by: 1)
+        case .pageUp: state.gallery.move(by: -10)
+        case .pageDown: state.gallery.move(by: 10)
+        case .home: state.gallery.move(by: -state.gallery.entries.count)
+        case .end: state.gallery.move(by: state.gallery.entries.count)
+        case .character("l"):
+            state.loadSelectedParameters()
+            return []
+        case .character("g"): return toggleGallery(&state)
+        case .character("t"): return [.nextTheme]
+        case .character("?"): state.showHelp = true
+        default: return []
+        }
+        return [.showGalleryEntry]
     }
 
     static func generate(_ state: inout StudioState) -> [StudioState.Effect] {
@@ -133,9 +351,13 @@ public enum StudioKeyMap {
         return [.generate(request)]
     }
 
+    /// Tab's cycle: prompt, negative prompt, parameters, image (the gallery is entered with F2 or
+    /// `g` and left with Tab, Esc or F2).
+    static let tabOrder: [StudioState.Focus] = [.prompt, .negative, .parameters, .image]
+
     static func next(_ focus: StudioState.Focus, by step: Int) -> StudioState.Focus {
-        let all = StudioState.Focus.allCases
-        return all[(all.firstIndex(of: focus)! + step + all.count) % all.count]
+        guard let index = tabOrder.firstIndex(of: focus) else { return .prompt }
+        return tabOrder[(index + step + tabOrder.count) % tabOrder.count]
     }
 
     static func edit(_ editor: inout TextEditor, key: Key, width: Int) {

@@ -71,14 +71,62 @@ public struct StudioView {
         }
         screen.put(" stipple  \u{00B7}  \(state.modelName)", row: 0, column: 0, style: CellStyle(.accent, bold: true))
         screen.cursor = nil
-        drawEditor(state.prompt, title: "Prompt", in: layout.prompt, focused: state.focus == .prompt, on: screen)
-        drawEditor(state.negative, title: "Negative prompt", in: layout.negative, focused: state.focus == .negative, on: screen)
-        drawParameters(state.panel, in: layout.parameters, focused: state.focus == .parameters, on: screen)
-        frame(layout.image, title: "Image", focused: false, on: screen)
+        if state.focus == .gallery {
+            let left = Rect(row: layout.prompt.row, column: 0, rows: layout.parameters.row + layout.parameters.rows - layout.prompt.row,
+                            columns: layout.prompt.columns)
+            drawGallery(state.gallery, in: left, on: screen)
+        } else {
+            drawEditor(state.prompt, title: "Prompt", in: layout.prompt, focused: state.focus == .prompt, on: screen)
+            drawEditor(state.negative, title: "Negative prompt", in: layout.negative, focused: state.focus == .negative, on: screen)
+            drawParameters(state.panel, in: layout.parameters, focused: state.focus == .parameters, on: screen)
+        }
+        frame(layout.image, title: Self.imageTitle(state), focused: state.focus == .image, on: screen)
         drawProgress(state, in: layout.progress, on: screen)
         drawStatus(state, in: layout.status, on: screen)
         if state.showHelp { drawHelp(in: layout, on: screen) }
         return layout.image.inner
+    }
+
+    /// The image pane's title: what is shown (step, latent, which generation, or the file).
+    static func imageTitle(_ state: StudioState) -> String {
+        guard let shown = state.shownImage else {
+            return state.focus == .gallery ? "Image \u{00B7} no image selected" : "Image"
+        }
+        switch shown.source {
+        case .file(let url):
+            return "Gallery \u{00B7} \(url.lastPathComponent)"
+        case .timeline(let latent, let total):
+            var parts = ["Image"]
+            if state.viewingPrevious { parts.append("last generation") }
+            if let step = shown.step {
+                parts.append("step \(step)/\(total) \(latent == .denoised ? "denoised" : "noisy")")
+                if state.frameIndex != nil { parts.append("\u{25C2}\u{25B8} scrubbing") }
+            } else {
+                parts.append("final")
+            }
+            if let seed = shown.seed { parts.append("seed \(seed)") }
+            return parts.joined(separator: " \u{00B7} ")
+        }
+    }
+
+    func drawGallery(_ gallery: Gallery, in rect: Rect, on screen: TextScreen) {
+        frame(rect, title: "Gallery (\(gallery.entries.count)) \u{00B7} Enter open \u{00B7} l load \u{00B7} Esc back", focused: true, on: screen)
+        let inner = rect.inner
+        guard inner.rows > 0, inner.columns > 0 else { return }
+        guard !gallery.entries.isEmpty else {
+            screen.put("No images yet in \(gallery.folder.path)", row: inner.row, column: inner.column,
+                       style: CellStyle(.dimText), width: inner.columns)
+            return
+        }
+        let first = max(0, min(gallery.selected - inner.rows / 2, gallery.entries.count - inner.rows))
+        let now = Date()
+        for (offset, entry) in gallery.entries.dropFirst(first).prefix(inner.rows).enumerated() {
+            let index = first + offset
+            let style = index == gallery.selected ? CellStyle(.selection, reverse: true) : CellStyle(.text)
+            let line = Gallery.line(for: entry, now: now)
+            screen.put(line.padding(toLength: max(inner.columns, 0), withPad: " ", startingAt: 0),
+                       row: inner.row + offset, column: inner.column, style: style, width: inner.columns)
+        }
     }
 
     /// The editors' text width for a window (what up/down wrap by).

@@ -10,7 +10,7 @@ public final class CursesScreen: TextScreen {
     public private(set) var size: (rows: Int, columns: Int)
     public var cursor: (row: Int, column: Int)?
     private var pairs: [CellStyle.PairKey: Int16] = [:]
-    private let theme: Theme
+    public private(set) var theme: Theme
     private var ended = false
 
     /// Starts curses on the terminal (`initscr`), raw and without echo. Call `end()` (or let the
@@ -37,6 +37,14 @@ public final class CursesScreen: TextScreen {
         ended = true
         curs_set(1)
         endwin()
+    }
+
+    /// Switches to another theme: colour pairs are made again from it and the whole screen is
+    /// repainted on the next refresh.
+    public func setTheme(_ theme: Theme) {
+        self.theme = theme
+        pairs.removeAll()
+        clearok(stipple_stdscr(), true)
     }
 
     /// The window changed size: tells curses the new size.
@@ -79,6 +87,14 @@ public final class CursesScreen: TextScreen {
         }
         wnoutrefresh(stipple_stdscr())
         doupdate()
+    }
+
+    /// Makes the next refresh rewrite rows `row..<row + count` whether or not curses thinks they
+    /// changed: what erases an image written around curses' back.
+    public func touchRows(_ row: Int, count: Int) {
+        let start = max(0, row), end = min(size.rows, row + count)
+        guard end > start else { return }
+        wtouchln(stipple_stdscr(), Int32(start), Int32(end - start), 1)
     }
 
     /// Erases everything (curses then repaints the whole screen on the next refresh).

@@ -142,15 +142,11 @@ struct Generate: ParsableCommand {
     /// The init image as RGB, resized to the requested size when one is given, else to its own
     /// size rounded down to a multiple of 8 (as diffusers' image processor does).
     static func loadInitImage(_ path: String, width: Int?, height: Int?) throws -> PixelImage {
-        let file = try readPNG(path)
-        var image = file.image.hasAlpha ? file.image.flattened(over: (255, 255, 255)) : file.image
-        let targetWidth = width ?? image.width / 8 * 8
-        let targetHeight = height ?? image.height / 8 * 8
-        guard targetWidth >= 8, targetHeight >= 8 else {
-            throw CommandFailure("\(path): the init image is \(image.width)x\(image.height), smaller than 8x8")
+        do {
+            return try InitImage.load(path: path, width: width, height: height)
+        } catch {
+            throw CommandFailure(error.description)
         }
-        image = image.fitted(width: targetWidth, height: targetHeight)
-        return PixelImage(width: image.width, height: image.height, rgb: image.pixels)
     }
 
     /// Draws `pixels` on the terminal when standard output is one.

@@ -28,6 +28,10 @@ struct StudioCommand: ParsableCommand {
     @Option(name: .long, help: "Previews while sampling: off, approx or full.")
     var preview: PreviewMode = .approx
 
+    @Option(name: .long, help: ArgumentHelp("Append each key's latency (key read to screen updated, ms) to FILE.",
+                                            valueName: "FILE"))
+    var traceLatency: String?
+
     func run() throws {
         guard isatty(STDIN_FILENO) == 1, isatty(STDOUT_FILENO) == 1 else {
             throw CommandFailure("the studio needs a terminal (use `stipple generate` in scripts)")
@@ -57,7 +61,8 @@ struct StudioCommand: ParsableCommand {
         let mode = graphics.mode ?? capabilities.graphics
         let output = URL(fileURLWithPath: options.outputDir ?? config.outputDirectory ?? "outputs")
         let app = StudioApp(model: model, options: StudioApp.Options(
-            graphics: mode, cellSize: capabilities.cellPixelSize, theme: loadedTheme, outputFolder: output, initial: initial))
+            graphics: mode, cellSize: capabilities.cellPixelSize, theme: loadedTheme, themesFolder: themes, outputFolder: output,
+            initial: initial, initImagePath: options.initImage, latencyTrace: traceLatency.map { URL(fileURLWithPath: $0) }))
         let status = app.run()
         if status != 0 { throw ExitCode(status) }
     }

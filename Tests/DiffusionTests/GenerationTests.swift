@@ -101,6 +101,29 @@ import Testing
         #expect(try firstPreview(noisy) != firstPreview(denoised))
     }
 
+    @Test func bothLatentsArePreviewedWhenAskedAndEqualTheSingleKindRuns() throws {
+        let model = try Self.model()
+        func previews(_ request: GenerationRequest) throws -> [StepProgress] {
+            var steps: [StepProgress] = []
+            _ = try Pipeline(model: model).run(request) { event in
+                if case .step(let progress) = event { steps.append(progress) }
+            }
+            return steps
+        }
+        var both = Self.request(steps: 4)
+        both.previewBothLatents = true
+        let pairs = try previews(both)
+        var noisyOnly = Self.request(steps: 4)
+        noisyOnly.previewLatent = .noisy
+        let denoised = try previews(Self.request(steps: 4)).map(\.preview)
+        let noisy = try previews(noisyOnly).map(\.preview)
+        #expect(pairs.count == 4)
+        #expect(pairs.map { $0.preview(of: .denoised) } == denoised)
+        #expect(pairs.map { $0.preview(of: .noisy) } == noisy)
+        #expect(pairs.allSatisfy { $0.preview(of: .noisy) != nil && $0.preview(of: .denoised) != nil })
+        #expect(pairs[0].preview(of: .noisy) != pairs[0].preview(of: .denoised))
+    }
+
     @Test func cancelStopsTheJobAndLeavesTheModelReusable() throws {
         let model = try Self.model()
         let recorder = Recorder()

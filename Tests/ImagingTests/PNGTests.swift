@@ -53,6 +53,23 @@ import Testing
         }
     }
 
+    @Test func headerReadGivesSizeAndTextsWithoutPixels() throws {
+        let path = Self.folder.appendingPathComponent("text_chunks.png").path
+        let header = try PNG.readHeader(path: path)
+        let full = try PNG.read(path: path)
+        #expect(header.width == full.image.width && header.height == full.image.height)
+        // The fixture's texts all precede its image data, so the header read finds every one.
+        #expect(header.texts == full.texts)
+        #expect(!header.texts.isEmpty)
+        let written = FileManager.default.temporaryDirectory.appendingPathComponent("stipple-header-\(getpid()).png")
+        defer { try? FileManager.default.removeItem(at: written) }
+        let texts = [PNGText(key: "parameters", value: "a cat\nSteps: 20, Seed: 7"), PNGText(key: "prompt", value: "{\"猫\": 1}")]
+        try Data(PNG.encode(RGBImage(width: 5, height: 3), texts: texts)).write(to: written)
+        let ours = try PNG.readHeader(path: written.path)
+        #expect(ours.width == 5 && ours.height == 3 && ours.texts == texts)
+        #expect(throws: PNGError.self) { try PNG.readHeader(path: "/nonexistent/x.png") }
+    }
+
     @Test func roundTripsPixelsAndText() throws {
         var pixels = [UInt8](repeating: 0, count: 37 * 23 * 4)
         var state: UInt32 = 12345

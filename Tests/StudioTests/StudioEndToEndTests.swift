@@ -97,8 +97,9 @@ import Testing
         #expect(try tmux.wait(seconds: 10) { try tmux.screen().contains("Saved ") })
 
         // 900 steps (the most is the model's 1000), then Esc: the run is cancelled and nothing is saved.
+        try tmux.run(["send-keys", "-t", "studio", "BTab"])  // focus: image
         try tmux.run(["send-keys", "-t", "studio", "BTab"])  // focus: parameters
-        for key in ["Down", "Down", "9", "0", "0", "Enter", "Tab"] {
+        for key in ["Down", "Down", "9", "0", "0", "Enter", "Tab", "Tab"] {
             try tmux.run(["send-keys", "-t", "studio", key])
         }
         #expect(try tmux.wait(seconds: 10) { try tmux.screen().contains("Steps      900") })
@@ -127,9 +128,102 @@ import Testing
         let status = work.appendingPathComponent("exit-status")
         #expect(tmux.wait(seconds: 10) { FileManager.default.fileExists(atPath: status.path) })
         #expect((try? String(contentsOf: status, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) == "0")
-        #expect(tmux.wait(seconds: 5) { FileManager.default.fileExists(atPath: work.appendingPathComponent("stty-after").path) })
+        #expect(tmux.wait(seconds: 5) {  // stty creates the file before it writes it
+            ((try? String(contentsOf: work.appendingPathComponent("stty-after"), encoding: .utf8)) ?? "").contains("icanon")
+        })
         let stty = (try? String(contentsOf: work.appendingPathComponent("stty-after"), encoding: .utf8)) ?? ""
         #expect(stty.contains(" icanon") && stty.contains(" echo ") && !stty.contains("-icanon") && !stty.contains("-echo "))
         #expect(try !tmux.screen().contains("Parameters"))
+    }
+
+    /// Starts the studio in tmux on the tiny pipeline; returns the work folder.
+    static func start(_ tmux: Tmux, work: URL, environment: String = "", extra: String = "") throws {
+        let outputs = work.appendingPathComponent("outputs")
+        let script = """
+            cd '\(work.path)' && \(environment) XDG_CONFIG_HOME='\(work.path)' XDG_CACHE_HOME='\(work.path)' '\(Self.binary)' \
+            --model '\(Self.model)' --output-dir '\(outputs.path)' --steps 6 -W 32 -H 32 --graphics truecolor \(extra); \
+            echo $? > exit-status; stty -a > stty-after; sleep 30
+            """
+        try tmux.run(["new-session", "-d", "-s", "studio", "-x", "110", "-y", "32", "bash", "-c", script])
+    }
+
+    @Test func timelineScrubContactSheetGalleryAndLoadParameters() throws {
+        guard FileManager.default.isExecutableFile(atPath: Self.binary) else {
+            Issue.record("no \(Self.binary): run the suite with scripts/test, which builds it")
+            return
+        }
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("stipple-e2e-" + UUID().uuidString)
+        let outputs = work.appendingPathComponent("outputs")
+        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: work) }
+        let tmux = Tmux()
+        defer { _ = try? tmux.run(["kill-server"]) }
+        try Self.start(tmux, work: work)
+        #expect(try tmux.wait(seconds: 60) { try tmux.screen().contains("Parameters") }, "the studio did not start")
+        func send(_ keys: String...) throws { for key in keys { try tmux.run(["send-keys", "-t", "studio", key]) } }
+        func literal(_ text: String) throws { try tmux.run(["send-keys", "-t", "studio", "-l", text]) }
+
+        try literal("a green triangle")
+        try send("Enter")
+        #expect(tmux.wait(seconds: 60) { Self.pngs(in: outputs).count == 1 }, "no image was saved")
+        #expect(try tmux.wait(seconds: 10) { try tmux.screen().contains("final") })
+
+        // The image pane: Home is step 1, Right step 2, d the noisy latent; Ctrl-S saves that step.
+        try send("Tab", "Tab", "Tab", "Home")
+        // (6 PLMS steps are 7 model calls: its warm-up step, as in diffusers.)
+        #expect(try tmux.wait(seconds: 10) { try tmux.screen().contains("step 1/7 denoised") })
+        try send("Right", "d")
+        #expect(try tmux.wait(seconds: 10) { try tmux.screen().contains("step 2/7 noisy") }, "\((try? tmux.screen()) ?? "")")
+        try send("C-s")
+        #expect(tmux.wait(seconds: 10) { Self.pngs(in: outputs).contains { $0.hasSuffix("-step2-noisy.png") } })
+        // e: the contact sheet of the noisy latents, with the parameters.
+        try send("e")
+        #expect(tmux.wait(seconds: 10) { Self.pngs(in: outputs).contains { $0.hasSuffix("-timeline-noisy.png") } })
+        let sheetName = try #require(Self.pngs(in: outputs).first { $0.hasSuffix("-timeline-noisy.png") })
+        let sheet = try PNG.read(path: outputs.appendingPathComponent(sheetName).path)
+        #expect(sheet.text("parameters")?.hasPrefix("a green triangle\nSteps: 6") == true, "\(sheet.text("parameters") ?? "")")
+        #expect(sheet.text("parameters")?.contains("Contact sheet: noisy") == true)
+        #expect(sheet.image.width > 3 * 128 && sheet.image.height > 2 * 128, "8 cells (7 steps + final) in a 3x3 grid")
+
+        // F2: the gallery lists the images; l loads one's parameters into the controls.
+        try send("F2")
+        #expect(try tmux.wait(seconds: 10) { try tmux.screen().contains("Gallery (3)") }, "\((try? tmux.screen()) ?? "")")
+        #expect(try tmux.screen().contains("a green triangle"))
+        try send("End", "l")
+        #expect(try tmux.wait(seconds: 10) { try tmux.screen().contains("Loaded the parameters") }, "\((try? tmux.screen()) ?? "")")
+        let screen = try tmux.screen()
+        #expect(screen.contains("│a green triangle") && screen.contains("Seed lock  locked"), "\(screen)")
+
+        try send("C-q")
+        #expect(tmux.wait(seconds: 10) { FileManager.default.fileExists(atPath: work.appendingPathComponent("exit-status").path) })
+    }
+
+    /// A Swift runtime error in our code path (STIPPLE_TEST_TRAP=1 makes the studio index an empty
+    /// array right after its first frame): the process dies of the trap, and the terminal is back in
+    /// cooked mode with echo, out of the alternate screen, cursor shown.
+    @Test func aRuntimeErrorStillRestoresTheTerminal() throws {
+        guard FileManager.default.isExecutableFile(atPath: Self.binary) else {
+            Issue.record("no \(Self.binary): run the suite with scripts/test, which builds it")
+            return
+        }
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("stipple-e2e-" + UUID().uuidString)
+        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: work) }
+        let tmux = Tmux()
+        defer { _ = try? tmux.run(["kill-server"]) }
+        try Self.start(tmux, work: work, environment: "STIPPLE_TEST_TRAP=1")
+        let status = work.appendingPathComponent("exit-status")
+        #expect(tmux.wait(seconds: 60) { FileManager.default.fileExists(atPath: status.path) })
+        let code = Int((try? String(contentsOf: status, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 0
+        #expect(code == 128 + Int(SIGILL) || code == 128 + Int(SIGTRAP), "exit status \(code): not the trap")
+        #expect(tmux.wait(seconds: 5) {  // stty creates the file before it writes it
+            ((try? String(contentsOf: work.appendingPathComponent("stty-after"), encoding: .utf8)) ?? "").contains("icanon")
+        })
+        let stty = (try? String(contentsOf: work.appendingPathComponent("stty-after"), encoding: .utf8)) ?? ""
+        #expect(stty.contains(" icanon") && stty.contains(" echo ") && !stty.contains("-icanon") && !stty.contains("-echo "), "\(stty)")
+        let screen = try tmux.screen()
+        #expect(!screen.contains("Parameters"), "the studio's screen is still up: \(screen)")
+        let cursorHidden = try tmux.run(["display-message", "-p", "-t", "studio", "#{cursor_flag}"])
+        #expect(cursorHidden.trimmingCharacters(in: .whitespacesAndNewlines) == "1", "cursor not shown")
     }
 }

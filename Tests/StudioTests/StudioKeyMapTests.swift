@@ -43,6 +43,8 @@ import Testing
     @Test func focusCyclesAndParameterKeysChangeFields() {
         var state = StudioState(modelName: "m", width: 512, height: 512)
         _ = StudioKeyMap.handle(.backTab, state: &state, editorWidth: 40)
+        #expect(state.focus == .image)
+        _ = StudioKeyMap.handle(.backTab, state: &state, editorWidth: 40)
         #expect(state.focus == .parameters)
         _ = StudioKeyMap.handle(.right, state: &state, editorWidth: 40)
         #expect(state.panel.sampler == "ddim")
@@ -59,6 +61,8 @@ import Testing
         #expect(state.showHelp)
         _ = StudioKeyMap.handle(.escape, state: &state, editorWidth: 40)
         #expect(!state.showHelp)
+        _ = StudioKeyMap.handle(.tab, state: &state, editorWidth: 40)
+        #expect(state.focus == .image)
         _ = StudioKeyMap.handle(.tab, state: &state, editorWidth: 40)
         #expect(state.focus == .prompt)
         // In a text field `?` is text.

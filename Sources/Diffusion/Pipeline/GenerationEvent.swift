@@ -39,11 +39,22 @@ public struct StepProgress: Sendable {
     /// A preview of the latent after this step, when the request asked for one (and, for `full`,
     /// on the steps it is due).
     public var preview: PixelImage?
+    /// Which latent `preview` shows (the request's `previewLatent`).
+    public var previewLatent: PreviewLatent
+    /// The other latent's preview, when the request asked for both.
+    public var otherPreview: PixelImage?
 
     public init(imageIndex: Int, imageCount: Int, step: Int, total: Int, timestep: Float, elapsed: Double,
-                stepsPerSecond: Double, preview: PixelImage?) {
+                stepsPerSecond: Double, preview: PixelImage?, previewLatent: PreviewLatent = .denoised,
+                otherPreview: PixelImage? = nil) {
         (self.imageIndex, self.imageCount, self.step, self.total) = (imageIndex, imageCount, step, total)
         (self.timestep, self.elapsed, self.stepsPerSecond, self.preview) = (timestep, elapsed, stepsPerSecond, preview)
+        (self.previewLatent, self.otherPreview) = (previewLatent, otherPreview)
+    }
+
+    /// The preview of `latent` at this step, if one was made.
+    public func preview(of latent: PreviewLatent) -> PixelImage? {
+        latent == previewLatent ? preview : otherPreview
     }
 
     /// Seconds left at the current rate.

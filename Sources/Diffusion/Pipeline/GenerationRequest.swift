@@ -29,6 +29,9 @@ public struct GenerationRequest: Sendable, Equatable {
     public var preview: PreviewMode = .approx
     /// Which latent the previews show.
     public var previewLatent: PreviewLatent = .denoised
+    /// Also preview the other latent (`StepProgress.otherPreview`): the studio's timeline keeps
+    /// both, so a person can toggle between them after the run.
+    public var previewBothLatents = false
     /// `full` previews decode with the VAE every this many steps.
     public var fullPreviewInterval: Int = 5
 

@@ -143,25 +143,34 @@ public struct Pipeline: Sendable {
 
             let step = i - first + 1
             var preview: PixelImage?
+            var otherPreview: PixelImage?
             switch request.preview {
             case .off: break
             case .approx, .full:
                 let full = request.preview == .full
                 if !full || step % request.fullPreviewInterval == 0 || step == total {
-                    let shown: Tensor
-                    switch request.previewLatent {
-                    case .denoised:
-                        shown = denoisedEstimate(input: input, output: output, timestep: t, schedule: schedule)
-                    case .noisy:
-                        shown = i + 1 < timesteps.count ? sampler.scaleModelInput(latents, stepIndex: i + 1) : latents
+                    func latent(_ kind: PreviewLatent) -> Tensor {
+                        switch kind {
+                        case .denoised:
+                            denoisedEstimate(input: input, output: output, timestep: t, schedule: schedule)
+                        case .noisy:
+                            i + 1 < timesteps.count ? sampler.scaleModelInput(latents, stepIndex: i + 1) : latents
+                        }
                     }
-                    preview = full ? try decode(shown, control: control) : model.previewFactors.rgb(shown)
+                    func pixels(_ kind: PreviewLatent) throws(GenerationError) -> PixelImage {
+                        full ? try decode(latent(kind), control: control) : model.previewFactors.rgb(latent(kind))
+                    }
+                    preview = try pixels(request.previewLatent)
+                    if request.previewBothLatents {
+                        otherPreview = try pixels(request.previewLatent == .denoised ? .noisy : .denoised)
+                    }
                 }
             }
             let elapsed = seconds(clock.now - start)
             observer(.step(StepProgress(imageIndex: index, imageCount: request.batchCount, step: step, total: total,
                                         timestep: t, elapsed: elapsed,
-                                        stepsPerSecond: elapsed > 0 ? Double(step) / elapsed : 0, preview: preview)))
+                                        stepsPerSecond: elapsed > 0 ? Double(step) / elapsed : 0, preview: preview,
+                                        previewLatent: request.previewLatent, otherPreview: otherPreview)))
         }
         return latents
     }

@@ -36,6 +36,10 @@ typedef struct {
 int stipple_png_decode(const uint8_t *data, size_t length, uint32_t max_side, uint64_t max_pixels,
                        stipple_png_decoded *out);
 
+/// Reads only the header and the text chunks before the image data (where A1111, Pillow and
+/// stipple put them): width and height are set, pixels stay NULL. For listing many files fast.
+int stipple_png_decode_header(const uint8_t *data, size_t length, stipple_png_decoded *out);
+
 /// Frees what stipple_png_decode allocated (safe on a zeroed or failed result).
 void stipple_png_decoded_free(stipple_png_decoded *decoded);
 

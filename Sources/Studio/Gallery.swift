@@ -1,0 +1,114 @@
+import Diffusion
+import Foundation
+import Imaging
+
+/// The images of this and earlier sessions: the PNG files of the output folder, newest first,
+/// each with the parameters it was saved with (read from its text chunks without decoding the
+/// pixels, so a folder of thousands lists in moments).
+public struct Gallery: Sendable, Equatable {
+    public struct Entry: Sendable, Equatable {
+        public var url: URL
+        public var modified: Date
+        public var width: Int
+        public var height: Int
+        /// The A1111 `parameters` text, parsed; nil for PNGs without one.
+        public var parameters: Infotext?
+
+        public var name: String { url.lastPathComponent }
+        public var prompt: String { parameters?.prompt ?? "" }
+        public var seed: String? { parameters?["Seed"] }
+        public var sampler: String? {
+            guard let sampler = parameters?["Sampler"] else { return nil }
+            if let schedule = parameters?["Schedule type"], schedule.lowercased() != "automatic" { return "\(sampler) \(schedule)" }
+            return sampler
+        }
+        /// The step of an intermediate image saved with Ctrl-S.
+        public var step: String? { parameters?["Step"] }
+
+        /// Reads `url`'s header and texts; nil when it is not a readable PNG.
+        public init?(url: URL) {
+            guard let header = try? PNG.readHeader(path: url.path) else { return nil }
+            self.url = url
+            let attributes = try? FileManager.default.attributesOfItem(atPath: url.path)
+            modified = attributes?[.modificationDate] as? Date ?? Date(timeIntervalSince1970: 0)
+            (width, height) = (header.width, header.height)
+            parameters = header.texts.first { $0.key == "parameters" }.map { Infotext(parsing: $0.value) }
+        }
+
+        /// The settings to load back into the controls (A1111's "send to txt2img").
+        public func request() throws(GenerationError) -> GenerationRequest {
+            guard let parameters else { throw .invalid("\(name) has no generation parameters") }
+            return try GenerationRequest(infotext: parameters)
+        }
+    }
+
+    public var folder: URL
+    /// Newest first.
+    public private(set) var entries: [Entry] = []
+    /// Index of the selected entry.
+    public var selected = 0
+
+    public init(folder: URL) {
+        self.folder = folder
+    }
+
+    /// Lists `folder`'s PNG files (hidden and temporary files left out), newest first: by
+    /// modification time, then by name (stipple's and A1111's running numbers).
+    public static func load(folder: URL) -> Gallery {
+        var gallery = Gallery(folder: folder)
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []
+        gallery.entries = names.filter { !$0.hasPrefix(".") && $0.lowercased().hasSuffix(".png") }
+            .compactMap { Entry(url: folder.appendingPathComponent($0)) }
+            .sorted { ($0.modified, $0.name) > ($1.modified, $1.name) }
+        return gallery
+    }
+
+    /// Puts a newly saved file at the top (and keeps the selection on the entry it was on).
+    public mutating func add(_ url: URL) {
+        guard let entry = Entry(url: url), !entries.contains(where: { $0.url == url }) else { return }
+        entries.insert(entry, at: 0)
+        if !entries.isEmpty, entries.count > 1 { selected = min(selected + 1, entries.count - 1) }
+    }
+
+    public var selectedEntry: Entry? { entries.indices.contains(selected) ? entries[selected] : nil }
+
+    public mutating func move(by step: Int) {
+        guard !entries.isEmpty else { return }
+        selected = min(max(0, selected + step), entries.count - 1)
+    }
+
+    /// Prompts of the listed images, oldest first and without repeats: the prompt editor's history
+    /// at start, so up-arrow brings back earlier sessions' prompts.
+    public var promptHistory: [String] {
+        var prompts: [String] = []
+        for entry in entries.reversed() where !entry.prompt.isEmpty {
+            prompts.removeAll { $0 == entry.prompt }
+            prompts.append(entry.prompt)
+        }
+        return prompts
+    }
+
+    public var negativeHistory: [String] {
+        var prompts: [String] = []
+        for entry in entries.reversed() {
+            guard let negative = entry.parameters?.negativePrompt, !negative.isEmpty else { continue }
+            prompts.removeAll { $0 == negative }
+            prompts.append(negative)
+        }
+        return prompts
+    }
+
+    /// One line for the list: time, seed, sampler, prompt.
+    public static func line(for entry: Entry, now: Date = Date()) -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.dateFormat = Calendar.current.isDate(entry.modified, inSameDayAs: now) ? "HH:mm" : "MMM d"
+        var parts = [formatter.string(from: entry.modified)]
+        if let seed = entry.seed { parts.append("#\(seed)") }
+        if let sampler = entry.sampler { parts.append(sampler) }
+        if let step = entry.step { parts.append("step \(step)") }
+        let prompt = entry.prompt.replacingOccurrences(of: "\n", with: " ")
+        parts.append(prompt.isEmpty ? entry.name : prompt)
+        return parts.joined(separator: "  ")
+    }
+}

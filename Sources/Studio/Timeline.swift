@@ -1,0 +1,58 @@
+import Diffusion
+import Foundation
+
+/// Every step's previews of one generated image, kept so a person can scrub back and forth through
+/// the denoising and toggle between the model's clean-image estimate and the noisy latent.
+public struct Timeline: Sendable, Equatable {
+    /// One sampling step.
+    public struct Frame: Sendable, Equatable {
+        /// 1-based step.
+        public var step: Int
+        public var total: Int
+        public var timestep: Float
+        public var denoised: PixelImage?
+        public var noisy: PixelImage?
+
+        public init(step: Int, total: Int, timestep: Float, denoised: PixelImage?, noisy: PixelImage?) {
+            (self.step, self.total, self.timestep, self.denoised, self.noisy) = (step, total, timestep, denoised, noisy)
+        }
+
+        public func image(_ latent: PreviewLatent) -> PixelImage? { latent == .denoised ? denoised : noisy }
+    }
+
+    /// The settings that made the image (its own seed, for a batch's later images).
+    public var request: GenerationRequest
+    public var seed: UInt64
+    public var frames: [Frame] = []
+    /// The decoded image, once the run finished.
+    public var final: PixelImage?
+
+    public init(request: GenerationRequest, seed: UInt64) {
+        self.request = request
+        self.seed = seed
+    }
+
+    /// Adds a step's previews (steps without a preview, as `full` previews between decodes, are
+    /// kept too: scrubbing shows the nearest earlier frame that has one).
+    public mutating func append(_ progress: StepProgress) {
+        frames.append(Frame(step: progress.step, total: progress.total, timestep: progress.timestep,
+                            denoised: progress.preview(of: .denoised), noisy: progress.preview(of: .noisy)))
+    }
+
+    /// The image to show at frame `index` (nil: the latest), for `latent`: the frame's own preview,
+    /// else the nearest earlier one's; the final image when following the latest of a finished run.
+    public func image(at index: Int?, latent: PreviewLatent) -> (image: PixelImage, step: Int?)? {
+        if index == nil, let final { return (final, nil) }
+        guard !frames.isEmpty else { return nil }
+        let last = min(index ?? frames.count - 1, frames.count - 1)
+        for i in stride(from: last, through: 0, by: -1) {
+            if let image = frames[i].image(latent) { return (image, frames[i].step) }
+        }
+        return nil
+    }
+
+    /// Frames that have a preview of `latent`, for the contact sheet.
+    public func framesWithPreviews(_ latent: PreviewLatent) -> [(step: Int, image: PixelImage)] {
+        frames.compactMap { frame in frame.image(latent).map { (frame.step, $0) } }
+    }
+}
