@@ -42,6 +42,6 @@ let package = Package(
         .testTarget(name: "DiffusionTests", dependencies: ["Diffusion", "Imaging"], exclude: ["Fixtures"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TerminalTests", dependencies: ["Terminal"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "StudioTests", dependencies: ["Studio", "Diffusion", "Imaging"]),
+        .testTarget(name: "StudioTests", dependencies: ["Studio", "Diffusion", "Imaging"], exclude: ["Fixtures"]),
     ]
 )
