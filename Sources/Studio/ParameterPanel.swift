@@ -41,6 +41,8 @@ public struct ParameterPanel: Sendable, Equatable {
     public var initImage = ""
     public var strength = 0.75
     public var preview: PreviewMode = .approx
+    /// `full` previews decode every this many steps.
+    public var fullPreviewInterval = 5
     /// The selected field.
     public var selected: Field = .sampler
     /// Text typed into the selected field, not yet applied (Enter applies, Esc drops).
@@ -188,6 +190,7 @@ public struct ParameterPanel: Sendable, Equatable {
         request.batchCount = batchCount
         request.strength = strength
         request.preview = preview
+        request.fullPreviewInterval = fullPreviewInterval
         return request
     }
 

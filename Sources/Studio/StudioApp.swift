@@ -64,6 +64,7 @@ public final class StudioApp {
         initial.height = size.height
         state.panel.load(initial)
         state.panel.preview = options.initial.preview
+        state.panel.fullPreviewInterval = options.initial.fullPreviewInterval
         state.panel.initImage = options.initImagePath ?? ""
         if options.initial.seed == nil { state.panel.seedLocked = false }
         hash = ModelHashTask(model: model)

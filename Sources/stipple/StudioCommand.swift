@@ -25,8 +25,11 @@ struct StudioCommand: ParsableCommand {
     @Option(name: .long, help: "Colour theme: dark, light or high-contrast (or theme in the config file).")
     var theme: String?
 
-    @Option(name: .long, help: "Previews while sampling: off, approx or full.")
-    var preview: PreviewMode = .approx
+    @Option(name: .long, help: """
+        Previews while sampling: off, approx (latent -> RGB, free) or full (a VAE decode). \
+        Default: full at every step for small models (native size 128 or less, where a decode is cheap), else approx.
+        """)
+    var preview: PreviewMode?
 
     @Option(name: .long, help: ArgumentHelp("Append each key's latency (key read to screen updated, ms) to FILE.",
                                             valueName: "FILE"))
@@ -55,7 +58,10 @@ struct StudioCommand: ParsableCommand {
         }
         var initial = GenerationRequest(prompt: "")
         options.apply(to: &initial)
-        initial.preview = preview
+        // A small model's VAE decodes in milliseconds: show real previews of every step.
+        let small = model.nativeSize <= 128
+        initial.preview = preview ?? (small ? .full : .approx)
+        initial.fullPreviewInterval = small ? 1 : 5
         // Ask the terminal what it can draw before curses takes it over.
         let capabilities = TerminalCapabilities.detect(probe: graphics == .auto || graphics.mode == .sixel)
         let mode = graphics.mode ?? capabilities.graphics
