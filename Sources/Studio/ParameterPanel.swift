@@ -7,10 +7,11 @@ import Foundation
 public struct ParameterPanel: Sendable, Equatable {
     /// The fields, in the order shown.
     public enum Field: String, CaseIterable, Sendable {
-        case sampler, schedule, steps, cfg, seed, seedLock, width, height, batch, initImage, strength, preview
+        case model, sampler, schedule, steps, cfg, seed, seedLock, width, height, batch, initImage, strength, preview
 
         public var label: String {
             switch self {
+            case .model: "Model"
             case .sampler: "Sampler"
             case .schedule: "Schedule"
             case .steps: "Steps"
@@ -27,6 +28,8 @@ public struct ParameterPanel: Sendable, Equatable {
         }
     }
 
+    /// The loaded model's name (typing a path into the field and Enter loads another).
+    public var modelName = ""
     public var sampler: String = "default"
     public var schedule: String = "default"
     public var steps = 20
@@ -60,6 +63,7 @@ public struct ParameterPanel: Sendable, Equatable {
     /// The value of `field` as shown.
     public func value(_ field: Field) -> String {
         switch field {
+        case .model: modelName
         case .sampler: (try? SamplerName(parsing: sampler)).map { $0.displayName ?? $0.rawValue } ?? sampler
         case .schedule: schedule
         case .steps: "\(steps)"
@@ -107,7 +111,7 @@ public struct ParameterPanel: Sendable, Equatable {
         case .width: width = min(4096, max(8, width + 8 * direction))
         case .height: height = min(4096, max(8, height + 8 * direction))
         case .batch: batchCount = min(100, max(1, batchCount + direction))
-        case .initImage: break
+        case .initImage, .model: break
         case .strength: strength = min(1, max(0.05, ((strength + 0.05 * Double(direction)) * 20).rounded() / 20))
         case .preview:
             let modes = PreviewMode.allCases
@@ -167,7 +171,7 @@ public struct ParameterPanel: Sendable, Equatable {
             guard let name = try? SamplerName(parsing: text) else { return "unknown sampler \(text)" }
             sampler = name.rawValue
             return nil
-        case .schedule, .seedLock, .preview:
+        case .schedule, .seedLock, .preview, .model:
             return nil
         }
     }

@@ -30,12 +30,12 @@ public final class StudioApp {
         }
     }
 
-    let model: StableDiffusionModel
+    var model: StableDiffusionModel
     let options: Options
     var state: StudioState
     let queue = GenerationQueue()
     let events = EventInbox()
-    let hash: ModelHashTask
+    var hash: ModelHashTask
     /// Controls of submitted jobs not finished yet, oldest (the running one) first.
     var controls: [GenerationControl] = []
     /// Requests of submitted jobs not finished yet, as `controls`.
@@ -138,7 +138,13 @@ public final class StudioApp {
                 }
             }
             if fds[1].revents & Int16(POLLIN) != 0 {
-                for event in events.drain() { handle(event) }
+                for event in events.drain() {
+                    switch event {
+                    case .engine(let engineEvent): handle(engineEvent)
+                    case .modelLoaded(let loaded, let seconds): useModel(loaded, seconds: seconds)
+                    case .modelFailed(let message): state.setStatus(message, .error)
+                    }
+                }
             }
             if screen.size != previousSize {
                 previousSize = screen.size
@@ -182,7 +188,7 @@ public final class StudioApp {
             }
             runningRequests.append(request)
             let inbox = events
-            let control = queue.submit(request, model: model) { event in inbox.post(event) }
+            let control = queue.submit(request, model: model) { event in inbox.post(.engine(event)) }
             controls.append(control)
         case .cancel:
             controls.first?.cancel()
@@ -203,8 +209,32 @@ public final class StudioApp {
             showGalleryEntry()
         case .nextTheme:
             nextTheme()
+        case .loadModel(let path):
+            state.setStatus("Loading \(path)...")
+            let inbox = events
+            DispatchQueue.global(qos: .userInitiated).async {
+                let start = Date()
+                do {
+                    let loaded = try ModelLocator.load(path: path)
+                    inbox.post(.modelLoaded(loaded, seconds: Date().timeIntervalSince(start)))
+                } catch {
+                    inbox.post(.modelFailed("\(error)"))
+                }
+            }
         }
         return true
+    }
+
+    /// A model loaded from the panel: the next generations use it (a running one finishes on the
+    /// old one); the size follows its native size.
+    func useModel(_ loaded: StableDiffusionModel, seconds: Double) {
+        model = loaded
+        hash = ModelHashTask(model: loaded)
+        state.modelName = loaded.name
+        state.panel.width = loaded.nativeSize
+        state.panel.height = loaded.nativeSize
+        state.setStatus(String(format: "Loaded %@ in %.1f s (%@, %dx%d).", loaded.name, seconds, loaded.family.rawValue,
+                               loaded.nativeSize, loaded.nativeSize), .success)
     }
 
     func handle(_ event: GenerationEvent) {
@@ -401,8 +431,14 @@ public final class StudioApp {
 /// Engine events handed from the generation queue's thread to the main loop: kept in a locked
 /// list, with one byte written to a pipe the main loop polls.
 final class EventInbox: @unchecked Sendable {  // `pending` guarded by `lock`
+    enum Event: Sendable {
+        case engine(GenerationEvent)
+        case modelLoaded(StableDiffusionModel, seconds: Double)
+        case modelFailed(String)
+    }
+
     private let lock = NSLock()
-    private var pending: [GenerationEvent] = []
+    private var pending: [Event] = []
     let readEnd: Int32
     private let writeEnd: Int32
 
@@ -415,7 +451,7 @@ final class EventInbox: @unchecked Sendable {  // `pending` guarded by `lock`
         _ = fcntl(writeEnd, F_SETFL, fcntl(writeEnd, F_GETFL) | O_NONBLOCK)
     }
 
-    func post(_ event: GenerationEvent) {
+    func post(_ event: Event) {
         lock.lock()
         pending.append(event)
         lock.unlock()
@@ -423,7 +459,7 @@ final class EventInbox: @unchecked Sendable {  // `pending` guarded by `lock`
         _ = write(writeEnd, &byte, 1)
     }
 
-    func drain() -> [GenerationEvent] {
+    func drain() -> [Event] {
         var scratch = [UInt8](repeating: 0, count: 256)
         while read(readEnd, &scratch, scratch.count) > 0 {}
         lock.lock()

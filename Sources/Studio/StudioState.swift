@@ -36,13 +36,18 @@ public struct StudioState: Sendable {
         /// Show the selected gallery entry's image (the app reads the file).
         case showGalleryEntry
         case nextTheme
+        /// Load the model at this path (a diffusers folder or a .safetensors file) and use it next.
+        case loadModel(String)
     }
 
     public var prompt = TextEditor()
     public var negative = TextEditor()
     public var panel: ParameterPanel
     public var focus: Focus = .prompt
-    public var modelName: String
+    public var modelName: String {
+        get { panel.modelName }
+        set { panel.modelName = newValue }
+    }
     /// The last step of the running generation.
     public var progress: StepProgress?
     public var running = false
@@ -69,8 +74,8 @@ public struct StudioState: Sendable {
 
     public init(modelName: String, width: Int, height: Int, gallery: Gallery = Gallery(folder: URL(fileURLWithPath: "outputs")),
                 themeName: String = "dark") {
-        self.modelName = modelName
         panel = ParameterPanel(width: width, height: height)
+        panel.modelName = modelName
         self.gallery = gallery
         self.themeName = themeName
         prompt.setHistory(gallery.promptHistory)
@@ -253,7 +258,12 @@ public enum StudioKeyMap {
             state.focus = next(state.focus, by: -1)
             return []
         case .enter:
-            if state.focus == .parameters, state.panel.typing != nil {
+            if state.focus == .parameters, let typed = state.panel.typing {
+                if state.panel.selected == .model {
+                    state.panel.typing = nil
+                    let path = typed.trimmingCharacters(in: .whitespaces)
+                    return path.isEmpty ? [] : [.loadModel(path)]
+                }
                 if let problem = state.panel.applyTyped() { state.setStatus(problem, .error) }
                 return []
             }

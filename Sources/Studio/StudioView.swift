@@ -169,7 +169,11 @@ public struct StudioView {
         frame(rect, title: "Parameters", focused: focused, on: screen)
         let inner = rect.inner
         let labelWidth = 11
-        for (offset, field) in ParameterPanel.Field.allCases.prefix(inner.rows).enumerated() {
+        let fields = ParameterPanel.Field.allCases
+        // Scrolled so the selected field is in view when the panel is shorter than the list.
+        let selectedIndex = fields.firstIndex(of: panel.selected) ?? 0
+        let first = max(0, min(selectedIndex - inner.rows + 1, fields.count - inner.rows))
+        for (offset, field) in fields.dropFirst(first).prefix(inner.rows).enumerated() {
             let row = inner.row + offset
             let selected = focused && panel.selected == field
             let value = selected && panel.typing != nil ? panel.typing! + "_" : panel.value(field)

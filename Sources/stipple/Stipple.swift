@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 
 /// The `stipple` command: subcommands for showing and (soon) generating images.
 @main
@@ -14,4 +15,30 @@ struct Stipple: ParsableCommand {
         subcommands: [StudioCommand.self, Generate.self, Info.self, Show.self, Bench.self],
         defaultSubcommand: StudioCommand.self
     )
+
+    /// ArgumentParser's `main`, ending with `_exit` instead of `exit`: OpenBLAS 0.3.21's exit-time
+    /// handler joins its worker threads and can wait for ever when the last BLAS call ran on
+    /// another thread (a cancelled generation on the engine's queue). Nothing of ours needs the
+    /// exit handlers: files are written and closed before this point, the terminal is given back
+    /// by the studio itself, and C stdio streams are flushed here. See docs/DECISIONS.md.
+    static func main() {
+        var status: Int32 = 0
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            let code = exitCode(for: error)
+            let message = fullMessage(for: error)
+            if !message.isEmpty {
+                if code == .success {
+                    print(message)
+                } else {
+                    FileHandle.standardError.write(Data((message + "\n").utf8))
+                }
+            }
+            status = code.rawValue
+        }
+        fflush(nil)  // every C stdio stream, standard output included
+        _exit(status)
+    }
 }

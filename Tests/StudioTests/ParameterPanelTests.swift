@@ -29,6 +29,8 @@ import Testing
         #expect(panel.selected == .seed)
         panel.selected = .sampler
         panel.selectPrevious()
+        #expect(panel.selected == .model)
+        panel.selectPrevious()
         #expect(panel.selected == .preview)
         panel.adjust(by: 1)
         #expect(panel.preview == .full)

@@ -194,6 +194,14 @@ import Testing
         let screen = try tmux.screen()
         #expect(screen.contains("│a green triangle") && screen.contains("Seed lock  locked"), "\(screen)")
 
+        // The model field: type another model's path, Enter; it loads in the background.
+        let sd2 = Self.root.appendingPathComponent("Tests/DiffusionTests/Fixtures/pipelines/sd2").path
+        try send("Tab", "Tab", "Up")
+        try literal(sd2)
+        try send("Enter")
+        #expect(try tmux.wait(seconds: 30) { try tmux.screen().contains("Loaded sd2") }, "\((try? tmux.screen()) ?? "")")
+        #expect(try tmux.screen().contains("Model      \u{2039} sd2 \u{203A}"))
+
         try send("C-q")
         #expect(tmux.wait(seconds: 10) { FileManager.default.fileExists(atPath: work.appendingPathComponent("exit-status").path) })
     }

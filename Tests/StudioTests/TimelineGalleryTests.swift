@@ -215,4 +215,14 @@ import Testing
         #expect(screen.contains("#33  DDIM  a red circle"))
         #expect(!screen.contains("Negative prompt"))
     }
+
+    @Test func typingAPathIntoTheModelFieldLoadsIt() {
+        var state = StudioState(modelName: "sd1", width: 64, height: 64)
+        state.focus = .parameters
+        _ = Self.key(.up, &state)
+        #expect(state.panel.selected == .model && state.panel.value(.model) == "sd1")
+        for character in "/models/other" { _ = Self.key(.character(character), &state) }
+        #expect(Self.key(.enter, &state) == [.loadModel("/models/other")])
+        #expect(state.panel.typing == nil && state.modelName == "sd1")
+    }
 }
