@@ -186,7 +186,7 @@ public enum StudioKeyMap {
         ("Esc", "cancel the running generation"),
         ("Tab / Shift-Tab", "next / previous panel"),
         ("Ctrl-S", "save the image shown (a step too)"),
-        ("Ctrl-Q", "quit (cancels a run)"),
+        ("Ctrl-Q / Ctrl-C", "quit (cancels a run)"),
         ("Ctrl-P", "pause / resume"),
         ("Ctrl-N", "single step while paused"),
         ("Up / Down", "prompt history; fields in the parameter panel"),
@@ -215,7 +215,7 @@ public enum StudioKeyMap {
             if key == .escape || key == .function(1) || key == .character("?") { return [] }
         }
         switch key {
-        case .ctrl("q"): return [.quit]
+        case .ctrl("q"), .ctrl("c"): return [.quit]
         case .ctrl("s"): return [.save]
         case .function(1):
             state.showHelp = true

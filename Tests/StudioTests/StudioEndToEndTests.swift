@@ -234,4 +234,41 @@ import Testing
         let cursorHidden = try tmux.run(["display-message", "-p", "-t", "studio", "#{cursor_flag}"])
         #expect(cursorHidden.trimmingCharacters(in: .whitespacesAndNewlines) == "1", "cursor not shown")
     }
+
+    /// SIGTERM (as `kill` sends) and Ctrl-C end the studio like Ctrl-Q: a running generation is
+    /// cancelled, exit status 0, the terminal restored.
+    @Test(arguments: ["SIGTERM", "Ctrl-C"]) func terminationRestoresTheTerminal(how: String) throws {
+        guard FileManager.default.isExecutableFile(atPath: Self.binary) else {
+            Issue.record("no \(Self.binary): run the suite with scripts/test, which builds it")
+            return
+        }
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("stipple-e2e-" + UUID().uuidString)
+        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: work) }
+        let tmux = Tmux()
+        defer { _ = try? tmux.run(["kill-server"]) }
+        try Self.start(tmux, work: work, extra: "--steps 900")
+        #expect(try tmux.wait(seconds: 60) { try tmux.screen().contains("Parameters") }, "the studio did not start")
+        try tmux.run(["send-keys", "-t", "studio", "-l", "a lighthouse"])
+        try tmux.run(["send-keys", "-t", "studio", "Enter"])
+        #expect(try tmux.wait(seconds: 30) { try tmux.screen().contains("it/s") }, "the run did not start")
+        if how == "SIGTERM" {
+            let pid = try tmux.run(["display-message", "-p", "-t", "studio", "#{pane_pid}"]).trimmingCharacters(in: .whitespacesAndNewlines)
+            // The pane runs bash, whose child is the studio.
+            let children = try String(contentsOfFile: "/proc/\(pid)/task/\(pid)/children", encoding: .utf8)
+            let studio = try #require(children.split(separator: " ").first.flatMap { Int32($0) })
+            #expect(kill(studio, SIGTERM) == 0)
+        } else {
+            try tmux.run(["send-keys", "-t", "studio", "C-c"])
+        }
+        let status = work.appendingPathComponent("exit-status")
+        #expect(tmux.wait(seconds: 10) { FileManager.default.fileExists(atPath: status.path) })
+        #expect((try? String(contentsOf: status, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) == "0")
+        #expect(tmux.wait(seconds: 5) {
+            ((try? String(contentsOf: work.appendingPathComponent("stty-after"), encoding: .utf8)) ?? "").contains("icanon")
+        })
+        let stty = (try? String(contentsOf: work.appendingPathComponent("stty-after"), encoding: .utf8)) ?? ""
+        #expect(stty.contains(" icanon") && stty.contains(" echo ") && !stty.contains("-icanon") && !stty.contains("-echo "))
+        #expect(try !tmux.screen().contains("Parameters"))
+    }
 }

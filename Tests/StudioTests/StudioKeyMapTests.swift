@@ -36,6 +36,7 @@ import Testing
         #expect(StudioKeyMap.handle(.ctrl("p"), state: &state, editorWidth: 40) == [.resume])
         #expect(StudioKeyMap.handle(.ctrl("s"), state: &state, editorWidth: 40) == [.save])
         #expect(StudioKeyMap.handle(.ctrl("q"), state: &state, editorWidth: 40) == [.quit])
+        #expect(StudioKeyMap.handle(.ctrl("c"), state: &state, editorWidth: 40) == [.quit])
         state.running = false
         #expect(StudioKeyMap.handle(.escape, state: &state, editorWidth: 40).isEmpty)
     }
