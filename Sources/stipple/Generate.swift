@@ -36,6 +36,9 @@ struct Generate: ParsableCommand {
     @Option(name: .long, help: "Rerun the parameters stored in a PNG (ours or AUTOMATIC1111's); options given override them.")
     var from: String?
 
+    @Flag(name: .long, help: "Print how long each stage took (model load, prompt, sampling, decode, save) to standard error.")
+    var timings = false
+
     func validate() throws {
         if options.prompt == nil && from == nil { throw ValidationError("give a prompt with -p/--prompt (or --from IMAGE.png)") }
         if output != nil && options.outputDir != nil { throw ValidationError("give --output or --output-dir, not both") }
@@ -43,6 +46,7 @@ struct Generate: ParsableCommand {
     }
 
     func run() throws {
+        let clock = StageClock()
         if let threads = options.threads { Threads.set(threads) }
         if let output, FileManager.default.fileExists(atPath: output) {
             throw CommandFailure("\(output): already exists; stipple never overwrites an output")
@@ -56,6 +60,7 @@ struct Generate: ParsableCommand {
         } catch {
             throw CommandFailure(error.description)
         }
+        clock.mark("load")
         if let initImage = options.initImage {
             request.initImage = try Self.loadInitImage(initImage, width: options.width ?? request.width,
                                                        height: options.height ?? request.height)
@@ -79,6 +84,13 @@ struct Generate: ParsableCommand {
         do {
             images = try Pipeline(model: model).run(request, control: control) { event in
                 progress.report(event)
+                switch event {
+                case .started(let start): clock.mark(start.imageIndex == 0 ? "prompt" : "other")
+                case .decoding: clock.mark("sampling")
+                case .image: clock.mark("decode")
+                default: break
+                }
+                defer { if case .image = event { clock.mark("save") } }
                 guard case .image(let image) = event, saveError == nil else { return }
                 do {
                     let saver = ImageSaver(model: model, modelHash: hash.value)
@@ -101,6 +113,9 @@ struct Generate: ParsableCommand {
         }
         if let saveError { throw CommandFailure("\(saveError)") }
         _ = images
+        if timings {
+            FileHandle.standardError.write(Data((clock.summary(steps: request.steps) + "\n").utf8))
+        }
     }
 
     /// Saves one image where the options say; `--output` names the first, `-2`, `-3`, ... the rest.
@@ -265,5 +280,29 @@ struct GenerationOptions: ParsableArguments {
         if let strength { request.strength = strength }
         if let clipSkip { request.clipSkip = clipSkip }
         if let eta { request.eta = eta }
+    }
+}
+
+/// Wall time per stage of `stipple generate --timings`, summed over a batch's images.
+final class StageClock: @unchecked Sendable {  // used from the engine's callbacks, one at a time
+    private var last = Date()
+    private let start = Date()
+    private var totals: [(String, Double)] = []
+
+    func mark(_ stage: String) {
+        let now = Date()
+        if let i = totals.firstIndex(where: { $0.0 == stage }) {
+            totals[i].1 += now.timeIntervalSince(last)
+        } else {
+            totals.append((stage, now.timeIntervalSince(last)))
+        }
+        last = now
+    }
+
+    func summary(steps: Int) -> String {
+        let parts = totals.map { name, seconds in
+            String(format: "%@ %.3f s", name == "sampling" ? "sampling (\(steps) steps)" : name, seconds)
+        }
+        return "timings: " + parts.joined(separator: ", ") + String(format: "; total %.3f s", Date().timeIntervalSince(start))
     }
 }
