@@ -173,7 +173,8 @@ public final class StudioApp {
         case .quit:
             return false
         case .generate(var request):
-            request.previewBothLatents = true
+            // Both latents for the timeline's toggle, unless that means a second large VAE decode.
+            request.previewBothLatents = request.preview == .approx || model.nativeSize <= 128
             let path = state.panel.initImage.trimmingCharacters(in: .whitespaces)
             do {
                 if !path.isEmpty {
