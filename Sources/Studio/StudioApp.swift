@@ -196,7 +196,7 @@ public final class StudioApp {
             state.setStatus("Cancelling...")
         case .pause:
             controls.first?.pause()
-            state.setStatus("Paused. Ctrl-N: one step, Ctrl-P: resume, PgUp/PgDn: look back.")
+            state.setStatus("Paused. ^N one step, ^P resume.")
         case .resume:
             controls.first?.resume()
             state.setStatus("Resumed.")

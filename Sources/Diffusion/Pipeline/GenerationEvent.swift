@@ -32,7 +32,7 @@ public struct StepProgress: Sendable {
     public var total: Int
     /// The timestep the model was called at.
     public var timestep: Float
-    /// Seconds since this image's sampling loop began.
+    /// Seconds of sampling for this image so far (time paused between steps not counted).
     public var elapsed: Double
     /// Steps per second so far.
     public var stepsPerSecond: Double

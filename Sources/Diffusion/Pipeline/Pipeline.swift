@@ -123,8 +123,12 @@ public struct Pipeline: Sendable {
         let start = clock.now
         let guidance = Float(request.cfgScale)
         let schedule = previewSchedule()
+        // Time spent paused (the studio's pause and single step) is not sampling time.
+        var paused: Duration = .zero
         for i in first..<timesteps.count {
+            let waitStart = clock.now
             try control.waitBeforeStep()
+            paused += clock.now - waitStart
             let t = timesteps[i]
             let input = sampler.scaleModelInput(latents, stepIndex: i)
             var output: Tensor
@@ -166,7 +170,7 @@ public struct Pipeline: Sendable {
                     }
                 }
             }
-            let elapsed = seconds(clock.now - start)
+            let elapsed = seconds(clock.now - start - paused)
             observer(.step(StepProgress(imageIndex: index, imageCount: request.batchCount, step: step, total: total,
                                         timestep: t, elapsed: elapsed,
                                         stepsPerSecond: elapsed > 0 ? Double(step) / elapsed : 0, preview: preview,
