@@ -95,8 +95,9 @@ void stipple_png_decoded_free(stipple_png_decoded *decoded) {
     decoded->text_count = 0;
 }
 
-int stipple_png_decode(const uint8_t *data, size_t length, uint32_t max_side, uint64_t max_pixels,
-                       stipple_png_decoded *out) {
+/// The decoder; with header_only it stops after the chunks before the image data (size and texts).
+static int decode(const uint8_t *data, size_t length, uint32_t max_side, uint64_t max_pixels, int header_only,
+                  stipple_png_decoded *out) {
     memset(out, 0, sizeof(*out));
     if (length < 8 || png_sig_cmp((png_const_bytep)data, 0, 8) != 0) {
         snprintf(out->error, sizeof(out->error), "not a PNG file (no PNG signature)");
@@ -130,6 +131,13 @@ int stipple_png_decode(const uint8_t *data, size_t length, uint32_t max_side, ui
     if (width == 0 || height == 0) {
         snprintf(out->error, sizeof(out->error), "invalid dimensions %ux%u", (unsigned)width, (unsigned)height);
         png_error(png, out->error);
+    }
+    if (header_only) {
+        out->width = width;
+        out->height = height;
+        if (copy_texts(png, info, out) != 0) png_error(png, "out of memory");
+        png_destroy_read_struct(&png, &info, NULL);
+        return 0;
     }
     if (width > max_side || height > max_side || (uint64_t)width * height > max_pixels) {
         snprintf(out->error, sizeof(out->error),
@@ -171,37 +179,13 @@ int stipple_png_decode(const uint8_t *data, size_t length, uint32_t max_side, ui
     return 0;
 }
 
+int stipple_png_decode(const uint8_t *data, size_t length, uint32_t max_side, uint64_t max_pixels,
+                       stipple_png_decoded *out) {
+    return decode(data, length, max_side, max_pixels, 0, out);
+}
+
 int stipple_png_decode_header(const uint8_t *data, size_t length, stipple_png_decoded *out) {
-    memset(out, 0, sizeof(*out));
-    if (length < 8 || png_sig_cmp((png_const_bytep)data, 0, 8) != 0) {
-        snprintf(out->error, sizeof(out->error), "not a PNG file (no PNG signature)");
-        return 1;
-    }
-    error_sink sink = {out->error, {0}};
-    png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &sink, on_error, on_warning);
-    if (!png) {
-        snprintf(out->error, sizeof(out->error), "out of memory");
-        return 1;
-    }
-    png_infop info = png_create_info_struct(png);
-    memory_reader reader = {data, length, 0};
-    if (!info || setjmp(png_jmpbuf(png))) {
-        if (out->error[0] == 0) snprintf(out->error, sizeof(out->error), "out of memory");
-        png_destroy_read_struct(&png, info ? &info : NULL, NULL);
-        stipple_png_decoded_free(out);
-        return 1;
-    }
-    png_set_read_fn(png, &reader, read_from_memory);
-    png_set_user_limits(png, 0x7fffffff, 0x7fffffff);
-    png_read_info(png, info);  // everything up to the first IDAT chunk
-    png_uint_32 width = 0, height = 0;
-    int bit_depth = 0, color_type = 0;
-    png_get_IHDR(png, info, &width, &height, &bit_depth, &color_type, NULL, NULL, NULL);
-    out->width = width;
-    out->height = height;
-    if (copy_texts(png, info, out) != 0) png_error(png, "out of memory");
-    png_destroy_read_struct(&png, &info, NULL);
-    return 0;
+    return decode(data, length, UINT32_MAX, UINT64_MAX, 1, out);
 }
 
 // ---- encode -------------------------------------------------------------------------------

@@ -67,23 +67,12 @@ import Testing
     }
 
     @Test func typeGenerateCancelResizeAndQuit() throws {
-        guard FileManager.default.isExecutableFile(atPath: Self.binary) else {
-            Issue.record("no \(Self.binary): run the suite with scripts/test, which builds it")
-            return
-        }
-        let work = FileManager.default.temporaryDirectory.appendingPathComponent("stipple-e2e-" + UUID().uuidString)
-        let outputs = work.appendingPathComponent("outputs")
-        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: work) }
-        let tmux = Tmux()
-        defer { _ = try? tmux.run(["kill-server"]) }
+        guard Self.binaryIsBuilt() else { return }
+        let session = try Session()
+        defer { session.close() }
+        let (tmux, outputs) = (session.tmux, session.outputs)
 
-        let script = """
-            cd '\(work.path)' && XDG_CONFIG_HOME='\(work.path)' XDG_CACHE_HOME='\(work.path)' '\(Self.binary)' \
-            --model '\(Self.model)' --output-dir '\(outputs.path)' --steps 8 -W 32 -H 32 --graphics truecolor; \
-            echo $? > exit-status; stty -a > stty-after; sleep 30
-            """
-        try tmux.run(["new-session", "-d", "-s", "studio", "-x", "100", "-y", "30", "bash", "-c", script])
+        try session.start(steps: 8, columns: 100, rows: 30)
         #expect(try tmux.wait(seconds: 60) { try tmux.screen().contains("Parameters") }, "the studio did not start")
 
         // Type a prompt and generate: a PNG with the parameters appears.
@@ -125,40 +114,65 @@ import Testing
 
         // Ctrl-Q: exit status 0, the screen cleared, the terminal back in cooked mode with echo.
         try tmux.run(["send-keys", "-t", "studio", "C-q"])
-        let status = work.appendingPathComponent("exit-status")
-        #expect(tmux.wait(seconds: 10) { FileManager.default.fileExists(atPath: status.path) })
-        #expect((try? String(contentsOf: status, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) == "0")
-        #expect(tmux.wait(seconds: 5) {  // stty creates the file before it writes it
-            ((try? String(contentsOf: work.appendingPathComponent("stty-after"), encoding: .utf8)) ?? "").contains("icanon")
-        })
-        let stty = (try? String(contentsOf: work.appendingPathComponent("stty-after"), encoding: .utf8)) ?? ""
-        #expect(stty.contains(" icanon") && stty.contains(" echo ") && !stty.contains("-icanon") && !stty.contains("-echo "))
+        let ended = session.ended()
+        #expect(ended.status == "0" && ended.cooked)
         #expect(try !tmux.screen().contains("Parameters"))
     }
 
-    /// Starts the studio in tmux on the tiny pipeline; returns the work folder.
-    static func start(_ tmux: Tmux, work: URL, environment: String = "", extra: String = "") throws {
-        let outputs = work.appendingPathComponent("outputs")
-        let script = """
-            cd '\(work.path)' && \(environment) XDG_CONFIG_HOME='\(work.path)' XDG_CACHE_HOME='\(work.path)' '\(Self.binary)' \
-            --model '\(Self.model)' --output-dir '\(outputs.path)' --steps 6 -W 32 -H 32 --graphics truecolor \(extra); \
-            echo $? > exit-status; stty -a > stty-after; sleep 30
-            """
-        try tmux.run(["new-session", "-d", "-s", "studio", "-x", "110", "-y", "32", "bash", "-c", script])
+    /// Whether the release binary is there (scripts/test builds it); records an issue when not.
+    static func binaryIsBuilt() -> Bool {
+        guard FileManager.default.isExecutableFile(atPath: binary) else {
+            Issue.record("no \(binary): run the suite with scripts/test, which builds it")
+            return false
+        }
+        return true
+    }
+
+    /// One test's scratch folder and tmux server.
+    struct Session {
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("stipple-e2e-" + UUID().uuidString)
+        let tmux = Tmux()
+        var outputs: URL { work.appendingPathComponent("outputs") }
+
+        init() throws {
+            try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+        }
+
+        func close() {
+            _ = try? tmux.run(["kill-server"])
+            try? FileManager.default.removeItem(at: work)
+        }
+
+        /// Starts the studio on the tiny pipeline in a tmux window; when it ends, its exit status
+        /// goes to `exit-status` and `stty -a` to `stty-after` in the work folder.
+        func start(environment: String = "", extra: String = "", steps: Int = 6, columns: Int = 110, rows: Int = 32) throws {
+            let script = """
+                cd '\(work.path)' && \(environment) XDG_CONFIG_HOME='\(work.path)' XDG_CACHE_HOME='\(work.path)' \
+                '\(StudioEndToEndTests.binary)' --model '\(StudioEndToEndTests.model)' --output-dir '\(outputs.path)' \
+                --steps \(steps) -W 32 -H 32 --graphics truecolor \(extra); echo $? > exit-status; stty -a > stty-after; sleep 30
+                """
+            try tmux.run(["new-session", "-d", "-s", "studio", "-x", "\(columns)", "-y", "\(rows)", "bash", "-c", script])
+        }
+
+        /// Waits for the studio to end; its exit status and whether the tty is back in cooked mode with echo.
+        func ended() -> (status: String?, cooked: Bool) {
+            let status = work.appendingPathComponent("exit-status"), stty = work.appendingPathComponent("stty-after")
+            _ = tmux.wait(seconds: 10) { FileManager.default.fileExists(atPath: status.path) }
+            _ = tmux.wait(seconds: 5) {  // stty creates the file before it writes it
+                ((try? String(contentsOf: stty, encoding: .utf8)) ?? "").contains("icanon")
+            }
+            let modes = (try? String(contentsOf: stty, encoding: .utf8)) ?? ""
+            let cooked = modes.contains(" icanon") && modes.contains(" echo ") && !modes.contains("-icanon") && !modes.contains("-echo ")
+            return ((try? String(contentsOf: status, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines), cooked)
+        }
     }
 
     @Test func timelineScrubContactSheetGalleryAndLoadParameters() throws {
-        guard FileManager.default.isExecutableFile(atPath: Self.binary) else {
-            Issue.record("no \(Self.binary): run the suite with scripts/test, which builds it")
-            return
-        }
-        let work = FileManager.default.temporaryDirectory.appendingPathComponent("stipple-e2e-" + UUID().uuidString)
-        let outputs = work.appendingPathComponent("outputs")
-        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: work) }
-        let tmux = Tmux()
-        defer { _ = try? tmux.run(["kill-server"]) }
-        try Self.start(tmux, work: work)
+        guard Self.binaryIsBuilt() else { return }
+        let session = try Session()
+        defer { session.close() }
+        let (tmux, outputs) = (session.tmux, session.outputs)
+        try session.start()
         #expect(try tmux.wait(seconds: 60) { try tmux.screen().contains("Parameters") }, "the studio did not start")
         func send(_ keys: String...) throws { for key in keys { try tmux.run(["send-keys", "-t", "studio", key]) } }
         func literal(_ text: String) throws { try tmux.run(["send-keys", "-t", "studio", "-l", text]) }
@@ -203,32 +217,22 @@ import Testing
         #expect(try tmux.screen().contains("Model      \u{2039} sd2 \u{203A}"))
 
         try send("C-q")
-        #expect(tmux.wait(seconds: 10) { FileManager.default.fileExists(atPath: work.appendingPathComponent("exit-status").path) })
+        #expect(session.ended().status == "0")
     }
 
     /// A Swift runtime error in our code path (STIPPLE_TEST_TRAP=1 makes the studio index an empty
     /// array right after its first frame): the process dies of the trap, and the terminal is back in
     /// cooked mode with echo, out of the alternate screen, cursor shown.
     @Test func aRuntimeErrorStillRestoresTheTerminal() throws {
-        guard FileManager.default.isExecutableFile(atPath: Self.binary) else {
-            Issue.record("no \(Self.binary): run the suite with scripts/test, which builds it")
-            return
-        }
-        let work = FileManager.default.temporaryDirectory.appendingPathComponent("stipple-e2e-" + UUID().uuidString)
-        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: work) }
-        let tmux = Tmux()
-        defer { _ = try? tmux.run(["kill-server"]) }
-        try Self.start(tmux, work: work, environment: "STIPPLE_TEST_TRAP=1")
-        let status = work.appendingPathComponent("exit-status")
-        #expect(tmux.wait(seconds: 60) { FileManager.default.fileExists(atPath: status.path) })
-        let code = Int((try? String(contentsOf: status, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 0
+        guard Self.binaryIsBuilt() else { return }
+        let session = try Session()
+        defer { session.close() }
+        let tmux = session.tmux
+        try session.start(environment: "STIPPLE_TEST_TRAP=1")
+        let ended = session.ended()
+        let code = Int(ended.status ?? "") ?? 0
         #expect(code == 128 + Int(SIGILL) || code == 128 + Int(SIGTRAP), "exit status \(code): not the trap")
-        #expect(tmux.wait(seconds: 5) {  // stty creates the file before it writes it
-            ((try? String(contentsOf: work.appendingPathComponent("stty-after"), encoding: .utf8)) ?? "").contains("icanon")
-        })
-        let stty = (try? String(contentsOf: work.appendingPathComponent("stty-after"), encoding: .utf8)) ?? ""
-        #expect(stty.contains(" icanon") && stty.contains(" echo ") && !stty.contains("-icanon") && !stty.contains("-echo "), "\(stty)")
+        #expect(ended.cooked)
         let screen = try tmux.screen()
         #expect(!screen.contains("Parameters"), "the studio's screen is still up: \(screen)")
         let cursorHidden = try tmux.run(["display-message", "-p", "-t", "studio", "#{cursor_flag}"])
@@ -238,16 +242,11 @@ import Testing
     /// SIGTERM (as `kill` sends) and Ctrl-C end the studio like Ctrl-Q: a running generation is
     /// cancelled, exit status 0, the terminal restored.
     @Test(arguments: ["SIGTERM", "Ctrl-C"]) func terminationRestoresTheTerminal(how: String) throws {
-        guard FileManager.default.isExecutableFile(atPath: Self.binary) else {
-            Issue.record("no \(Self.binary): run the suite with scripts/test, which builds it")
-            return
-        }
-        let work = FileManager.default.temporaryDirectory.appendingPathComponent("stipple-e2e-" + UUID().uuidString)
-        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: work) }
-        let tmux = Tmux()
-        defer { _ = try? tmux.run(["kill-server"]) }
-        try Self.start(tmux, work: work, extra: "--steps 900")
+        guard Self.binaryIsBuilt() else { return }
+        let session = try Session()
+        defer { session.close() }
+        let tmux = session.tmux
+        try session.start(steps: 900)
         #expect(try tmux.wait(seconds: 60) { try tmux.screen().contains("Parameters") }, "the studio did not start")
         try tmux.run(["send-keys", "-t", "studio", "-l", "a lighthouse"])
         try tmux.run(["send-keys", "-t", "studio", "Enter"])
@@ -261,14 +260,8 @@ import Testing
         } else {
             try tmux.run(["send-keys", "-t", "studio", "C-c"])
         }
-        let status = work.appendingPathComponent("exit-status")
-        #expect(tmux.wait(seconds: 10) { FileManager.default.fileExists(atPath: status.path) })
-        #expect((try? String(contentsOf: status, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) == "0")
-        #expect(tmux.wait(seconds: 5) {
-            ((try? String(contentsOf: work.appendingPathComponent("stty-after"), encoding: .utf8)) ?? "").contains("icanon")
-        })
-        let stty = (try? String(contentsOf: work.appendingPathComponent("stty-after"), encoding: .utf8)) ?? ""
-        #expect(stty.contains(" icanon") && stty.contains(" echo ") && !stty.contains("-icanon") && !stty.contains("-echo "))
+        let ended = session.ended()
+        #expect(ended.status == "0" && ended.cooked)
         #expect(try !tmux.screen().contains("Parameters"))
     }
 }
