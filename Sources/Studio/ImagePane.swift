@@ -37,6 +37,13 @@ public struct ImagePane: Sendable {
         }
     }
 
+    /// Bytes removing what earlier `bytes(for:in:)` drew and rewriting cells does not erase: kitty's
+    /// image placements (deleted, with their data); nothing for the other modes, whose pixels are
+    /// cells or are overwritten by the cells curses redraws.
+    public func clearBytes() -> [UInt8] {
+        mode == .kitty ? Array("\u{1B}_Ga=d,d=A\u{1B}\\".utf8) : []
+    }
+
     /// Bytes drawing `image` in `rect` (0-based cells); empty when the mode draws nothing.
     public func bytes(for image: RGBImage, in rect: Rect) -> [UInt8] {
         guard rect.rows > 0, rect.columns > 0 else { return [] }
@@ -48,6 +55,7 @@ public struct ImagePane: Sendable {
             let size = image.sizeFitting(maxWidth: rect.columns * cellSize.width, maxHeight: rect.rows * cellSize.height,
                                          enlarge: true)
             let scaled = image.fitted(width: size.width, height: size.height)
+            out += clearBytes()  // kitty keeps earlier images until told; sixel pixels are simply overwritten
             move(place.row, place.column)
             if mode == .sixel {
                 out += SixelEncoder(settings: sixel).encode(scaled)

@@ -383,6 +383,7 @@ public final class StudioApp {
                 }
             } else {
                 placement = Rect(row: pane.row, column: pane.column, rows: 0, columns: 0)
+                bytes = ImagePane(mode: options.graphics, cellSize: options.cellSize).clearBytes()
             }
         }
         // A smaller image, or none, must not leave the old one's pixels behind: have curses
@@ -401,7 +402,7 @@ public final class StudioApp {
         drawnImage = shown
         drawnPlacement = placement.rows > 0 ? placement : nil
         if !bytes.isEmpty {
-            lastImageWrite = Date()
+            if shown != nil { lastImageWrite = Date() }
             writeTTY(bytes)
         }
     }
