@@ -67,7 +67,7 @@ public struct Gallery: Sendable, Equatable {
     public mutating func add(_ url: URL) {
         guard let entry = Entry(url: url), !entries.contains(where: { $0.url == url }) else { return }
         entries.insert(entry, at: 0)
-        if !entries.isEmpty, entries.count > 1 { selected = min(selected + 1, entries.count - 1) }
+        if entries.count > 1 { selected += 1 }
     }
 
     public var selectedEntry: Entry? { entries.indices.contains(selected) ? entries[selected] : nil }

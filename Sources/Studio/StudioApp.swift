@@ -38,8 +38,9 @@ public final class StudioApp {
     var hash: ModelHashTask
     /// Controls of submitted jobs not finished yet, oldest (the running one) first.
     var controls: [GenerationControl] = []
-    /// Requests of submitted jobs not finished yet, as `controls`.
-    var runningRequests: [GenerationRequest] = []
+    /// Submitted jobs not finished yet, as `controls`: what they ask and the model (and its hash)
+    /// they run on, which the images are saved with even if another model was loaded since.
+    var jobs: [(request: GenerationRequest, model: StableDiffusionModel, hash: ModelHashTask)] = []
     /// What the pane shows, as last drawn: a new value redraws the image.
     var drawnImage: ShownImage?
     /// The cells the drawn image covers.
@@ -187,7 +188,7 @@ public final class StudioApp {
                 state.setStatus("\(error)", .error)
                 return true
             }
-            runningRequests.append(request)
+            jobs.append((request, model, hash))
             let inbox = events
             let control = queue.submit(request, model: model) { event in inbox.post(.engine(event)) }
             controls.append(control)
@@ -244,7 +245,7 @@ public final class StudioApp {
             state.running = true
             if start.imageIndex == 0 { state.queued = max(0, state.queued - 1) }
             state.progress = nil
-            if let request = runningRequests.first { state.beginTimeline(request: request, seed: start.seed) }
+            if let job = jobs.first { state.beginTimeline(request: job.request, seed: start.seed) }
             state.setStatus("Generating: seed \(start.seed), \(start.steps) steps"
                             + (start.imageCount > 1 ? " (image \(start.imageIndex + 1) of \(start.imageCount))" : ""))
         case .step(let progress):
@@ -255,7 +256,8 @@ public final class StudioApp {
         case .image(let image):
             state.current?.final = image.image
             do {
-                let url = try ImageSaver(model: model, modelHash: hash.value).save(image, in: OutputFolder(url: options.outputFolder))
+                let job = jobs.first ?? (image.request, model, hash)
+                let url = try ImageSaver(model: job.model, modelHash: job.hash.value).save(image, in: OutputFolder(url: options.outputFolder))
                 state.gallery.add(url)
                 state.setStatus("Saved \(url.path)", .success)
             } catch {
@@ -274,7 +276,7 @@ public final class StudioApp {
 
     func finishJob() {
         if !controls.isEmpty { controls.removeFirst() }
-        if !runningRequests.isEmpty { runningRequests.removeFirst() }
+        if !jobs.isEmpty { jobs.removeFirst() }
         state.running = !controls.isEmpty
         state.paused = false
         state.progress = nil

@@ -88,12 +88,10 @@ public struct StudioState: Sendable {
     /// What the image pane shows: the gallery's selection while the gallery has focus (when
     /// loaded), an opened gallery image, else the viewed timeline at the scrubbed frame.
     public var shownImage: ShownImage? {
-        if focus == .gallery || opened != nil {
-            if let opened, focus != .gallery || opened.url == gallery.selectedEntry?.url {
-                return ShownImage(image: opened.image, request: nil, seed: nil, step: nil, source: .file(opened.url))
-            }
-            if focus == .gallery { return nil }
+        if let opened, focus != .gallery || opened.url == gallery.selectedEntry?.url {
+            return ShownImage(image: opened.image, request: nil, seed: nil, step: nil, source: .file(opened.url))
         }
+        if focus == .gallery { return nil }  // the selection is still being read
         guard let timeline = viewedTimeline, let (image, step) = timeline.image(at: frameIndex, latent: latent) else { return nil }
         return ShownImage(image: image, request: timeline.request, seed: timeline.seed, step: step,
                           source: .timeline(latent: latent, total: timeline.frames.last?.total ?? timeline.request.steps))
