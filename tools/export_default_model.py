@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""Writes stipple's bundled default model, samples/model/, from the training work folder of
+"""Writes stipple's bundled default model, samples/shapes-64/, from the training work folder of
 tools/train_default_model.py (its latest checkpoint: usable mid-training too).
 
-    .venv-ref/bin/python tools/export_default_model.py [--work .venv-train-ckpt/default-model] [--out samples/model]
+    .venv-ref/bin/python tools/export_default_model.py [--work .venv-train-ckpt/shapes64] [--out samples/shapes-64]
         [--scheduler euler_a] [--no-judge] [--stipple-json FILE]
 
 What it writes, in diffusers' StableDiffusionPipeline layout:
@@ -283,7 +283,7 @@ def model_card(state, step, text, unet, vae, scaling, scheduler, rms, figures, s
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--work", default=train.DEFAULT_WORK)
-    parser.add_argument("--out", default=os.path.join(REPO, "samples", "model"))
+    parser.add_argument("--out", default=os.path.join(REPO, "samples", "shapes-64"))
     parser.add_argument("--scheduler", choices=sorted(SCHEDULERS), default="euler_a",
                         help="the model's own sampler (default: %(default)s)")
     parser.add_argument("--raw", action="store_true", help="the raw weights instead of the EMA")

@@ -2,7 +2,7 @@
 """The programmatic judge of the bundled default model: does an image show what its caption asks?
 
     .venv-ref/bin/python tools/judge_shapes.py truth                   # the judge on rendered ground truth
-    .venv-ref/bin/python tools/judge_shapes.py pipeline [--model samples/model] [--sampler NAME] [--cfg 7]
+    .venv-ref/bin/python tools/judge_shapes.py pipeline [--model samples/shapes-64] [--sampler NAME] [--cfg 7]
     .venv-ref/bin/python tools/judge_shapes.py stipple [--binary .build/release/stipple] [--model DIR]
     .venv-ref/bin/python tools/judge_shapes.py images OUT/*.png        # PNGs carrying their prompt
 
@@ -195,7 +195,7 @@ def main():
     sub = parser.add_subparsers(dest="mode", required=True)
     sub.add_parser("truth", help="judge the rendered ground truth of the 100 evaluation items")
     p = sub.add_parser("pipeline", help="judge diffusers' pipeline on the 100 evaluation captions")
-    p.add_argument("--model", default=os.path.join(REPO, "samples", "model"))
+    p.add_argument("--model", default=os.path.join(REPO, "samples", "shapes-64"))
     p.add_argument("--sampler", choices=sorted(SAMPLERS), help="instead of the model's own scheduler")
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--cfg", type=float, default=7.0)

@@ -2,7 +2,7 @@
 """Fixtures for ShapesJudgeTests: images with tools/judge_shapes.py's verdicts, so the Swift port of
 the judge (Tests/StudioTests/ShapesJudge.swift) can be checked against the Python one.
 
-    .venv-ref/bin/python tools/make_judge_fixtures.py [--model samples/model]
+    .venv-ref/bin/python tools/make_judge_fixtures.py [--model samples/shapes-64]
 
 Writes Tests/StudioTests/Fixtures/judge/: 24 rendered ground-truth images (the first 24 evaluation
 items, their own seeds) and 16 images of diffusers' pipeline on --model (evaluation items 24-39:
@@ -25,7 +25,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", default=os.path.join(REPO, "samples", "model"))
+    parser.add_argument("--model", default=os.path.join(REPO, "samples", "shapes-64"))
     parser.add_argument("--out", default=os.path.join(REPO, "Tests", "StudioTests", "Fixtures", "judge"))
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)

@@ -7,7 +7,7 @@ on two cores.
     mkdir -p .venv-train-ckpt
     nohup .venv-ref/bin/python tools/train_default_model.py >> .venv-train-ckpt/shapes64-train.log 2>&1 &
 
-    # then write samples/model/ from the latest checkpoint (works mid-training too) and judge it:
+    # then write samples/shapes-64/ from the latest checkpoint (works mid-training too) and judge it:
     .venv-ref/bin/python tools/export_default_model.py
     .venv-ref/bin/python tools/judge_shapes.py pipeline
 

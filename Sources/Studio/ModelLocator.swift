@@ -40,7 +40,7 @@ public enum ModelLocator {
 
     /// Where the bundled model may be: beside the executable's package checkout (the executable
     /// lives in .build/<config>/), or in the source tree this file was compiled from.
-    static func bundledModelCandidates() -> [String] { packageCandidates("samples/model") }
+    static func bundledModelCandidates() -> [String] { packageCandidates("samples/shapes-64") }
 
     /// The themes/ folder of the package (found as the bundled model is), nil when absent.
     public static func themesFolder() -> URL? {

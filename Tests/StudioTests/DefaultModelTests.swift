@@ -12,7 +12,7 @@ import Testing
 @Suite struct DefaultModelTests {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent()
-    static let modelFolder = root.appendingPathComponent("samples/model")
+    static let modelFolder = root.appendingPathComponent("samples/shapes-64")
 
     /// Eight captions none of which the model saw in training (tools/shapes_data.py's held-out
     /// combinations), covering every colour, shape, position and background at least once.
@@ -59,7 +59,7 @@ import Testing
         let summary = "background \(correct.background)/8, colour \(correct.colour)/8, position \(correct.position)/8, "
             + "shape \(correct.shape)/8\n" + report.joined(separator: "\n")
         if ProcessInfo.processInfo.environment["STIPPLE_JUDGE_REPORT"] == "1" { print(summary) }
-        // The model measures 99 / 95 / 97 / 84 % on the judge's 100 captions (samples/model/README.md);
+        // The model measures 99 / 95 / 97 / 84 % on the judge's 100 captions (samples/shapes-64/README.md);
         // on these eight: at most one miss per attribute, three for the shape (squares drawn with
         // round corners read as circles; fills near the 0.86 threshold). Random or mis-wired
         // weights get about 1/8 of the colours and backgrounds, 2/8 of the positions, 3/8 shapes.
