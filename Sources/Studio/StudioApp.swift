@@ -22,11 +22,16 @@ public final class StudioApp {
         /// When set, each key's latency (key read -> screen refreshed with its effect, in ms) is
         /// appended to this file.
         public var latencyTrace: URL?
+        /// The terminal has sixel display mode set (images at the top-left corner): the studio
+        /// resets it while it runs and sets it again on the way out.
+        public var sixelDisplayMode = false
 
         public init(graphics: GraphicsMode, cellSize: PixelSize?, theme: Theme, themesFolder: URL? = nil,
-                    outputFolder: URL, initial: GenerationRequest, initImagePath: String? = nil, latencyTrace: URL? = nil) {
+                    outputFolder: URL, initial: GenerationRequest, initImagePath: String? = nil, latencyTrace: URL? = nil,
+                    sixelDisplayMode: Bool = false) {
             (self.graphics, self.cellSize, self.theme, self.themesFolder) = (graphics, cellSize, theme, themesFolder)
             (self.outputFolder, self.initial, self.initImagePath, self.latencyTrace) = (outputFolder, initial, initImagePath, latencyTrace)
+            self.sixelDisplayMode = sixelDisplayMode
         }
     }
 
@@ -87,6 +92,9 @@ public final class StudioApp {
         }
         writeTTY(Array("\u{1B}[?2004h".utf8))  // bracketed paste on
         defer { writeTTY(Array("\u{1B}[?2004l".utf8)) }
+        let resetSixelDisplayMode = options.graphics == .sixel && options.sixelDisplayMode
+        if resetSixelDisplayMode { writeTTY(Array(EscapeSequence.sixelDisplayModeOff.utf8)) }
+        defer { if resetSixelDisplayMode { writeTTY(Array(EscapeSequence.sixelDisplayModeOn.utf8)) } }
         var decoder = KeyDecoder()
         /// When the decoder began waiting on a lone ESC (engine events keep `poll` busy, so its
         /// timeout alone cannot tell that the ESC stood alone).

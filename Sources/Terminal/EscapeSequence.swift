@@ -30,6 +30,16 @@ public enum EscapeSequence {
     /// XTWINOPS 14, report the text area size in pixels: `CSI 14 t`, answered `CSI 4 ; height ; width t`.
     public static let windowPixelSizeQuery = "\u{1B}[14t"
 
+    /// DECRQM for DECSDM (mode 80, sixel display mode): `CSI ? 80 $ p`, answered
+    /// `CSI ? 80 ; Ps $ y` (1 set, 2 reset, 3 permanently set, 4 permanently reset, 0 unknown).
+    /// Set means sixel images go to the top-left corner and never scroll (xterm's
+    /// `sixelScrolling: false`); reset, the default, puts them at the cursor.
+    public static let sixelDisplayModeQuery = "\u{1B}[?80$p"
+
+    /// Sixel display mode off / on (DECRST / DECSET 80).
+    public static let sixelDisplayModeOff = "\u{1B}[?80l"
+    public static let sixelDisplayModeOn = "\u{1B}[?80h"
+
     /// The image id the kitty graphics query uses; the reply carries it back as `i=31`.
     public static let kittyQueryImageID = 31
 
@@ -49,6 +59,7 @@ public enum EscapeSequence {
             + cellPixelSizeQuery
             + windowPixelSizeQuery
             + (includingKitty ? kittyGraphicsQuery : "")
+            + sixelDisplayModeQuery
             + primaryDeviceAttributesQuery
     }
 }

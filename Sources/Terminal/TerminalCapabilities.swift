@@ -17,6 +17,9 @@ public struct TerminalCapabilities: Sendable, Equatable {
     public var columns: Int?
     /// Rows of character cells, when known.
     public var rows: Int?
+    /// Whether the terminal reported sixel display mode (DECSDM) set: sixel images would go to
+    /// the top-left corner instead of the cursor until it is reset.
+    public var sixelDisplayMode: Bool
 
     /// Capabilities as given.
     public init(
@@ -24,13 +27,15 @@ public struct TerminalCapabilities: Sendable, Equatable {
         colorRegisters: Int = TerminalCapabilities.defaultColorRegisters,
         cellPixelSize: PixelSize? = nil,
         columns: Int? = nil,
-        rows: Int? = nil
+        rows: Int? = nil,
+        sixelDisplayMode: Bool = false
     ) {
         self.graphics = graphics
         self.colorRegisters = colorRegisters
         self.cellPixelSize = cellPixelSize
         self.columns = columns
         self.rows = rows
+        self.sixelDisplayMode = sixelDisplayMode
     }
 
     /// Looks at the environment, then (when `probe` is true and we are on an interactive
@@ -75,7 +80,8 @@ public struct TerminalCapabilities: Sendable, Equatable {
             colorRegisters: Self.colorRegisters(replies.colorRegisters),
             cellPixelSize: Self.cellPixelSize(probe),
             columns: probe.windowSize?.columns,
-            rows: probe.windowSize?.rows
+            rows: probe.windowSize?.rows,
+            sixelDisplayMode: replies.sixelDisplayMode ?? false
         )
     }
 

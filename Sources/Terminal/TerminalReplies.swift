@@ -30,6 +30,9 @@ public struct TerminalReplies: Sendable, Equatable {
     public var windowPixelSize: PixelSize?
     /// The kitty graphics reply to the query with image id 31.
     public var kittyGraphics: KittyGraphics?
+    /// Whether sixel display mode (DECSDM) is set, from the DECRQM reply; nil when the terminal
+    /// did not say.
+    public var sixelDisplayMode: Bool?
 
     /// Nothing received yet.
     public init(
@@ -37,13 +40,15 @@ public struct TerminalReplies: Sendable, Equatable {
         colorRegisters: ColorRegisters? = nil,
         cellPixelSize: PixelSize? = nil,
         windowPixelSize: PixelSize? = nil,
-        kittyGraphics: KittyGraphics? = nil
+        kittyGraphics: KittyGraphics? = nil,
+        sixelDisplayMode: Bool? = nil
     ) {
         self.deviceAttributes = deviceAttributes
         self.colorRegisters = colorRegisters
         self.cellPixelSize = cellPixelSize
         self.windowPixelSize = windowPixelSize
         self.kittyGraphics = kittyGraphics
+        self.sixelDisplayMode = sixelDisplayMode
     }
 
     /// Whether the DA1 reply, the probe's sentinel, arrived; the terminal answers in order,

@@ -143,7 +143,15 @@ public struct TerminalReplyParser: Sendable {
             marker = first
             body = body.dropFirst()
         }
-        // No reply we know has intermediates or sub-parameters.
+        // DECRPM, the one reply we know with an intermediate: CSI ? mode ; value $ y
+        if marker == Byte.question, final == UInt8(ascii: "y"), body.last == UInt8(ascii: "$") {
+            let values = Self.parameters(body.dropLast())
+            if values.count == 2, values[0] == 80, let value = values[1], (1...4).contains(value) {
+                replies.sixelDisplayMode = value == 1 || value == 3
+            }
+            return
+        }
+        // No other reply we know has intermediates or sub-parameters.
         guard body.allSatisfy({ (0x30...0x39).contains($0) || $0 == Byte.semicolon }) else { return }
         let parameters = Self.parameters(body)
 

@@ -68,7 +68,8 @@ struct StudioCommand: ParsableCommand {
         let output = URL(fileURLWithPath: options.outputDir ?? config.outputDirectory ?? "outputs")
         let app = StudioApp(model: model, options: StudioApp.Options(
             graphics: mode, cellSize: capabilities.cellPixelSize, theme: loadedTheme, themesFolder: themes, outputFolder: output,
-            initial: initial, initImagePath: options.initImage, latencyTrace: traceLatency.map { URL(fileURLWithPath: $0) }))
+            initial: initial, initImagePath: options.initImage, latencyTrace: traceLatency.map { URL(fileURLWithPath: $0) },
+            sixelDisplayMode: capabilities.sixelDisplayMode))
         let status = app.run()
         if status != 0 { throw ExitCode(status) }
     }

@@ -10,6 +10,7 @@ enum Fixture: String, CaseIterable, Sendable {
     case tmux33 = "tmux-3.3"
     case mlterm = "mlterm"
     case kitty = "kitty"
+    case xtermVT340SixelDisplayMode = "xterm-vt340-sixel-display-mode"
 
     /// The raw reply bytes; empty (and the test fails on it) when the file is missing.
     var bytes: [UInt8] {
@@ -23,7 +24,7 @@ enum Fixture: String, CaseIterable, Sendable {
     /// TIOCGWINSZ in the terminal during the capture.
     var windowSize: TerminalProbe.WindowSize {
         switch self {
-        case .xtermVT340, .xtermVT340WindowOps, .xterm:
+        case .xtermVT340, .xtermVT340WindowOps, .xterm, .xtermVT340SixelDisplayMode:
             TerminalProbe.WindowSize(columns: 80, rows: 24, pixelWidth: 484, pixelHeight: 316)
         case .tmux33:
             TerminalProbe.WindowSize(columns: 80, rows: 23, pixelWidth: 480, pixelHeight: 299)

@@ -24,6 +24,22 @@ struct TerminalReplyParserTests {
         #expect(replies.kittyGraphics == nil)
     }
 
+    @Test("xterm -ti vt340 with sixelScrolling false: sixel display mode set (DECRQM ?80 -> 1)")
+    func xtermVT340SixelDisplayMode() {
+        let replies = TerminalReplyParser.parse(Fixture.xtermVT340SixelDisplayMode.bytes)
+        #expect(replies.hasSixel && replies.colorRegisters == .count(1024))
+        #expect(replies.sixelDisplayMode == true)
+        #expect(TerminalCapabilities(environment: TerminalEnvironment(variables: [:]),
+                                     probe: Fixture.xtermVT340SixelDisplayMode.probeResult).sixelDisplayMode)
+        // xterm's default answers 2 (reset); 3/4 are the permanent forms; 0 (unknown mode) says nothing.
+        #expect(TerminalReplyParser.parse(bytes("␛[?80;2$y")).sixelDisplayMode == false)
+        #expect(TerminalReplyParser.parse(bytes("␛[?80;3$y")).sixelDisplayMode == true)
+        #expect(TerminalReplyParser.parse(bytes("␛[?80;4$y")).sixelDisplayMode == false)
+        #expect(TerminalReplyParser.parse(bytes("␛[?80;0$y")).sixelDisplayMode == nil)
+        #expect(TerminalReplyParser.parse(bytes("␛[?2004;1$y")).sixelDisplayMode == nil)
+        #expect(Fixture.xtermVT340.probeResult.replies.sixelDisplayMode == nil)
+    }
+
     @Test("xterm -ti vt340 with allowWindowOps: cell and window sizes")
     func xtermVT340WindowOps() {
         let replies = TerminalReplyParser.parse(Fixture.xtermVT340WindowOps.bytes)
