@@ -110,7 +110,7 @@ public struct StudioView {
     }
 
     func drawGallery(_ gallery: Gallery, in rect: Rect, on screen: TextScreen) {
-        frame(rect, title: "Gallery (\(gallery.entries.count)) \u{00B7} Enter open \u{00B7} l load \u{00B7} Esc back", focused: true, on: screen)
+        frame(rect, title: "Gallery (\(gallery.entries.count)) \u{00B7} Enter open \u{00B7} l load", focused: true, on: screen)
         let inner = rect.inner
         guard inner.rows > 0, inner.columns > 0 else { return }
         guard !gallery.entries.isEmpty else {
@@ -122,7 +122,7 @@ public struct StudioView {
         let now = Date()
         for (offset, entry) in gallery.entries.dropFirst(first).prefix(inner.rows).enumerated() {
             let index = first + offset
-            let style = index == gallery.selected ? CellStyle(.selection, reverse: true) : CellStyle(.text)
+            let style = index == gallery.selected ? CellStyle(.selection, bold: true) : CellStyle(.text)
             let line = Gallery.line(for: entry, now: now)
             screen.put(line.padding(toLength: max(inner.columns, 0), withPad: " ", startingAt: 0),
                        row: inner.row + offset, column: inner.column, style: style, width: inner.columns)
@@ -179,7 +179,7 @@ public struct StudioView {
             let value = selected && panel.typing != nil ? panel.typing! + "_" : panel.value(field)
             let label = field.label.padding(toLength: labelWidth, withPad: " ", startingAt: 0)
             screen.put(label, row: row, column: inner.column, style: CellStyle(.dimText))
-            let valueStyle = selected ? CellStyle(.selection, reverse: true) : CellStyle(.text)
+            let valueStyle = selected ? CellStyle(.selection, bold: true) : CellStyle(.text)
             let shown = selected ? "\u{2039} \(value) \u{203A}" : value
             screen.put(shown, row: row, column: inner.column + labelWidth, style: valueStyle,
                        width: max(0, inner.columns - labelWidth))

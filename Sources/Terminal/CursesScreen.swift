@@ -116,29 +116,55 @@ public final class CursesScreen: TextScreen {
         if let pair = pairs[key] { return pair }
         let number = Int16(pairs.count + 1)
         guard Int32(number) < stipple_color_pairs() else { return 0 }
-        let background: Theme.Role = switch style.role {
-        case .statusBackground, .statusText: .statusBackground
-        case .selection: .selection
-        default: .background
-        }
-        let foregroundRole: Theme.Role = style.role == .statusBackground ? .statusText : style.role
-        init_pair(number, color(theme[foregroundRole], slot: Int(number) * 2),
-                  style.role == .background ? -1 : color(theme[background], slot: Int(number) * 2 + 1))
+        let (foreground, background) = Self.colors(for: style.role, theme: theme, colorCount: Int(stipple_colors()))
+        init_pair(number, Int16(foreground), style.role == .background ? -1 : Int16(background))
         pairs[key] = number
         return number
     }
 
-    /// A curses colour number for `c`: a redefined slot (16+) when the terminal allows it, else
-    /// the nearest xterm-256 colour, else the nearest basic colour.
-    private func color(_ c: Theme.Color, slot: Int) -> Int16 {
-        if stipple_colors() >= 256 {
-            return Int16(Self.xterm256(c))
+    /// The curses colour numbers (foreground, background) of a role: the nearest xterm-256
+    /// colours on terminals with 256, else basic colours chosen to stay legible.
+    ///
+    /// With 8 colours many theme colours collapse onto the screen's own (a dark grey frame on a
+    /// near-black background becomes black on black; the light theme's pale status bar and
+    /// selection become white on white), so: a highlight background (status bar, selection) that
+    /// lands on the screen's colour is drawn in reverse, text colour on screen colour; text that
+    /// lands on its background becomes black on a light background, white on a dark one.
+    static func colors(for role: Theme.Role, theme: Theme, colorCount: Int) -> (foreground: Int, background: Int) {
+        let backgroundRole: Theme.Role = switch role {
+        case .statusBackground, .statusText: .statusBackground
+        case .selection: .selection
+        default: .background
         }
-        // 8 colours: the nearest basic colour, but never black for a visible dark grey (frames,
-        // hints), which would vanish on the usual black background.
-        let index = (c.red > 127 ? 1 : 0) | (c.green > 127 ? 2 : 0) | (c.blue > 127 ? 4 : 0)
-        let brightness = Int(c.red) + Int(c.green) + Int(c.blue)
-        return Int16(index == 0 && brightness > 120 && slot % 2 == 0 ? 7 : index)
+        // Roles that are backgrounds take the text colour that goes on them.
+        let foregroundRole: Theme.Role = switch role {
+        case .statusBackground: .statusText
+        case .selection: .text
+        default: role
+        }
+        if colorCount >= 256 {
+            return (xterm256(theme[foregroundRole]), xterm256(theme[backgroundRole]))
+        }
+        let screen = basic(theme[.background])
+        var foreground = basic(theme[foregroundRole]), background = basic(theme[backgroundRole])
+        if backgroundRole != .background && background == screen {
+            background = basic(theme[.text]) == screen ? (isLight(theme[.background]) ? 0 : 7) : basic(theme[.text])
+            foreground = screen
+        }
+        if foreground == background {
+            foreground = isLight(background == screen ? theme[.background] : theme[backgroundRole]) ? 0 : 7
+            if foreground == background { foreground = 7 - background }
+        }
+        return (foreground, background)
+    }
+
+    /// The nearest of the 8 basic colours (each channel on or off).
+    static func basic(_ c: Theme.Color) -> Int {
+        (c.red > 127 ? 1 : 0) | (c.green > 127 ? 2 : 0) | (c.blue > 127 ? 4 : 0)
+    }
+
+    static func isLight(_ c: Theme.Color) -> Bool {
+        Int(c.red) + Int(c.green) + Int(c.blue) > 3 * 127
     }
 
     /// The nearest colour of xterm's 256-colour palette (6x6x6 cube or grey ramp).
