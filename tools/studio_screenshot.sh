@@ -5,7 +5,8 @@
 #   tools/studio_screenshot.sh OUT.png [mid|final]
 #
 # mid: a 30-step run paused at step 8 (Ctrl-P, then Ctrl-N single steps) to show live denoising;
-# final: a finished image. Needs: apt-get install xvfb xterm xdotool imagemagick.
+# final: a finished image. TERM=xterm-256color (xterm has 256 colours; its default TERM=xterm
+# claims 8). Needs: apt-get install xvfb xterm xdotool imagemagick.
 set -euo pipefail
 out=${1:?usage: tools/studio_screenshot.sh OUT.png [mid|final]}
 moment=${2:-mid}
@@ -18,7 +19,7 @@ sleep 1
 export DISPLAY=$display
 # The studio runs in a login-free shell inside xterm; its output folder is a scratch folder.
 cat > "$work/run.sh" <<RUN
-cd "$work" && XDG_CONFIG_HOME="$work" XDG_CACHE_HOME="$work" "$root/.build/release/stipple" --graphics sixel --steps 30 --seed 7
+cd "$work" && TERM=xterm-256color XDG_CONFIG_HOME="$work" XDG_CACHE_HOME="$work" "$root/.build/release/stipple" --graphics sixel --steps 30 --seed 7
 RUN
 xterm -ti vt340 -geometry 118x36 -fa Monospace -fs 10 -bg black -fg white \
       -xrm 'XTerm*allowSendEvents: true' \
