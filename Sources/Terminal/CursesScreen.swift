@@ -90,11 +90,13 @@ public final class CursesScreen: TextScreen {
     }
 
     /// Makes the next refresh rewrite rows `row..<row + count` whether or not curses thinks they
-    /// changed: what erases an image written around curses' back.
+    /// changed (`wredrawln`: curses forgets what it believes the terminal shows there; touching
+    /// the lines is not enough, since the refresh still skips cells it believes unchanged): what
+    /// erases an image written around curses' back.
     public func touchRows(_ row: Int, count: Int) {
         let start = max(0, row), end = min(size.rows, row + count)
         guard end > start else { return }
-        wtouchln(stipple_stdscr(), Int32(start), Int32(end - start), 1)
+        wredrawln(stipple_stdscr(), Int32(start), Int32(end - start))
     }
 
     /// Erases everything (curses then repaints the whole screen on the next refresh).
