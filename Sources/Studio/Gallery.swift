@@ -80,35 +80,41 @@ public struct Gallery: Sendable, Equatable {
     /// Prompts of the listed images, oldest first and without repeats: the prompt editor's history
     /// at start, so up-arrow brings back earlier sessions' prompts.
     public var promptHistory: [String] {
-        var prompts: [String] = []
-        for entry in entries.reversed() where !entry.prompt.isEmpty {
-            prompts.removeAll { $0 == entry.prompt }
-            prompts.append(entry.prompt)
-        }
-        return prompts
+        Self.history(entries.map(\.prompt))
     }
 
     public var negativeHistory: [String] {
-        var prompts: [String] = []
-        for entry in entries.reversed() {
-            guard let negative = entry.parameters?.negativePrompt, !negative.isEmpty else { continue }
-            prompts.removeAll { $0 == negative }
-            prompts.append(negative)
-        }
-        return prompts
+        Self.history(entries.map { $0.parameters?.negativePrompt ?? "" })
+    }
+
+    /// Non-empty texts of newest-first `texts`, each once at its newest place, oldest first.
+    static func history(_ texts: [String]) -> [String] {
+        var seen = Set<String>()
+        return texts.filter { !$0.isEmpty && seen.insert($0).inserted }.reversed()
     }
 
     /// One line for the list: time, seed, sampler, prompt.
     public static func line(for entry: Entry, now: Date = Date()) -> String {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.dateFormat = Calendar.current.isDate(entry.modified, inSameDayAs: now) ? "HH:mm" : "MMM d"
-        var parts = [formatter.string(from: entry.modified)]
+        var parts = [timeLabel(entry.modified, now: now)]
         if let seed = entry.seed { parts.append("#\(seed)") }
         if let sampler = entry.sampler { parts.append(sampler) }
         if let step = entry.step { parts.append("step \(step)") }
         let prompt = entry.prompt.replacingOccurrences(of: "\n", with: " ")
         parts.append(prompt.isEmpty ? entry.name : prompt)
         return parts.joined(separator: "  ")
+    }
+
+    static let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+
+    /// "HH:mm" for today, else "MMM d", in local time. Computed directly: the list is drawn on
+    /// every refresh, and a DateFormatter per line is costly to make.
+    static func timeLabel(_ date: Date, now: Date) -> String {
+        let calendar = Calendar.current
+        if calendar.isDate(date, inSameDayAs: now) {
+            let time = calendar.dateComponents([.hour, .minute], from: date)
+            return String(format: "%02d:%02d", time.hour ?? 0, time.minute ?? 0)
+        }
+        let day = calendar.dateComponents([.month, .day], from: date)
+        return "\(months[(day.month ?? 1) - 1]) \(day.day ?? 1)"
     }
 }

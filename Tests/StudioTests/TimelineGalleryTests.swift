@@ -154,6 +154,11 @@ import Testing
         #expect(gallery.entries.map(\.name) == ["00002-33.png", "00001-22.png", "00000-11.png", "plain.png"])
         let line = Gallery.line(for: gallery.entries[1], now: Date(timeIntervalSince1970: 1_700_000_060))
         #expect(line.hasSuffix("#22  DPM++ 2M Karras  a blue square"), "\(line)")
+        // Today: the time; another day: month and day.
+        #expect(line.range(of: #"^\d\d:\d\d  #22"#, options: .regularExpression) != nil, "\(line)")
+        let older = Gallery.line(for: gallery.entries[1], now: Date(timeIntervalSince1970: 1_700_000_060 + 3 * 86_400))
+        #expect(older.range(of: #"^(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{1,2}  #22"#, options: .regularExpression) != nil,
+                "\(older)")
         #expect(Gallery.line(for: gallery.entries[3]).hasSuffix("plain.png"))
         // The prompt history of earlier sessions, oldest first, each prompt once (newest place).
         #expect(gallery.promptHistory == ["a blue square", "a red circle"])
