@@ -32,7 +32,8 @@ public struct Gallery: Sendable, Equatable {
             let attributes = try? FileManager.default.attributesOfItem(atPath: url.path)
             modified = attributes?[.modificationDate] as? Date ?? Date(timeIntervalSince1970: 0)
             (width, height) = (header.width, header.height)
-            parameters = header.texts.first { $0.key == "parameters" }.map { Infotext(parsing: $0.value) }
+            // Over-long parameters are left unread (as if absent), so one odd file cannot stall the listing.
+            parameters = header.texts.first { $0.key == "parameters" }.flatMap { try? Infotext.read($0.value) }
         }
 
         /// The settings to load back into the controls (A1111's "send to txt2img").

@@ -104,13 +104,13 @@ public struct ParameterPanel: Sendable, Equatable {
             let names = Self.schedules.map(\.rawValue)
             let index = names.firstIndex(of: schedule) ?? 0
             schedule = names[(index + direction + names.count) % names.count]
-        case .steps: steps = min(1000, max(1, steps + direction))
-        case .cfg: cfgScale = min(30, max(1, (cfgScale + 0.5 * Double(direction)) * 2).rounded() / 2)
+        case .steps: steps = GenerationLimits.steps.clamped(steps + direction)
+        case .cfg: cfgScale = GenerationLimits.cfgScale.clamped(((cfgScale + 0.5 * Double(direction)) * 2).rounded() / 2)
         case .seed: seed = direction > 0 ? seed &+ 1 : seed &- 1
         case .seedLock: seedLocked.toggle()
-        case .width: width = min(4096, max(8, width + 8 * direction))
-        case .height: height = min(4096, max(8, height + 8 * direction))
-        case .batch: batchCount = min(100, max(1, batchCount + direction))
+        case .width: width = GenerationLimits.width.clamped(width + 8 * direction)
+        case .height: height = GenerationLimits.height.clamped(height + 8 * direction)
+        case .batch: batchCount = GenerationLimits.batchCount.clamped(batchCount + direction)
         case .initImage, .model: break
         case .strength: strength = min(1, max(0.05, ((strength + 0.05 * Double(direction)) * 20).rounded() / 20))
         case .preview:
@@ -135,35 +135,31 @@ public struct ParameterPanel: Sendable, Equatable {
     public mutating func applyTyped() -> String? {
         guard let text = typing?.trimmingCharacters(in: .whitespaces) else { return nil }
         typing = nil
-        func int(_ range: ClosedRange<Int>, _ set: (Int) -> Void) -> String? {
-            guard let value = Int(text), range.contains(value) else {
-                return "\(selected.label) must be a whole number from \(range.lowerBound) to \(range.upperBound)"
+        /// The typed text read by `read` (a rule of `GenerationLimits`), or the rule's message.
+        func apply<T>(_ read: (String) throws(SettingError) -> T, _ set: (T) -> Void) -> String? {
+            do {
+                set(try read(text))
+                return nil
+            } catch {
+                return error.description
             }
-            set(value)
-            return nil
         }
         switch selected {
-        case .steps: return int(1...1000) { steps = $0 }
-        case .batch: return int(1...100) { batchCount = $0 }
-        case .width, .height:
-            guard let value = Int(text), value >= 8, value <= 4096, value % 8 == 0 else {
-                return "\(selected.label) must be a multiple of 8 from 8 to 4096"
-            }
-            if selected == .width { width = value } else { height = value }
-            return nil
-        case .cfg:
-            guard let value = Double(text), value >= 1, value <= 30 else { return "CFG must be a number from 1 to 30" }
-            cfgScale = value
-            return nil
-        case .strength:
-            guard let value = Double(text), value > 0, value <= 1 else { return "Strength must be in (0, 1]" }
-            strength = value
-            return nil
+        case .steps: return apply(GenerationLimits.steps.integer) { steps = $0 }
+        case .batch: return apply(GenerationLimits.batchCount.integer) { batchCount = $0 }
+        case .width: return apply(GenerationLimits.width.integer) { width = $0 }
+        case .height: return apply(GenerationLimits.height.integer) { height = $0 }
+        case .cfg: return apply(GenerationLimits.cfgScale.number) { cfgScale = $0 }
+        case .strength: return apply(GenerationLimits.strength.number) { strength = $0 }
         case .seed:
-            guard let value = UInt64(text) else { return "Seed must be a whole number from 0 to \(UInt64.max)" }
-            seed = value
-            seedLocked = true
-            return nil
+            return apply(GenerationLimits.seed) { value in
+                if let value {
+                    seed = value
+                    seedLocked = true
+                } else {
+                    seedLocked = false
+                }
+            }
         case .initImage:
             initImage = text
             return nil

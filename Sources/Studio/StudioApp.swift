@@ -100,6 +100,8 @@ public final class StudioApp {
         /// timeout alone cannot tell that the ESC stood alone).
         var pendingSince: Date?
         var running = true
+        /// 128 + the signal that ended the studio (the shell's convention); 0 for Ctrl-Q / Ctrl-C.
+        var status: Int32 = 0
         var previousSize = screen.size
         draw(on: screen)
         if ProcessInfo.processInfo.environment["STIPPLE_TEST_TRAP"] == "1" { Self.trapForTesting() }
@@ -131,6 +133,7 @@ public final class StudioApp {
                         }
                     } else {
                         running = false
+                        if status == 0 { status = 128 + signal }
                     }
                 }
             }
@@ -164,7 +167,7 @@ public final class StudioApp {
             }
             draw(on: screen)
         }
-        return 0
+        return status
     }
 
     /// A deliberate Swift runtime error, for the test that the terminal survives one
@@ -191,6 +194,10 @@ public final class StudioApp {
                     request.initImage = try InitImage.load(path: path, width: size.width, height: size.height)
                 }
                 try request.validate(for: model)
+                // The output folder must take the images before any work starts.
+                let size = request.size(for: model)
+                try OutputFolder(url: options.outputFolder).checkWritable(
+                    bytes: OutputFolder.imageBytes(width: size.width, height: size.height, count: request.batchCount))
             } catch {
                 if state.running { state.queued = max(0, state.queued - 1) }
                 state.setStatus("\(error)", .error)
@@ -200,6 +207,9 @@ public final class StudioApp {
             let inbox = events
             let control = queue.submit(request, model: model) { event in inbox.post(.engine(event)) }
             controls.append(control)
+            // Esc and pause act from now on: prompt encoding and img2img's VAE encode come before
+            // the first step's event and take seconds on a full-size model.
+            state.running = true
         case .cancel:
             controls.first?.cancel()
             state.setStatus("Cancelling...")
@@ -253,7 +263,9 @@ public final class StudioApp {
             state.running = true
             if start.imageIndex == 0 { state.queued = max(0, state.queued - 1) }
             state.progress = nil
-            if let job = jobs.first { state.beginTimeline(request: job.request, seed: start.seed) }
+            if let job = jobs.first {
+                state.beginTimeline(request: job.request, seed: start.seed, model: ModelUse(model: job.model, hash: job.hash))
+            }
             state.setStatus("Generating: seed \(start.seed), \(start.steps) steps"
                             + (start.imageCount > 1 ? " (image \(start.imageIndex + 1) of \(start.imageCount))" : ""))
         case .step(let progress):
@@ -300,8 +312,9 @@ public final class StudioApp {
             if case .file(let url) = shown.source { state.setStatus("\(url.lastPathComponent) is already saved.") }
             return
         }
+        let made = shown.model ?? ModelUse(model: model, hash: hash)
         var infotext = Infotext(request: request, seed: seed, width: shown.image.width,
-                                height: shown.image.height, model: model, modelHash: hash.value,
+                                height: shown.image.height, model: made.model, modelHash: made.hash.value,
                                 version: ImageSaver.version)
         var suffix: String?
         if let step = shown.step {
@@ -326,9 +339,10 @@ public final class StudioApp {
             state.setStatus("No timeline to export yet: generate an image first (with previews on).", .warning)
             return
         }
-        let size = timeline.final.map { ($0.width, $0.height) } ?? timeline.request.size(for: model)
+        let made = timeline.model ?? ModelUse(model: model, hash: hash)
+        let size = timeline.final.map { ($0.width, $0.height) } ?? timeline.request.size(for: made.model)
         var infotext = Infotext(request: timeline.request, seed: timeline.seed, width: size.0, height: size.1,
-                                model: model, modelHash: hash.value, version: ImageSaver.version)
+                                model: made.model, modelHash: made.hash.value, version: ImageSaver.version)
         infotext["Contact sheet"] = state.latent == .denoised ? "denoised" : "noisy"
         do {
             let bytes = try PNG.encode(sheet, texts: [PNGText(key: "parameters", value: infotext.text)])

@@ -94,13 +94,14 @@ public struct StudioState: Sendable {
         if focus == .gallery { return nil }  // the selection is still being read
         guard let timeline = viewedTimeline, let (image, step) = timeline.image(at: frameIndex, latent: latent) else { return nil }
         return ShownImage(image: image, request: timeline.request, seed: timeline.seed, step: step,
-                          source: .timeline(latent: latent, total: timeline.frames.last?.total ?? timeline.request.steps))
+                          source: .timeline(latent: latent, total: timeline.frames.last?.total ?? timeline.request.steps),
+                          model: timeline.model)
     }
 
     /// A new image's sampling began: its timeline becomes current, the current one previous.
-    public mutating func beginTimeline(request: GenerationRequest, seed: UInt64) {
+    public mutating func beginTimeline(request: GenerationRequest, seed: UInt64, model: ModelUse? = nil) {
         if let current, !current.frames.isEmpty || current.final != nil { previous = current }
-        current = Timeline(request: request, seed: seed)
+        current = Timeline(request: request, seed: seed, model: model)
         viewingPrevious = false
         frameIndex = nil
         opened = nil
@@ -171,6 +172,8 @@ public struct ShownImage: Sendable, Equatable {
     /// The step of an intermediate frame; nil for a final image.
     public var step: Int?
     public var source: Source
+    /// The model that made it (timeline images, where known).
+    public var model: ModelUse?
 }
 
 

@@ -26,10 +26,14 @@ public struct Timeline: Sendable, Equatable {
     public var frames: [Frame] = []
     /// The decoded image, once the run finished.
     public var final: PixelImage?
+    /// The model the run used: frames saved later (Ctrl-S, the contact sheet) name it even when
+    /// another model has been loaded since. Nil where unknown.
+    public var model: ModelUse?
 
-    public init(request: GenerationRequest, seed: UInt64) {
+    public init(request: GenerationRequest, seed: UInt64, model: ModelUse? = nil) {
         self.request = request
         self.seed = seed
+        self.model = model
     }
 
     /// Adds a step's previews (steps without a preview, as `full` previews between decodes, are
@@ -55,4 +59,16 @@ public struct Timeline: Sendable, Equatable {
     public func framesWithPreviews(_ latent: PreviewLatent) -> [(step: Int, image: PixelImage)] {
         frames.compactMap { frame in frame.image(latent).map { (frame.step, $0) } }
     }
+}
+
+/// A loaded model and its (background) A1111 hash, as one generation used them.
+public struct ModelUse: Sendable, Equatable {
+    public let model: StableDiffusionModel
+    public let hash: ModelHashTask
+
+    public init(model: StableDiffusionModel, hash: ModelHashTask) {
+        (self.model, self.hash) = (model, hash)
+    }
+
+    public static func == (a: ModelUse, b: ModelUse) -> Bool { a.model === b.model && a.hash === b.hash }
 }

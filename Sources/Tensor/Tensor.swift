@@ -44,6 +44,17 @@ public struct Tensor: Sendable {
         }
     }
 
+    /// Whether every element is finite (no NaN, no infinity): the engine's check that a model or
+    /// sampler has not blown up, cheap next to the work that made the tensor.
+    public var isFinite: Bool {
+        storage.withUnsafeBufferPointer { values in
+            // x - x is 0 for finite x and NaN for NaN and ±infinity; the sum stays 0 only when all are finite.
+            var sum: Float = 0
+            for x in values { sum += x - x }
+            return sum == 0
+        }
+    }
+
     /// The same values under another shape with the same element count; one extent may be -1 (inferred).
     public func reshaped(_ newShape: [Int]) -> Tensor {
         var resolved = newShape

@@ -71,9 +71,22 @@ struct Generate: ParsableCommand {
             throw CommandFailure(error.description)
         }
 
+        // Where the images go must take them before any sampling starts.
+        let folder = OutputFolder(url: URL(fileURLWithPath: options.outputDir ?? StudioConfig.load().outputDirectory ?? "outputs"))
+        let size = request.size(for: model)
+        let bytes = OutputFolder.imageBytes(width: size.width, height: size.height, count: request.batchCount)
+        do {
+            if let output {
+                try OutputFolder.checkWritable(file: URL(fileURLWithPath: output), bytes: bytes)
+            } else {
+                try folder.checkWritable(bytes: bytes)
+            }
+        } catch {
+            throw CommandFailure(error.description)
+        }
+
         // A1111's model hash reads the whole weight file once (then it is cached): do it while sampling.
         let hash = ModelHashTask(model: model)
-        let folder = OutputFolder(url: URL(fileURLWithPath: options.outputDir ?? StudioConfig.load().outputDirectory ?? "outputs"))
         let progress = ProgressReporter(showPreviews: show && request.preview != .off)
         let control = GenerationControl()
         let interrupts = InterruptHandler { control.cancel() }
@@ -106,7 +119,7 @@ struct Generate: ParsableCommand {
             progress.finishLine()
             if let saveError { throw CommandFailure("\(saveError)") }
             FileHandle.standardError.write(Data("stipple: cancelled\n".utf8))
-            throw ExitCode(130)
+            throw ExitCode(interrupts.exitStatus)
         } catch {
             progress.finishLine()
             throw CommandFailure(error.description)
@@ -135,7 +148,12 @@ struct Generate: ParsableCommand {
         guard let text = file.text("parameters") else {
             throw CommandFailure("\(from): the image has no parameters text (no A1111 `parameters` chunk)")
         }
-        let infotext = Infotext(parsing: text)
+        let infotext: Infotext
+        do {
+            infotext = try Infotext.read(text)
+        } catch {
+            throw CommandFailure("\(from): \(error.description)")
+        }
         for warning in GenerationRequest.warnings(for: infotext) {
             FileHandle.standardError.write(Data("stipple: warning: \(warning)\n".utf8))
         }
@@ -200,13 +218,13 @@ struct GenerationOptions: ParsableArguments {
     @Option(name: [.customShort("n"), .long], help: "The negative prompt.")
     var negativePrompt: String?
 
-    @Option(name: .long, help: "Sampling steps (default 20).")
+    @Option(name: .long, parsing: .unconditional, help: "Sampling steps (default 20).")
     var steps: Int?
 
-    @Option(name: .long, help: "Classifier-free guidance scale; 1 skips the unconditional pass (default 7).")
+    @Option(name: .long, parsing: .unconditional, help: "Classifier-free guidance scale; 1 skips the unconditional pass (default 7).")
     var cfgScale: Double?
 
-    @Option(name: .long, help: "Seed; -1 picks a random one (default -1). Consecutive images use seed+1, ...")
+    @Option(name: .long, parsing: .unconditional, help: "Seed; -1 picks a random one (default -1). Consecutive images use seed+1, ...")
     var seed: String?
 
     @Option(name: .long, help: "Sampler: default (the model's own), \(SamplerName.allCases.filter { $0 != .default }.map(\.rawValue).joined(separator: ", ")), or an A1111 name such as \"DPM++ 2M Karras\".")
@@ -215,25 +233,25 @@ struct GenerationOptions: ParsableArguments {
     @Option(name: .long, help: "Sigma schedule: default, karras or exponential.")
     var schedule: String?
 
-    @Option(name: [.customShort("W"), .long], help: "Width in pixels, a multiple of 8 (default: the model's native size).")
+    @Option(name: [.customShort("W"), .long], parsing: .unconditional, help: "Width in pixels, a multiple of 8 (default: the model's native size).")
     var width: Int?
 
-    @Option(name: [.customShort("H"), .long], help: "Height in pixels, a multiple of 8 (default: the model's native size).")
+    @Option(name: [.customShort("H"), .long], parsing: .unconditional, help: "Height in pixels, a multiple of 8 (default: the model's native size).")
     var height: Int?
 
-    @Option(name: .long, help: "Images to make, with seeds seed, seed+1, ... (default 1).")
+    @Option(name: .long, parsing: .unconditional, help: "Images to make, with seeds seed, seed+1, ... (default 1).")
     var batchCount: Int?
 
     @Option(name: .long, help: "img2img: the starting image (PNG); resized to --width/--height when given.")
     var initImage: String?
 
-    @Option(name: .long, help: "img2img: how much to change the image, 0-1 (default 0.75).")
+    @Option(name: .long, parsing: .unconditional, help: "img2img: how much to change the image, 0-1 (default 0.75).")
     var strength: Double?
 
-    @Option(name: .long, help: "Clip skip, A1111 numbering: 1 = last text-encoder layer (default 1).")
+    @Option(name: .long, parsing: .unconditional, help: "Clip skip, A1111 numbering: 1 = last text-encoder layer (default 1).")
     var clipSkip: Int?
 
-    @Option(name: .long, help: "DDIM's eta (default 0).")
+    @Option(name: .long, parsing: .unconditional, help: "DDIM's eta (default 0).")
     var eta: Double?
 
     @Option(name: .long, help: "Prediction type of a single-file checkpoint: epsilon or v (SD2 768-v models).")
@@ -242,27 +260,26 @@ struct GenerationOptions: ParsableArguments {
     @Option(name: .long, help: "Folder for NNNNN-SEED.png files (default: outputs/, or output_dir in the config file).")
     var outputDir: String?
 
-    @Option(name: .long, help: "Threads for the kernels (default: all cores).")
+    @Option(name: .long, parsing: .unconditional, help: "Threads for the kernels (default: all cores).")
     var threads: Int?
 
+    /// Each number by its rule in `GenerationLimits` (the same rules the studio's panel and
+    /// `--from` use); the message names the setting and what it allows.
     func validate() throws {
-        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
-        if let steps, steps < 1 { throw ValidationError("--steps must be at least 1, not \(steps)") }
-        if let batchCount, batchCount < 1 { throw ValidationError("--batch-count must be at least 1, not \(batchCount)") }
-        if let strength, !(strength > 0 && strength <= 1) { throw ValidationError("--strength must be in (0, 1], not \(strength)") }
-        if let seed, Self.parseSeed(seed) == nil {
-            throw ValidationError("--seed must be -1 or a whole number from 0 to \(UInt64.max), not \(seed)")
+        do {
+            if let threads { try GenerationLimits.threads.check(threads) }
+            if let steps { try GenerationLimits.steps.check(steps) }
+            if let cfgScale { try GenerationLimits.cfgScale.check(cfgScale) }
+            if let seed { _ = try GenerationLimits.seed(seed) }
+            if let width { try GenerationLimits.width.check(width) }
+            if let height { try GenerationLimits.height.check(height) }
+            if let batchCount { try GenerationLimits.batchCount.check(batchCount) }
+            if let strength { try GenerationLimits.strength.check(strength) }
+            if let clipSkip { try GenerationLimits.clipSkip(layers: 1000).check(clipSkip) }
+            if let eta { try GenerationLimits.eta.check(eta) }
+        } catch {
+            throw ValidationError(error.description)
         }
-        for (name, value) in [("--width", width), ("--height", height)] {
-            if let value, value < 8 || value % 8 != 0 { throw ValidationError("\(name) must be a positive multiple of 8, not \(value)") }
-        }
-    }
-
-    /// nil: invalid; .some(nil): random.
-    static func parseSeed(_ text: String) -> UInt64?? {
-        if text == "-1" { return .some(nil) }
-        guard let value = UInt64(text) else { return nil }
-        return .some(value)
     }
 
     /// Options given on the command line override `request`'s settings.
@@ -271,7 +288,7 @@ struct GenerationOptions: ParsableArguments {
         if let negativePrompt { request.negativePrompt = negativePrompt }
         if let steps { request.steps = steps }
         if let cfgScale { request.cfgScale = cfgScale }
-        if let seed, let parsed = Self.parseSeed(seed) { request.seed = parsed }
+        if let seed { request.seed = (try? GenerationLimits.seed(seed)) ?? nil }
         if let sampler { request.sampler = sampler }
         if let schedule { request.schedule = schedule }
         if let width { request.width = width }

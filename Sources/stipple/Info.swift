@@ -23,7 +23,9 @@ struct Info: ParsableCommand {
 
     func run() throws {
         let file = try readPNG(image)
-        let parameters = file.text("parameters").map(Infotext.init(parsing:))
+        let parameters = try file.text("parameters").map { text in
+            do { return try Infotext.read(text) } catch { throw CommandFailure("\(image): \(error)") }
+        }
         let comfy = file.texts.filter { ["prompt", "workflow"].contains($0.key) }
         if json {
             var object: [String: Any] = ["file": image, "width": file.image.width, "height": file.image.height]

@@ -87,15 +87,20 @@ final class ProgressReporter {
 
 /// Turns SIGINT and SIGTERM into a cancellation while installed, so an interrupted run stops at
 /// the next layer, removes nothing half-written, and exits 130.
-final class InterruptHandler {
+final class InterruptHandler: @unchecked Sendable {  // `received` guarded by `lock`
     private var sources: [DispatchSourceSignal] = []
     private let queue = DispatchQueue(label: "stipple.signals")
+    private let lock = NSLock()
+    private var received: Int32?
 
     init(_ action: @escaping @Sendable () -> Void) {
-        for signalNumber in [SIGINT, SIGTERM] {
+        for signalNumber in [SIGINT, SIGTERM, SIGHUP] {
             signal(signalNumber, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: queue)
-            source.setEventHandler {
+            source.setEventHandler { [self] in
+                lock.lock()
+                if received == nil { received = signalNumber }
+                lock.unlock()
                 action()
                 // A second interrupt ends the process at once.
                 signal(signalNumber, SIG_DFL)
@@ -105,9 +110,19 @@ final class InterruptHandler {
         }
     }
 
+    /// The first signal that arrived, if any.
+    var receivedSignal: Int32? {
+        lock.lock()
+        defer { lock.unlock() }
+        return received
+    }
+
+    /// The shell's status for a run ended by the first signal: 128 + its number (130 for SIGINT,
+    /// 143 for SIGTERM, 129 for SIGHUP); 130 when none arrived (cancelled otherwise).
+    var exitStatus: Int32 { 128 + (receivedSignal ?? SIGINT) }
+
     func restore() {
         for source in sources { source.cancel() }
-        signal(SIGINT, SIG_DFL)
-        signal(SIGTERM, SIG_DFL)
+        for signalNumber in [SIGINT, SIGTERM, SIGHUP] { signal(signalNumber, SIG_DFL) }
     }
 }

@@ -266,9 +266,9 @@ import Testing
                 return error.description
             }
         }
-        #expect(error { $0.width = 30 } == "width 30 must be a positive multiple of 8")
-        #expect(error { $0.steps = 0 } == "steps 0 must be at least 1")
-        #expect(error { $0.clipSkip = 9 }?.hasPrefix("clip skip 9 must be between 1 and 3") == true)
+        #expect(error { $0.width = 30 } == "width must be a multiple of 8 from 8 to 8192, not 30")
+        #expect(error { $0.steps = 0 } == "steps must be a whole number from 1 to 1000, not 0")
+        #expect(error { $0.clipSkip = 9 } == "clip skip must be a whole number from 1 to 4, not 9")
         #expect(error { $0.sampler = "eulr" }?.contains("euler_a") == true)
         #expect(error { $0.sampler = "euler_a"; $0.schedule = "karras" }?.contains("karras") == true)
         #expect(error { $0.steps = 1001 }?.contains("1001") == true)

@@ -7,15 +7,17 @@ import Tensor
 /// and against A1111's emphasis computed with torch (the weighted prompt), on the tiny SD1 and
 /// SD2 text encoders of Fixtures/parity with the tokenizer folders of Fixtures/prompts:
 ///     .venv-ref/bin/python tools/make_prompt_fixtures.py Tests/DiffusionTests/Fixtures/prompts
-/// Bar: max |ours - reference| <= 1e-6 x max |reference| (measured on the 2-core machine: plain
-/// and long prompts 2.7e-7 to 9.9e-7, most near 4e-7). The weighted prompt's bar is 2e-6: the
+/// Bar: max |ours - reference| <= 1.5e-6 x max |reference| (measured on the 2-core machine: plain
+/// and long prompts 2.7e-7 to 9.9e-7, most near 4e-7, with OpenBLAS's native kernel; 1.14e-6 for
+/// sd2's second long window with the Haswell kernel that OPENBLAS_CORETYPE=Haswell forces on an
+/// AMD EPYC, as this machine's environment sets). The weighted prompt's bar is 3e-6: the
 /// emphasis rescales by mean(z) / mean(weighted z), and with sd2 at clip skip 2 mean(z) is 5e-4
 /// beside values up to 2.9, which magnifies the encoders' float32 differences (measured 1.06e-6
-/// there, 2.8e-7 to 5.8e-7 elsewhere).
+/// there with the native kernel, 2.44e-6 with the forced Haswell kernel, 2.8e-7 to 5.8e-7 elsewhere).
 @Suite struct PromptConditioningTests {
     static let models = ["sd1", "sd2"]
-    static let tolerance: Float = 1e-6
-    static let weightedTolerance: Float = 2e-6
+    static let tolerance: Float = 1.5e-6
+    static let weightedTolerance: Float = 3e-6
 
     struct Prompts: Decodable {
         let plain: [String]
@@ -165,6 +167,6 @@ import Tensor
             try PromptConditioning(tokenizer: try TokenizerFixtures.tokenizer(), textModel: conditioning.textModel)
         }
         #expect(PromptConditioningError.clipSkipOutOfRange(5, layerCount: 3).description
-            == "clip skip 5 is out of range: this text encoder has 3 layers, so 1...4")
+            == "clip skip must be a whole number from 1 to 4 (this text encoder has 3 layers), not 5")
     }
 }

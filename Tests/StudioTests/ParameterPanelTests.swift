@@ -43,7 +43,7 @@ import Testing
         #expect(panel.applyTyped() == nil && panel.steps == 35)
         panel.selected = .width
         for character in "500" { panel.type(character) }
-        #expect(panel.applyTyped() == "Width must be a multiple of 8 from 8 to 4096")
+        #expect(panel.applyTyped() == "width must be a multiple of 8 from 8 to 8192, not 500")
         #expect(panel.width == 512 && panel.typing == nil)
         panel.selected = .seed
         for character in "9654000861" { panel.type(character) }

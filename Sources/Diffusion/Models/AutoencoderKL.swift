@@ -6,6 +6,9 @@ import Tensor
 public struct AutoencoderKL {
     /// Multiply encoder latents by this before the UNet; divide before decoding.
     public let scalingFactor: Float
+    /// The most channels a tensor at full image resolution has (the last up block's input, or
+    /// the first down block's): what sizes the VAE's peak memory.
+    public let fullResolutionChannels: Int
     let encoder: VAEEncoder
     let decoder: VAEDecoder
     let quantConv: Conv2d?
@@ -16,6 +19,7 @@ public struct AutoencoderKL {
         try config.validate()
         let latent = config.latentChannels
         scalingFactor = config.scalingFactor
+        fullResolutionChannels = config.blockOutChannels.prefix(2).max() ?? 0
         encoder = try VAEEncoder(weights, "encoder", config: config)
         decoder = try VAEDecoder(weights, "decoder", config: config)
         quantConv = config.useQuantConv ? try Conv2d(weights, "quant_conv", input: 2 * latent, output: 2 * latent, kernel: 1) : nil

@@ -57,14 +57,17 @@ extension GenerationRequest {
     public init(infotext: Infotext) throws(GenerationError) {
         self.init(prompt: infotext.prompt)
         negativePrompt = infotext.negativePrompt
-        func number(_ key: String) throws(GenerationError) -> Double? {
+        /// The field `key` read by `rule` (nil when absent): `Steps: nan`, `Clip skip: inf` or
+        /// `Steps: 1e300` are refused with the rule's message, never converted.
+        func value<T>(_ key: String, _ read: (String) throws(SettingError) -> T) throws(GenerationError) -> T? {
             guard let text = infotext[key] else { return nil }
-            guard let value = Double(text.trimmingCharacters(in: .whitespaces)) else {
-                throw .invalid("the image's \(key) \"\(text)\" is not a number")
+            do {
+                return try read(text)
+            } catch {
+                throw .invalid("the image's \(key): \(error.description)")
             }
-            return value
         }
-        if let steps = try number("Steps") { self.steps = Int(steps) }
+        if let steps = try value("Steps", GenerationLimits.steps.integer) { self.steps = steps }
         if let sampler = infotext["Sampler"] {
             do {
                 self.sampler = try SamplerName(parsing: sampler).rawValue
@@ -81,17 +84,18 @@ extension GenerationRequest {
             default: throw .invalid("the image's schedule type \"\(type)\" is not one stipple has (Karras, Exponential)")
             }
         }
-        if let cfg = try number("CFG scale") { cfgScale = cfg }
-        if let seedText = infotext["Seed"] {
-            guard let value = UInt64(seedText.trimmingCharacters(in: .whitespaces)) else {
-                throw .invalid("the image's seed \"\(seedText)\" is not a whole number")
-            }
-            seed = value
+        if let cfg = try value("CFG scale", GenerationLimits.cfgScale.number) { cfgScale = cfg }
+        if let seed = try value("Seed", GenerationLimits.seed) { self.seed = seed }
+        if let size = infotext["Size"] {
+            let parts = size.split(separator: "x", omittingEmptySubsequences: false).map(String.init)
+            guard parts.count == 2 else { throw .invalid("the image's Size \(GenerationLimits.shown(size)) is not WIDTHxHEIGHT") }
+            width = try value("Size", { _ throws(SettingError) in try GenerationLimits.width.integer(parts[0]) })
+            height = try value("Size", { _ throws(SettingError) in try GenerationLimits.height.integer(parts[1]) })
         }
-        if let size = infotext.size { (width, height) = (size.width, size.height) }
-        if let strength = try number("Denoising strength") { self.strength = strength }
-        if let skip = try number("Clip skip") { clipSkip = Int(skip) }
-        if let eta = try number("Eta DDIM") { self.eta = eta }
+        if let strength = try value("Denoising strength", GenerationLimits.strength.number) { self.strength = strength }
+        // Clip skip's upper end depends on the model: GenerationRequest.validate checks it.
+        if let skip = try value("Clip skip", GenerationLimits.clipSkip(layers: 1000).integer) { clipSkip = skip }
+        if let eta = try value("Eta DDIM", GenerationLimits.eta.number) { self.eta = eta }
     }
 
     /// What `init(infotext:)` cannot reproduce from these parameters, one line each.

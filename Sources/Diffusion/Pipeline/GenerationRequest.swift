@@ -44,29 +44,30 @@ public struct GenerationRequest: Sendable, Equatable {
         (width ?? initImage?.width ?? model.nativeSize, height ?? initImage?.height ?? model.nativeSize)
     }
 
-    /// Checks everything that can be checked before loading anything heavy; errors are one line
-    /// naming the setting.
+    /// Checks everything that can be checked before loading anything heavy, by the rules of
+    /// `GenerationLimits`, then the memory the run needs against what the machine has; errors are
+    /// one line naming the setting.
     public func validate(for model: StableDiffusionModel) throws(GenerationError) {
         let (w, h) = size(for: model)
-        for (name, value) in [("width", w), ("height", h)] {
-            guard value > 0, value % 8 == 0 else {
-                throw .invalid("\(name) \(value) must be a positive multiple of 8")
-            }
-            guard value <= 8192 else { throw .invalid("\(name) \(value) is larger than 8192") }
+        do {
+            try GenerationLimits.width.check(w)
+            try GenerationLimits.height.check(h)
+            try GenerationLimits.steps.check(steps)
+            try GenerationLimits.cfgScale.check(cfgScale)
+            try GenerationLimits.batchCount.check(batchCount)
+            try GenerationLimits.clipSkip(layers: model.textModel.layerCount).check(clipSkip)
+            try GenerationLimits.eta.check(eta)
+            try GenerationLimits.previewInterval.check(fullPreviewInterval)
+            if initImage != nil { try GenerationLimits.strength.check(strength) }
+        } catch {
+            throw .invalid(error.description)
         }
-        guard steps >= 1 else { throw .invalid("steps \(steps) must be at least 1") }
-        guard cfgScale.isFinite, cfgScale >= 0 else { throw .invalid("cfg scale \(cfgScale) must be 0 or more") }
-        guard batchCount >= 1 else { throw .invalid("batch count \(batchCount) must be at least 1") }
-        guard clipSkip >= 1, clipSkip <= model.textModel.layerCount else {
-            throw .invalid("clip skip \(clipSkip) must be between 1 and \(model.textModel.layerCount) (the text encoder's layers)")
-        }
-        guard fullPreviewInterval >= 1 else { throw .invalid("preview interval must be at least 1") }
         if let image = initImage {
             guard image.width == w, image.height == h else {
                 throw .invalid("init image is \(image.width)x\(image.height), the generation \(w)x\(h)")
             }
-            guard strength > 0, strength <= 1 else { throw .invalid("strength \(strength) must be in (0, 1]") }
         }
+        try MemoryEstimate(request: self, model: model).check()
     }
 }
 

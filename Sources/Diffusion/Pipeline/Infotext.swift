@@ -83,18 +83,67 @@ public struct Infotext: Sendable, Equatable {
         self.init(prompt: prompt, negativePrompt: negative, fields: Self.pairs(in: lastLine))
     }
 
-    /// A1111's `re_param`: `\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)`.
-    private static let fieldPattern = try? NSRegularExpression(pattern: #"\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)"#)
+    /// The most text `read` parses: A1111's own parameters are a few KB even with long prompts;
+    /// a PNG carrying more is refused rather than read into every listing.
+    public static let maximumLength = 256 * 1024
 
-    private static func pairs(in line: String) -> [(key: String, value: String)] {
-        guard let pattern = fieldPattern else { return [] }
-        let range = NSRange(line.startIndex..., in: line)
-        return pattern.matches(in: line, range: range).compactMap { match in
-            guard let k = Range(match.range(at: 1), in: line), let v = Range(match.range(at: 2), in: line) else { return nil }
-            var value = String(line[v])
+    /// `Infotext(parsing:)` of a text from a file, refused when longer than `maximumLength`.
+    public static func read(_ text: String) throws(InfotextTooLong) -> Infotext {
+        guard text.utf8.count <= maximumLength else { throw InfotextTooLong(length: text.utf8.count) }
+        return Infotext(parsing: text)
+    }
+
+    /// The `Key: value` pairs of a line as A1111's `re_param` finds them with `findall`:
+    /// `\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)`. Scanned by hand in one pass:
+    /// a regex engine backtracks over every start position of a long run of key characters that is
+    /// not followed by `:` (quadratic: 32 KB of text took 10 s, 1 MB never ended). Here a run
+    /// that fails is skipped whole, which finds the same matches, since any later start inside
+    /// the run ends at the same non-`:` character.
+    static func pairs(in line: String) -> [(key: String, value: String)] {
+        let c = Array(line.unicodeScalars)
+        func isWord(_ s: Unicode.Scalar) -> Bool { s == "_" || s.properties.isAlphabetic || s.properties.numericType != nil }
+        func isKey(_ s: Unicode.Scalar) -> Bool { isWord(s) || s == " " || s == "-" || s == "/" }
+        func isSpace(_ s: Unicode.Scalar) -> Bool { s.properties.isWhitespace }
+        func text(_ range: Range<Int>) -> String { String(String.UnicodeScalarView(c[range])) }
+        var result: [(key: String, value: String)] = []
+        var i = 0
+        while i < c.count {
+            // \s* then \w: a key starts at the first word character after any spaces.
+            var k = i
+            while k < c.count, isSpace(c[k]) { k += 1 }
+            guard k < c.count, isWord(c[k]) else {
+                i = k == i ? i + 1 : k
+                continue
+            }
+            var end = k + 1
+            while end < c.count, isKey(c[end]) { end += 1 }
+            guard end - k >= 2, end < c.count, c[end] == ":" else {
+                // No match starts anywhere in this run (a one-character key can still fail here
+                // and be part of nothing else).
+                i = max(end, i + 1)
+                continue
+            }
+            let key = text(k..<end)
+            var v = end + 1
+            while v < c.count, isSpace(c[v]) { v += 1 }
+            // A quoted value: up to the first unescaped quote, then `,` or the end of the line.
+            if v < c.count, c[v] == "\"" {
+                var q = v + 1
+                while q < c.count, c[q] != "\"" { q += c[q] == "\\" && q + 1 < c.count ? 2 : 1 }
+                if q < c.count, q > v + 1, q + 1 == c.count || c[q + 1] == "," {
+                    result.append((key, unquote(text(v..<(q + 1)))))
+                    i = q + 2
+                    continue
+                }
+            }
+            var comma = v
+            while comma < c.count, c[comma] != "," { comma += 1 }
+            var value = text(v..<comma)
             if value.count >= 2, value.first == "\"", value.last == "\"" { value = unquote(value) }
-            return (String(line[k]), value)
+            result.append((key, value))
+            i = comma + 1
         }
+        return result
     }
 
     /// A1111's `quote`: JSON-quoted when the value holds `,` `:` or a newline.
@@ -107,5 +156,14 @@ public struct Infotext: Sendable, Equatable {
     static func unquote(_ value: String) -> String {
         guard let decoded = try? JSONSerialization.jsonObject(with: Data(value.utf8), options: [.fragmentsAllowed]) as? String else { return value }
         return decoded
+    }
+}
+
+/// Parameters text past `Infotext.maximumLength`; one line.
+public struct InfotextTooLong: Error, Equatable, Sendable, CustomStringConvertible {
+    public let length: Int
+
+    public var description: String {
+        "the image's parameters text is \(length / 1024) KB, more than the \(Infotext.maximumLength / 1024) KB stipple reads"
     }
 }

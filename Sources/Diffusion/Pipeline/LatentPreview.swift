@@ -51,7 +51,8 @@ public struct LatentPreviewFactors: Sendable, Equatable, Codable {
                 for k in 0..<3 {
                     var v = bias[k]
                     for c in 0..<min(channels, factors.count) { v += x[c * plane + p] * factors[c][k] }
-                    bytes[p * 3 + k] = UInt8(((min(max(v, -1), 1) + 1) * 127.5).rounded())
+                    // NaN (refused by the pipeline before a preview is made) is black, not a trap.
+                    bytes[p * 3 + k] = v > -1 ? UInt8(((min(v, 1) + 1) * 127.5).rounded()) : 0
                 }
             }
         }
@@ -82,12 +83,18 @@ public struct PixelImage: Sendable, Equatable {
         image.storage.withUnsafeBufferPointer { x in
             for c in 0..<3 {
                 for p in 0..<plane {
-                    let v = min(max(x[c * plane + p] / 2 + 0.5, 0), 1)
-                    bytes[p * 3 + c] = UInt8((v * 255).rounded(.toNearestOrEven))
+                    bytes[p * 3 + c] = Self.byte(unit: x[c * plane + p] / 2 + 0.5)
                 }
             }
         }
         self.init(width: width, height: height, rgb: bytes)
+    }
+
+    /// `round(clamp(v, 0, 1) * 255)`, half to even as torch rounds; NaN (which the pipeline
+    /// refuses before it gets here) is 0 rather than a trap.
+    @inline(__always) static func byte(unit v: Float) -> UInt8 {
+        guard v > 0 else { return 0 }  // also NaN
+        return UInt8((min(v, 1) * 255).rounded(.toNearestOrEven))
     }
 
     /// The image as [1, 3, H, W] in [-1, 1] (`2 * v / 255 - 1`), the VAE encoder's input.

@@ -78,12 +78,18 @@ public struct Pipeline: Sendable {
     /// (both the same length).
     func conditioning(_ request: GenerationRequest, guided: Bool) throws(GenerationError) -> (Tensor, Tensor?) {
         let encoder = try PromptEncoder(model: model)
+        let result: (Tensor, Tensor?)
         if guided {
             let pair = try encoder.encode(prompt: request.prompt, negative: request.negativePrompt,
                                           clipSkip: request.clipSkip)
-            return (pair.positive, pair.negative)
+            result = (pair.positive, pair.negative)
+        } else {
+            result = (try encoder.encode(request.prompt, clipSkip: request.clipSkip), nil)
         }
-        return (try encoder.encode(request.prompt, clipSkip: request.clipSkip), nil)
+        guard result.0.isFinite, result.1?.isFinite ?? true else {
+            throw .failed("the model produced NaN encoding the prompt (the text encoder's output: its weights are not finite)")
+        }
+        return result
     }
 
     /// The sampling loop for one image: its final latents (UNet scale).
@@ -107,6 +113,9 @@ public struct Pipeline: Sendable {
             var encoded = mean
             for i in 0..<encoded.count {
                 encoded.storage[i] = mean.storage[i] + exp(0.5 * logvar.storage[i]) * draw.storage[i]
+            }
+            guard encoded.isFinite else {
+                throw .failed("the model produced NaN encoding the init image (the VAE's output); nothing was saved")
             }
             let original = scaled(encoded, by: model.vae.scalingFactor)
             let noise = random.normal(shape: original.shape)
@@ -143,9 +152,17 @@ public struct Pipeline: Sendable {
             } else {
                 output = try catching { try model.unet(input, timesteps: [t], context: context, check: check) }
             }
-            latents = sampler.step(modelOutput: output, stepIndex: i, sample: latents, random: &random)
-
             let step = i - first + 1
+            guard output.isFinite else {
+                throw .failed("the model produced NaN at step \(step) of \(total) (the UNet's output: its weights or "
+                              + "the prompt's conditioning are not finite); nothing was saved")
+            }
+            latents = sampler.step(modelOutput: output, stepIndex: i, sample: latents, random: &random)
+            guard latents.isFinite else {
+                throw .failed("the model produced NaN at step \(step) of \(total) (the \(Infotext.samplerName(request.sampler, model: model)) sampler's update "
+                              + "with CFG \(Infotext.number(request.cfgScale))); nothing was saved")
+            }
+
             var preview: PixelImage?
             var otherPreview: PixelImage?
             switch request.preview {
@@ -184,7 +201,11 @@ public struct Pipeline: Sendable {
         let factor = model.vae.scalingFactor
         let unscaled = mapElements(latents) { $0 / factor }
         let check = { () throws(GenerationError) in try control.check() }
-        return PixelImage(decoded: try catching { try model.vae.decode(unscaled, check: check) })
+        let decoded = try catching { try model.vae.decode(unscaled, check: check) }
+        guard decoded.isFinite else {
+            throw .failed("the model produced NaN decoding the image (the VAE's output: its weights are not finite); nothing was saved")
+        }
+        return PixelImage(decoded: decoded)
     }
 
     /// The training schedule, for turning a model output into a clean-image estimate.

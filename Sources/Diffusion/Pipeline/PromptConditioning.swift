@@ -71,8 +71,13 @@ public struct PromptConditioning {
     /// The conditioning of chunks already made: one window each, joined. [1, 77 x chunks, hidden]
     public func encode(chunks: [PromptChunk], clipSkip: Int = 1) throws(PromptConditioningError) -> Tensor {
         let layerCount = textModel.layers.count
-        guard (1...(layerCount + 1)).contains(clipSkip) else {
+        guard GenerationLimits.clipSkip(layers: layerCount).contains(Double(clipSkip)) else {
             throw .clipSkipOutOfRange(clipSkip, layerCount: layerCount)
+        }
+        for chunk in chunks {
+            if let weight = chunk.weights.first(where: { !(abs($0) <= Self.maximumWeight) }) {
+                throw .weightOutOfRange(weight)
+            }
         }
         let hidden = textModel.config.hiddenSize
         var storage: [Float] = []
@@ -87,6 +92,10 @@ public struct PromptConditioning {
         }
         return Tensor(shape: [1, chunks.count * CLIPTokenizer.windowLength, hidden], values: storage)
     }
+
+    /// The largest emphasis weight (either sign) a token may get: past it the conditioning is
+    /// meaningless, and ever deeper brackets (1.1^n) reach infinity and then NaN.
+    public static let maximumWeight: Float = 100
 
     /// A1111's "Original" emphasis on one window z [1, T, hidden]: z[t] *= weights[t], then
     /// z *= mean(z before) / mean(z after). The means are summed in Double: A1111's float32 means
@@ -127,13 +136,18 @@ public enum PromptConditioningError: Error, CustomStringConvertible, Equatable, 
     case vocabularyMismatch(tokenizer: Int, textModel: Int, pad: Int)
     /// The text encoder's position table is shorter than a 77-token window.
     case tooFewPositions(Int)
+    /// A token's emphasis weight (brackets multiplied out) is beyond `maximumWeight`.
+    case weightOutOfRange(Float)
 
     public var description: String {
         switch self {
         case .syntax(let error):
             error.description
         case .clipSkipOutOfRange(let clipSkip, let layerCount):
-            "clip skip \(clipSkip) is out of range: this text encoder has \(layerCount) layers, so 1...\(layerCount + 1)"
+            "clip skip must be a whole number from 1 to \(layerCount + 1) (this text encoder has \(layerCount) layers), not \(clipSkip)"
+        case .weightOutOfRange(let weight):
+            "a prompt emphasis weight is \(weight) (brackets multiply: (x) is 1.1 times, ((x)) 1.21, ...); "
+                + "weights must be from -\(Int(PromptConditioning.maximumWeight)) to \(Int(PromptConditioning.maximumWeight))"
         case .vocabularyMismatch(let tokenizer, let textModel, let pad):
             "the tokenizer's \(tokenizer) tokens (pad id \(pad)) do not fit the text encoder's \(textModel)-token embedding table"
         case .tooFewPositions(let positions):
