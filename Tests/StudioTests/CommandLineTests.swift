@@ -1,0 +1,119 @@
+import Diffusion
+import Foundation
+import Imaging
+import Testing
+@testable import Studio
+
+/// `stipple generate` as a person runs it (the real binary, built by scripts/test): documented
+/// forms work, bad values get one line naming the setting, nothing is sampled when the output
+/// cannot be written, and a signal gives the shell's exit status with nothing saved (issue 12).
+@Suite(.serialized) struct CommandLineTests {
+    struct Run {
+        let status: Int32
+        let standardError: String
+    }
+
+    /// Runs the binary with `arguments` in `folder`; `signal` is sent once standard error shows
+    /// `signalAfter`.
+    static func run(_ arguments: [String], in folder: URL, signal: Int32? = nil, after marker: String = "step 1/") throws -> Run {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: StudioEndToEndTests.binary)
+        process.arguments = arguments
+        process.currentDirectoryURL = folder
+        var environment = ProcessInfo.processInfo.environment
+        environment["XDG_CONFIG_HOME"] = folder.path  // no user config
+        process.environment = environment
+        let errorPipe = Pipe()
+        process.standardError = errorPipe
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        var collected = Data()
+        let handle = errorPipe.fileHandleForReading
+        var signalled = false
+        while true {
+            let chunk = handle.availableData
+            if chunk.isEmpty { break }
+            collected.append(chunk)
+            if let signal, !signalled, String(decoding: collected, as: UTF8.self).contains(marker) {
+                kill(process.processIdentifier, signal)
+                signalled = true
+            }
+        }
+        process.waitUntilExit()
+        return Run(status: process.terminationStatus, standardError: String(decoding: collected, as: UTF8.self))
+    }
+
+    static func folder() throws -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("stipple-cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+
+    static let model = ["--model", StudioEndToEndTests.model, "-W", "32", "-H", "32"]
+
+    @Test func seedMinusOneAndNegativeValuesAreRead() throws {
+        guard StudioEndToEndTests.binaryIsBuilt() else { return }
+        let folder = try Self.folder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let random = try Self.run(["generate"] + Self.model + ["-p", "a fox", "--steps", "2", "--seed", "-1", "-o", "a.png"], in: folder)
+        #expect(random.status == 0, "\(random.standardError)")
+        let text = try PNG.read(path: folder.appendingPathComponent("a.png").path).text("parameters") ?? ""
+        #expect(text.contains("Seed: "))
+        let negative = try Self.run(["generate"] + Self.model + ["-p", "a fox", "--steps", "-3"], in: folder)
+        #expect(negative.status != 0)
+        #expect(negative.standardError.contains("steps must be a whole number from 1 to 1000, not -3"), "\(negative.standardError)")
+        let cfg = try Self.run(["generate"] + Self.model + ["-p", "a fox", "--cfg-scale", "-0.5"], in: folder)
+        #expect(cfg.standardError.contains("CFG scale must be a number from 0 to 100, not -0.5"), "\(cfg.standardError)")
+    }
+
+    /// An output that cannot be written is reported before the first step, not after the run.
+    @Test func unwritableOutputsFailBeforeSampling() throws {
+        guard StudioEndToEndTests.binaryIsBuilt() else { return }
+        let folder = try Self.folder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try Data("not a folder".utf8).write(to: folder.appendingPathComponent("file"))
+        for (arguments, expected) in [(["-o", "missing/a.png"], "does not exist"),
+                                      (["--output-dir", "file"], "the output folder is a file"),
+                                      (["--output-dir", "file/sub"], "cannot create the output folder")] {
+            let run = try Self.run(["generate"] + Self.model + ["-p", "a fox", "--steps", "3"] + arguments, in: folder)
+            #expect(run.status == 1, "\(arguments): \(run.standardError)")
+            #expect(run.standardError.contains(expected), "\(arguments): \(run.standardError)")
+            #expect(!run.standardError.contains("step 1/"), "\(arguments): sampled before failing")
+        }
+        // A disk without room for the images: checked against the free space before sampling.
+        #expect(throws: OutputFolder.SaveError.self) {
+            try OutputFolder(url: folder).checkWritable(bytes: Int.max / 2)
+        }
+        try OutputFolder(url: folder.appendingPathComponent("new/deeper")).checkWritable(bytes: 1000)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: folder.appendingPathComponent("new/deeper").path).isEmpty)
+    }
+
+    /// SIGTERM while sampling: exit status 143 (SIGINT: 130), nothing saved.
+    @Test(arguments: [SIGTERM, SIGINT]) func signalsEndWithTheShellsStatus(signal: Int32) throws {
+        guard StudioEndToEndTests.binaryIsBuilt() else { return }
+        let folder = try Self.folder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let run = try Self.run(["generate"] + Self.model + ["-p", "a fox", "--steps", "500", "-o", "a.png"], in: folder,
+                               signal: signal)
+        #expect(run.status == 128 + signal, "\(run.standardError)")
+        #expect(run.standardError.contains("cancelled"))
+        #expect(!FileManager.default.fileExists(atPath: folder.appendingPathComponent("a.png").path))
+    }
+
+    /// Numbers in a PNG's parameters that used to trap in `Int(Double)`.
+    @Test func brokenParametersInAPNGAreOneLineErrors() throws {
+        guard StudioEndToEndTests.binaryIsBuilt() else { return }
+        let folder = try Self.folder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let pixels = PixelImage(width: 8, height: 8, rgb: [UInt8](repeating: 90, count: 8 * 8 * 3))
+        for (field, expected) in [("Steps: nan", "steps must be a whole number"), ("Steps: 1e300", "steps must be"),
+                                  ("Clip skip: inf", "clip skip must be")] {
+            let bytes = try ImageSaver.png(pixels, parameters: "a fox\n\(field), Sampler: Euler, Seed: 3, Size: 32x32, RNG: CPU")
+            try Data(bytes).write(to: folder.appendingPathComponent("p.png"))
+            let run = try Self.run(["generate", "--model", StudioEndToEndTests.model, "--from", "p.png"], in: folder)
+            #expect(run.status == 1, "\(field): \(run.standardError)")
+            #expect(run.standardError.contains(expected) && run.standardError.split(separator: "\n").count == 1,
+                    "\(field): \(run.standardError)")
+        }
+    }
+}
