@@ -266,8 +266,12 @@ public final class StudioApp {
             if let job = jobs.first {
                 state.beginTimeline(request: job.request, seed: start.seed, model: ModelUse(model: job.model, hash: job.hash))
             }
-            state.setStatus("Generating: seed \(start.seed), \(start.steps) steps"
-                            + (start.imageCount > 1 ? " (image \(start.imageIndex + 1) of \(start.imageCount))" : ""))
+            if state.paused {
+                state.setStatus("Paused before step 1. ^N one step, ^P resume.")
+            } else {
+                state.setStatus("Generating: seed \(start.seed), \(start.steps) steps"
+                                + (start.imageCount > 1 ? " (image \(start.imageIndex + 1) of \(start.imageCount))" : ""))
+            }
         case .step(let progress):
             state.progress = progress
             state.current?.append(progress)

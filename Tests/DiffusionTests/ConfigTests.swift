@@ -135,6 +135,12 @@ import Testing
         try only.validate()
         let square = try Self.sd15UNet(setting: "sample_size", to: "[96, 96]")
         #expect(square.sampleSize == 96)
+        // A negative size used to surface later as "width -8 ..." (issue 12).
+        for size in ["-1", "0", "100000"] {
+            let bad = try Self.sd15UNet(setting: "sample_size", to: size)
+            #expect(throws: CheckpointError.self) { try bad.validate() }
+            do { try bad.validate() } catch { #expect(error.description.contains("sample_size \(size) must be"), "\(error)") }
+        }
     }
 
     @Test func emptyUNetConfigTakesDiffusersDefaults() throws {

@@ -239,6 +239,28 @@ import Testing
         #expect(cursorHidden.trimmingCharacters(in: .whitespacesAndNewlines) == "1", "cursor not shown")
     }
 
+    /// Pause and Esc act as soon as a generation is submitted, not only from its first step's
+    /// event (prompt encoding and img2img's VAE encode come first and take seconds on a full-size
+    /// model): Ctrl-P right behind Enter holds the run before step 1, Esc cancels it, nothing is saved.
+    @Test func pauseAndEscapeActBeforeTheFirstStep() throws {
+        guard Self.binaryIsBuilt() else { return }
+        let session = try Session()
+        defer { session.close() }
+        let tmux = session.tmux
+        try session.start(steps: 900)
+        #expect(try tmux.wait(seconds: 60) { try tmux.screen().contains("Parameters") }, "the studio did not start")
+        try tmux.run(["send-keys", "-t", "studio", "-l", "a lighthouse"])
+        try tmux.run(["send-keys", "-t", "studio", "Enter", "C-p"])
+        #expect(try tmux.wait(seconds: 20) { try tmux.screen().contains("Paused") }, "not paused")
+        Thread.sleep(forTimeInterval: 1.5)
+        #expect(try !tmux.screen().contains("it/s"), "a step ran while paused")
+        try tmux.run(["send-keys", "-t", "studio", "Escape"])
+        #expect(try tmux.wait(seconds: 20) { try tmux.screen().contains("Cancelled") }, "not cancelled")
+        #expect(((try? FileManager.default.contentsOfDirectory(atPath: session.outputs.path)) ?? []).filter { $0.hasSuffix(".png") }.isEmpty)
+        try tmux.run(["send-keys", "-t", "studio", "C-q"])
+        #expect(session.ended().status == "0")
+    }
+
     /// SIGTERM (as `kill` sends) and Ctrl-C end the studio like Ctrl-Q: a running generation is
     /// cancelled and the terminal restored. Ctrl-C is the studio's quit key (exit status 0); a
     /// signal ends it with the shell's status for that signal (143 for SIGTERM).

@@ -253,6 +253,9 @@ extension UNet2DConditionConfig {
         if let timeEmbeddingDim { throw unsupported("time_embedding_dim", timeEmbeddingDim, "the time embedding is 4 x block_out_channels[0] wide") }
         if let timeEmbeddingActFn { throw unsupported("time_embedding_act_fn", timeEmbeddingActFn, "no extra time-embedding activation") }
         if let timestepPostAct { throw unsupported("timestep_post_act", timestepPostAct, "no activation after the time embedding") }
+        if let sampleSize, !(1...1024).contains(sampleSize) {
+            throw invalid("sample_size \(sampleSize) must be the latent size the UNet was trained at, from 1 to 1024")
+        }
         if actFn != "silu" { throw unsupported("act_fn", actFn, "only silu") }
         if convInKernel != 3 { throw unsupported("conv_in_kernel", convInKernel, "only 3") }
         if convOutKernel != 3 { throw unsupported("conv_out_kernel", convOutKernel, "only 3") }
