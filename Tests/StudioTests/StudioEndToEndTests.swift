@@ -215,6 +215,13 @@ import Testing
         try send("Enter")
         #expect(try tmux.wait(seconds: 30) { try tmux.screen().contains("Loaded sd2") }, "\((try? tmux.screen()) ?? "")")
         #expect(try tmux.screen().contains("Model      \u{2039} sd2 \u{203A}"))
+        // A contact sheet of the earlier run, saved after the switch, still names sd1, its model.
+        try send("Tab", "e")
+        #expect(tmux.wait(seconds: 10) { Self.pngs(in: outputs).filter { $0.hasSuffix("-timeline-noisy.png") }.count == 2 })
+        for name in Self.pngs(in: outputs).filter({ $0.hasSuffix("-timeline-noisy.png") }) {
+            let text = try PNG.read(path: outputs.appendingPathComponent(name).path).text("parameters") ?? ""
+            #expect(text.contains("Model: sd1,"), "\(name): \(text)")
+        }
 
         try send("C-q")
         #expect(session.ended().status == "0")
