@@ -123,7 +123,7 @@ import Testing
 
     @Test func namesMissingFiles() {
         #expect(throws: PNGError("/nonexistent/x.png: no such file")) { try PNG.read(path: "/nonexistent/x.png") }
-        #expect(throws: PNGError("/tmp: is a directory, not a file")) { try PNG.read(path: "/tmp") }
+        #expect(throws: PNGError("/tmp: is not a regular file (a folder)")) { try PNG.read(path: "/tmp") }
     }
 
     @Test func refusesBadKeywords() {
