@@ -51,6 +51,7 @@ func finishes(within seconds: Double, unblocking fifo: String, _ body: @escaping
         defer { try? FileManager.default.removeItem(at: folder) }
         refuses(path) { _ = try PNG.read(path: path) }
         refuses(path) { _ = try PNG.readHeader(path: path) }
+        refuses(path) { _ = try PNG.readAllTexts(path: path) }
         refuses(path) { _ = try InitImage.load(path: path, width: nil, height: nil) }
     }
 
