@@ -9,6 +9,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
     ],
     targets: [
         // System libraries: module map + shim header, found through pkg-config.
@@ -32,6 +33,7 @@ let package = Package(
         .target(name: "Terminal", dependencies: ["CNcursesw", "UserFiles"]),
         .target(name: "Studio", dependencies: [
             "Diffusion", "Imaging", "Terminal", "UserFiles",
+            .product(name: "TOMLKit", package: "TOMLKit"),
         ]),
         .executableTarget(
             name: "stipple",

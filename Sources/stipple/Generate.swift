@@ -73,7 +73,7 @@ struct Generate: ParsableCommand {
 
         // A1111's model hash reads the whole weight file once (then it is cached): do it while sampling.
         let hash = ModelHashTask(model: model)
-        let folder = OutputFolder(url: URL(fileURLWithPath: options.outputDir ?? StudioConfig.load().outputDirectory ?? "outputs"))
+        let folder = try OutputFolder(url: URL(fileURLWithPath: options.outputDir ?? StudioConfig.current().outputDirectory ?? "outputs"))
         let progress = ProgressReporter(showPreviews: show && request.preview != .off)
         let control = GenerationControl()
         let interrupts = InterruptHandler { control.cancel() }

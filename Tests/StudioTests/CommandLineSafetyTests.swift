@@ -3,8 +3,9 @@ import Imaging
 import Testing
 
 /// `stipple info`, `generate --from` and the config file, through the real binary (issue 12):
-/// texts from files reach the terminal with their control characters escaped (finding 8), and
-/// info reads a PNG's chunks without decoding its pixels. Needs the release binary that `scripts/test` builds.
+/// texts from files reach the terminal with their control characters escaped (finding 8), info
+/// reads a PNG's chunks without decoding its pixels, and config.toml problems are reported once,
+/// naming the file (finding 7). Needs the release binary that `scripts/test` builds.
 @Suite struct CommandLineSafetyTests {
     static let binary = StudioEndToEndTests.binary
 
@@ -105,6 +106,26 @@ import Testing
         #expect(generate.stderr.contains(#"the image used RNG \e]52;C;ZXZPBA==\x07\e]0;OWNED\x07\e[2J\u{9b}31M;"#),
                 "\(generate.stderr.debugDescription)")
         #expect(!Self.hasRawControls(generate.stderr), "\(generate.stderr.debugDescription)")
+    }
+
+    @Test func configProblemsAreReportedOnceNamingTheFile() throws {
+        guard StudioEndToEndTests.binaryIsBuilt() else { return }
+        let folder = try Self.scratch()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let config = folder.appendingPathComponent("config/stipple/config.toml")
+        try Data("ouput_dir = \"/tmp/x\"\n".utf8).write(to: config)
+        // The default model and the output folder both come from the config: read once, one warning.
+        let warned = try Self.run(["generate", "-p", "a red square", "--steps", "1"], in: folder)
+        #expect(warned.status == 0, "\(warned.stderr)")
+        let warnings = warned.stderr.split(separator: "\n").filter { $0.contains("warning") }
+        #expect(warnings == [#"stipple: warning: \#(config.path): unknown key "ouput_dir" (known: model, output_dir, theme)"#])
+        #expect(StudioEndToEndTests.pngs(in: folder.appendingPathComponent("outputs")).count == 1)
+
+        try Data("output_dir = \"out\"\nmodel = /unquoted\n".utf8).write(to: config)
+        let broken = try Self.run(["generate", "-p", "a red square", "--steps", "1"], in: folder)
+        #expect(broken.status != 0)
+        let lines = broken.stderr.split(separator: "\n")
+        #expect(lines.count == 1 && lines[0].contains("\(config.path): line 2, column "), "\(broken.stderr)")
     }
 }
 

@@ -70,4 +70,13 @@ func finishes(within seconds: Double, unblocking fifo: String, _ body: @escaping
         try Data("#version: 0.2\n".utf8).write(to: tokenizer.appendingPathComponent("merges.txt"))
         refuses(vocab) { _ = try CLIPTokenizer(folder: tokenizer.path) }
     }
+
+    @Test func configFile() throws {
+        let path = try fifo("config.toml")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        refuses(path) { _ = try StudioConfig.load(path: path) }
+        // A folder where the file should be is refused too; a missing file is no settings.
+        #expect(throws: StudioConfig.LoadError.self) { try StudioConfig.load(path: folder.path) }
+        #expect(try StudioConfig.load(path: folder.appendingPathComponent("none.toml").path) == StudioConfig())
+    }
 }
