@@ -9,6 +9,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
     ],
     targets: [
         // System libraries: module map + shim header, found through pkg-config.
@@ -19,20 +20,25 @@ let package = Package(
         // this small C target owns every libpng call (see docs/DECISIONS.md).
         .target(name: "PNGBridge", dependencies: ["CPNG"]),
 
+        // Opening the files a user names: regular files only, never blocking on a FIFO.
+        .target(name: "UserFiles"),
         .target(name: "Tensor", dependencies: ["CBLAS"]),
         .target(
             name: "Diffusion",
-            dependencies: ["Tensor"],
+            dependencies: ["Tensor", "UserFiles"],
             exclude: ["Tokenizer/Resources/README.md"],
             resources: [.copy("Tokenizer/Resources/bpe_simple_vocab_16e6.txt")]
         ),
-        .target(name: "Imaging", dependencies: ["PNGBridge"]),
-        .target(name: "Terminal", dependencies: ["CNcursesw"]),
-        .target(name: "Studio", dependencies: ["Diffusion", "Imaging", "Terminal"]),
+        .target(name: "Imaging", dependencies: ["PNGBridge", "UserFiles"]),
+        .target(name: "Terminal", dependencies: ["CNcursesw", "UserFiles"]),
+        .target(name: "Studio", dependencies: [
+            "Diffusion", "Imaging", "Terminal", "UserFiles",
+            .product(name: "TOMLKit", package: "TOMLKit"),
+        ]),
         .executableTarget(
             name: "stipple",
             dependencies: [
-                "Diffusion", "Imaging", "Terminal", "Studio",
+                "Diffusion", "Imaging", "Terminal", "Studio", "UserFiles",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -43,5 +49,6 @@ let package = Package(
         .testTarget(name: "ImagingTests", dependencies: ["Imaging"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TerminalTests", dependencies: ["Terminal"], resources: [.copy("Fixtures")]),
         .testTarget(name: "StudioTests", dependencies: ["Studio", "Diffusion", "Imaging"], exclude: ["Fixtures"]),
+        .testTarget(name: "UserFilesTests", dependencies: ["UserFiles"]),
     ]
 )

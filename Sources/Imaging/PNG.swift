@@ -1,5 +1,6 @@
 import Foundation
 import PNGBridge
+import UserFiles
 
 /// A text chunk of a PNG file: `tEXt` (Latin-1) or `iTXt` (UTF-8).
 public struct PNGText: Sendable, Equatable {
@@ -78,10 +79,15 @@ public enum PNG {
     public static func readHeader(path: String) throws(PNGError) -> (width: Int, height: Int, texts: [PNGText]) {
         let data: Data
         do {
-            data = try Data(contentsOf: URL(fileURLWithPath: path), options: .mappedIfSafe)
+            data = try UserFile.read(path)
         } catch {
-            throw PNGError("\(path): \(FileProblem.describe(error, path: path))")
+            throw PNGError(error.description)
         }
+        return try header(of: data, path: path)
+    }
+
+    /// `readHeader` on a PNG in memory; errors name `path`.
+    static func header(of data: Data, path: String) throws(PNGError) -> (width: Int, height: Int, texts: [PNGText]) {
         var result = stipple_png_decoded()
         let status = data.withUnsafeBytes { raw -> Int32 in
             stipple_png_decode_header(raw.baseAddress?.assumingMemoryBound(to: UInt8.self), raw.count, &result)
@@ -101,9 +107,9 @@ public enum PNG {
     public static func read(path: String) throws(PNGError) -> PNGFile {
         let data: Data
         do {
-            data = try Data(contentsOf: URL(fileURLWithPath: path), options: .mappedIfSafe)
+            data = try UserFile.read(path)
         } catch {
-            throw PNGError("\(path): \(FileProblem.describe(error, path: path))")
+            throw PNGError(error.description)
         }
         do {
             return try decode(data)

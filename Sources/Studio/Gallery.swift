@@ -54,8 +54,10 @@ public struct Gallery: Sendable, Equatable {
     }
 
     /// Lists `folder`'s PNG files (hidden and temporary files left out), newest first: by
-    /// modification time, then by name (stipple's and A1111's running numbers).
+    /// modification time, then by name (stipple's and A1111's running numbers). Temporary files
+    /// that killed saves left behind are removed first.
     public static func load(folder: URL) -> Gallery {
+        OutputFolder.removeStaleTemporaryFiles(in: folder)
         var gallery = Gallery(folder: folder)
         let names = (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []
         gallery.entries = names.filter { !$0.hasPrefix(".") && $0.lowercased().hasSuffix(".png") }

@@ -67,12 +67,12 @@ extension OutputFolder {
         if FileManager.default.fileExists(atPath: target.path) {
             throw SaveError(description: "\(target.path): already exists; stipple never overwrites an output")
         }
-        let temporary = folder.appendingPathComponent(".stipple-\(getpid())-\(UInt64.random(in: 0...UInt64.max)).tmp")
-        guard FileManager.default.createFile(atPath: temporary.path, contents: Data(bytes)) else {
+        removeStaleTemporaryFiles(in: folder)
+        guard let temporary = writeTemporary(bytes, in: folder) else {
             throw SaveError(description: "\(target.path): cannot write there (\(String(cString: strerror(errno))))")
         }
-        defer { unlink(temporary.path) }
-        guard link(temporary.path, target.path) == 0 else {
+        defer { unlink(temporary) }
+        guard link(temporary, target.path) == 0 else {
             let reason = errno == EEXIST ? "already exists; stipple never overwrites an output" : String(cString: strerror(errno))
             throw SaveError(description: "\(target.path): \(reason)")
         }

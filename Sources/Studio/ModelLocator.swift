@@ -12,7 +12,15 @@ public enum ModelLocator {
     /// Loads `path` (nil: the default model). `prediction` overrides the prediction type (for
     /// v-prediction single files, which cannot be told apart by their tensors).
     public static func load(path: String?, prediction: PredictionType? = nil) throws(LoadError) -> StableDiffusionModel {
-        guard let path = path ?? defaultModelPath() else {
+        var configured = path
+        if configured == nil {
+            do {
+                configured = try defaultModelPath()
+            } catch {
+                throw LoadError(description: error.description)
+            }
+        }
+        guard let path = configured else {
             throw LoadError(description: "no model given: use --model PATH (a diffusers folder or a .safetensors file)")
         }
         var isDirectory: ObjCBool = false
@@ -32,9 +40,10 @@ public enum ModelLocator {
     }
 
     /// The default model: `model` in `$XDG_CONFIG_HOME/stipple/config.toml`, else the model
-    /// bundled in samples/ (see `bundledModelCandidates`); nil when there is none.
-    public static func defaultModelPath() -> String? {
-        if let configured = StudioConfig.load().model { return configured }
+    /// bundled in samples/ (see `bundledModelCandidates`); nil when there is none. A config file
+    /// that cannot be read is an error.
+    public static func defaultModelPath() throws(StudioConfig.LoadError) -> String? {
+        if let configured = try StudioConfig.current().model { return configured }
         return bundledModelCandidates().first { FileManager.default.fileExists(atPath: $0 + "/model_index.json") }
     }
 
@@ -60,43 +69,5 @@ public enum ModelLocator {
             .deletingLastPathComponent()
         candidates.append(sources.appendingPathComponent(relative).path)
         return candidates
-    }
-}
-
-/// Settings from `$XDG_CONFIG_HOME/stipple/config.toml` (else `~/.config/...`): flat
-/// `key = "value"` lines (TOML strings and numbers), `#` comments.
-public struct StudioConfig: Sendable {
-    public var model: String?
-    public var outputDirectory: String?
-    public var theme: String?
-    public var values: [String: String] = [:]
-
-    public static var path: String {
-        let environment = ProcessInfo.processInfo.environment
-        let base = environment["XDG_CONFIG_HOME"].flatMap { $0.isEmpty ? nil : $0 }
-            ?? NSHomeDirectory() + "/.config"
-        return base + "/stipple/config.toml"
-    }
-
-    /// The config file's settings; empty when there is no file.
-    public static func load() -> StudioConfig {
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return StudioConfig() }
-        return StudioConfig(text: text)
-    }
-
-    public init() {}
-
-    public init(text: String) {
-        for raw in text.split(separator: "\n") {
-            let line = raw.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? ""
-            let parts = line.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
-            guard parts.count == 2, !parts[0].isEmpty else { continue }
-            var value = parts[1]
-            if value.count >= 2, value.hasPrefix("\""), value.hasSuffix("\"") { value = String(value.dropFirst().dropLast()) }
-            values[parts[0]] = value
-        }
-        model = values["model"]
-        outputDirectory = values["output_dir"]
-        theme = values["theme"]
     }
 }

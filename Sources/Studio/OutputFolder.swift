@@ -28,25 +28,24 @@ public struct OutputFolder: Sendable {
     /// Writes `bytes` as `NNNNN-<seed>.png` (or `NNNNN-<seed>-<suffix>.png`) and returns its URL.
     /// The data goes to a temporary file first and is then hard-linked to its final name, which
     /// fails rather than replaces when the name exists, so no file is ever overwritten or left
-    /// half-written, even with several writers at once. Creates the folder when missing.
+    /// half-written, even with several writers at once. Creates the folder when missing, and
+    /// removes temporary files that killed processes left there.
     public func save(_ bytes: [UInt8], seed: UInt64, suffix: String? = nil) throws(SaveError) -> URL {
         do {
             try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
         } catch {
             throw SaveError(description: "\(url.path): cannot create the output folder (\(Self.reason(error)))")
         }
-        let temporary = url.appendingPathComponent(".stipple-\(getpid())-\(UInt64.random(in: 0...UInt64.max)).tmp")
-        guard FileManager.default.createFile(atPath: temporary.path, contents: Data(bytes)) else {
-            let reason = String(cString: strerror(errno))
-            try? FileManager.default.removeItem(at: temporary)
-            throw SaveError(description: "\(url.path): cannot write an image there (\(reason))")
+        Self.removeStaleTemporaryFiles(in: url)
+        guard let temporary = Self.writeTemporary(bytes, in: url) else {
+            throw SaveError(description: "\(url.path): cannot write an image there (\(String(cString: strerror(errno))))")
         }
-        defer { unlink(temporary.path) }
+        defer { unlink(temporary) }
         var number = nextNumber()
         for _ in 0..<10_000 {
             let name = String(format: "%05d-%llu", number, seed) + (suffix.map { "-" + $0 } ?? "") + ".png"
             let target = url.appendingPathComponent(name)
-            if link(temporary.path, target.path) == 0 {
+            if link(temporary, target.path) == 0 {
                 return target
             }
             guard errno == EEXIST else {

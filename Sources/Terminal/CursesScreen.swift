@@ -55,7 +55,7 @@ public final class CursesScreen: TextScreen {
 
     public func put(_ text: String, row: Int, column: Int, style: CellStyle, width: Int?) {
         guard row >= 0, row < size.rows, column < size.columns else { return }
-        var characters = Array(text)
+        var characters = Array(TerminalText.visible(String(text.map { $0.isNewline ? " " : $0 })))
         var start = column
         if start < 0 {
             characters.removeFirst(min(characters.count, -start))
@@ -67,7 +67,7 @@ public final class CursesScreen: TextScreen {
         var limit = room
         if row == size.rows - 1 { limit = min(limit, size.columns - 1 - start) }
         guard limit > 0 else { return }
-        let clipped = String(characters.prefix(limit).map { $0.isNewline ? " " : $0 })
+        let clipped = String(characters.prefix(limit))
         apply(style)
         _ = mvaddstr(Int32(row), Int32(start), clipped)
     }

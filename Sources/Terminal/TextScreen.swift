@@ -73,10 +73,11 @@ public final class HeadlessScreen: TextScreen {
         guard row >= 0, row < size.rows else { return }
         var x = column
         let limit = min(size.columns, width.map { column + $0 } ?? size.columns)
-        for character in text {
+        // As CursesScreen draws it: line breaks as spaces, other controls as visible escapes.
+        for character in TerminalText.visible(String(text.map { $0.isNewline ? " " : $0 })) {
             guard x < limit else { break }
             if x >= 0 {
-                cells[row][x] = Cell(character: character.isNewline ? " " : character, style: style)
+                cells[row][x] = Cell(character: character, style: style)
             }
             x += 1
         }

@@ -1,4 +1,5 @@
 import Foundation
+import UserFiles
 
 /// The studio's colours, read from a theme file in `themes/`:
 ///
@@ -109,9 +110,14 @@ public struct Theme: Sendable, Equatable {
     /// Reads `folder/<name>.toml`.
     public static func load(named name: String, from folder: URL) throws(ParseError) -> Theme {
         let url = folder.appendingPathComponent(name + ".toml")
-        guard let text = try? String(contentsOf: url, encoding: .utf8) else {
+        let text: String
+        do {
+            text = try UserFile.readText(url.path)
+        } catch where error.isMissing {
             let available = available(in: folder)
             throw ParseError(description: "no theme \"\(name)\" in \(folder.path)" + (available.isEmpty ? "" : " (available: \(available.joined(separator: ", ")))"))
+        } catch {
+            throw ParseError(description: error.description)
         }
         return try Theme(parsing: text, source: url.path)
     }

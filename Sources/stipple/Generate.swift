@@ -72,7 +72,7 @@ struct Generate: ParsableCommand {
         }
 
         // Where the images go must take them before any sampling starts.
-        let folder = OutputFolder(url: URL(fileURLWithPath: options.outputDir ?? StudioConfig.load().outputDirectory ?? "outputs"))
+        let folder = try OutputFolder(url: URL(fileURLWithPath: options.outputDir ?? StudioConfig.current().outputDirectory ?? "outputs"))
         let size = request.size(for: model)
         let bytes = OutputFolder.imageBytes(width: size.width, height: size.height, count: request.batchCount)
         do {
@@ -144,8 +144,13 @@ struct Generate: ParsableCommand {
     /// The request from --from (when given) or the defaults.
     func baseRequest() throws -> GenerationRequest {
         guard let from else { return GenerationRequest(prompt: options.prompt ?? "") }
-        let file = try readPNG(from)
-        guard let text = file.text("parameters") else {
+        let texts: [PNGText]
+        do {
+            texts = try PNG.readAllTexts(path: from).texts  // the texts only, never the pixels
+        } catch {
+            throw CommandFailure(error.description)
+        }
+        guard let text = texts.first(where: { $0.key == "parameters" })?.value else {
             throw CommandFailure("\(from): the image has no parameters text (no A1111 `parameters` chunk)")
         }
         let infotext: Infotext
@@ -155,7 +160,7 @@ struct Generate: ParsableCommand {
             throw CommandFailure("\(from): \(error.description)")
         }
         for warning in GenerationRequest.warnings(for: infotext) {
-            FileHandle.standardError.write(Data("stipple: warning: \(warning)\n".utf8))
+            FileHandle.standardError.write(Data("stipple: warning: \(TerminalText.visible(warning))\n".utf8))
         }
         do {
             return try GenerationRequest(infotext: infotext)

@@ -2,6 +2,7 @@ import ArgumentParser
 import Diffusion
 import Foundation
 import Imaging
+import Terminal
 
 /// `stipple info IMAGE.png`: the generation parameters stored in a PNG.
 struct Info: ParsableCommand {
@@ -11,7 +12,9 @@ struct Info: ParsableCommand {
             Reads the `parameters` text that stipple, AUTOMATIC1111, Forge and stable-diffusion.cpp \
             write, and shows ComfyUI's `prompt` / `workflow` JSON as it is. --json prints one JSON \
             object: prompt, negative_prompt, parameters (the Key: value fields in order) and the \
-            raw text chunks.
+            raw text chunks. Only the PNG's chunks are read, never its pixels. Control characters \
+            in the texts are shown as escapes (\\e, \\x07, \\u{9b}); line breaks and tabs in \
+            prompts and ComfyUI JSON stay as they are.
             """
     )
 
@@ -22,13 +25,18 @@ struct Info: ParsableCommand {
     var json = false
 
     func run() throws {
-        let file = try readPNG(image)
-        let parameters = try file.text("parameters").map { text in
-            do { return try Infotext.read(text) } catch { throw CommandFailure("\(image): \(error)") }
+        let file: (width: Int, height: Int, texts: [PNGText])
+        do {
+            file = try PNG.readAllTexts(path: image)
+        } catch {
+            throw CommandFailure(error.description)
+        }
+        let parameters = try file.texts.first { $0.key == "parameters" }.map { text in
+            do { return try Infotext.read(text.value) } catch { throw CommandFailure("\(image): \(error)") }
         }
         let comfy = file.texts.filter { ["prompt", "workflow"].contains($0.key) }
         if json {
-            var object: [String: Any] = ["file": image, "width": file.image.width, "height": file.image.height]
+            var object: [String: Any] = ["file": image, "width": file.width, "height": file.height]
             if let parameters {
                 object["prompt"] = parameters.prompt
                 object["negative_prompt"] = parameters.negativePrompt
@@ -36,24 +44,44 @@ struct Info: ParsableCommand {
             }
             object["texts"] = Dictionary(file.texts.map { ($0.key, $0.value) }, uniquingKeysWith: { first, _ in first })
             let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
-            try StandardOutput.write(Array(data) + [10])
+            try StandardOutput.write(Array(Self.escapingC1(String(decoding: data, as: UTF8.self)).utf8) + [10])
             return
         }
         guard parameters != nil || !comfy.isEmpty else {
             throw CommandFailure("\(image): no generation parameters in this PNG (no `parameters`, `prompt` or `workflow` text)")
         }
+        // Texts from the file never reach the terminal raw (TerminalText): prompts and ComfyUI's
+        // JSON keep their line breaks and tabs, as A1111's PNG Info shows them; a field is one line.
+        let multiLine = { (text: String) in TerminalText.visible(text, keepingLineBreaks: true) }
         var out = ""
         if let parameters {
-            out += "Prompt: \(parameters.prompt)\n"
-            if !parameters.negativePrompt.isEmpty { out += "Negative prompt: \(parameters.negativePrompt)\n" }
-            let width = parameters.fields.map(\.key.count).max() ?? 0
-            for field in parameters.fields {
-                out += field.key + ":" + String(repeating: " ", count: width - field.key.count + 1) + field.value + "\n"
+            out += "Prompt: \(multiLine(parameters.prompt))\n"
+            if !parameters.negativePrompt.isEmpty { out += "Negative prompt: \(multiLine(parameters.negativePrompt))\n" }
+            let keys = parameters.fields.map { TerminalText.visible($0.key) }
+            let width = keys.map(\.count).max() ?? 0
+            for (key, field) in zip(keys, parameters.fields) {
+                out += key + ":" + String(repeating: " ", count: width - key.count + 1) + TerminalText.visible(field.value) + "\n"
             }
         }
         for text in comfy {
-            out += "ComfyUI \(text.key):\n\(text.value)\n"
+            out += "ComfyUI \(text.key):\n\(multiLine(text.value))\n"
         }
         try StandardOutput.write(Array(out.utf8))
+    }
+
+    /// JSON with the controls JSON leaves raw (DEL, C1 such as CSI U+009B, bidi overrides, line
+    /// separators) written as `\uXXXX` escapes: the same JSON, safe to print to a terminal. They
+    /// can only occur inside strings, where the escape means the same character.
+    static func escapingC1(_ json: String) -> String {
+        var out = String.UnicodeScalarView()
+        for scalar in json.unicodeScalars {
+            if TerminalText.needsEscape(scalar, keepingLineBreaks: true) {
+                let hex = String(scalar.value, radix: 16)
+                out.append(contentsOf: ("\\u" + String(repeating: "0", count: 4 - hex.count) + hex).unicodeScalars)
+            } else {
+                out.append(scalar)
+            }
+        }
+        return String(out)
     }
 }

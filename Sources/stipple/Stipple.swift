@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Terminal
 
 /// The `stipple` command: subcommands for showing and (soon) generating images.
 @main
@@ -28,7 +29,8 @@ struct Stipple: ParsableCommand {
             try command.run()
         } catch {
             let code = exitCode(for: error)
-            let message = fullMessage(for: error)
+            // Messages quote file names, file contents and model configs: controls made visible.
+            let message = TerminalText.visible(fullMessage(for: error), keepingLineBreaks: true)
             if !message.isEmpty {
                 if code == .success {
                     print(message)

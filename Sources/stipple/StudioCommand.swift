@@ -40,7 +40,7 @@ struct StudioCommand: ParsableCommand {
             throw CommandFailure("the studio needs a terminal (use `stipple generate` in scripts)")
         }
         if let threads = options.threads { Threads.set(threads) }
-        let config = StudioConfig.load()
+        let config = try StudioConfig.current()
         let themeName = theme ?? config.theme ?? "dark"
         guard let themes = ModelLocator.themesFolder() else { throw CommandFailure("themes/ folder not found") }
         let loadedTheme: Theme

@@ -117,11 +117,11 @@ import Testing
 
     @Test func refusesWhatIsNotAFile() throws {
         let missing = #expect(throws: CheckpointError.self) { try SafetensorsFile(path: "/nonexistent/model.safetensors") }
-        #expect(missing?.reason == .unreadable("No such file or directory"))
+        #expect(missing?.reason == .unreadable("no such file"))
         let folder = try ScratchFolder()
         defer { folder.remove() }
         let directory = #expect(throws: CheckpointError.self) { try SafetensorsFile(path: folder.url.path) }
-        #expect(directory?.reason == .unreadable("not a regular file"))
+        #expect(directory?.reason == .unreadable("is not a regular file (a folder)"))
     }
 
     @Test func refusesHeadersOverTheFormatLimit() {

@@ -53,6 +53,40 @@ import Testing
         }
     }
 
+    /// `stipple info` reads every text, also those some tools append after the image data,
+    /// without decoding pixels: the same texts as a full read.
+    @Test func allTextsReadFindsTextsAfterTheImageData() throws {
+        func crc32(_ bytes: [UInt8]) -> UInt32 {
+            var crc: UInt32 = 0xFFFF_FFFF
+            for byte in bytes {
+                crc ^= UInt32(byte)
+                for _ in 0..<8 { crc = crc & 1 == 1 ? (crc >> 1) ^ 0xEDB8_8320 : crc >> 1 }
+            }
+            return ~crc
+        }
+        func chunk(_ type: String, _ data: [UInt8]) -> [UInt8] {
+            let body = Array(type.utf8) + data
+            let be = { (v: UInt32) in [UInt8(v >> 24), UInt8(v >> 16 & 0xFF), UInt8(v >> 8 & 0xFF), UInt8(v & 0xFF)] }
+            return be(UInt32(data.count)) + body + be(crc32(body))
+        }
+        var bytes = try PNG.encode(RGBImage(width: 3, height: 2), texts: [PNGText(key: "before", value: "1")])
+        bytes.removeLast(12)  // IEND
+        bytes += chunk("tEXt", Array("parameters".utf8) + [0] + Array("a cat\nSteps: 20".utf8))
+        bytes += chunk("IEND", [])
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("stipple-after-\(getpid()).png").path
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        defer { unlink(path) }
+        let full = try PNG.read(path: path)
+        #expect(full.texts.map(\.key) == ["before", "parameters"])
+        let all = try PNG.readAllTexts(path: path)
+        #expect(all.width == 3 && all.height == 2 && all.texts == full.texts)
+        #expect(try PNG.readHeader(path: path).texts.map(\.key) == ["before"])
+        // A file without later texts reads as readHeader reads it; a broken one is still an error.
+        let plain = Self.folder.appendingPathComponent("text_chunks.png").path
+        #expect(try PNG.readAllTexts(path: plain).texts == PNG.read(path: plain).texts)
+        #expect(throws: PNGError.self) { try PNG.readAllTexts(path: Self.folder.appendingPathComponent("broken_not_png.png").path) }
+    }
+
     @Test func headerReadGivesSizeAndTextsWithoutPixels() throws {
         let path = Self.folder.appendingPathComponent("text_chunks.png").path
         let header = try PNG.readHeader(path: path)
@@ -123,7 +157,7 @@ import Testing
 
     @Test func namesMissingFiles() {
         #expect(throws: PNGError("/nonexistent/x.png: no such file")) { try PNG.read(path: "/nonexistent/x.png") }
-        #expect(throws: PNGError("/tmp: is a directory, not a file")) { try PNG.read(path: "/tmp") }
+        #expect(throws: PNGError("/tmp: is not a regular file (a folder)")) { try PNG.read(path: "/tmp") }
     }
 
     @Test func refusesBadKeywords() {

@@ -73,14 +73,14 @@ import Testing
         }
     }
 
-    @Test func configFileSettings() {
-        let config = StudioConfig(text: """
+    @Test func configFileSettings() throws {
+        let config = try StudioConfig(text: """
             # stipple settings
             model = "/models/sd15"   # the default model
             output_dir = "/tmp/images"
             theme = "light"
             """)
         #expect(config.model == "/models/sd15" && config.outputDirectory == "/tmp/images" && config.theme == "light")
-        #expect(StudioConfig(text: "").model == nil)
+        #expect(try StudioConfig(text: "").model == nil)
     }
 }

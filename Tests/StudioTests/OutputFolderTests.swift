@@ -27,6 +27,45 @@ import Testing
         #expect(names == ["00000-42.png", "00001-42.png", "00007-1.png", "00008-9.png"])
     }
 
+    /// A save killed by SIGKILL leaves its temporary file; the next use of the folder removes it
+    /// when its writer is gone (or it is old), and the gallery never lists it (issue 12, finding 11).
+    @Test func staleTemporaryFilesAreRemovedOnNextUse() throws {
+        let folder = OutputFolder(url: Self.temporaryFolder())
+        try FileManager.default.createDirectory(at: folder.url, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder.url) }
+        // A process that has ended: its id names a leftover.
+        let ended = Process()
+        ended.executableURL = URL(fileURLWithPath: "/bin/true")
+        try ended.run()
+        ended.waitUntilExit()
+        let dead = ".stipple-\(ended.processIdentifier)-123.tmp"
+        let live = ".stipple-\(getpid())-456.tmp"  // a save in progress (ours): kept
+        let old = ".stipple-\(getpid())-789.tmp"   // an id that may have been reused, but an hour old
+        let foreign = ".other-1-2.tmp"
+        for name in [dead, live, old, foreign] {
+            try Data("partial png".utf8).write(to: folder.url.appendingPathComponent(name))
+        }
+        try FileManager.default.setAttributes([.modificationDate: Date().addingTimeInterval(-3600)],
+                                              ofItemAtPath: folder.url.appendingPathComponent(old).path)
+        let png = try PNG.encode(RGBImage(width: 2, height: 2), texts: [PNGText(key: "parameters", value: "a\nSeed: 1")])
+        _ = try folder.save(png, seed: 1)
+        var names = try FileManager.default.contentsOfDirectory(atPath: folder.url.path).sorted()
+        #expect(names == [foreign, live, "00000-1.png"].sorted())
+
+        // The gallery cleans up as well, and lists only the image.
+        try Data("partial png".utf8).write(to: folder.url.appendingPathComponent(dead))
+        let gallery = Gallery.load(folder: folder.url)
+        #expect(gallery.entries.map(\.name) == ["00000-1.png"])
+        names = try FileManager.default.contentsOfDirectory(atPath: folder.url.path).sorted()
+        #expect(!names.contains(dead))
+
+        // Saving to a named file (--output) cleans its folder too.
+        try Data("partial png".utf8).write(to: folder.url.appendingPathComponent(dead))
+        _ = try OutputFolder.saveNew(png, to: folder.url.appendingPathComponent("named.png"))
+        names = try FileManager.default.contentsOfDirectory(atPath: folder.url.path).sorted()
+        #expect(names == [foreign, live, "00000-1.png", "named.png"].sorted())
+    }
+
     @Test func concurrentWritersGetDistinctFiles() throws {
         let folder = OutputFolder(url: Self.temporaryFolder())
         defer { try? FileManager.default.removeItem(at: folder.url) }

@@ -114,7 +114,14 @@ struct ShapesJudge {
 
     /// Judges RGB bytes (3 per pixel, row-major).
     static func judge(rgb: [UInt8], width w: Int, height h: Int) -> Verdict {
-        let pixels: [(Double, Double, Double)] = (0..<w * h).map { (Double(rgb[$0 * 3]), Double(rgb[$0 * 3 + 1]), Double(rgb[$0 * 3 + 2])) }
+        // One statement per channel: as one closure expression this went over the type checker's
+        // limit once Studio depended on TOMLKit (which adds conformances to Double, Int, UInt8...).
+        var pixels: [(Double, Double, Double)] = []
+        pixels.reserveCapacity(w * h)
+        for i in 0..<w * h {
+            let r = Double(rgb[3 * i]), g = Double(rgb[3 * i + 1]), b = Double(rgb[3 * i + 2])
+            pixels.append((r, g, b))
+        }
         // The border, in the Python judge's order (which decides ties in the vote and the median).
         var border: [(Double, Double, Double)] = []
         for y in [0, 1, h - 2, h - 1] { for x in 0..<w { border.append(pixels[y * w + x]) } }

@@ -24,6 +24,30 @@ import Testing
         }
     }
 
+    /// A FIFO named as a theme file is refused at once, not waited on (issue 12, finding 6).
+    @Test func aFIFOIsRefusedWithoutBlocking() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("stipple-theme-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let fifo = folder.appendingPathComponent("pipe.toml").path
+        #expect(mkfifo(fifo, 0o600) == 0)
+        let done = DispatchSemaphore(value: 0)
+        final class Box: @unchecked Sendable { var message = "" }
+        let box = Box()
+        Thread.detachNewThread {
+            do { _ = try Theme.load(named: "pipe", from: folder) } catch { box.message = "\(error)" }
+            done.signal()
+        }
+        let finished = done.wait(timeout: .now() + 5) == .success
+        if !finished {  // unblock the reader so the test fails instead of hanging
+            let writer = open(fifo, O_WRONLY | O_NONBLOCK)
+            if writer >= 0 { close(writer) }
+            _ = done.wait(timeout: .now() + 5)
+        }
+        #expect(finished, "Theme.load blocked on a FIFO")
+        #expect(box.message == "\(fifo): is not a regular file (a FIFO)")
+    }
+
     @Test func errorsNameFileLineAndProblem() {
         #expect(throws: Theme.ParseError(description: "t.toml:2: text must be a colour like \"#1e1f29\", not \"white\"")) {
             try Theme(parsing: "name = \"t\"\ntext = \"white\"", source: "t.toml")

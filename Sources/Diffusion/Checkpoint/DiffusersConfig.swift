@@ -1,4 +1,5 @@
 import Foundation
+import UserFiles
 
 /// A model's `config.json` as diffusers or transformers writes it: `Codable`, with every key
 /// optional (absent keys take the library's default), and able to say whether stipple can run
@@ -25,9 +26,9 @@ extension DiffusersConfig {
     public static func read(from path: String) throws(CheckpointError) -> Self {
         let data: Data
         do {
-            data = try Data(contentsOf: URL(fileURLWithPath: path))
+            data = try UserFile.read(path)
         } catch {
-            throw CheckpointError(path: path, reason: .unreadable(error.localizedDescription))
+            throw CheckpointError(path: path, reason: .unreadable(error.reason))
         }
         return try decode(json: data, path: path)
     }

@@ -1,4 +1,5 @@
 import Foundation
+import UserFiles
 
 /// AUTOMATIC1111's model hash: the first 10 hex digits of the SHA-256 of the checkpoint file
 /// (its "Model hash" infotext field and the short hash shown beside model names). For a diffusers
@@ -42,7 +43,7 @@ public enum ModelHash {
     }
 
     static func loadCache() -> [String: CacheEntry] {
-        guard let data = try? Data(contentsOf: cacheURL) else { return [:] }
+        guard let data = try? UserFile.read(cacheURL.path) else { return [:] }
         return (try? JSONDecoder().decode([String: CacheEntry].self, from: data)) ?? [:]
     }
 
@@ -145,8 +146,11 @@ public struct SHA256 {
 
     /// Hex digest of a file, read in 4 MB pieces.
     public static func hex(file: String) throws -> String {
-        guard let handle = FileHandle(forReadingAtPath: file) else {
-            throw CheckpointError(path: file, reason: .unreadable("cannot open it to hash"))
+        let handle: FileHandle
+        do {
+            handle = FileHandle(fileDescriptor: try UserFile.open(file), closeOnDealloc: true)
+        } catch {
+            throw CheckpointError(path: file, reason: .unreadable(error.reason))
         }
         defer { try? handle.close() }
         var hasher = SHA256()

@@ -5,6 +5,7 @@ import Darwin
 #endif
 import Synchronization
 import Tensor
+import UserFiles
 
 /// A `.safetensors` file, memory-mapped read-only: the header is parsed and checked when the file
 /// is opened; tensor bytes are read from the mapping (so from the page cache) only when a tensor
@@ -107,17 +108,16 @@ public final class SafetensorsFile: @unchecked Sendable {  // immutable after in
 
     /// Opens and maps the whole file read-only; the descriptor is closed again (the mapping stays).
     private static func map(_ path: String) throws(CheckpointError) -> (UnsafeRawPointer, Int) {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else {
-            throw CheckpointError(path: path, reason: .unreadable(Self.systemError()))
+        let fd: Int32
+        do {
+            fd = try UserFile.open(path)
+        } catch {
+            throw CheckpointError(path: path, reason: .unreadable(error.reason))
         }
         defer { close(fd) }
         var status = stat()
         guard fstat(fd, &status) == 0 else {
             throw CheckpointError(path: path, reason: .unreadable(Self.systemError()))
-        }
-        guard status.st_mode & S_IFMT == S_IFREG else {
-            throw CheckpointError(path: path, reason: .unreadable("not a regular file"))
         }
         let byteCount = Int(status.st_size)
         guard byteCount >= 8 else {

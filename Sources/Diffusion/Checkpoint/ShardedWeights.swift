@@ -1,4 +1,5 @@
 import Foundation
+import UserFiles
 import Tensor
 
 /// A checkpoint split over several safetensors files, as diffusers and transformers save large
@@ -25,10 +26,12 @@ public struct ShardedWeights: WeightSource {
         let folder = URL(fileURLWithPath: indexPath).deletingLastPathComponent()
         let index: Index
         do {
-            let data = try Data(contentsOf: URL(fileURLWithPath: indexPath))
+            let data = try UserFile.read(indexPath)
             index = try JSONDecoder().decode(Index.self, from: data)
         } catch let error as DecodingError {
             throw fail(error.summary.text)
+        } catch let error as UserFile.Problem {
+            throw CheckpointError(path: indexPath, reason: .unreadable(error.reason))
         } catch {
             throw CheckpointError(path: indexPath, reason: .unreadable(error.localizedDescription))
         }

@@ -1,4 +1,5 @@
 import Foundation
+import UserFiles
 import Tensor
 
 /// A linear map from latent channels to RGB: `rgb = bias + sum_c latent[c] * factors[c]`, in
@@ -35,7 +36,7 @@ public struct LatentPreviewFactors: Sendable, Equatable, Codable {
     /// The factors stored in `folder/stipple_preview.json`, nil when absent or not valid.
     static func load(folder: String) -> LatentPreviewFactors? {
         let path = URL(fileURLWithPath: folder).appendingPathComponent(fileName)
-        guard let data = try? Data(contentsOf: path),
+        guard let data = try? UserFile.read(path.path),
               let factors = try? JSONDecoder().decode(LatentPreviewFactors.self, from: data),
               factors.bias.count == 3, factors.factors.allSatisfy({ $0.count == 3 }) else { return nil }
         return factors

@@ -1,4 +1,5 @@
 import Foundation
+import UserFiles
 
 /// Reading a model folder's own tokenizer, as transformers' `CLIPTokenizer.from_pretrained` does.
 ///
@@ -137,9 +138,9 @@ private struct TokenizerFiles {
 
     func data(_ name: String) throws(CLIPTokenizer.FolderError) -> Data {
         do {
-            return try Data(contentsOf: URL(fileURLWithPath: path(name)))
+            return try UserFile.read(path(name))
         } catch {
-            throw self.error(name, "cannot read: \((error as NSError).localizedDescription)")
+            throw self.error(name, "cannot read: \(error.reason)")
         }
     }
 

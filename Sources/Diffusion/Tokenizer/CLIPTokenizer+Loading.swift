@@ -1,4 +1,5 @@
 import Foundation
+import UserFiles
 
 extension CLIPTokenizer {
     /// File name of the merges shipped with stipple (Sources/Diffusion/Tokenizer/Resources/).
@@ -31,7 +32,7 @@ extension CLIPTokenizer {
 
     /// The tokenizer for a merges file on disk (`bpe_simple_vocab_16e6.txt`, uncompressed).
     public init(contentsOf url: URL) throws {
-        let data = try Data(contentsOf: url)
+        let data = try UserFile.read(url.path)
         guard let text = String(data: data, encoding: .utf8) else {
             throw LoadingError.notUTF8(path: url.path)
         }

@@ -1,0 +1,149 @@
+import Foundation
+internal import TOMLKit  // not re-exported: its literal conformances (Int: TOMLValueConvertible...) would slow type checking in every client
+import Terminal
+import UserFiles
+
+/// Settings from `$XDG_CONFIG_HOME/stipple/config.toml` (else `~/.config/...`), a TOML document
+/// read with a real TOML parser (TOMLKit, on toml++). Keys stipple does not know and values of the
+/// wrong type are warnings (the rest of the file still applies); a file that is not TOML is an
+/// error, since running with silently ignored settings would mislead (see docs/DECISIONS.md).
+public struct StudioConfig: Sendable, Equatable {
+    /// The default model: a diffusers folder or a single-file checkpoint (`model`).
+    public var model: String?
+    /// Where images are saved (`output_dir`).
+    public var outputDirectory: String?
+    /// The colour theme's name (`theme`).
+    public var theme: String?
+    /// What was ignored, one line each without the file's name: unknown keys, wrong types.
+    public var warnings: [String] = []
+
+    /// The keys stipple reads, in the order the warnings list them.
+    public static let knownKeys = ["model", "output_dir", "theme"]
+
+    /// The file is not valid TOML (or not UTF-8 text): where and why, one line.
+    public struct SyntaxError: Error, CustomStringConvertible, Equatable {
+        public let line: Int
+        public let column: Int
+        public let message: String
+        public var description: String { "line \(line), column \(column): \(message)" }
+    }
+
+    /// The config file cannot be used: not a regular file, unreadable, or a TOML syntax error.
+    public struct LoadError: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    public init() {}
+
+    /// Parses a config file's text. Unknown keys and wrong types land in `warnings`.
+    public init(text: String) throws(SyntaxError) {
+        if let nul = text.utf8.firstIndex(of: 0) {
+            // TOML forbids NUL; the parser would stop reading there and accept the rest unseen.
+            var (line, column) = (1, 1)
+            for byte in text.utf8[..<nul] { (line, column) = byte == 10 ? (line + 1, 1) : (line, column + 1) }
+            throw SyntaxError(line: line, column: column, message: "a NUL character (not allowed in TOML)")
+        }
+        let table: TOMLTable
+        do {
+            table = try TOMLTable(string: text)
+        } catch let error as TOMLParseError {
+            let message = error.description.split(whereSeparator: \.isNewline).joined(separator: " ")
+            throw SyntaxError(line: error.source.begin.line, column: error.source.begin.column, message: message)
+        } catch {
+            throw SyntaxError(line: 1, column: 1, message: "\(error)")
+        }
+        for key in table.keys {
+            guard let value = table[key] else { continue }
+            guard Self.knownKeys.contains(key) else {
+                warnings.append("unknown key \(Self.quoted(key)) (known: \(Self.knownKeys.joined(separator: ", ")))")
+                continue
+            }
+            guard value.type == .string, let string = value.string else {
+                warnings.append("\(key) must be a string (in quotes), not \(Self.article(value.type)); ignored")
+                continue
+            }
+            guard !string.isEmpty else {
+                warnings.append("\(key) is empty; ignored")
+                continue
+            }
+            switch key {
+            case "model": model = string
+            case "output_dir": outputDirectory = string
+            default: theme = string
+            }
+        }
+    }
+
+    /// The config file's path: `$XDG_CONFIG_HOME/stipple/config.toml`, else under `~/.config`.
+    public static var path: String {
+        let environment = ProcessInfo.processInfo.environment
+        let base = environment["XDG_CONFIG_HOME"].flatMap { $0.isEmpty ? nil : $0 }
+            ?? NSHomeDirectory() + "/.config"
+        return base + "/stipple/config.toml"
+    }
+
+    /// Reads the config file at `path`: no file is no settings; a file that is not a regular file,
+    /// cannot be read or is not TOML is an error naming the file (and the line).
+    public static func load(path: String = path) throws(LoadError) -> StudioConfig {
+        let shown = displayPath(path)
+        let text: String
+        do {
+            text = try UserFile.readText(path)
+        } catch where error.isMissing {
+            return StudioConfig()
+        } catch {
+            throw LoadError(description: "\(shown): \(error.reason)")
+        }
+        do {
+            return try StudioConfig(text: text)
+        } catch {
+            throw LoadError(description: "\(shown): \(error.description) (fix the file, or move it away to start without it)")
+        }
+    }
+
+    /// The user's config file, read once per process (every command asks for it in its own
+    /// place); its warnings go to standard error on that first read.
+    public static func current() throws(LoadError) -> StudioConfig {
+        try once.get()
+    }
+
+    private static let once: Result<StudioConfig, LoadError> = {
+        let result = Result { () throws(LoadError) in try load() }
+        if case .success(let config) = result {
+            for line in config.warningLines(path: path) {
+                FileHandle.standardError.write(Data((line + "\n").utf8))
+            }
+        }
+        return result
+    }()
+
+    /// The warnings as stipple prints them: `stipple: warning: FILE: ...`, control characters
+    /// in the file's text made visible.
+    public func warningLines(path: String) -> [String] {
+        warnings.map { TerminalText.visible("stipple: warning: \(Self.displayPath(path)): \($0)") }
+    }
+
+    /// `path` with the home folder shown as `~`.
+    static func displayPath(_ path: String) -> String {
+        let home = NSHomeDirectory()
+        return !home.isEmpty && home != "/" && path.hasPrefix(home + "/") ? "~" + path.dropFirst(home.count) : path
+    }
+
+    private static func quoted(_ key: String) -> String {
+        "\"" + key.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
+    }
+
+    private static func article(_ type: TOMLType) -> String {
+        switch type {
+        case .int: "an integer"
+        case .double: "a number"
+        case .bool: "a boolean"
+        case .array: "an array"
+        case .table: "a table"
+        case .date: "a date"
+        case .time: "a time"
+        case .dateTime: "a date-time"
+        case .string: "a string"
+        }
+    }
+}

@@ -1,0 +1,67 @@
+import Foundation
+import Testing
+@testable import Studio
+
+/// config.toml is read as TOML (TOMLKit), not line by line (issue 12, finding 7).
+@Suite struct StudioConfigTests {
+    @Test func valuesAreTOMLStrings() throws {
+        let config = try StudioConfig(text: #"""
+            # stipple settings
+            output_dir = "/data/out#1"   # a '#' inside quotes is part of the value
+            model = '/models/sd "v1"'
+            theme = "l\u0069ght"
+            """#)
+        #expect(config.outputDirectory == "/data/out#1")
+        #expect(config.model == #"/models/sd "v1""#)  // a literal string: its quotes are not kept
+        #expect(config.theme == "light")
+        #expect(config.warnings.isEmpty)
+        #expect(try StudioConfig(text: #"model = 'C:\models\sd15'"#).model == #"C:\models\sd15"#)
+        #expect(try StudioConfig(text: "model = \"\"\"\n/multi\"\"\"").model == "/multi")
+    }
+
+    @Test func unknownKeysAndWrongTypesAreWarnings() throws {
+        let config = try StudioConfig(text: """
+            ouput_dir = "/tmp/x"
+            model = 5
+            theme = ""
+            output_dir = "/kept"
+            [studio]
+            theme = "dark"
+            """)
+        #expect(config.outputDirectory == "/kept" && config.model == nil && config.theme == nil)
+        #expect(Set(config.warnings) == [
+            #"unknown key "ouput_dir" (known: model, output_dir, theme)"#,
+            "model must be a string (in quotes), not an integer; ignored",
+            "theme is empty; ignored",
+            #"unknown key "studio" (known: model, output_dir, theme)"#,
+        ])
+        let lines = config.warningLines(path: "/etc/stipple.toml")
+        #expect(lines.contains(#"stipple: warning: /etc/stipple.toml: unknown key "ouput_dir" (known: model, output_dir, theme)"#))
+        // A key with control characters is shown escaped, never raw.
+        let hostile = try StudioConfig(text: #""\u001b]0;x" = 1"#)
+        #expect(hostile.warningLines(path: "c.toml") == [#"stipple: warning: c.toml: unknown key "\e]0;x" (known: model, output_dir, theme)"#])
+    }
+
+    @Test func syntaxErrorsNameTheLine() throws {
+        let error = #expect(throws: StudioConfig.SyntaxError.self) {
+            try StudioConfig(text: "model = \"/m\"\n\noutput_dir = /unquoted\n")
+        }
+        #expect(error?.line == 3)
+        #expect(error.map { !$0.description.contains("\n") && $0.description.hasPrefix("line 3, column ") } == true)
+        #expect(throws: StudioConfig.SyntaxError.self) { try StudioConfig(text: "model = \"a\"\nmodel = \"b\"") }
+        let nul = #expect(throws: StudioConfig.SyntaxError.self) { try StudioConfig(text: "theme = \"dark\"\nmodel = \"/m\"\0junk = = =") }
+        #expect(nul?.line == 2 && nul?.column == 13)
+    }
+
+    @Test func loadNamesTheFileAndLine() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("stipple-config-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let path = folder.appendingPathComponent("config.toml").path
+        try Data("theme = \"light\"\nmodel = \"unterminated\n".utf8).write(to: URL(fileURLWithPath: path))
+        let error = #expect(throws: StudioConfig.LoadError.self) { try StudioConfig.load(path: path) }
+        #expect(error?.description.hasPrefix("\(path): line 2, column ") == true)
+        try Data("theme = \"light\"\n".utf8).write(to: URL(fileURLWithPath: path))
+        #expect(try StudioConfig.load(path: path).theme == "light")
+    }
+}
