@@ -8,7 +8,14 @@ import Foundation
 /// re-raises the signal with its default action so the exit status and core dump stay as they
 /// were.
 public enum TerminalRescue {
-    nonisolated(unsafe) static var saved = termios()
+    /// The saved settings, in memory of `termios`'s full C size: `tcgetattr` writes 60 bytes, and
+    /// AddressSanitizer reported the Swift global they used to go into as a 57-byte object, the
+    /// write overflowing it by three (found by the sanitizer run of the studio's end-to-end tests).
+    nonisolated(unsafe) static let saved: UnsafeMutablePointer<termios> = {
+        let pointer = UnsafeMutablePointer<termios>.allocate(capacity: 1)
+        pointer.initialize(to: termios())
+        return pointer
+    }()
     nonisolated(unsafe) static var haveSaved = false
     nonisolated(unsafe) static var fd: Int32 = -1
     /// Bracketed paste off, attributes reset, cursor shown, alternate screen left, a new line.
@@ -20,7 +27,7 @@ public enum TerminalRescue {
     /// Saves the settings of the terminal on `descriptor` and installs the fatal-signal handlers.
     public static func install(descriptor: Int32 = STDIN_FILENO) {
         fd = descriptor
-        haveSaved = tcgetattr(descriptor, &saved) == 0
+        haveSaved = tcgetattr(descriptor, saved) == 0
         let buffer = UnsafeMutablePointer<UInt8>.allocate(capacity: resetBytes.count)
         buffer.initialize(from: resetBytes, count: resetBytes.count)
         resetBuffer = buffer
@@ -39,7 +46,7 @@ public enum TerminalRescue {
 
     /// Restores the saved tty settings and writes the reset bytes (async-signal-safe).
     public static func restore() {
-        if haveSaved { tcsetattr(fd, TCSANOW, &saved) }
+        if haveSaved { tcsetattr(fd, TCSANOW, saved) }
         if let resetBuffer { _ = write(STDOUT_FILENO, resetBuffer, resetBytes.count) }
     }
 }
