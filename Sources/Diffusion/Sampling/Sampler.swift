@@ -262,12 +262,14 @@ public func makeSampler(name: SamplerName, schedule: SigmaSchedule, config: Sche
 /// - LMS and the multistep solvers divide by differences of consecutive noise levels, which must
 ///   not repeat (1000 linspace steps round to repeated timesteps; leading steps past the last
 ///   timestep are clamped onto it);
-/// - every sampler needs at least one timestep (PNDM's Runge-Kutta warm-up has none at 1 step).
+/// - PNDM's Runge-Kutta warm-up (`skip_prk_steps` false) needs 4 steps;
+/// - every sampler needs at least one timestep.
 func unusableReason(_ sampler: any Sampler, config: SchedulerConfig) -> (reason: String, fewerStepsHelp: Bool)? {
-    guard !sampler.timesteps.isEmpty else {
-        return ("has no timesteps to run (PNDMScheduler's Runge-Kutta warm-up needs at least 2 steps); use at least 2 steps",
-                false)
+    if let pndm = sampler as? PNDMSampler, !pndm.skipsRungeKutta, pndm.steps < 4 {
+        return ("are too few for PNDMScheduler's Runge-Kutta warm-up over the first 4 timesteps (skip_prk_steps is "
+                    + "false; diffusers raises ValueError); use at least 4 steps", false)
     }
+    guard !sampler.timesteps.isEmpty else { return ("has no timesteps to run", false) }
     if let bad = sampler.timesteps.first(where: { !$0.isFinite }) {
         return ("gives the timestep \(bad)", false)
     }

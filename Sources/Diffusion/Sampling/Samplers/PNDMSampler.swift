@@ -7,8 +7,8 @@ import Tensor
 /// Without (diffusers' default, and the bundled model's, whose config has no such key) it warms
 /// up with Runge-Kutta steps (`step_prk`) over the highest timesteps first: four model calls per
 /// RK step (at t, twice at t - r/2, at t - r), 12 calls for the first three steps, then PLMS
-/// from the fourth; so `timesteps` has `steps + 9` entries (4 * steps - 4 below 4 steps, where
-/// the PRK steps are all there is).
+/// from the fourth; so `timesteps` has `steps + 9` entries. Below 4 steps diffusers'
+/// `set_timesteps` raises ValueError and `makeSampler` refuses them.
 public struct PNDMSampler: Sampler {
     public let timesteps: [Float]
     public var initNoiseSigma: Float { 1 }
@@ -22,6 +22,10 @@ public struct PNDMSampler: Sampler {
     let finalAlphaCumprod: Float
     /// How many leading entries of `timesteps` are Runge-Kutta calls (`len(prk_timesteps)`).
     let prkCount: Int
+    /// `skip_prk_steps`: PLMS only, no Runge-Kutta warm-up.
+    let skipsRungeKutta: Bool
+    /// The inference steps asked for.
+    let steps: Int
     /// The last four (non-repeated) model outputs, oldest first (diffusers' `ets`).
     var history: [Tensor] = []
     /// Steps taken so far (diffusers' `counter`).
@@ -39,7 +43,9 @@ public struct PNDMSampler: Sampler {
         // diffusers' `_timesteps`, ascending.
         let ascending = Array(DDIMSampler.integerTimesteps(spacing: spacing, steps: steps, trainSteps: schedule.count,
                                                           offset: config.stepsOffset ?? 0).reversed())
-        if config.skipPrkSteps ?? false {
+        skipsRungeKutta = config.skipPrkSteps ?? false
+        self.steps = steps
+        if skipsRungeKutta {
             var plms = Array(ascending.dropLast())
             if ascending.count >= 2 { plms.append(ascending[ascending.count - 2]) }
             if let last = ascending.last { plms.append(last) }
