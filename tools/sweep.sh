@@ -19,6 +19,6 @@ swift build -c release -Xswiftc -enable-testing --build-tests
 start=$(date +%s)
 status=0
 STIPPLE_SWEEP=full swift test -c release -Xswiftc -enable-testing --skip-build --filter "$filter" 2>&1 \
-    | grep -E "sweep|refused|NaN|✘|↳ .*not finite|↳ .*failed|Test run" || status=$?
+    | grep --line-buffered -E "sweep|refused|NaN|✘|↳ .*not finite|↳ .*failed|Test run" || status=$?
 echo "wall time: $(( $(date +%s) - start )) s"
 exit $status

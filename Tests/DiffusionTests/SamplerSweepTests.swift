@@ -37,7 +37,10 @@ import Tensor
         var leading = sd15
         leading.timestepSpacing = "leading"
         leading.skipPrkSteps = false
-        return [("bundled", try bundledScheduler()), ("sd15", sd15), ("sd2-trailing", sd2), ("sd15-leading-prk", leading)]
+        var zeroSNR = sd2
+        (zeroSNR.predictionType, zeroSNR.rescaleBetasZeroSnr) = ("epsilon", true)
+        return [("bundled", try bundledScheduler()), ("sd15", sd15), ("sd2-trailing", sd2), ("sd15-leading-prk", leading),
+                ("zero-snr-epsilon", zeroSNR)]
     }
 
     /// The synthetic model of the parity fixtures.
@@ -134,6 +137,18 @@ import Tensor
         let bundled = try Self.bundledScheduler()
         #expect(throws: SamplerError.self) { try makeSampler(name: .dpmpp2M, schedule: .model, config: bundled, steps: 1000) }
         #expect(Self.run(.dpmpp2M, .model, bundled, steps: 999, strength: nil) == .finite)
+    }
+
+    /// A zero-SNR schedule gives an epsilon model nothing to divide by at its last timestep:
+    /// the samplers that start there are refused (the sigma samplers floor it, as diffusers).
+    @Test func zeroSNREpsilonIsRefusedWhereItDividesByZero() throws {
+        let zeroSNR = try #require(Self.configs().first { $0.0 == "zero-snr-epsilon" }?.1)
+        for name in [SamplerName.ddim, .ddpm, .lcm] {
+            #expect(throws: SamplerError.self, "\(name.rawValue)") {
+                try makeSampler(name: name, schedule: .model, config: zeroSNR, steps: 10)
+            }
+        }
+        #expect(Self.run(.euler, .model, zeroSNR, steps: 10, strength: nil) == .finite)
     }
 
     /// Scheduler configs whose schedule would be NaN, empty or infinite are refused when read,

@@ -275,13 +275,20 @@ func unusableReason(_ sampler: any Sampler, config: SchedulerConfig) -> (reason:
     }
     let last = (config.numTrainTimesteps ?? 1000) - 1
     switch sampler {
-    case is DDIMSampler, is DDPMSampler, is PNDMSampler, is LCMSampler:
+    case let indexed as TrainingTimestepSampler:
         if let high = sampler.timesteps.max(), high > Float(last) {
             return ("and steps_offset \(config.stepsOffset ?? 0) would start at timestep \(Int(high)), "
                         + "past the schedule's last (\(last))", true)
         }
         if let low = sampler.timesteps.min(), low < 0 {
             return ("would reach timestep \(Int(low)), below the schedule's first (0)", true)
+        }
+        // rescale_betas_zero_snr makes the last alphas_cumprod exactly 0; an epsilon model's
+        // clean-sample estimate divides by its square root (diffusers gives inf there too).
+        if indexed.prediction == .epsilon,
+           let t = sampler.timesteps.first(where: { indexed.schedule.alphasCumprod[Int($0)] == 0 }) {
+            return ("would start at timestep \(Int(t)), where rescale_betas_zero_snr makes alphas_cumprod 0 and "
+                        + "epsilon prediction divides by it; zero SNR is for v_prediction models", false)
         }
     case let lms as LMSSampler:
         return repeatedSigma(lms.sigmas, timesteps: lms.timesteps)
@@ -296,6 +303,17 @@ func unusableReason(_ sampler: any Sampler, config: SchedulerConfig) -> (reason:
     }
     return nil
 }
+
+/// The samplers that index `alphas_cumprod` by integer training timestep.
+protocol TrainingTimestepSampler: Sampler {
+    var schedule: NoiseSchedule { get }
+    var prediction: PredictionType { get }
+}
+
+extension DDIMSampler: TrainingTimestepSampler {}
+extension DDPMSampler: TrainingTimestepSampler {}
+extension PNDMSampler: TrainingTimestepSampler {}
+extension LCMSampler: TrainingTimestepSampler {}
 
 /// The refusal for noise levels (one per timestep, the final one after them ignored) that do not
 /// strictly decrease: the step sizes of LMS and the multistep solvers would be 0 and divided by.
