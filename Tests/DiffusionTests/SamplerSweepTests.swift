@@ -139,6 +139,19 @@ import Tensor
         #expect(Self.run(.dpmpp2M, .model, bundled, steps: 999, strength: nil) == .finite)
     }
 
+    /// Trailing spacing at 233 steps has 234 timesteps, the last -1 (diffusers' too): the samplers
+    /// that index alphas_cumprod refuse it, naming the largest count that works.
+    @Test func trailingPastTheFirstTimestepIsRefused() throws {
+        let sd2 = try #require(Self.configs().first { $0.0 == "sd2-trailing" }?.1)
+        #expect(throws: SamplerError.unusableSteps(sampler: .ddim, steps: 233, reason: "would reach timestep -1, below the "
+                    + "schedule's first (0; trailing spacing rounds one step past the end at this count); use at most 232 steps")) {
+            try makeSampler(name: .ddim, schedule: .model, config: sd2, steps: 233)
+        }
+        #expect(Self.run(.ddim, .model, sd2, steps: 232, strength: nil) == .finite)
+        // The sigma samplers clamp t = -1 onto sigma_min as np.interp does: finite, as diffusers.
+        #expect(Self.run(.euler, .model, sd2, steps: 233, strength: nil) == .finite)
+    }
+
     /// A zero-SNR schedule gives an epsilon model nothing to divide by at its last timestep:
     /// the samplers that start there are refused (the sigma samplers floor it, as diffusers).
     @Test func zeroSNREpsilonIsRefusedWhereItDividesByZero() throws {
@@ -203,7 +216,11 @@ import Tensor
         for steps in 1...3 {
             #expect(throws: SamplerError.self) { try makeSampler(name: .pndm, schedule: .model, config: config, steps: steps) }
         }
-        #expect(SamplerError.unusableSteps(sampler: .pndm, steps: 3, reason: "are too few").description == "pndm with 3 steps are too few")
+        #expect(throws: SamplerError.unusableSteps(sampler: .pndm, steps: 3, reason: "cannot run PNDMScheduler's "
+                    + "Runge-Kutta warm-up over the first 4 timesteps (skip_prk_steps is false; diffusers raises ValueError); "
+                    + "use at least 4 steps")) {
+            try makeSampler(name: .pndm, schedule: .model, config: config, steps: 3)
+        }
     }
 
     // MARK: Sweeps

@@ -266,7 +266,7 @@ public func makeSampler(name: SamplerName, schedule: SigmaSchedule, config: Sche
 /// - every sampler needs at least one timestep.
 func unusableReason(_ sampler: any Sampler, config: SchedulerConfig) -> (reason: String, fewerStepsHelp: Bool)? {
     if let pndm = sampler as? PNDMSampler, !pndm.skipsRungeKutta, pndm.steps < 4 {
-        return ("are too few for PNDMScheduler's Runge-Kutta warm-up over the first 4 timesteps (skip_prk_steps is "
+        return ("cannot run PNDMScheduler's Runge-Kutta warm-up over the first 4 timesteps (skip_prk_steps is "
                     + "false; diffusers raises ValueError); use at least 4 steps", false)
     }
     guard !sampler.timesteps.isEmpty else { return ("has no timesteps to run", false) }
@@ -281,7 +281,10 @@ func unusableReason(_ sampler: any Sampler, config: SchedulerConfig) -> (reason:
                         + "past the schedule's last (\(last))", true)
         }
         if let low = sampler.timesteps.min(), low < 0 {
-            return ("would reach timestep \(Int(low)), below the schedule's first (0)", true)
+            // Trailing spacing: numpy's arange(1000, 0, -1000 / 233) has 234 entries, the last
+            // rounding to timestep -1, where diffusers reads alphas_cumprod[-1] (the last one).
+            return ("would reach timestep \(Int(low)), below the schedule's first (0; trailing spacing rounds one "
+                        + "step past the end at this count)", true)
         }
         // rescale_betas_zero_snr makes the last alphas_cumprod exactly 0; an epsilon model's
         // clean-sample estimate divides by its square root (diffusers gives inf there too).
