@@ -248,7 +248,8 @@ public func makeSampler(name: SamplerName, schedule: SigmaSchedule, config: Sche
             guard let other = try? buildSampler(name: name, config: config, steps: fewer, eta: eta) else { return false }
             return unusableReason(other, config: config) == nil
         }
-        reason += working.map { "; use at most \($0) steps" } ?? "; use fewer steps"
+        // No advice where none of those works either (another reason refuses them too).
+        reason += working.map { "; use at most \($0) steps" } ?? ""
     }
     throw .unusableSteps(sampler: name, steps: steps, reason: reason)
 }
