@@ -180,6 +180,14 @@ import Tensor
         Self.report("flow_euler", errors)
     }
 
+    /// PNDM without `skip_prk_steps` (the Runge-Kutta warm-up), txt2img and img2img.
+    @Test func pndmRungeKuttaMatchesDiffusers() throws {
+        let errors = try Self.replay("pndm", fixture: "pndm_prk")
+        #expect(errors.count == 9)
+        Self.report("pndm", errors)
+        try img2imgMatchesDiffusers("pndm-prk", "img2img_pndm_prk")
+    }
+
     /// DDIM with eta 0.5 and 1: the added noise is diffusers' `variance_noise`, replayed.
     @Test func ddimEtaMatchesDiffusers() throws {
         let errors = try Self.replay("ddim", fixture: "ddim_eta")

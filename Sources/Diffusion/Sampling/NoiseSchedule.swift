@@ -21,6 +21,10 @@ public struct NoiseSchedule: Sendable, Equatable {
     public init(config: SchedulerConfig, defaults: SchedulerDefaults, allowsZeroSNR: Bool,
                 floorsZeroSNR: Bool = false) throws(CheckpointError) {
         let steps = config.numTrainTimesteps ?? 1000
+        guard steps >= 2, steps <= SchedulerConfig.maximumTrainTimesteps else {
+            throw CheckpointError(path: "", reason: .invalidConfig(
+                "num_train_timesteps = \(steps) must be between 2 and \(SchedulerConfig.maximumTrainTimesteps)"))
+        }
         var betas: [Float]
         if let trained = config.trainedBetas {
             betas = trained.map { Float($0) }
@@ -41,10 +45,25 @@ public struct NoiseSchedule: Sendable, Equatable {
                 betas = Self.cosineBetas(steps)
             }
         }
+        // Betas outside (0, 1) give NaN, zero or infinite sigmas; name the key that made them.
+        if let i = betas.firstIndex(where: { !($0 > 0 && $0 < 1) }) {
+            let source = config.trainedBetas != nil ? "trained_betas"
+                : "beta_start = \(config.betaStart ?? defaults.betaStart), beta_end = \(config.betaEnd ?? defaults.betaEnd)"
+            throw CheckpointError(path: "", reason: .invalidConfig(
+                "\(source) give beta[\(i)] = \(betas[i]); betas must be between 0 and 1 (exclusive)"))
+        }
         let zeroSNR = allowsZeroSNR && (config.rescaleBetasZeroSnr ?? false)
         if zeroSNR { betas = Self.rescaledToZeroTerminalSNR(betas) }
         self.betas = betas
         var cumprod = Self.cumulativeProduct(betas.map { 1 - $0 })
+        // Many timesteps of large betas underflow the product to 0: an infinite sigma. (The
+        // zero-SNR rescale puts an exact 0 last on purpose.)
+        let checked = zeroSNR ? cumprod.dropLast() : cumprod[...]
+        if let i = checked.firstIndex(where: { !($0 > 0) || !$0.isFinite }) {
+            throw CheckpointError(path: "", reason: .invalidConfig(
+                "the beta schedule drives alphas_cumprod to \(cumprod[i]) at timestep \(i) of \(steps) "
+                    + "(an infinite noise level); use fewer num_train_timesteps or smaller betas"))
+        }
         if zeroSNR, floorsZeroSNR { cumprod[cumprod.count - 1] = 0x1p-24 }
         self.alphasCumprod = cumprod
     }

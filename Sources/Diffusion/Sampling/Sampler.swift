@@ -56,6 +56,9 @@ public enum SamplerError: Error, Equatable, Sendable, CustomStringConvertible {
     case unsupportedSchedule(sampler: SamplerName, schedule: SigmaSchedule)
     /// The scheduler config is invalid or asks for something not implemented.
     case config(CheckpointError)
+    /// This many steps would index past the training schedule or divide by zero; `reason` says
+    /// why and which step counts work.
+    case unusableSteps(sampler: SamplerName, steps: Int, reason: String)
 
     public var description: String {
         switch self {
@@ -72,6 +75,8 @@ public enum SamplerError: Error, Equatable, Sendable, CustomStringConvertible {
                 + "(diffusers' \(sampler.diffusersClass) has no such option); samplers that do: " + valid.joined(separator: ", ")
         case .config(let error):
             return "scheduler config: " + error.description
+        case .unusableSteps(let sampler, let steps, let reason):
+            return "\(sampler.rawValue) with \(steps) step\(steps == 1 ? "" : "s") \(reason)"
         }
     }
 }
@@ -233,6 +238,101 @@ public func makeSampler(name: SamplerName, schedule: SigmaSchedule, config: Sche
         config.solverOrder = 2
     default: break
     }
+    let sampler = try buildSampler(name: name, config: config, steps: steps, eta: eta)
+    guard let problem = unusableReason(sampler, config: config) else { return sampler }
+    var reason = problem.reason
+    if problem.fewerStepsHelp {
+        // The largest step count below that works, for the message (a short search: refusals
+        // are rare and sit at the top of the range).
+        let working = (max(1, steps - 64)..<steps).reversed().first { fewer in
+            guard let other = try? buildSampler(name: name, config: config, steps: fewer, eta: eta) else { return false }
+            return unusableReason(other, config: config) == nil
+        }
+        // No advice where none of those works either (another reason refuses them too).
+        reason += working.map { "; use at most \($0) steps" } ?? ""
+    }
+    throw .unusableSteps(sampler: name, steps: steps, reason: reason)
+}
+
+/// Why `sampler` cannot run: a phrase to follow "<sampler> with <n> steps", and whether fewer
+/// steps would help; nil when every step stays inside the schedule and finite. Checked when the
+/// sampler is made, so no setting reaches an out-of-range index or a 0/0 during sampling:
+/// - samplers that index `alphas_cumprod` by timestep (DDIM, DDPM, PNDM, LCM) need every
+///   timestep within the training schedule (leading spacing with `steps_offset` 1 and 1000 steps
+///   starts at 1000; diffusers raises IndexError there);
+/// - LMS and the multistep solvers divide by differences of consecutive noise levels, which must
+///   not repeat (1000 linspace steps round to repeated timesteps; leading steps past the last
+///   timestep are clamped onto it);
+/// - PNDM's Runge-Kutta warm-up (`skip_prk_steps` false) needs 4 steps;
+/// - every sampler needs at least one timestep.
+func unusableReason(_ sampler: any Sampler, config: SchedulerConfig) -> (reason: String, fewerStepsHelp: Bool)? {
+    if let pndm = sampler as? PNDMSampler, !pndm.skipsRungeKutta, pndm.steps < 4 {
+        return ("cannot run PNDMScheduler's Runge-Kutta warm-up over the first 4 timesteps (skip_prk_steps is "
+                    + "false; diffusers raises ValueError); use at least 4 steps", false)
+    }
+    guard !sampler.timesteps.isEmpty else { return ("has no timesteps to run", false) }
+    if let bad = sampler.timesteps.first(where: { !$0.isFinite }) {
+        return ("gives the timestep \(bad)", false)
+    }
+    let last = (config.numTrainTimesteps ?? 1000) - 1
+    switch sampler {
+    case let indexed as TrainingTimestepSampler:
+        if let high = sampler.timesteps.max(), high > Float(last) {
+            return ("and steps_offset \(config.stepsOffset ?? 0) would start at timestep \(Int(high)), "
+                        + "past the schedule's last (\(last))", true)
+        }
+        if let low = sampler.timesteps.min(), low < 0 {
+            // Trailing spacing: numpy's arange(1000, 0, -1000 / 233) has 234 entries, the last
+            // rounding to timestep -1, where diffusers reads alphas_cumprod[-1] (the last one).
+            return ("would reach timestep \(Int(low)), below the schedule's first (0; trailing spacing rounds one "
+                        + "step past the end at this count)", true)
+        }
+        // rescale_betas_zero_snr makes the last alphas_cumprod exactly 0; an epsilon model's
+        // clean-sample estimate divides by its square root (diffusers gives inf there too).
+        if indexed.prediction == .epsilon,
+           let t = sampler.timesteps.first(where: { indexed.schedule.alphasCumprod[Int($0)] == 0 }) {
+            return ("would start at timestep \(Int(t)), where rescale_betas_zero_snr makes alphas_cumprod 0 and "
+                        + "epsilon prediction divides by it; zero SNR is for v_prediction models", false)
+        }
+    case let lms as LMSSampler:
+        return repeatedSigma(lms.sigmas, timesteps: lms.timesteps)
+    case let solver as DPMSolverMultistepSampler:
+        return repeatedSigma(solver.sigmas, timesteps: solver.timesteps)
+    case let solver as UniPCSampler:
+        return repeatedSigma(solver.sigmas, timesteps: solver.timesteps)
+    case let solver as DEISSampler:
+        return repeatedSigma(solver.sigmas, timesteps: solver.timesteps)
+    default:
+        break
+    }
+    return nil
+}
+
+/// The samplers that index `alphas_cumprod` by integer training timestep.
+protocol TrainingTimestepSampler: Sampler {
+    var schedule: NoiseSchedule { get }
+    var prediction: PredictionType { get }
+}
+
+extension DDIMSampler: TrainingTimestepSampler {}
+extension DDPMSampler: TrainingTimestepSampler {}
+extension PNDMSampler: TrainingTimestepSampler {}
+extension LCMSampler: TrainingTimestepSampler {}
+
+/// The refusal for noise levels (one per timestep, the final one after them ignored) that do not
+/// strictly decrease: the step sizes of LMS and the multistep solvers would be 0 and divided by.
+private func repeatedSigma(_ sigmas: [Float], timesteps: [Float]) -> (reason: String, fewerStepsHelp: Bool)? {
+    for i in 1..<min(sigmas.count, timesteps.count) where !(sigmas[i] < sigmas[i - 1]) {
+        return ("repeats the noise level \(sigmas[i]) (timesteps \(timesteps[i - 1]) and \(timesteps[i])), "
+                    + "and this sampler divides by the difference", true)
+    }
+    return nil
+}
+
+/// `makeSampler` after the name, steps and schedule checks: the sampler itself.
+private func buildSampler(name: SamplerName, config: SchedulerConfig, steps: Int,
+                          eta: Float) throws(SamplerError) -> any Sampler {
+    var config = config
     do throws(CheckpointError) {
         if eta != 0 && name != .ddim {
             throw CheckpointError(path: "", reason: .unsupportedConfig(

@@ -18,6 +18,18 @@ extension SigmaSpaceSampler {
     }
 }
 
+/// k-diffusion's `get_ancestral_step` (eta 1): the noise level `down` a step from `from` to `to`
+/// reaches deterministically and the fresh noise `up` added after it, `down^2 + up^2 = to^2`.
+/// In float32, as diffusers, `up` is `sqrt(to^2 (from^2 - to^2) / from^2)`; when `from` is far
+/// above `to` (a cosine schedule's sigma_max of 2e4 at a few steps) `from^2 - to^2` rounds to
+/// `from^2`, `up` rounds up past `to` and diffusers' `sqrt(to^2 - up^2)` is NaN. As k-diffusion,
+/// `up` is capped at `to`, so `down` is 0 there: the step goes to the denoised sample and all of
+/// `to` comes back as noise. Equal to diffusers' values wherever those are finite.
+func ancestralStep(from: Float, to: Float) -> (down: Float, up: Float) {
+    let up = min(to, (to * to * (from * from - to * to) / (from * from)).squareRoot())
+    return (max(to * to - up * up, 0).squareRoot(), up)
+}
+
 /// `sample / sqrt(sigma^2 + 1)`, the k-diffusion samplers' model input at noise level `sigma`.
 func scaledModelInput(_ sample: Tensor, sigma: Float) -> Tensor {
     let scale = (sigma * sigma + 1).squareRoot()

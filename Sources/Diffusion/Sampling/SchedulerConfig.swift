@@ -80,6 +80,10 @@ public struct SchedulerConfig: DiffusersConfig, Equatable {
     /// Everything absent: each sampler's diffusers defaults.
     public init() {}
 
+    /// The most training timesteps a config may ask for: diffusers models use 1000 (a few 4000);
+    /// far more would only allocate schedules and underflow `alphas_cumprod` to 0.
+    public static let maximumTrainTimesteps = 100_000
+
     enum CodingKeys: String, CodingKey {
         case className = "_class_name"
         case numTrainTimesteps = "num_train_timesteps"
@@ -136,12 +140,45 @@ public struct SchedulerConfig: DiffusersConfig, Equatable {
         if let value = finalSigmasType, !["zero", "sigma_min"].contains(value) {
             throw bad(.finalSigmasType, value, ["zero", "sigma_min"])
         }
-        if let steps = numTrainTimesteps, steps < 2 {
-            throw CheckpointError(path: "", reason: .invalidConfig("num_train_timesteps = \(steps) must be at least 2"))
-        }
-        if let betas = trainedBetas, let steps = numTrainTimesteps, betas.count != steps {
+        if let steps = numTrainTimesteps, steps < 2 || steps > Self.maximumTrainTimesteps {
             throw CheckpointError(path: "", reason: .invalidConfig(
-                "trained_betas has \(betas.count) values, num_train_timesteps is \(steps)"))
+                "num_train_timesteps = \(steps) must be between 2 and \(Self.maximumTrainTimesteps)"))
+        }
+        // diffusers sizes the spacing by num_train_timesteps (default 1000) and the schedule by
+        // trained_betas, so lengths that differ index past one or the other.
+        if let betas = trainedBetas, betas.count != numTrainTimesteps ?? 1000 {
+            throw CheckpointError(path: "", reason: .invalidConfig(
+                "trained_betas has \(betas.count) values, num_train_timesteps is \(numTrainTimesteps ?? 1000)"))
+        }
+        if let betas = trainedBetas, let i = betas.firstIndex(where: { !($0 > 0 && $0 < 1) }) {
+            throw CheckpointError(path: "", reason: .invalidConfig(
+                "trained_betas[\(i)] = \(betas[i]) must be between 0 and 1 (exclusive)"))
+        }
+        // Betas outside (0, 1) make alphas_cumprod negative, 0 or above 1: sigmas that are NaN,
+        // 0 or infinite. The cosine schedule ignores both keys.
+        if trainedBetas == nil, betaSchedule != BetaSchedule.cosine.rawValue {
+            for (key, value) in [(CodingKeys.betaStart, betaStart), (.betaEnd, betaEnd)] {
+                if let value, !(value > 0 && value < 1) {
+                    throw CheckpointError(path: "", reason: .invalidConfig(
+                        "\(key.rawValue) = \(value) must be between 0 and 1 (exclusive)"))
+                }
+            }
+        }
+        if let offset = stepsOffset, offset < 0 || offset >= numTrainTimesteps ?? 1000 {
+            throw CheckpointError(path: "", reason: .invalidConfig(
+                "steps_offset = \(offset) must be between 0 and num_train_timesteps - 1 (\((numTrainTimesteps ?? 1000) - 1))"))
+        }
+        if let range = clipSampleRange, !(range > 0 && range.isFinite) {
+            throw CheckpointError(path: "", reason: .invalidConfig("clip_sample_range = \(range) must be a positive number"))
+        }
+        if let steps = originalInferenceSteps, steps < 1 {
+            throw CheckpointError(path: "", reason: .invalidConfig("original_inference_steps = \(steps) must be at least 1"))
+        }
+        if let scaling = timestepScaling, !scaling.isFinite {
+            throw CheckpointError(path: "", reason: .invalidConfig("timestep_scaling = \(scaling) must be a finite number"))
+        }
+        if let shift, !(shift > 0 && shift.isFinite) {
+            throw CheckpointError(path: "", reason: .invalidConfig("shift = \(shift) must be a positive number"))
         }
         if thresholding == true {
             throw CheckpointError(path: "", reason: .unsupportedConfig(

@@ -23,8 +23,7 @@ public struct EulerAncestralSampler: SigmaSpaceSampler {
     public mutating func step<Random: RandomSource>(modelOutput: Tensor, stepIndex: Int, sample: Tensor,
                                                     random: inout Random) -> Tensor {
         let from = sigmas[stepIndex], to = sigmas[stepIndex + 1]
-        let up = (to * to * (from * from - to * to) / (from * from)).squareRoot()
-        let down = (to * to - up * up).squareRoot()
+        let (down, up) = ancestralStep(from: from, to: to)
         let dt = down - from
         let prediction = prediction
         let noise = random.normal(shape: sample.shape)

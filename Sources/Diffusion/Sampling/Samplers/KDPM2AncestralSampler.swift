@@ -26,15 +26,21 @@ public struct KDPM2AncestralSampler: Sampler {
     public init(config: SchedulerConfig, steps: Int) throws(CheckpointError) {
         let (prediction, schedule, spacing, sigmas, plainTimes) = try KDPM2Sampler.setup(config: config, steps: steps)
         (self.prediction, self.sigmas) = (prediction, sigmas)
-        let n = steps
+        // One step per sigma but the final 0: trailing spacing can give one timestep more than
+        // `steps` (numpy's arange(1000, 0, -1000 / 499) has 500 entries), and the last step's
+        // midpoint must be the last one's, not that of step `steps - 1`.
+        let n = sigmas.count - 1
         var up: [Float] = [], down: [Float] = [], midpoints: [Float] = []
         for k in 0..<n {
             let s = sigmas[k], next = sigmas[k + 1]
-            let u = (next * next * (s * s - next * next) / (s * s)).squareRoot()
-            let d = (next * next - u * u).squareRoot()
+            let (d, u) = ancestralStep(from: s, to: next)
             up.append(u)
             down.append(d)
-            midpoints.append(k < n - 1 ? KDPM2Sampler.logMidpoint(s, d) : 0)
+            // A step whose deterministic part reaches 0 (`ancestralStep` capped `up`) has no
+            // geometric midpoint (diffusers' is NaN there): k-diffusion takes an Euler step to the
+            // denoised sample instead. With the midpoint at `s` itself, the first call's step is
+            // empty and the second call's slope, taken at `s` again, is exactly that Euler step.
+            midpoints.append(k < n - 1 ? (d > 0 ? KDPM2Sampler.logMidpoint(s, d) : s) : 0)
         }
         (sigmasUp, sigmasDown, sigmasMidpoint) = (up, down, midpoints)
         timesteps = KDPM2Sampler.modelCallTimesteps(plainTimes, midpoints: midpoints[...], schedule: schedule)
