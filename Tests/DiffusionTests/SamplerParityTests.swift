@@ -296,7 +296,7 @@ import Tensor
         return config
     }
 
-    @Test func unknownNamesListTheValidOnes() {
+    @Test func unknownNamesListTheValidOnes() throws {
         #expect(throws: SamplerError.unknownSampler("eulr")) {
             try makeSampler(name: "eulr", config: Self.sd15, steps: 20)
         }
@@ -306,6 +306,15 @@ import Tensor
             try makeSampler(name: "euler", schedule: "karas", config: Self.sd15, steps: 20)
         }
         #expect(SamplerError.unknownSchedule("karas").description.contains("default, karras, exponential"))
+        // `default` on a model whose scheduler class stipple lacks names the class, not a sampler (issue 12).
+        var foreign = Self.sd15
+        foreign.className = "FooScheduler"
+        #expect(throws: SamplerError.unknownSchedulerClass("FooScheduler")) {
+            try makeSampler(name: "default", config: foreign, steps: 20)
+        }
+        #expect(SamplerError.unknownSchedulerClass("FooScheduler").description
+            .hasPrefix("the model's scheduler class FooScheduler is not one stipple has"))
+        #expect(try makeSampler(name: "euler", config: foreign, steps: 20).timesteps.count == 20)
     }
 
     @Test func stepsOutOfRange() {

@@ -48,6 +48,9 @@ extension Sampler {
 public enum SamplerError: Error, Equatable, Sendable, CustomStringConvertible {
     /// No sampler has this name.
     case unknownSampler(String)
+    /// `default` asks for the model's own scheduler, whose diffusers class stipple does not have
+    /// (nil: the config names none).
+    case unknownSchedulerClass(String?)
     /// No sigma schedule has this name.
     case unknownSchedule(String)
     /// The step count is below 1 or above the model's training timesteps.
@@ -65,6 +68,12 @@ public enum SamplerError: Error, Equatable, Sendable, CustomStringConvertible {
         case .unknownSampler(let name):
             return "unknown sampler \"\(name)\"; valid: "
                 + SamplerName.allCases.map { $0.rawValue + ($0.displayName.map { " (\($0))" } ?? "") }.joined(separator: ", ")
+        case .unknownSchedulerClass(let name?):
+            return "the model's scheduler class \(name) is not one stipple has, so the default sampler is unknown; "
+                + "choose a sampler (--sampler, or the studio's Sampler field), e.g. euler_a"
+        case .unknownSchedulerClass(nil):
+            return "the model's scheduler config names no _class_name, so the default sampler is unknown; "
+                + "choose a sampler (--sampler, or the studio's Sampler field), e.g. euler_a"
         case .unknownSchedule(let name):
             return "unknown schedule \"\(name)\"; valid: " + SigmaSchedule.allCases.map(\.rawValue).joined(separator: ", ")
         case .invalidSteps(let steps, let maximum):
@@ -216,7 +225,7 @@ public func makeSampler(name: SamplerName, schedule: SigmaSchedule, config: Sche
     var name = name
     if name == .default {
         guard let own = config.className.flatMap(SamplerName.init(diffusersClass:)) else {
-            throw .unknownSampler(config.className ?? "(no _class_name in the scheduler config)")
+            throw .unknownSchedulerClass(config.className)
         }
         name = own
     }
