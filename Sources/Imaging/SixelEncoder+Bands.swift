@@ -13,7 +13,7 @@ extension SixelEncoder {
                         guard let indices = indices.baseAddress, let registers = registers.baseAddress else { return }
                         // About 1.5 bytes per pixel is typical for photos; the writer grows if needed.
                         let capacity = bands.count * 6 * image.width * 3 / 2 + 256
-                        var writer = BandWriter(width: image.width, height: image.height, colorCount: image.palette.count,
+                        let writer = BandWriter(width: image.width, height: image.height, colorCount: image.palette.count,
                                                 outputCapacity: capacity)
                         for band in bands {
                             writer.encodeBand(band, indices: indices, registers: registers, last: band == bandCount - 1)
@@ -30,8 +30,10 @@ extension SixelEncoder {
 /// Scratch state for encoding bands. A band is read column by column: each column's six pixels give
 /// a sixel byte per distinct entry, kept as (column, byte) pairs; grouped by entry (a counting sort,
 /// so columns stay in order) they are each entry's row, written with run-length coding. The work is
-/// proportional to the pairs, not to entries x width.
-private struct BandWriter: ~Copyable {
+/// proportional to the pairs, not to entries x width. A class, one per parallel chunk: as a
+/// `~Copyable` struct with a deinit it crashed Swift 6.3.1's compiler under ThreadSanitizer
+/// ("Invalid bitcast"), which kept the sanitizer run of the suite from building.
+private final class BandWriter {
     let width: Int
     let height: Int
     /// The current band's pairs in column order: column << 8 | sixel bits, and the entry of each.
@@ -68,7 +70,7 @@ private struct BandWriter: ~Copyable {
 
     /// Appends band `band` (rows 6*band ..< 6*band + 6, fewer at the bottom), then `-` unless `last`.
     /// Entries are written in palette order, each row ending at its last set column.
-    mutating func encodeBand(_ band: Int, indices: UnsafePointer<UInt16>, registers: UnsafePointer<Int32>, last isLast: Bool) {
+    func encodeBand(_ band: Int, indices: UnsafePointer<UInt16>, registers: UnsafePointer<Int32>, last isLast: Bool) {
         let counts = self.counts
         let top = band * 6
         let rows = min(6, height - top)
@@ -159,7 +161,7 @@ private struct BandWriter: ~Copyable {
     }
 
     /// Writes `count` copies of data byte `byte`, as `!count byte` when that is shorter.
-    @inline(__always) private mutating func putRun(_ byte: UInt8, count: Int) {
+    @inline(__always) private func putRun(_ byte: UInt8, count: Int) {
         if count >= SixelCode.shortestRepeat {
             output.putUnchecked(SixelCode.repeatIntroducer)
             output.putUnchecked(number: count)
