@@ -1,7 +1,6 @@
 import CBLAS
 import Dispatch
 import Foundation
-import Synchronization
 
 /// Threads for kernels: OpenBLAS threads and Dispatch work splitting. One setting.
 public enum Threads {
@@ -11,11 +10,29 @@ public enum Threads {
         var singleThreadedRegions = 0
     }
 
-    private static let state: Mutex<State> = {
+    /// A pthread mutex (NSLock) rather than Synchronization's `Mutex`: ThreadSanitizer does not see
+    /// the latter's futex-based locking on Linux and reported every access under it as a race,
+    /// burying real findings in its run of the suite.
+    private static let state: LockedState = {
         let cores = max(1, ProcessInfo.processInfo.activeProcessorCount)
         openblas_set_num_threads(Int32(cores))
-        return Mutex(State(count: cores))
+        return LockedState(State(count: cores))
     }()
+
+    private final class LockedState: @unchecked Sendable {  // `value` guarded by `lock`
+        private let lock = NSLock()
+        private var value: State
+
+        init(_ value: State) {
+            self.value = value
+        }
+
+        func withLock<R>(_ body: (inout State) -> R) -> R {
+            lock.lock()
+            defer { lock.unlock() }
+            return body(&value)
+        }
+    }
 
     /// Threads kernels use; defaults to all cores.
     public static var count: Int { state.withLock { $0.count } }

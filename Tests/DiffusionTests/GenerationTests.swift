@@ -141,8 +141,16 @@ import Testing
         #expect(again[0].image == reference[0].image)
     }
 
-    final class ControlBox: @unchecked Sendable {
-        var control: GenerationControl?
+    /// The job's control, set by the test thread and read by the engine's (ThreadSanitizer found
+    /// the unguarded variable raced when the first step came before the assignment finished).
+    final class ControlBox: @unchecked Sendable {  // `stored` guarded by `lock`
+        private let lock = NSLock()
+        private var stored: GenerationControl?
+
+        var control: GenerationControl? {
+            get { lock.withLock { stored } }
+            set { lock.withLock { stored = newValue } }
+        }
     }
 
     /// The UNet consults the cancellation check between its layers, so a cancel lands mid-call.
