@@ -202,8 +202,8 @@ import Testing
     }
 
     @Test func refusesShapesWhoseElementCountOverflowsForDtypesItCannotLoad() throws {
-        // Found writing the fuzz target: a dtype stipple does not know has no byte count to check its shape
-        // against, and `elementCount` (which the single-file layout reads) trapped on overflow.
+        // Found writing the fuzz target: a dtype stipple does not know has no byte count to check
+        // its shape against, and `elementCount` (which the single-file layout reads) trapped.
         let folder = try ScratchFolder()
         defer { folder.remove() }
         let header = #"{"q":{"dtype":"Q4_K","shape":[4611686018427387904,4],"data_offsets":[0,2]}}"#
