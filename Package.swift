@@ -6,6 +6,11 @@ let package = Package(
     name: "stipple",
     products: [
         .executable(name: "stipple", targets: ["stipple"]),
+        // Libraries for other packages on disk (the fuzz targets in fuzz/ import these).
+        .library(name: "StippleDiffusion", targets: ["Diffusion"]),
+        .library(name: "StippleImaging", targets: ["Imaging"]),
+        .library(name: "StippleTerminal", targets: ["Terminal"]),
+        .library(name: "StippleStudio", targets: ["Studio"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),

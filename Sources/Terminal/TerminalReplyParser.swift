@@ -198,10 +198,11 @@ public struct TerminalReplyParser: Sendable {
         replies.kittyGraphics = message == "OK" ? .ok : .error(message)
     }
 
-    /// `;`-separated decimal parameters; an empty one (or one too long to be real) is nil.
+    /// `;`-separated decimal parameters; an empty one (or one too long to be real, or one with
+    /// other bytes than digits: DECRPM's body may hold any parameter or intermediate byte) is nil.
     private static func parameters(_ body: ArraySlice<UInt8>) -> [Int?] {
         body.split(separator: Byte.semicolon, omittingEmptySubsequences: false).map { digits in
-            guard !digits.isEmpty, digits.count <= 9 else { return nil }
+            guard !digits.isEmpty, digits.count <= 9, digits.allSatisfy({ (0x30...0x39).contains($0) }) else { return nil }
             return digits.reduce(0) { $0 * 10 + Int($1 - 0x30) }
         }
     }

@@ -201,6 +201,22 @@ import Testing
         #expect(try file.tensor("b").storage == [3])
     }
 
+    @Test func refusesShapesWhoseElementCountOverflowsForDtypesItCannotLoad() throws {
+        // Found writing the fuzz target: a dtype stipple does not know has no byte count to check
+        // its shape against, and `elementCount` (which the single-file layout reads) trapped.
+        let folder = try ScratchFolder()
+        defer { folder.remove() }
+        let header = #"{"q":{"dtype":"Q4_K","shape":[4611686018427387904,4],"data_offsets":[0,2]}}"#
+        let path = try folder.write("overflow.safetensors", SafetensorsBuilder.file(header: header, data: [0, 0]))
+        let error = #expect(throws: CheckpointError.self) { try SafetensorsFile(path: path) }
+        #expect(error?.tensor == "q")
+        #expect(error?.reason == .malformedHeader("shape [4611686018427387904, 4] has more elements than fit in an Int"))
+        // A zero dimension first keeps the count at 0, as `elementCount` computes it.
+        let empty = #"{"q":{"dtype":"Q4_K","shape":[0,4611686018427387904,4],"data_offsets":[0,2]}}"#
+        let file = try SafetensorsFile(path: folder.write("empty.safetensors", SafetensorsBuilder.file(header: empty, data: [0, 0])))
+        #expect(file.info("q")?.elementCount == 0)
+    }
+
     @Test(arguments: [
         (#"[1, 2]"#, "the header is not a JSON object"),
         (#"{"a": {"dtype": "F32", "shape": [1], "data_offsets": [0]}}"#, "data_offsets must be [begin, end], not [0]"),

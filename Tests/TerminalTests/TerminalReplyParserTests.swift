@@ -160,6 +160,17 @@ struct TerminalReplyParserTests {
         #expect(TerminalReplyParser.parse(bytes("␛[6;99999999999;4t")).cellPixelSize == nil)
     }
 
+    @Test("a DECRPM-like reply with other bytes than digits is ignored (found by fuzzing: it trapped)")
+    func nonDigitParameters() {
+        // ␛[?80+1$y: '+' is an intermediate byte, and '+' - '0' overflowed UInt8.
+        #expect(TerminalReplyParser.parse(bytes("␛[?80+1$y")).sixelDisplayMode == nil)
+        #expect(TerminalReplyParser.parse(bytes("␛[? $y")).sixelDisplayMode == nil)
+        #expect(TerminalReplyParser.parse(bytes("␛[?80;1 $y")).sixelDisplayMode == nil)
+        #expect(TerminalReplyParser.parse(bytes("␛[?80;:1$y")).sixelDisplayMode == nil)  // not 10 + 1
+        #expect(TerminalReplyParser.parse(bytes("␛[?80+1$y␛[?80;1$y␛[?62;4c")) ==
+            TerminalReplies(deviceAttributes: [62, 4], sixelDisplayMode: true))
+    }
+
     // MARK: Missing and failed replies
 
     @Test("no DA1: the sentinel never came (the probe would time out)")

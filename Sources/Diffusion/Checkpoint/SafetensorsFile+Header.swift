@@ -68,6 +68,14 @@ extension SafetensorsFile {
                 guard totalBits == (end - begin) * 8 else {
                     throw fail(.sizeMismatch(dtype: entry.dtype, shape: entry.shape, byteCount: end - begin))
                 }
+            } else {
+                // No byte count to check the shape against: still, its element count must fit.
+                var elements = 1
+                for dimension in entry.shape {
+                    let (product, overflow) = elements.multipliedReportingOverflow(by: dimension)
+                    guard !overflow else { throw fail(.malformedHeader("shape \(entry.shape) has more elements than fit in an Int")) }
+                    elements = product
+                }
             }
             entries[name] = TensorInfo(dtype: dtype, shape: entry.shape, dataOffsets: begin..<end)
         }

@@ -1,0 +1,21 @@
+import Diffusion
+import FuzzSupport
+
+// The safetensors header: length prefix, JSON, entry checks (offsets, overlaps, dtype × shape
+// against byte counts). `SafetensorsFile` opens and maps a path, so each input becomes the
+// contents of a scratch file; opening parses and checks the whole header. When that succeeds,
+// every tensor is loaded too (the checks promise that loading stays inside the mapping).
+private let scratch = ScratchFile(suffix: ".safetensors")
+
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzz(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
+    scratch.write(inputBytes(data, size))
+    guard let file = try? SafetensorsFile(path: scratch.path) else { return 0 }
+    _ = file.metadata
+    for name in file.tensorNames {
+        guard let info = file.info(name) else { fatalError("listed tensor \(name) has no info") }
+        // Loading converts every element: skip the (legitimately) huge ones.
+        if info.elementCount <= 1 << 16 { _ = try? file.tensor(name) }
+    }
+    return 0
+}
