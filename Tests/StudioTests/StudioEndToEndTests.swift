@@ -11,7 +11,10 @@ import Testing
 @Suite(.serialized) struct StudioEndToEndTests {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent()
-    static let binary = root.appendingPathComponent(".build/release/stipple").path
+    /// The release binary scripts/test builds; STIPPLE_BINARY names another (tools/sanitize.sh
+    /// points it at the sanitizer build's, so the studio runs instrumented too).
+    static let binary = ProcessInfo.processInfo.environment["STIPPLE_BINARY"]
+        ?? root.appendingPathComponent(".build/release/stipple").path
     static let model = root.appendingPathComponent("Tests/DiffusionTests/Fixtures/pipelines/sd1").path
 
     /// tmux on a private socket.
