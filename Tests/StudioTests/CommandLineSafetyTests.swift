@@ -16,8 +16,10 @@ import Testing
     }
 
     /// Runs the binary with `arguments` in `folder` (its config home is `folder/config`), standard
-    /// input empty; killed after 60 s.
-    static func run(_ arguments: [String], in folder: URL) throws -> Run {
+    /// input empty; killed after 60 s. With `signal`, that signal is sent once standard error
+    /// contains `marker` (a run interrupted mid-way).
+    static func run(_ arguments: [String], in folder: URL, signal: Int32? = nil,
+                    after marker: String = "step 1/") throws -> Run {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = arguments
@@ -34,7 +36,14 @@ import Testing
         process.standardInput = FileHandle.nullDevice
         try process.run()
         let deadline = Date().addingTimeInterval(60)
-        while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        var signalled = signal == nil
+        while process.isRunning && Date() < deadline {
+            Thread.sleep(forTimeInterval: 0.05)
+            if !signalled, let signal, (try? String(contentsOf: err, encoding: .utf8))?.contains(marker) == true {
+                kill(process.processIdentifier, signal)
+                signalled = true
+            }
+        }
         if process.isRunning { process.terminate() }
         process.waitUntilExit()
         return Run(status: process.terminationStatus, stdout: try String(contentsOf: out, encoding: .utf8),

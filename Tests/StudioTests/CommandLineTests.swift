@@ -13,41 +13,13 @@ import Testing
         let standardError: String
     }
 
-    /// Runs the binary with `arguments` in `folder`; `signal` is sent once standard error shows
-    /// `signalAfter`.
+    /// The binary run as `CommandLineSafetyTests.run` runs it (one process runner for both suites).
     static func run(_ arguments: [String], in folder: URL, signal: Int32? = nil, after marker: String = "step 1/") throws -> Run {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: StudioEndToEndTests.binary)
-        process.arguments = arguments
-        process.currentDirectoryURL = folder
-        var environment = ProcessInfo.processInfo.environment
-        environment["XDG_CONFIG_HOME"] = folder.path  // no user config
-        process.environment = environment
-        let errorPipe = Pipe()
-        process.standardError = errorPipe
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        var collected = Data()
-        let handle = errorPipe.fileHandleForReading
-        var signalled = false
-        while true {
-            let chunk = handle.availableData
-            if chunk.isEmpty { break }
-            collected.append(chunk)
-            if let signal, !signalled, String(decoding: collected, as: UTF8.self).contains(marker) {
-                kill(process.processIdentifier, signal)
-                signalled = true
-            }
-        }
-        process.waitUntilExit()
-        return Run(status: process.terminationStatus, standardError: String(decoding: collected, as: UTF8.self))
+        let run = try CommandLineSafetyTests.run(arguments, in: folder, signal: signal, after: marker)
+        return Run(status: run.status, standardError: run.stderr)
     }
 
-    static func folder() throws -> URL {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("stipple-cli-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-        return url
-    }
+    static func folder() throws -> URL { try CommandLineSafetyTests.scratch() }
 
     static let model = ["--model", StudioEndToEndTests.model, "-W", "32", "-H", "32"]
 

@@ -157,6 +157,13 @@ import Testing
             try tmux.run(["new-session", "-d", "-s", "studio", "-x", "\(columns)", "-y", "\(rows)", "bash", "-c", script])
         }
 
+        /// Starts the studio for a long run (900 steps), waits for its screen and types `prompt`.
+        func startTyping(_ prompt: String) throws {
+            try start(steps: 900)
+            #expect(try tmux.wait(seconds: 60) { try tmux.screen().contains("Parameters") }, "the studio did not start")
+            try tmux.run(["send-keys", "-t", "studio", "-l", prompt])
+        }
+
         /// Waits for the studio to end; its exit status and whether the tty is back in cooked mode with echo.
         func ended() -> (status: String?, cooked: Bool) {
             let status = work.appendingPathComponent("exit-status"), stty = work.appendingPathComponent("stty-after")
@@ -257,9 +264,7 @@ import Testing
         let session = try Session()
         defer { session.close() }
         let tmux = session.tmux
-        try session.start(steps: 900)
-        #expect(try tmux.wait(seconds: 60) { try tmux.screen().contains("Parameters") }, "the studio did not start")
-        try tmux.run(["send-keys", "-t", "studio", "-l", "a lighthouse"])
+        try session.startTyping("a lighthouse")
         try tmux.run(["send-keys", "-t", "studio", "Enter", "C-p"])
         #expect(try tmux.wait(seconds: 20) { try tmux.screen().contains("Paused") }, "not paused")
         Thread.sleep(forTimeInterval: 1.5)
@@ -279,9 +284,7 @@ import Testing
         let session = try Session()
         defer { session.close() }
         let tmux = session.tmux
-        try session.start(steps: 900)
-        #expect(try tmux.wait(seconds: 60) { try tmux.screen().contains("Parameters") }, "the studio did not start")
-        try tmux.run(["send-keys", "-t", "studio", "-l", "a lighthouse"])
+        try session.startTyping("a lighthouse")
         try tmux.run(["send-keys", "-t", "studio", "Enter"])
         #expect(try tmux.wait(seconds: 30) { try tmux.screen().contains("it/s") }, "the run did not start")
         if how == "SIGTERM" {
