@@ -38,13 +38,24 @@ for target in "${targets[@]}"; do
 done
 
 # Input size caps: big enough for every interesting structure, small enough that no input does
-# legitimately huge work (the infotext field regex is quadratic in the line's length).
+# legitimately huge work. (Infotext's field scan is linear now; its regex used to be quadratic.)
 max_len() {
     case $1 in
         png) echo 16384 ;;
-        infotext) echo 1024 ;;
+        infotext) echo 32768 ;;
         tokenizer) echo 2048 ;;
         *) echo 4096 ;;
+    esac
+}
+
+# Flags of one target. config: TOMLKit 0.6.0 leaks a few hundred bytes per parse (TOMLTable(string:),
+# its string getter's strdup, tableGetKeys; the C++ side of a dependency, read once per process
+# by stipple), which LeakSanitizer would report on the first input; leak detection is off there so
+# the fuzzer looks for crashes.
+target_flags() {
+    case $1 in
+        config) echo "-detect_leaks=0" ;;
+        *) echo "" ;;
     esac
 }
 
@@ -114,7 +125,7 @@ for target in "${targets[@]}"; do
     [[ -f $package/dict/$target.dict ]] && dict=(-dict="$package/dict/$target.dict")
     "$bin/fuzz-$target" "$dir/corpus" "$dir/seeds" "${dict[@]}" \
         -max_total_time="$seconds" -max_len="$(max_len "$target")" -timeout=10 -rss_limit_mb=2560 \
-        -print_final_stats=1 -artifact_prefix="$dir/artifacts/" ${FUZZ_ARGS:-} >"$dir/log" 2>&1 || status=$?
+        -print_final_stats=1 -artifact_prefix="$dir/artifacts/" $(target_flags "$target") ${FUZZ_ARGS:-} >"$dir/log" 2>&1 || status=$?
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$dir/log" | tail -1)
     rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$dir/log" | tail -1)
     cov=$(grep -oE 'cov: [0-9]+ ft: [0-9]+ corp: [0-9]+/[0-9]+[a-zA-Z]*' "$dir/log" | tail -1)

@@ -43,6 +43,13 @@ public struct StudioConfig: Sendable, Equatable {
             for byte in text.utf8[..<nul] { (line, column) = byte == 10 ? (line + 1, 1) : (line, column + 1) }
             throw SyntaxError(line: line, column: column, message: "a NUL character (not allowed in TOML)")
         }
+        if let (line, column) = Self.nonASCIIOutsideStrings(text) {
+            // TOML allows other characters only in strings and comments; toml++ (inside TOMLKit)
+            // aborts the process on an assertion for one in a table header or key (`[é]`), found
+            // by fuzzing: such text never reaches it.
+            throw SyntaxError(line: line, column: column,
+                              message: "a non-ASCII character outside a string or comment (quote keys that need one)")
+        }
         let table: TOMLTable
         do {
             table = try TOMLTable(string: text)
@@ -72,6 +79,45 @@ public struct StudioConfig: Sendable, Equatable {
             default: theme = string
             }
         }
+    }
+
+    /// Where the first character above U+007F outside strings and comments is (1-based line and
+    /// column), nil when there is none. Knows TOML's four string forms and `#` comments.
+    static func nonASCIIOutsideStrings(_ text: String) -> (line: Int, column: Int)? {
+        let c = Array(text.unicodeScalars)
+        var (line, column) = (1, 0)
+        var i = 0
+        /// Moves past `count` scalars, counting lines.
+        func advance(_ count: Int = 1) {
+            for _ in 0..<count where i < c.count {
+                if c[i] == "\n" { (line, column) = (line + 1, 0) } else { column += 1 }
+                i += 1
+            }
+        }
+        func starts(_ s: String, at position: Int) -> Bool {
+            let scalars = Array(s.unicodeScalars)
+            return position + scalars.count <= c.count && Array(c[position..<(position + scalars.count)]) == scalars
+        }
+        while i < c.count {
+            let scalar = c[i]
+            if scalar == "#" {
+                while i < c.count, c[i] != "\n" { advance() }
+            } else if scalar == "\"" || scalar == "'" {
+                let quote = String(scalar), triple = String(repeating: quote, count: 3)
+                let multiline = starts(triple, at: i)
+                let close = multiline ? triple : quote
+                advance(multiline ? 3 : 1)
+                while i < c.count, !starts(close, at: i), multiline || c[i] != "\n" {
+                    advance(scalar == "\"" && c[i] == "\\" ? 2 : 1)  // a basic string's escape
+                }
+                advance(close.unicodeScalars.count)
+            } else if scalar.value > 0x7F {
+                return (line, column + 1)
+            } else {
+                advance()
+            }
+        }
+        return nil
     }
 
     /// The config file's path: `$XDG_CONFIG_HOME/stipple/config.toml`, else under `~/.config`.

@@ -53,6 +53,27 @@ import Testing
         #expect(nul?.line == 2 && nul?.column == 13)
     }
 
+    /// A non-ASCII character in a table header or bare key made toml++ (inside TOMLKit) abort the
+    /// process on an assertion (exit 134; found by fuzz-config). It is a syntax error now; inside
+    /// strings and comments such characters stay fine.
+    @Test func nonASCIIOutsideStringsIsASyntaxErrorNotAnAbort() throws {
+        for (text, line, column) in [("[é]\n", 1, 2), ("theme = \"dark\"\n[\u{FFFD}tudio]\nname = 1\n", 2, 2),
+                                     ("ключ = \"x\"", 1, 1), ("a = 1 é", 1, 7)] {
+            let error = #expect(throws: StudioConfig.SyntaxError.self, "\(text)") { try StudioConfig(text: text) }
+            #expect(error?.line == line && error?.column == column, "\(text): \(String(describing: error))")
+        }
+        let fine = try StudioConfig(text: """
+            # réglages — ☃
+            output_dir = "/données/images" # dossier
+            model = '/modèles/x'
+            theme = \"\"\"
+            sombre\"\"\"
+            "clé" = 'v'
+            """)
+        #expect(fine.outputDirectory == "/données/images" && fine.model == "/modèles/x")
+        #expect(fine.theme == "sombre" && fine.warnings.count == 1)  // "clé", a quoted key, is unknown
+    }
+
     @Test func loadNamesTheFileAndLine() throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("stipple-config-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
