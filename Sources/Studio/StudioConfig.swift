@@ -43,12 +43,11 @@ public struct StudioConfig: Sendable, Equatable {
             for byte in text.utf8[..<nul] { (line, column) = byte == 10 ? (line + 1, 1) : (line, column + 1) }
             throw SyntaxError(line: line, column: column, message: "a NUL character (not allowed in TOML)")
         }
-        if let (line, column) = Self.nonASCIIOutsideStrings(text) {
-            // TOML allows other characters only in strings and comments; toml++ (inside TOMLKit)
-            // aborts the process on an assertion for one in a table header or key (`[é]`), found
+        if let problem = Self.problemTOMLKitWouldAbortOn(text) {
+            // toml++ (inside TOMLKit) aborts the process on an assertion for a table header whose
+            // key starts with anything but a bare-key character or a quote (`[é]`, `[.a]`), found
             // by fuzzing: such text never reaches it.
-            throw SyntaxError(line: line, column: column,
-                              message: "a non-ASCII character outside a string or comment (quote keys that need one)")
+            throw problem
         }
         let table: TOMLTable
         do {
@@ -81,16 +80,20 @@ public struct StudioConfig: Sendable, Equatable {
         }
     }
 
-    /// Where the first character above U+007F outside strings and comments is (1-based line and
-    /// column), nil when there is none. Knows TOML's four string forms and `#` comments.
-    static func nonASCIIOutsideStrings(_ text: String) -> (line: Int, column: Int)? {
+    /// The first place, outside strings and comments, where the text has a character above
+    /// U+007F (TOML allows them only in strings and comments) or a table header whose key does not
+    /// start with a bare-key character (A-Z a-z 0-9 _ -) or a quote; nil when there is none.
+    /// Knows TOML's four string forms, `#` comments and the brackets of array values.
+    static func problemTOMLKitWouldAbortOn(_ text: String) -> SyntaxError? {
         let c = Array(text.unicodeScalars)
         var (line, column) = (1, 0)
         var i = 0
+        var arrayDepth = 0
+        var lineStart = true  // only whitespace so far on this line
         /// Moves past `count` scalars, counting lines.
         func advance(_ count: Int = 1) {
             for _ in 0..<count where i < c.count {
-                if c[i] == "\n" { (line, column) = (line + 1, 0) } else { column += 1 }
+                if c[i] == "\n" { (line, column, lineStart) = (line + 1, 0, true) } else { column += 1 }
                 i += 1
             }
         }
@@ -98,11 +101,16 @@ public struct StudioConfig: Sendable, Equatable {
             let scalars = Array(s.unicodeScalars)
             return position + scalars.count <= c.count && Array(c[position..<(position + scalars.count)]) == scalars
         }
+        func isSpace(_ s: Unicode.Scalar) -> Bool { s == " " || s == "\t" }
+        func startsKey(_ s: Unicode.Scalar) -> Bool {
+            s.isASCII && (s.properties.isAlphabetic || ("0"..."9").contains(s) || s == "_" || s == "-" || s == "\"" || s == "'")
+        }
         while i < c.count {
             let scalar = c[i]
             if scalar == "#" {
                 while i < c.count, c[i] != "\n" { advance() }
             } else if scalar == "\"" || scalar == "'" {
+                lineStart = false
                 let quote = String(scalar), triple = String(repeating: quote, count: 3)
                 let multiline = starts(triple, at: i)
                 let close = multiline ? triple : quote
@@ -112,8 +120,22 @@ public struct StudioConfig: Sendable, Equatable {
                 }
                 advance(close.unicodeScalars.count)
             } else if scalar.value > 0x7F {
-                return (line, column + 1)
+                return SyntaxError(line: line, column: column + 1,
+                                   message: "a non-ASCII character outside a string or comment (quote keys that need one)")
+            } else if scalar == "[" && lineStart && arrayDepth == 0 {
+                // A table header: `[key]` or `[[key]]`, spaces allowed inside.
+                lineStart = false
+                advance()
+                if i < c.count, c[i] == "[" { advance() }
+                while i < c.count, isSpace(c[i]) { advance() }
+                if i < c.count, c[i] != "]", !startsKey(c[i]) {
+                    return SyntaxError(line: line, column: column + 1,
+                                       message: "a table header's key must start with a letter, digit, _, - or a quote")
+                }
             } else {
+                if scalar == "[" { arrayDepth += 1 }
+                if scalar == "]" { arrayDepth = max(0, arrayDepth - 1) }
+                if !isSpace(scalar) && scalar != "\n" && scalar != "\r" { lineStart = false }
                 advance()
             }
         }

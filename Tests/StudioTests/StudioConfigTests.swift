@@ -53,12 +53,14 @@ import Testing
         #expect(nul?.line == 2 && nul?.column == 13)
     }
 
-    /// A non-ASCII character in a table header or bare key made toml++ (inside TOMLKit) abort the
-    /// process on an assertion (exit 134; found by fuzz-config). It is a syntax error now; inside
-    /// strings and comments such characters stay fine.
-    @Test func nonASCIIOutsideStringsIsASyntaxErrorNotAnAbort() throws {
+    /// A table header whose key starts with anything but a bare-key character or a quote (`[é]`,
+    /// `[.a]`) made toml++ (inside TOMLKit) abort the process on an assertion (exit 134; found by
+    /// fuzz-config). It is a syntax error now; non-ASCII text inside strings and comments stays fine,
+    /// and so do arrays of arrays.
+    @Test func textTOMLKitWouldAbortOnIsASyntaxError() throws {
         for (text, line, column) in [("[é]\n", 1, 2), ("theme = \"dark\"\n[\u{FFFD}tudio]\nname = 1\n", 2, 2),
-                                     ("ключ = \"x\"", 1, 1), ("a = 1 é", 1, 7)] {
+                                     ("ключ = \"x\"", 1, 1), ("a = 1 é", 1, 7), ("[.teoutstudio]\n", 1, 2),
+                                     ("x = 1\n  [[ =a]]\n", 2, 6)] {
             let error = #expect(throws: StudioConfig.SyntaxError.self, "\(text)") { try StudioConfig(text: text) }
             #expect(error?.line == line && error?.column == column, "\(text): \(String(describing: error))")
         }
@@ -72,6 +74,8 @@ import Testing
             """)
         #expect(fine.outputDirectory == "/données/images" && fine.model == "/modèles/x")
         #expect(fine.theme == "sombre" && fine.warnings.count == 1)  // "clé", a quoted key, is unknown
+        let arrays = try StudioConfig(text: "sizes = [\n  [ 1, 2 ],\n  [ -0.5 ]\n]\n[ 'quoted table' ]\nx = 1\n")
+        #expect(arrays.warnings.count == 2)
     }
 
     @Test func loadNamesTheFileAndLine() throws {
