@@ -137,6 +137,23 @@ public struct StudioConfig: Sendable, Equatable {
                 if scalar == "]" { arrayDepth = max(0, arrayDepth - 1) }
                 if !isSpace(scalar) && scalar != "\n" && scalar != "\r" { lineStart = false }
                 advance()
+                // Where a value must follow (`=`, an array's `[` or `,`), a `,` or `}` (or `]`
+                // straight after `=`) means it is missing: toml++ asserts on that inside arrays.
+                if scalar == "=" || (arrayDepth > 0 && (scalar == "[" || scalar == ",")) {
+                    var j = i
+                    while j < c.count {
+                        if isSpace(c[j]) || (scalar != "=" && (c[j] == "\n" || c[j] == "\r")) {
+                            j += 1
+                        } else if scalar != "=" && c[j] == "#" {
+                            while j < c.count, c[j] != "\n" { j += 1 }
+                        } else {
+                            break
+                        }
+                    }
+                    if j < c.count, c[j] == "," || c[j] == "}" || (scalar == "=" && c[j] == "]") {
+                        return SyntaxError(line: line, column: column + 1, message: "a value is missing before \(Character(c[j]))")
+                    }
+                }
             }
         }
         return nil
