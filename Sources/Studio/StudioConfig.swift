@@ -132,6 +132,18 @@ public struct StudioConfig: Sendable, Equatable {
                     return SyntaxError(line: line, column: column + 1,
                                        message: "a table header's key must start with a letter, digit, _, - or a quote")
                 }
+            } else if Self.bareTokenCharacter(scalar) {
+                // A bare key or a bare value (number, boolean, date): whole tokens of a form TOML
+                // can mean, so toml++'s value parser (which asserts on odd ones, e.g. `0-!p`)
+                // only sees those.
+                lineStart = false
+                let start = i, startColumn = column
+                while i < c.count, Self.bareTokenCharacter(c[i]) { advance() }
+                let token = String(String.UnicodeScalarView(c[start..<i]))
+                guard Self.plausibleBareToken(token) else {
+                    return SyntaxError(line: line, column: startColumn + 1,
+                                       message: "\(TerminalText.visible(token)) is neither a key nor a value (strings need quotes)")
+                }
             } else {
                 if scalar == "[" { arrayDepth += 1 }
                 if scalar == "]" { arrayDepth = max(0, arrayDepth - 1) }
@@ -158,6 +170,25 @@ public struct StudioConfig: Sendable, Equatable {
         }
         return nil
     }
+
+    /// Characters of an unquoted token: everything but whitespace, TOML's punctuation and quotes.
+    static func bareTokenCharacter(_ s: Unicode.Scalar) -> Bool {
+        s.value > 0x20 && s.value < 0x7F && !"=,[]{}#\"'".unicodeScalars.contains(s)
+    }
+
+    /// A bare key (`a`, `a.b-c`), a boolean, an integer or float (also hex, octal, binary, inf,
+    /// nan), or a date, time or date-time: loosely, as toml++ itself then checks the details.
+    static func plausibleBareToken(_ token: String) -> Bool {
+        token.wholeMatch(of: plausibleBareTokenPattern) != nil
+    }
+
+    nonisolated(unsafe) private static let plausibleBareTokenPattern = #/
+        [A-Za-z0-9_-]+ (\.[A-Za-z0-9_-]+)*                                    # keys, dotted keys, true, 42, 1.5
+        | [+-]? ( inf | nan | [0-9][0-9_]* (\.[0-9][0-9_]*)? ([eE][+-]?[0-9][0-9_]*)? )
+        | 0x[0-9A-Fa-f_]+ | 0o[0-7_]+ | 0b[01_]+
+        | [0-9]{4}-[0-9]{2}-[0-9]{2} ([Tt][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?)? ([Zz]|[+-][0-9]{2}:[0-9]{2})?
+        | [0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)? ([Zz]|[+-][0-9]{2}:[0-9]{2})?
+        /#
 
     /// The config file's path: `$XDG_CONFIG_HOME/stipple/config.toml`, else under `~/.config`.
     public static var path: String {

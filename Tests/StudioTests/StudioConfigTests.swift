@@ -61,7 +61,7 @@ import Testing
         for (text, line, column) in [("[é]\n", 1, 2), ("theme = \"dark\"\n[\u{FFFD}tudio]\nname = 1\n", 2, 2),
                                      ("ключ = \"x\"", 1, 1), ("a = 1 é", 1, 7), ("[.teoutstudio]\n", 1, 2),
                                      ("x = 1\n  [[ =a]]\n", 2, 6), ("model =[[[}]]]\n", 1, 11),
-                                     ("a = [ 1, ,2 ]", 1, 9), ("a = [\n # c\n }", 1, 6)] {
+                                     ("a = [ 1, ,2 ]", 1, 9), ("a = [\n # c\n }", 1, 6), ("ll =0-!p-rp-n3 0#le000", 1, 5)] {
             let error = #expect(throws: StudioConfig.SyntaxError.self, "\(text)") { try StudioConfig(text: text) }
             #expect(error?.line == line && error?.column == column, "\(text): \(String(describing: error))")
         }
@@ -77,6 +77,13 @@ import Testing
         #expect(fine.theme == "sombre" && fine.warnings.count == 1)  // "clé", a quoted key, is unknown
         let arrays = try StudioConfig(text: "sizes = [\n  [ 1, 2 ],\n  [ -0.5 ]\n]\n[ 'quoted table' ]\nx = 1\n")
         #expect(arrays.warnings.count == 2)
+        let scalars = try StudioConfig(text: """
+            a.b-c = true
+            n = [ +1_000, -3.5e-2, 0xDEAD_beef, 0o17, 0b101, inf, -nan ]
+            d = [ 1979-05-27T07:32:00Z, 1979-05-27, 07:32:00.5, 1979-05-27T00:32:00-07:00 ]
+            t = { x = 1, y = false }
+            """)
+        #expect(scalars.warnings.count == 4)
     }
 
     @Test func loadNamesTheFileAndLine() throws {
