@@ -90,6 +90,7 @@ public struct StudioConfig: Sendable, Equatable {
         var i = 0
         var arrayDepth = 0
         var lineStart = true  // only whitespace so far on this line
+        var expectValue = false  // after `=`, until the value's first token
         /// Moves past `count` scalars, counting lines.
         func advance(_ count: Int = 1) {
             for _ in 0..<count where i < c.count {
@@ -111,6 +112,7 @@ public struct StudioConfig: Sendable, Equatable {
                 while i < c.count, c[i] != "\n" { advance() }
             } else if scalar == "\"" || scalar == "'" {
                 lineStart = false
+                expectValue = false
                 let quote = String(scalar), triple = String(repeating: quote, count: 3)
                 let multiline = starts(triple, at: i)
                 let close = multiline ? triple : quote
@@ -140,7 +142,9 @@ public struct StudioConfig: Sendable, Equatable {
                 let start = i, startColumn = column
                 while i < c.count, Self.bareTokenCharacter(c[i]) { advance() }
                 let token = String(String.UnicodeScalarView(c[start..<i]))
-                guard Self.plausibleBareToken(token) else {
+                let isValue = expectValue || arrayDepth > 0
+                expectValue = false
+                guard isValue ? Self.plausibleBareValue(token) : Self.plausibleBareKey(token) else {
                     return SyntaxError(line: line, column: startColumn + 1,
                                        message: "\(TerminalText.visible(token)) is neither a key nor a value (strings need quotes)")
                 }
@@ -148,6 +152,11 @@ public struct StudioConfig: Sendable, Equatable {
                 if scalar == "[" { arrayDepth += 1 }
                 if scalar == "]" { arrayDepth = max(0, arrayDepth - 1) }
                 if !isSpace(scalar) && scalar != "\n" && scalar != "\r" { lineStart = false }
+                if scalar == "=" {
+                    expectValue = true
+                } else if scalar == "\n" || scalar == "{" || (scalar == "," && arrayDepth == 0) {
+                    expectValue = false  // a key comes next (a new line, an inline table's next pair)
+                }
                 advance()
                 // Where a value must follow (`=`, an array's `[` or `,`), a `,` or `}` (or `]`
                 // straight after `=`) means it is missing: toml++ asserts on that inside arrays.
@@ -176,14 +185,19 @@ public struct StudioConfig: Sendable, Equatable {
         s.value > 0x20 && s.value < 0x7F && !"=,[]{}#\"'".unicodeScalars.contains(s)
     }
 
-    /// A bare key (`a`, `a.b-c`), a boolean, an integer or float (also hex, octal, binary, inf,
-    /// nan), or a date, time or date-time: loosely, as toml++ itself then checks the details.
-    static func plausibleBareToken(_ token: String) -> Bool {
-        token.wholeMatch(of: plausibleBareTokenPattern) != nil
+    /// A bare key or dotted key (`a`, `a.b-c`).
+    static func plausibleBareKey(_ token: String) -> Bool {
+        token.wholeMatch(of: #/[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*/#) != nil
     }
 
-    nonisolated(unsafe) private static let plausibleBareTokenPattern = #/
-        [A-Za-z0-9_-]+ (\.[A-Za-z0-9_-]+)*                                    # keys, dotted keys, true, 42, 1.5
+    /// A boolean, an integer or float (also hex, octal, binary, inf, nan), or a date, time or
+    /// date-time: loosely, as toml++ itself then checks the details.
+    static func plausibleBareValue(_ token: String) -> Bool {
+        token.wholeMatch(of: plausibleBareValuePattern) != nil
+    }
+
+    nonisolated(unsafe) private static let plausibleBareValuePattern = #/
+        true | false
         | [+-]? ( inf | nan | [0-9][0-9_]* (\.[0-9][0-9_]*)? ([eE][+-]?[0-9][0-9_]*)? )
         | 0x[0-9A-Fa-f_]+ | 0o[0-7_]+ | 0b[01_]+
         | [0-9]{4}-[0-9]{2}-[0-9]{2} ([Tt][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?)? ([Zz]|[+-][0-9]{2}:[0-9]{2})?

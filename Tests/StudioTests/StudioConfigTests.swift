@@ -61,7 +61,8 @@ import Testing
         for (text, line, column) in [("[é]\n", 1, 2), ("theme = \"dark\"\n[\u{FFFD}tudio]\nname = 1\n", 2, 2),
                                      ("ключ = \"x\"", 1, 1), ("a = 1 é", 1, 7), ("[.teoutstudio]\n", 1, 2),
                                      ("x = 1\n  [[ =a]]\n", 2, 6), ("model =[[[}]]]\n", 1, 11),
-                                     ("a = [ 1, ,2 ]", 1, 9), ("a = [\n # c\n }", 1, 6), ("ll =0-!p-rp-n3 0#le000", 1, 5)] {
+                                     ("a = [ 1, ,2 ]", 1, 9), ("a = [\n # c\n }", 1, 6), ("ll =0-!p-rp-n3 0#le000", 1, 5),
+                                     ("l =0-pr-rp-n4 3 # t", 1, 4), ("x = [ 1, abc ]", 1, 10)] {
             let error = #expect(throws: StudioConfig.SyntaxError.self, "\(text)") { try StudioConfig(text: text) }
             #expect(error?.line == line && error?.column == column, "\(text): \(String(describing: error))")
         }
