@@ -59,6 +59,15 @@ target_flags() {
     esac
 }
 
+# The environment of one target: for config also no LeakSanitizer report at exit (the same leaks,
+# summed over the run: about 90 MB after 1.2 million inputs).
+target_env() {
+    case $1 in
+        config) echo "ASAN_OPTIONS=detect_leaks=0" ;;
+        *) echo "ASAN_OPTIONS=${ASAN_OPTIONS:-}" ;;
+    esac
+}
+
 # The seeds of a target: its committed handwritten seeds plus the test fixtures that fit.
 seed() {
     local target=$1 dir=$2
@@ -123,7 +132,7 @@ for target in "${targets[@]}"; do
     # shellcheck disable=SC2086
     dict=()
     [[ -f $package/dict/$target.dict ]] && dict=(-dict="$package/dict/$target.dict")
-    "$bin/fuzz-$target" "$dir/corpus" "$dir/seeds" "${dict[@]}" \
+    env "$(target_env "$target")" "$bin/fuzz-$target" "$dir/corpus" "$dir/seeds" "${dict[@]}" \
         -max_total_time="$seconds" -max_len="$(max_len "$target")" -timeout=10 -rss_limit_mb=2560 \
         -print_final_stats=1 -artifact_prefix="$dir/artifacts/" $(target_flags "$target") ${FUZZ_ARGS:-} >"$dir/log" 2>&1 || status=$?
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$dir/log" | tail -1)
