@@ -10,11 +10,7 @@ extension OutputFolder {
         if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), !isDirectory.boolValue {
             throw SaveError(description: "\(url.path): the output folder is a file, not a folder")
         }
-        do {
-            try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-        } catch {
-            throw SaveError(description: "\(url.path): cannot create the output folder (\(Self.reason(error)))")
-        }
+        try createFolder()
         try Self.probe(folder: url, bytes: bytes)
     }
 
@@ -28,16 +24,13 @@ extension OutputFolder {
         try probe(folder: folder, bytes: bytes)
     }
 
-    /// Creates and removes an empty file in `folder`, and compares its file system's free space
-    /// with `bytes`.
+    /// Creates and removes an empty temporary file in `folder` (the saves' own kind, so one a
+    /// kill leaves behind is cleaned like theirs), and compares the free space with `bytes`.
     static func probe(folder: URL, bytes: Int) throws(SaveError) {
-        let probe = folder.appendingPathComponent(".stipple-\(getpid())-probe.tmp")
-        let fd = open(probe.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard fd >= 0 else {
+        guard let probe = writeTemporary([], in: folder) else {
             throw SaveError(description: "\(folder.path): cannot write images there (\(String(cString: strerror(errno))))")
         }
-        close(fd)
-        unlink(probe.path)
+        unlink(probe)
         var stats = statvfs()
         if statvfs(folder.path, &stats) == 0 {
             let free = Double(stats.f_bavail) * Double(stats.f_frsize)

@@ -31,11 +31,7 @@ public struct OutputFolder: Sendable {
     /// half-written, even with several writers at once. Creates the folder when missing, and
     /// removes temporary files that killed processes left there.
     public func save(_ bytes: [UInt8], seed: UInt64, suffix: String? = nil) throws(SaveError) -> URL {
-        do {
-            try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-        } catch {
-            throw SaveError(description: "\(url.path): cannot create the output folder (\(Self.reason(error)))")
-        }
+        try createFolder()
         Self.removeStaleTemporaryFiles(in: url)
         guard let temporary = Self.writeTemporary(bytes, in: url) else {
             throw SaveError(description: "\(url.path): cannot write an image there (\(String(cString: strerror(errno))))")
@@ -56,7 +52,16 @@ public struct OutputFolder: Sendable {
         throw SaveError(description: "\(url.path): no free file name")
     }
 
-    static func reason(_ error: any Error) -> String {
+    /// Creates the folder (and its parents) when missing.
+    func createFolder() throws(SaveError) {
+        do {
+            try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        } catch {
+            throw SaveError(description: "\(url.path): cannot create the output folder (\(Self.reason(error)))")
+        }
+    }
+
+    private static func reason(_ error: any Error) -> String {
         let nsError = error as NSError
         if let underlying = nsError.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain {
             return String(cString: strerror(Int32(underlying.code)))
