@@ -47,7 +47,9 @@ struct Bench: ParsableCommand {
             throw ValidationError("--width and --height must be multiples of 8 between 8 and 2048, not \(width)x\(height)")
         }
         guard runs >= 1 else { throw ValidationError("--runs must be at least 1") }
-        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+        if let threads {
+            do { try GenerationLimits.threads.check(threads) } catch { throw ValidationError(error.description) }
+        }
         _ = try selectedComponents()
     }
 

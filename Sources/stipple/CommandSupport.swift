@@ -1,4 +1,5 @@
 import ArgumentParser
+import Diffusion
 import Foundation
 import Imaging
 
@@ -37,4 +38,20 @@ func readPNG(_ path: String) throws -> PNGFile {
     } catch {
         throw CommandFailure(error.description)
     }
+}
+
+/// A PNG's size, its text chunks (never its pixels) and its A1111 `parameters` read with
+/// `Infotext.read` (nil when it has none), for `info` and `generate --from`; a problem becomes
+/// the command's one-line error naming the file.
+func readPNGTexts(_ path: String) throws -> (width: Int, height: Int, texts: [PNGText], parameters: Infotext?) {
+    let file: (width: Int, height: Int, texts: [PNGText])
+    do {
+        file = try PNG.readAllTexts(path: path)
+    } catch {
+        throw CommandFailure(error.description)
+    }
+    let parameters = try file.texts.first { $0.key == "parameters" }.map { text in
+        do { return try Infotext.read(text.value) } catch { throw CommandFailure("\(path): \(error)") }
+    }
+    return (file.width, file.height, file.texts, parameters)
 }

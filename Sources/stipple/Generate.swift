@@ -144,20 +144,8 @@ struct Generate: ParsableCommand {
     /// The request from --from (when given) or the defaults.
     func baseRequest() throws -> GenerationRequest {
         guard let from else { return GenerationRequest(prompt: options.prompt ?? "") }
-        let texts: [PNGText]
-        do {
-            texts = try PNG.readAllTexts(path: from).texts  // the texts only, never the pixels
-        } catch {
-            throw CommandFailure(error.description)
-        }
-        guard let text = texts.first(where: { $0.key == "parameters" })?.value else {
+        guard let infotext = try readPNGTexts(from).parameters else {
             throw CommandFailure("\(from): the image has no parameters text (no A1111 `parameters` chunk)")
-        }
-        let infotext: Infotext
-        do {
-            infotext = try Infotext.read(text)
-        } catch {
-            throw CommandFailure("\(from): \(error.description)")
         }
         for warning in GenerationRequest.warnings(for: infotext) {
             FileHandle.standardError.write(Data("stipple: warning: \(TerminalText.visible(warning))\n".utf8))

@@ -25,15 +25,8 @@ struct Info: ParsableCommand {
     var json = false
 
     func run() throws {
-        let file: (width: Int, height: Int, texts: [PNGText])
-        do {
-            file = try PNG.readAllTexts(path: image)
-        } catch {
-            throw CommandFailure(error.description)
-        }
-        let parameters = try file.texts.first { $0.key == "parameters" }.map { text in
-            do { return try Infotext.read(text.value) } catch { throw CommandFailure("\(image): \(error)") }
-        }
+        let file = try readPNGTexts(image)
+        let parameters = file.parameters
         let comfy = file.texts.filter { ["prompt", "workflow"].contains($0.key) }
         if json {
             var object: [String: Any] = ["file": image, "width": file.width, "height": file.height]
