@@ -40,7 +40,7 @@ public struct ContactSheet {
         for (index, cell) in cells.enumerated() {
             let x = gap + (index % columns) * (cellWidth + gap)
             let y = gap + (index / columns) * (cellHeight + labelHeight + gap)
-            let source = RGBImage(width: cell.image.width, height: cell.image.height, pixels: cell.image.rgb)
+            let source = RGBImage(cell.image)
             let size = source.sizeFitting(maxWidth: cellWidth, maxHeight: cellHeight, enlarge: true)
             let scaled = source.fitted(width: size.width, height: size.height)
             blit(scaled, into: &sheet, x: x + (cellWidth - size.width) / 2, y: y + (cellHeight - size.height) / 2)

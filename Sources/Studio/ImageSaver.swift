@@ -36,7 +36,7 @@ public struct ImageSaver: Sendable {
 
     /// PNG bytes of `pixels` with a `parameters` text chunk.
     public static func png(_ pixels: PixelImage, parameters: String) throws -> [UInt8] {
-        let rgb = RGBImage(width: pixels.width, height: pixels.height, pixels: pixels.rgb)
+        let rgb = RGBImage(pixels)
         do {
             return try PNG.encode(rgb, texts: [PNGText(key: "parameters", value: parameters)])
         } catch {

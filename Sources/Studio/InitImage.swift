@@ -25,6 +25,6 @@ public enum InitImage {
             throw LoadError(description: "\(path): the init image is \(image.width)x\(image.height), smaller than 8x8")
         }
         image = image.fitted(width: targetWidth, height: targetHeight)
-        return PixelImage(width: image.width, height: image.height, rgb: image.pixels)
+        return PixelImage(image)
     }
 }

@@ -87,11 +87,11 @@ public final class StudioApp {
             for control in controls { control.cancel() }
             screen.end()
             // Leave nothing of an image behind the shell prompt.
-            writeTTY(Array("\u{1B}[2J\u{1B}[H".utf8))
+            writeTTY(Array((EscapeSequence.clearScreen + EscapeSequence.cursorHome).utf8))
             writeLatencies()
         }
-        writeTTY(Array("\u{1B}[?2004h".utf8))  // bracketed paste on
-        defer { writeTTY(Array("\u{1B}[?2004l".utf8)) }
+        writeTTY(Array(EscapeSequence.bracketedPasteOn.utf8))
+        defer { writeTTY(Array(EscapeSequence.bracketedPasteOff.utf8)) }
         let resetSixelDisplayMode = options.graphics == .sixel && options.sixelDisplayMode
         if resetSixelDisplayMode { writeTTY(Array(EscapeSequence.sixelDisplayModeOff.utf8)) }
         defer { if resetSixelDisplayMode { writeTTY(Array(EscapeSequence.sixelDisplayModeOn.utf8)) } }
@@ -161,7 +161,7 @@ public final class StudioApp {
             if screen.size != previousSize {
                 previousSize = screen.size
                 // Image bytes the terminal holds are unknown to curses: wipe them, then repaint all.
-                writeTTY(Array("\u{1B}[2J".utf8))
+                writeTTY(Array(EscapeSequence.clearScreen.utf8))
                 screen.repaintAll()
                 imageDirty = true
             }
@@ -365,8 +365,7 @@ public final class StudioApp {
         if state.opened?.url == entry.url { return }
         do {
             let file = try PNG.read(path: entry.url.path)
-            let image = file.image.hasAlpha ? file.image.flattened(over: (0, 0, 0)) : file.image
-            state.opened = (entry.url, PixelImage(width: image.width, height: image.height, rgb: image.pixels))
+            state.opened = (entry.url, PixelImage(file.image))
         } catch {
             state.opened = nil
             state.setStatus(error.description, .error)
@@ -404,7 +403,7 @@ public final class StudioApp {
                 // the terminal's input faster than it can draw them, and keys would wait behind them.
                 let isLivePreview = shown.step != nil && state.running && state.frameIndex == nil
                 if Date().timeIntervalSince(lastImageWrite) >= 0.04 || !isLivePreview {
-                    let image = RGBImage(width: shown.image.width, height: shown.image.height, pixels: shown.image.rgb)
+                    let image = RGBImage(shown.image)
                     let imagePane = ImagePane(mode: options.graphics, cellSize: options.cellSize)
                     placement = imagePane.placement(for: image, in: pane)
                     bytes = imagePane.bytes(for: image, in: pane)

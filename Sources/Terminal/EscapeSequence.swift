@@ -11,6 +11,19 @@ public enum EscapeSequence {
     /// `ESC \`: string terminator, ends DCS, OSC and APC strings.
     public static let stringTerminator = "\u{1B}\\"
 
+    // MARK: Screen and input modes
+
+    /// ED 2, erase the whole screen: `CSI 2 J` (images the terminal holds go with it).
+    public static let clearScreen = "\u{1B}[2J"
+
+    /// CUP to the top-left cell: `CSI H`.
+    public static let cursorHome = "\u{1B}[H"
+
+    /// Bracketed paste on / off (DECSET / DECRST 2004): pasted text arrives between
+    /// `CSI 200 ~` and `CSI 201 ~`, so it is inserted, never run as keys.
+    public static let bracketedPasteOn = "\u{1B}[?2004h"
+    public static let bracketedPasteOff = "\u{1B}[?2004l"
+
     // MARK: Capability queries
 
     /// DA1, primary device attributes: `CSI c`.

@@ -184,7 +184,7 @@ struct Generate: ParsableCommand {
             target.window = (columns, rows)
             target.cellSize = capabilities.cellPixelSize
         }
-        let image = RGBImage(width: pixels.width, height: pixels.height, pixels: pixels.rgb)
+        let image = RGBImage(pixels)
         try StandardOutput.write(try ImagePresenter().render(image, on: target))
     }
 }

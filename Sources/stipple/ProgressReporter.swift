@@ -1,6 +1,7 @@
 import Diffusion
 import Foundation
 import Imaging
+import Studio
 
 /// `stipple generate`'s progress on stderr: a redrawn bar (step i/N, it/s, ETA) when stderr is a
 /// terminal, one plain line per step otherwise (logs, pipes). Saved paths go to stdout, one per
@@ -68,7 +69,7 @@ final class ProgressReporter {
     }
 
     private func draw(_ preview: PixelImage) {
-        let image = RGBImage(width: preview.width, height: preview.height, pixels: preview.rgb)
+        let image = RGBImage(preview)
         let columns = min(48, max(8, preview.width))
         let rows = HalfBlockEncoder.rows(forWidth: image.width, height: image.height, columns: columns)
         var text = "\r\u{1B}[K"
