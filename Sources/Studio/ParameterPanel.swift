@@ -30,8 +30,8 @@ public struct ParameterPanel: Sendable, Equatable {
 
     /// The loaded model's name (typing a path into the field and Enter loads another).
     public var modelName = ""
-    public var sampler: String = "default"
-    public var schedule: String = "default"
+    public var sampler: SamplerName = .default
+    public var schedule: SigmaSchedule = .model
     public var steps = 20
     public var cfgScale = 7.0
     /// The seed shown; with `seedLocked` false a new random seed is drawn for each generation.
@@ -64,8 +64,8 @@ public struct ParameterPanel: Sendable, Equatable {
     public func value(_ field: Field) -> String {
         switch field {
         case .model: modelName
-        case .sampler: (try? SamplerName(parsing: sampler)).map { $0.displayName ?? $0.rawValue } ?? sampler
-        case .schedule: schedule
+        case .sampler: sampler.displayName ?? sampler.rawValue
+        case .schedule: schedule.rawValue
         case .steps: "\(steps)"
         case .cfg: cfgScale == cfgScale.rounded() ? String(Int(cfgScale)) : String(format: "%.1f", cfgScale)
         case .seed: "\(seed)"
@@ -95,15 +95,8 @@ public struct ParameterPanel: Sendable, Equatable {
     public mutating func adjust(by direction: Int) {
         typing = nil
         switch selected {
-        case .sampler:
-            let names = Self.samplers.map(\.rawValue)
-            let current = (try? SamplerName(parsing: sampler))?.rawValue ?? sampler
-            let index = names.firstIndex(of: current) ?? 0
-            sampler = names[(index + direction + names.count) % names.count]
-        case .schedule:
-            let names = Self.schedules.map(\.rawValue)
-            let index = names.firstIndex(of: schedule) ?? 0
-            schedule = names[(index + direction + names.count) % names.count]
+        case .sampler: sampler = Self.cycle(Self.samplers, from: sampler, by: direction)
+        case .schedule: schedule = Self.cycle(Self.schedules, from: schedule, by: direction)
         case .steps: steps = GenerationLimits.steps.clamped(steps + direction)
         case .cfg: cfgScale = GenerationLimits.cfgScale.clamped(((cfgScale + 0.5 * Double(direction)) * 2).rounded() / 2)
         case .seed: seed = direction > 0 ? seed &+ 1 : seed &- 1
@@ -113,11 +106,15 @@ public struct ParameterPanel: Sendable, Equatable {
         case .batch: batchCount = GenerationLimits.batchCount.clamped(batchCount + direction)
         case .initImage, .model: break
         case .strength: strength = min(1, max(0.05, ((strength + 0.05 * Double(direction)) * 20).rounded() / 20))
-        case .preview:
-            let modes = PreviewMode.allCases
-            let index = modes.firstIndex(of: preview)!
-            preview = modes[(index + direction + modes.count) % modes.count]
+        case .preview: preview = Self.cycle(PreviewMode.allCases, from: preview, by: direction)
         }
+    }
+
+    /// The choice `direction` places after `current` in `choices`, wrapping around (from the
+    /// first when `current` is not offered: `flow_euler` loaded from an image).
+    static func cycle<Choice: Equatable>(_ choices: [Choice], from current: Choice, by direction: Int) -> Choice {
+        let index = choices.firstIndex(of: current) ?? 0
+        return choices[((index + direction) % choices.count + choices.count) % choices.count]
     }
 
     /// Typing into the selected field (numbers and the init image path).
@@ -164,10 +161,14 @@ public struct ParameterPanel: Sendable, Equatable {
             initImage = text
             return nil
         case .sampler:
-            guard let name = try? SamplerName(parsing: text) else { return "unknown sampler \(text)" }
-            sampler = name.rawValue
+            guard let choice = try? SamplerChoice(parsing: text) else { return "unknown sampler \(text)" }
+            choice.apply(sampler: &sampler, schedule: &schedule)
             return nil
-        case .schedule, .seedLock, .preview, .model:
+        case .schedule:
+            guard let named = try? SigmaSchedule(parsing: text) else { return "unknown schedule \(text)" }
+            schedule = named
+            return nil
+        case .seedLock, .preview, .model:
             return nil
         }
     }

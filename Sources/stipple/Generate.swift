@@ -60,7 +60,7 @@ struct Generate: ParsableCommand {
         } catch {
             throw CommandFailure(error.description)
         }
-        clock.mark("load")
+        clock.mark(.load)
         if let initImage = options.initImage {
             request.initImage = try Self.loadInitImage(initImage, width: options.width ?? request.width,
                                                        height: options.height ?? request.height)
@@ -93,17 +93,17 @@ struct Generate: ParsableCommand {
         defer { interrupts.restore() }
 
         var saveError: (any Error)?
-        let images: [GeneratedImage]
         do {
-            images = try Pipeline(model: model).run(request, control: control) { event in
+            // Each image is saved as it arrives (below), so the returned list is not needed.
+            _ = try Pipeline(model: model).run(request, control: control) { event in
                 progress.report(event)
                 switch event {
-                case .started(let start): clock.mark(start.imageIndex == 0 ? "prompt" : "other")
-                case .decoding: clock.mark("sampling")
-                case .image: clock.mark("decode")
+                case .started(let start): clock.mark(start.imageIndex == 0 ? .prompt : .other)
+                case .decoding: clock.mark(.sampling)
+                case .image: clock.mark(.decode)
                 default: break
                 }
-                defer { if case .image = event { clock.mark("save") } }
+                defer { if case .image = event { clock.mark(.save) } }
                 guard case .image(let image) = event, saveError == nil else { return }
                 do {
                     let saver = ImageSaver(model: model, modelHash: hash.value)
@@ -125,7 +125,6 @@ struct Generate: ParsableCommand {
             throw CommandFailure(error.description)
         }
         if let saveError { throw CommandFailure("\(saveError)") }
-        _ = images
         if timings {
             FileHandle.standardError.write(Data((clock.summary(steps: request.steps) + "\n").utf8))
         }
@@ -220,11 +219,12 @@ struct GenerationOptions: ParsableArguments {
     @Option(name: .long, parsing: .unconditional, help: "Seed; -1 picks a random one (default -1). Consecutive images use seed+1, ...")
     var seed: String?
 
-    @Option(name: .long, help: "Sampler: default (the model's own), \(SamplerName.allCases.filter { $0 != .default }.map(\.rawValue).joined(separator: ", ")), or an A1111 name such as \"DPM++ 2M Karras\".")
-    var sampler: String?
+    @Option(name: .long, help: "Sampler: default (the model's own), \(SamplerName.allCases.filter { $0 != .default }.map(\.rawValue).joined(separator: ", ")), or an A1111 name such as \"DPM++ 2M Karras\".",
+            transform: { try SamplerChoice(parsing: $0) })
+    var sampler: SamplerChoice?
 
-    @Option(name: .long, help: "Sigma schedule: default, karras or exponential.")
-    var schedule: String?
+    @Option(name: .long, help: "Sigma schedule: default, karras or exponential.", transform: { try SigmaSchedule(parsing: $0) })
+    var schedule: SigmaSchedule?
 
     @Option(name: [.customShort("W"), .long], parsing: .unconditional, help: "Width in pixels, a multiple of 8 (default: the model's native size).")
     var width: Int?
@@ -282,8 +282,9 @@ struct GenerationOptions: ParsableArguments {
         if let steps { request.steps = steps }
         if let cfgScale { request.cfgScale = cfgScale }
         if let seed { request.seed = (try? GenerationLimits.seed(seed)) ?? nil }
-        if let sampler { request.sampler = sampler }
+        // A schedule in the sampler's name ("DPM++ 2M Karras") wins over --schedule.
         if let schedule { request.schedule = schedule }
+        if let sampler { request.setSampler(sampler) }
         if let width { request.width = width }
         if let height { request.height = height }
         if let batchCount { request.batchCount = batchCount }
@@ -293,13 +294,34 @@ struct GenerationOptions: ParsableArguments {
     }
 }
 
+/// A stage of `stipple generate --timings`; each ends where it is marked.
+enum TimingStage: String {
+    /// Options read, model loaded.
+    case load
+    /// Init image, checks and the prompt's conditioning, up to the first image's first step.
+    case prompt
+    /// The sampler loop.
+    case sampling
+    /// The VAE decode.
+    case decode
+    /// Writing the PNG (and `--show`).
+    case save
+    /// From one image's save to the next image's first step (a batch's later images).
+    case other
+
+    /// The name printed; sampling names its step count.
+    func label(steps: Int) -> String {
+        self == .sampling ? "sampling (\(steps) steps)" : rawValue
+    }
+}
+
 /// Wall time per stage of `stipple generate --timings`, summed over a batch's images.
 final class StageClock: @unchecked Sendable {  // used from the engine's callbacks, one at a time
     private var last = Date()
     private let start = Date()
-    private var totals: [(String, Double)] = []
+    private var totals: [(TimingStage, Double)] = []
 
-    func mark(_ stage: String) {
+    func mark(_ stage: TimingStage) {
         let now = Date()
         if let i = totals.firstIndex(where: { $0.0 == stage }) {
             totals[i].1 += now.timeIntervalSince(last)
@@ -310,8 +332,8 @@ final class StageClock: @unchecked Sendable {  // used from the engine's callbac
     }
 
     func summary(steps: Int) -> String {
-        let parts = totals.map { name, seconds in
-            String(format: "%@ %.3f s", name == "sampling" ? "sampling (\(steps) steps)" : name, seconds)
+        let parts = totals.map { stage, seconds in
+            String(format: "%@ %.3f s", stage.label(steps: steps), seconds)
         }
         return "timings: " + parts.joined(separator: ", ") + String(format: "; total %.3f s", Date().timeIntervalSince(start))
     }

@@ -31,7 +31,7 @@ import Testing
         #expect(config.crossAttentionDim == 768)
         #expect(config.sampleSize == 64)
         #expect(config.inChannels == 4 && config.outChannels == 4)
-        #expect(config.midBlockType == "UNetMidBlock2DCrossAttn")
+        #expect(config.midBlockType == .crossAttnMid)
         #expect(config.flipSinToCos && config.freqShift == 0 && config.downsamplePadding == 1)
         #expect(!config.useLinearProjection && !config.upcastAttention)
         #expect(config.normNumGroups == 32 && config.normEps == 1e-5)

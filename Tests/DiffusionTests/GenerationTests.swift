@@ -13,7 +13,7 @@ import Testing
         request.negativePrompt = "blurry"
         request.steps = steps
         request.seed = 1234
-        request.sampler = "euler_a"
+        request.sampler = .eulerA
         request.width = 32
         request.height = 32
         return request
@@ -224,8 +224,8 @@ import Testing
     @Test func parametersRoundTripThroughInfotext() throws {
         let model = try Self.model()
         var request = Self.request(steps: 3)
-        request.sampler = "dpmpp_2m"
-        request.schedule = "karras"
+        request.sampler = .dpmpp2M
+        request.schedule = .karras
         request.clipSkip = 2
         request.cfgScale = 6.5
         let image = try Pipeline(model: model).run(request)[0]
@@ -235,12 +235,12 @@ import Testing
         #expect(text["Clip skip"] == "2" && text["RNG"] == "CPU" && text["Model"] == "sd1")
         let back = try GenerationRequest(infotext: Infotext(parsing: text.text))
         #expect(back.prompt == request.prompt && back.negativePrompt == request.negativePrompt)
-        #expect(back.steps == 3 && back.sampler == "dpmpp_2m" && back.schedule == "karras")
+        #expect(back.steps == 3 && back.sampler == .dpmpp2M && back.schedule == .karras)
         #expect(back.cfgScale == 6.5 && back.seed == 1234 && back.width == 32 && back.height == 32 && back.clipSkip == 2)
         #expect(try Pipeline(model: model).run(back)[0].image == image.image)
         // `default` is written as the model's own sampler (PNDM -> PLMS).
         var plain = Self.request(steps: 3)
-        plain.sampler = "default"
+        plain.sampler = .default
         let pndm = try Pipeline(model: model).run(plain)[0]
         #expect(Infotext(image: pndm, model: model, modelHash: nil, version: "x")["Sampler"] == "PLMS")
     }
@@ -254,7 +254,7 @@ import Testing
         let infotext = Infotext(parsing: text)
         let request = try GenerationRequest(infotext: infotext)
         #expect(request.prompt == "a castle on a hill, (sunset:1.2)" && request.negativePrompt == "fog")
-        #expect(request.steps == 25 && request.sampler == "dpmpp_2m" && request.schedule == "karras")
+        #expect(request.steps == 25 && request.sampler == .dpmpp2M && request.schedule == .karras)
         #expect(request.seed == 965_400_086 && request.width == 512 && request.height == 768 && request.clipSkip == 2)
         #expect(GenerationRequest.warnings(for: infotext).contains { $0.contains("GPU noise") })
         #expect(throws: GenerationError.self) {
@@ -264,26 +264,27 @@ import Testing
 
     @Test func badSettingsAreOneLineErrors() throws {
         let model = try Self.model()
-        func error(_ change: (inout GenerationRequest) -> Void) -> String? {
+        // A change that throws is a name refused as it is read (`SamplerChoice(parsing:)`).
+        func error(_ change: (inout GenerationRequest) throws -> Void) -> String? {
             var request = Self.request(steps: 2)
-            change(&request)
             do {
+                try change(&request)
                 _ = try Pipeline(model: model).run(request)
                 return nil
             } catch {
-                return error.description
+                return String(describing: error)
             }
         }
         #expect(error { $0.width = 30 } == "width must be a multiple of 8 from 8 to 8192, not 30")
         #expect(error { $0.steps = 0 } == "steps must be a whole number from 1 to 1000, not 0")
         #expect(error { $0.clipSkip = 9 } == "clip skip must be a whole number from 1 to 4, not 9")
-        #expect(error { $0.sampler = "eulr" }?.contains("euler_a") == true)
-        #expect(error { $0.sampler = "euler_a"; $0.schedule = "karras" }?.contains("karras") == true)
+        #expect(error { $0.setSampler(try SamplerChoice(parsing: "eulr")) }?.contains("euler_a") == true)
+        #expect(error { $0.sampler = .eulerA; $0.schedule = .karras }?.contains("karras") == true)
         #expect(error { $0.steps = 1001 }?.contains("1001") == true)
         let tiny = PixelImage(width: 32, height: 32, rgb: [UInt8](repeating: 128, count: 32 * 32 * 3))
         #expect(error { $0.initImage = tiny; $0.strength = 0.05; $0.steps = 4 }?.contains("leaves no steps") == true)
         #expect(error { $0.initImage = tiny; $0.width = 40 }?.contains("init image is 32x32") == true)
-        for description in [error { $0.width = 30 }, error { $0.sampler = "eulr" }] {
+        for description in [error { $0.width = 30 }, error { $0.setSampler(try SamplerChoice(parsing: "eulr")) }] {
             #expect(description?.contains("\n") == false)
         }
     }

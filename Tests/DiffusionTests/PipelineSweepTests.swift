@@ -63,7 +63,7 @@ import Tensor
     static func request(_ sampler: SamplerName, _ schedule: SigmaSchedule, steps: Int, cfg: Double, size: Int,
                         strength: Double?) -> GenerationRequest {
         var request = GenerationRequest(prompt: "a red circle")
-        (request.sampler, request.schedule, request.steps, request.cfgScale) = (sampler.rawValue, schedule.rawValue, steps, cfg)
+        (request.sampler, request.schedule, request.steps, request.cfgScale) = (sampler, schedule, steps, cfg)
         (request.width, request.height, request.seed, request.preview) = (size, size, 1, .off)
         if let strength {
             request.initImage = PixelImage(width: size, height: size,
@@ -116,7 +116,7 @@ import Tensor
     }
 
     static func label(_ r: GenerationRequest) -> String {
-        "\(r.sampler) \(r.schedule) \(r.steps) steps cfg \(r.cfgScale) \(r.width ?? 0)px"
+        "\(r.sampler.rawValue) \(r.schedule.rawValue) \(r.steps) steps cfg \(r.cfgScale) \(r.width ?? 0)px"
             + (r.initImage == nil ? " txt2img" : " img2img \(r.strength)")
     }
 

@@ -68,8 +68,8 @@ import Testing
         request.steps = fixture.steps
         request.cfgScale = fixture.cfg
         request.seed = fixture.seed
-        request.sampler = fixture.sampler
-        request.schedule = fixture.schedule
+        request.sampler = try SamplerName(parsing: fixture.sampler)
+        request.schedule = try SigmaSchedule(parsing: fixture.schedule)
         request.width = fixture.width
         request.height = fixture.height
         request.preview = .off
@@ -142,7 +142,7 @@ import Testing
         request.negativePrompt = "blurry"
         request.steps = 5
         request.seed = 9
-        request.sampler = "euler_a"
+        request.sampler = .eulerA
         let ours = try Pipeline(model: single).run(request)[0]
         let reference = try Pipeline(model: folderModel).run(request)[0]
         #expect(ours.image == reference.image)

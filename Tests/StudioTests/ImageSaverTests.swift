@@ -22,7 +22,7 @@ import Testing
         request.negativePrompt = "blurry"
         request.steps = 4
         request.seed = 77
-        request.sampler = "DPM++ 2M Karras"
+        request.setSampler(try SamplerChoice(parsing: "DPM++ 2M Karras"))
         let image = try Pipeline(model: model).run(request)[0]
         let saver = ImageSaver(model: model, modelHash: ImageSaver.modelHash(of: model))
         let folder = Self.temporaryFolder()

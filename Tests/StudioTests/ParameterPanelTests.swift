@@ -8,13 +8,13 @@ import Testing
         var panel = ParameterPanel(width: 512, height: 512)
         #expect(panel.value(.sampler) == "default")
         panel.adjust(by: 1)
-        #expect(panel.sampler == "ddim" && panel.value(.sampler) == "DDIM")
+        #expect(panel.sampler == .ddim && panel.value(.sampler) == "DDIM")
         panel.adjust(by: -1)
         panel.adjust(by: -1)
-        #expect(panel.sampler == "lcm")  // wraps around
+        #expect(panel.sampler == .lcm)  // wraps around
         panel.selectNext()
         panel.adjust(by: 1)
-        #expect(panel.selected == .schedule && panel.schedule == "karras")
+        #expect(panel.selected == .schedule && panel.schedule == .karras)
         panel.selectNext()
         panel.adjust(by: -1)
         #expect(panel.steps == 19)
@@ -51,7 +51,7 @@ import Testing
         #expect(panel.applyTyped() == nil && panel.seed == 965_400_086 && panel.seedLocked)
         panel.selected = .sampler
         for character in "Euler a" { panel.type(character) }
-        #expect(panel.applyTyped() == nil && panel.sampler == "euler_a")
+        #expect(panel.applyTyped() == nil && panel.sampler == .eulerA)
     }
 
     @Test func requestsDrawNewSeedsUnlessLocked() {
@@ -67,13 +67,13 @@ import Testing
         #expect(panel.request(prompt: "x", negative: "").seed == locked)
         var loaded = ParameterPanel(width: 8, height: 8)
         var request = GenerationRequest(prompt: "p")
-        request.sampler = "dpmpp_2m"
-        request.schedule = "karras"
+        request.sampler = .dpmpp2M
+        request.schedule = .karras
         request.seed = 42
         request.width = 768
         request.height = 512
         loaded.load(request)
-        #expect(loaded.sampler == "dpmpp_2m" && loaded.schedule == "karras" && loaded.seed == 42 && loaded.seedLocked)
+        #expect(loaded.sampler == .dpmpp2M && loaded.schedule == .karras && loaded.seed == 42 && loaded.seedLocked)
         #expect(loaded.width == 768 && loaded.height == 512)
     }
 }

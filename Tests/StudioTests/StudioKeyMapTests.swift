@@ -48,7 +48,7 @@ import Testing
         _ = StudioKeyMap.handle(.backTab, state: &state, editorWidth: 40)
         #expect(state.focus == .parameters)
         _ = StudioKeyMap.handle(.right, state: &state, editorWidth: 40)
-        #expect(state.panel.sampler == "ddim")
+        #expect(state.panel.sampler == .ddim)
         _ = StudioKeyMap.handle(.down, state: &state, editorWidth: 40)
         _ = StudioKeyMap.handle(.down, state: &state, editorWidth: 40)
         Self.type("42", into: &state)

@@ -181,7 +181,7 @@ import Testing
         #expect(state.focus == .prompt && state.statusKind == .success, "\(state.status)")
         #expect(state.prompt.text == "a red circle" && state.negative.text == "blurry")
         #expect(state.panel.steps == 12 && state.panel.cfgScale == 6 && state.panel.seed == 11 && state.panel.seedLocked)
-        #expect(state.panel.sampler == "euler_a" && state.panel.width == 8)
+        #expect(state.panel.sampler == .eulerA && state.panel.width == 8)
         // A file without parameters: a clear message, the controls unchanged.
         _ = Self.key(.function(2), &state)
         _ = Self.key(.end, &state)

@@ -58,7 +58,7 @@ extension LDMKeyMap {
         ]
         var index = 1
         for level in 0..<levels {
-            let attention = config.downBlockTypes[level].hasPrefix("CrossAttn")
+            let attention = config.downBlockTypes[level].hasCrossAttention
             for layer in 0..<config.layersPerBlock[level] {
                 modules.append(Module(ldm: "input_blocks.\(index).0", diffusers: "down_blocks.\(level).resnets.\(layer)", leaves: unetResnet))
                 if attention {
@@ -78,7 +78,7 @@ extension LDMKeyMap {
         ]
         index = 0
         for block in 0..<levels {
-            let attention = config.upBlockTypes[block].hasPrefix("CrossAttn")
+            let attention = config.upBlockTypes[block].hasCrossAttention
             let count = config.layersPerBlock[levels - 1 - block] + 1
             for layer in 0..<count {
                 modules.append(Module(ldm: "output_blocks.\(index).0", diffusers: "up_blocks.\(block).resnets.\(layer)", leaves: unetResnet))

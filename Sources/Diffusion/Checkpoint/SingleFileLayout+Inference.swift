@@ -87,8 +87,8 @@ extension SingleFileLayout {
         config.sampleSize = family == .sd2 && prediction == .vPrediction ? 96 : 64
         config.inChannels = convIn[1]
         config.outChannels = convOut[0]
-        config.downBlockTypes = attention.map { $0 ? "CrossAttnDownBlock2D" : "DownBlock2D" }
-        config.upBlockTypes = upAttention.map { $0 ? "CrossAttnUpBlock2D" : "UpBlock2D" }
+        config.downBlockTypes = attention.map { $0 ? .crossAttnDown : .down }
+        config.upBlockTypes = upAttention.map { $0 ? .crossAttnUp : .up }
         config.onlyCrossAttention = Array(repeating: false, count: levels)
         config.blockOutChannels = channels
         config.layersPerBlock = layers

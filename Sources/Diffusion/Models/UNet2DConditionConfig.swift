@@ -22,11 +22,11 @@ public struct UNet2DConditionConfig: DiffusersConfig, Equatable {
     /// `downscale_freq_shift` of the timestep embedding: frequencies are exp(-ln(10000) i / (half - shift)).
     public var freqShift: Float = 0
     /// Block class of each resolution level on the way down, highest resolution first.
-    public var downBlockTypes: [String] = ["CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"]
+    public var downBlockTypes: [UNetBlockType] = [.crossAttnDown, .crossAttnDown, .crossAttnDown, .down]
     /// Block class of the middle; nil (JSON null) for a UNet without a mid block.
-    public var midBlockType: String? = "UNetMidBlock2DCrossAttn"
+    public var midBlockType: UNetBlockType? = .crossAttnMid
     /// Block class of each level on the way up, lowest resolution first.
-    public var upBlockTypes: [String] = ["UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"]
+    public var upBlockTypes: [UNetBlockType] = [.up, .crossAttnUp, .crossAttnUp, .crossAttnUp]
     /// Per down block: whether the transformer's first attention also attends to the text instead of itself.
     public var onlyCrossAttention: [Bool] = [false, false, false, false]
     /// Output channels of each level, highest resolution first.
@@ -225,11 +225,11 @@ extension UNet2DConditionConfig {
     public var timeEmbeddingChannels: Int { timeEmbeddingDim ?? 4 * (blockOutChannels.first ?? 0) }
 
     /// Down block types stipple builds.
-    public static let supportedDownBlockTypes: Set<String> = ["CrossAttnDownBlock2D", "DownBlock2D"]
+    public static let supportedDownBlockTypes: [UNetBlockType] = [.crossAttnDown, .down]
     /// Up block types stipple builds.
-    public static let supportedUpBlockTypes: Set<String> = ["CrossAttnUpBlock2D", "UpBlock2D"]
+    public static let supportedUpBlockTypes: [UNetBlockType] = [.crossAttnUp, .up]
     /// Mid block types stipple builds.
-    public static let supportedMidBlockTypes: Set<String> = ["UNetMidBlock2DCrossAttn"]
+    public static let supportedMidBlockTypes: [UNetBlockType] = [.crossAttnMid]
 
     /// Throws for settings our UNet does not build (SDXL's added embeddings and deeper transformers,
     /// class conditioning, LCM's guidance embedding, other block or embedding kinds), and for
@@ -267,14 +267,18 @@ extension UNet2DConditionConfig {
         if transformerLayersPerBlock.contains(where: { $0 != 1 }) {
             throw unsupported("transformer_layers_per_block", transformerLayersPerBlock, "SDXL-style deeper transformer stacks; only 1")
         }
+        /// "only A and B" for the supported types of one place.
+        func only(_ types: [UNetBlockType]) -> String {
+            "only " + types.map(\.name).joined(separator: " and ")
+        }
         for type in downBlockTypes where !Self.supportedDownBlockTypes.contains(type) {
-            throw unsupported("down_block_types", type, "only CrossAttnDownBlock2D and DownBlock2D")
+            throw unsupported("down_block_types", type.name, only(Self.supportedDownBlockTypes))
         }
         for type in upBlockTypes where !Self.supportedUpBlockTypes.contains(type) {
-            throw unsupported("up_block_types", type, "only CrossAttnUpBlock2D and UpBlock2D")
+            throw unsupported("up_block_types", type.name, only(Self.supportedUpBlockTypes))
         }
         guard let midBlockType, Self.supportedMidBlockTypes.contains(midBlockType) else {
-            throw unsupported("mid_block_type", midBlockType ?? "null", "only UNetMidBlock2DCrossAttn")
+            throw unsupported("mid_block_type", midBlockType?.name ?? "null", only(Self.supportedMidBlockTypes))
         }
 
         let blocks = downBlockTypes.count
@@ -304,11 +308,65 @@ extension UNet2DConditionConfig {
                 throw invalid("block_out_channels \(channels) is not divisible by norm_num_groups \(normNumGroups)")
             }
             // Level i has attention if its down block, its up block (mirrored) or, for the last, the mid block has.
-            let hasAttention = downBlockTypes[i].hasPrefix("CrossAttn") || upBlockTypes[blocks - 1 - i].hasPrefix("CrossAttn") || i == blocks - 1
+            let hasAttention = downBlockTypes[i].hasCrossAttention || upBlockTypes[blocks - 1 - i].hasCrossAttention || i == blocks - 1
             guard !hasAttention || channels % heads == 0 else {
                 throw invalid("block_out_channels \(channels) is not divisible by its \(heads) attention heads")
             }
         }
         guard inChannels > 0, outChannels > 0 else { throw invalid("in_channels and out_channels must be positive") }
+    }
+}
+
+/// A UNet block class of diffusers (`down_block_types`, `mid_block_type`, `up_block_types`).
+/// Classes stipple does not build are kept by name, so `UNet2DConditionConfig.validate` refuses
+/// them naming the key and the class (a config is read whole before it is checked).
+public enum UNetBlockType: Hashable, Sendable, Codable {
+    /// `CrossAttnDownBlock2D`: resnets with transformers, then a downsampler.
+    case crossAttnDown
+    /// `DownBlock2D`: resnets, then a downsampler.
+    case down
+    /// `UNetMidBlock2DCrossAttn`: resnet, transformer, resnet.
+    case crossAttnMid
+    /// `CrossAttnUpBlock2D`: resnets with transformers, then an upsampler.
+    case crossAttnUp
+    /// `UpBlock2D`: resnets, then an upsampler.
+    case up
+    /// Any other class (`SimpleCrossAttnDownBlock2D`, `AttnUpBlock2D`, ...).
+    case unsupported(String)
+
+    static let known: [UNetBlockType] = [.crossAttnDown, .down, .crossAttnMid, .crossAttnUp, .up]
+
+    /// The type diffusers' class `name` is.
+    public init(name: String) {
+        self = Self.known.first { $0.name == name } ?? .unsupported(name)
+    }
+
+    /// diffusers' class name.
+    public var name: String {
+        switch self {
+        case .crossAttnDown: "CrossAttnDownBlock2D"
+        case .down: "DownBlock2D"
+        case .crossAttnMid: "UNetMidBlock2DCrossAttn"
+        case .crossAttnUp: "CrossAttnUpBlock2D"
+        case .up: "UpBlock2D"
+        case .unsupported(let name): name
+        }
+    }
+
+    /// Whether the block has transformers (cross-attention to the text).
+    public var hasCrossAttention: Bool {
+        switch self {
+        case .crossAttnDown, .crossAttnMid, .crossAttnUp: true
+        case .down, .up, .unsupported: false
+        }
+    }
+
+    public init(from decoder: any Decoder) throws {
+        self.init(name: try decoder.singleValueContainer().decode(String.self))
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(name)
     }
 }

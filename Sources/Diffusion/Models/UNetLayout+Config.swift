@@ -6,10 +6,10 @@ extension UNetLayout {
         let heads = config.headCounts
         levels = (0..<count).map { i in
             Level(channels: config.blockOutChannels[i], layers: config.layersPerBlock[i], heads: heads[i],
-                  crossAttention: config.downBlockTypes[i] == "CrossAttnDownBlock2D",
+                  crossAttention: config.downBlockTypes[i].hasCrossAttention,
                   onlyCrossAttention: config.onlyCrossAttention[i])
         }
-        upCrossAttention = config.upBlockTypes.map { $0 == "CrossAttnUpBlock2D" }
+        upCrossAttention = config.upBlockTypes.map(\.hasCrossAttention)
         inChannels = config.inChannels
         outChannels = config.outChannels
         contextDim = config.crossAttentionDim

@@ -16,11 +16,7 @@ extension Infotext {
                 modelHash: String?, version: String) {
         var fields: [(key: String, value: String)] = [("Steps", "\(request.steps)")]
         fields.append(("Sampler", Self.samplerName(request.sampler, model: model)))
-        switch SigmaSchedule(rawValue: request.schedule.lowercased()) ?? .model {
-        case .karras: fields.append(("Schedule type", "Karras"))
-        case .exponential: fields.append(("Schedule type", "Exponential"))
-        case .model: break
-        }
+        if let schedule = request.schedule.displayName { fields.append(("Schedule type", schedule)) }
         fields.append(("CFG scale", Self.number(request.cfgScale)))
         fields.append(("Seed", "\(seed)"))
         fields.append(("Size", "\(width)x\(height)"))
@@ -35,11 +31,8 @@ extension Infotext {
     }
 
     /// A1111's display name of a sampler (`Euler a`), stipple's own name where A1111 has none.
-    static func samplerName(_ name: String, model: StableDiffusionModel) -> String {
-        guard var sampler = try? SamplerName(parsing: name) else { return name }
-        if sampler == .default, let own = model.scheduler.className.flatMap(SamplerName.init(diffusersClass:)) {
-            sampler = own
-        }
+    static func samplerName(_ name: SamplerName, model: StableDiffusionModel) -> String {
+        let sampler = (try? name.resolved(for: model.scheduler)) ?? name
         return sampler.displayName ?? sampler.rawValue
     }
 
@@ -70,18 +63,20 @@ extension GenerationRequest {
         if let steps = try value("Steps", GenerationLimits.steps.integer) { self.steps = steps }
         if let sampler = infotext["Sampler"] {
             do {
-                self.sampler = try SamplerName(parsing: sampler).rawValue
+                setSampler(try SamplerChoice(parsing: sampler))
             } catch {
                 throw .invalid("the image's sampler \"\(sampler)\" is not one stipple has (\(error.description))")
             }
-            if sampler.hasSuffix(" Karras") { schedule = SigmaSchedule.karras.rawValue }
         }
+        // A1111 1.9+ writes the schedule here, older versions in the sampler's name; `Automatic`
+        // leaves a ` Karras` name's schedule as it is.
         if let type = infotext["Schedule type"] {
-            switch type.lowercased() {
-            case "karras": schedule = SigmaSchedule.karras.rawValue
-            case "exponential": schedule = SigmaSchedule.exponential.rawValue
-            case "automatic", "uniform", "default": break
-            default: throw .invalid("the image's schedule type \"\(type)\" is not one stipple has (Karras, Exponential)")
+            do {
+                let parsed = try SigmaSchedule(parsing: type)
+                if parsed != .model { schedule = parsed }
+            } catch {
+                let known = SigmaSchedule.allCases.compactMap(\.displayName).joined(separator: ", ")
+                throw .invalid("the image's schedule type \"\(type)\" is not one stipple has (\(known))")
             }
         }
         if let cfg = try value("CFG scale", GenerationLimits.cfgScale.number) { cfgScale = cfg }

@@ -10,10 +10,11 @@ public struct GenerationRequest: Sendable, Equatable {
     public var cfgScale: Double = 7
     /// The first image's seed; nil draws a random one (reported in the results).
     public var seed: UInt64?
-    /// A sampler name (`euler_a`, `Euler a`, `default` = the model's own scheduler class).
-    public var sampler: String = "default"
-    /// `default`, `karras` or `exponential`.
-    public var schedule: String = "default"
+    /// The sampler (`.default` = the model's own scheduler class). Text such as `euler_a` or
+    /// `DPM++ 2M Karras` becomes a sampler and schedule through `SamplerChoice(parsing:)`.
+    public var sampler: SamplerName = .default
+    /// The sigma spacing (`.model` = the model's own).
+    public var schedule: SigmaSchedule = .model
     /// Image size in pixels; nil means the model's native size (or the init image's).
     public var width: Int?
     public var height: Int?
@@ -37,6 +38,11 @@ public struct GenerationRequest: Sendable, Equatable {
 
     public init(prompt: String) {
         self.prompt = prompt
+    }
+
+    /// The sampler `choice` names, and its schedule when the name carries one (`DPM++ 2M Karras`).
+    public mutating func setSampler(_ choice: SamplerChoice) {
+        choice.apply(sampler: &sampler, schedule: &schedule)
     }
 
     /// The size generated: the request's, else the init image's, else the model's native size.

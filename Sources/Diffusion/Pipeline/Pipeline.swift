@@ -26,11 +26,6 @@ public struct Pipeline: Sendable {
                     observer: (GenerationEvent) -> Void = { _ in }) throws(GenerationError) -> [GeneratedImage] {
         try request.validate(for: model)
         var resolved = request
-        // "DPM++ 2M Karras" -> dpmpp_2m with the karras schedule, so results name it canonically.
-        if let name = try? SamplerName(parsing: request.sampler) {
-            resolved.sampler = name.rawValue
-            if request.sampler.hasSuffix(" Karras") { resolved.schedule = SigmaSchedule.karras.rawValue }
-        }
         let (width, height) = request.size(for: model)
         (resolved.width, resolved.height) = (width, height)
         let seed = request.seed ?? UInt64(UInt32.random(in: 0...UInt32.max))

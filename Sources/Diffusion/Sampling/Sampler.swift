@@ -174,19 +174,14 @@ public enum SamplerName: String, CaseIterable, Sendable {
         }
     }
 
-    /// The sampler named `text`: a stipple name (`euler_a`) or an A1111 name (`Euler a`,
-    /// `DPM++ 2M Karras`; the schedule suffix is dropped here, see `parse`).
-    public init(parsing text: String) throws(SamplerError) {
-        if let name = SamplerName(rawValue: text.lowercased()) {
-            self = name
-            return
+    /// The sampler this name runs on a model whose scheduler config is `config`: `default` is the
+    /// model's own class (`_class_name`), any other name itself.
+    public func resolved(for config: SchedulerConfig) throws(SamplerError) -> SamplerName {
+        guard self == .default else { return self }
+        guard let own = config.className.flatMap(SamplerName.init(diffusersClass:)) else {
+            throw .unknownSchedulerClass(config.className)
         }
-        let base = text.hasSuffix(" Karras") ? String(text.dropLast(" Karras".count)) : text
-        if let name = SamplerName.allCases.first(where: { $0.displayName == base }) {
-            self = name
-            return
-        }
-        throw .unknownSampler(text)
+        return own
     }
 
     /// The sampler for the model's own scheduler class name (`PNDMScheduler`), nil if unknown.
@@ -217,18 +212,12 @@ public enum SamplerName: String, CaseIterable, Sendable {
 /// `schedule` other than `.model` sets `use_karras_sigmas` / `use_exponential_sigmas`.
 /// `eta` is `DDIMScheduler.step`'s eta (DDIM only; other samplers take no eta and refuse one
 /// other than 0).
-/// Throws for unknown names, steps outside 1...num_train_timesteps, schedules the class does
-/// not accept, eta on a sampler other than DDIM, and samplers not implemented yet; never falls
-/// back silently.
+/// Throws for `default` on a model whose scheduler class stipple lacks, steps outside
+/// 1...num_train_timesteps, schedules the class does not accept, eta on a sampler other than
+/// DDIM, and step counts the schedule cannot run; never falls back silently.
 public func makeSampler(name: SamplerName, schedule: SigmaSchedule, config: SchedulerConfig,
                         steps: Int, eta: Float = 0) throws(SamplerError) -> any Sampler {
-    var name = name
-    if name == .default {
-        guard let own = config.className.flatMap(SamplerName.init(diffusersClass:)) else {
-            throw .unknownSchedulerClass(config.className)
-        }
-        name = own
-    }
+    let name = try name.resolved(for: config)
     let maximum = config.numTrainTimesteps ?? 1000
     guard steps >= 1, steps <= maximum else { throw .invalidSteps(steps, maximum: maximum) }
     guard name.supports(schedule) else { throw .unsupportedSchedule(sampler: name, schedule: schedule) }
@@ -341,6 +330,24 @@ private func repeatedSigma(_ sigmas: [Float], timesteps: [Float]) -> (reason: St
 /// `makeSampler` after the name, steps and schedule checks: the sampler itself.
 private func buildSampler(name: SamplerName, config: SchedulerConfig, steps: Int,
                           eta: Float) throws(SamplerError) -> any Sampler {
+    let make: (SchedulerConfig) throws(CheckpointError) -> any Sampler
+    switch name {
+    case .euler: make = { config throws(CheckpointError) in try EulerSampler(config: config, steps: steps) }
+    case .eulerA: make = { config throws(CheckpointError) in try EulerAncestralSampler(config: config, steps: steps) }
+    case .ddim: make = { config throws(CheckpointError) in try DDIMSampler(config: config, steps: steps, eta: eta) }
+    case .dpmpp2M, .dpmpp2MSDE: make = { config throws(CheckpointError) in try DPMSolverMultistepSampler(config: config, steps: steps) }
+    case .pndm: make = { config throws(CheckpointError) in try PNDMSampler(config: config, steps: steps) }
+    case .heun: make = { config throws(CheckpointError) in try HeunSampler(config: config, steps: steps) }
+    case .ddpm: make = { config throws(CheckpointError) in try DDPMSampler(config: config, steps: steps) }
+    case .lms: make = { config throws(CheckpointError) in try LMSSampler(config: config, steps: steps) }
+    case .dpm2: make = { config throws(CheckpointError) in try KDPM2Sampler(config: config, steps: steps) }
+    case .dpm2A: make = { config throws(CheckpointError) in try KDPM2AncestralSampler(config: config, steps: steps) }
+    case .lcm: make = { config throws(CheckpointError) in try LCMSampler(config: config, steps: steps) }
+    case .unipc: make = { config throws(CheckpointError) in try UniPCSampler(config: config, steps: steps) }
+    case .deis: make = { config throws(CheckpointError) in try DEISSampler(config: config, steps: steps) }
+    case .flowEuler: make = { config throws(CheckpointError) in try FlowMatchEulerSampler(config: config, steps: steps) }
+    case .default: return try buildSampler(name: name.resolved(for: config), config: config, steps: steps, eta: eta)
+    }
     var config = config
     do throws(CheckpointError) {
         if eta != 0 && name != .ddim {
@@ -349,39 +356,21 @@ private func buildSampler(name: SamplerName, config: SchedulerConfig, steps: Int
         }
         try config.validate()
         if !name.supports(.karras) { config.useKarrasSigmas = nil; config.useExponentialSigmas = nil }
-        switch name {
-        case .euler: return try EulerSampler(config: config, steps: steps)
-        case .eulerA: return try EulerAncestralSampler(config: config, steps: steps)
-        case .ddim: return try DDIMSampler(config: config, steps: steps, eta: eta)
-        case .dpmpp2M, .dpmpp2MSDE: return try DPMSolverMultistepSampler(config: config, steps: steps)
-        case .pndm: return try PNDMSampler(config: config, steps: steps)
-        case .heun: return try HeunSampler(config: config, steps: steps)
-        case .ddpm: return try DDPMSampler(config: config, steps: steps)
-        case .lms: return try LMSSampler(config: config, steps: steps)
-        case .dpm2: return try KDPM2Sampler(config: config, steps: steps)
-        case .dpm2A: return try KDPM2AncestralSampler(config: config, steps: steps)
-        case .lcm: return try LCMSampler(config: config, steps: steps)
-        case .unipc: return try UniPCSampler(config: config, steps: steps)
-        case .deis: return try DEISSampler(config: config, steps: steps)
-        case .flowEuler: return try FlowMatchEulerSampler(config: config, steps: steps)
-        default:
-            throw CheckpointError(path: "", reason: .unsupportedConfig(
-                key: "sampler", value: name.rawValue, note: "\(name.diffusersClass) is not implemented yet"))
-        }
+        return try make(config)
     } catch {
         throw .config(error)
     }
 }
 
-/// `makeSampler` from names as typed: a sampler name (stipple's or A1111's, where a " Karras"
-/// suffix selects the Karras schedule) and a schedule name (`default`, `karras`, `exponential`);
-/// `eta` as for `makeSampler(name:schedule:config:steps:eta:)`.
+/// `makeSampler` from text as typed, read by the one parser of sampler and schedule text: a
+/// sampler name (`SamplerChoice(parsing:)`; a ` Karras` suffix selects the Karras schedule over
+/// `schedule`) and a schedule name (`SigmaSchedule(parsing:)`); `eta` as for
+/// `makeSampler(name:schedule:config:steps:eta:)`.
 public func makeSampler(name: String, schedule: String = "default", config: SchedulerConfig,
                         steps: Int, eta: Float = 0) throws(SamplerError) -> any Sampler {
-    let sampler = try SamplerName(parsing: name)
-    guard var sigmas = SigmaSchedule(rawValue: schedule.lowercased()) else { throw .unknownSchedule(schedule) }
-    if name.hasSuffix(" Karras") { sigmas = .karras }
-    return try makeSampler(name: sampler, schedule: sigmas, config: config, steps: steps, eta: eta)
+    let choice = try SamplerChoice(parsing: name)
+    let sigmas = try SigmaSchedule(parsing: schedule)
+    return try makeSampler(name: choice.sampler, schedule: choice.schedule ?? sigmas, config: config, steps: steps, eta: eta)
 }
 
 /// `f` applied elementwise to two tensors of the same shape.
