@@ -39,6 +39,27 @@ import Testing
         try config.validate()
     }
 
+    /// Block classes are read as `UNetBlockType`s; a class stipple does not build, or one in the
+    /// wrong place, is refused naming the key and the class.
+    @Test func blockTypesAreTypes() throws {
+        let config = try Self.read(UNet2DConditionConfig.self, "sd15-unet.json")
+        #expect(config.downBlockTypes == [.crossAttnDown, .crossAttnDown, .crossAttnDown, .down])
+        #expect(config.upBlockTypes == [.up, .crossAttnUp, .crossAttnUp, .crossAttnUp])
+        #expect(config.downBlockTypes.map(\.hasCrossAttention) == [true, true, true, false])
+        #expect(config.midBlockType?.hasCrossAttention == true)
+        for (key, json, value, note) in [
+            ("down_block_types", #"["CrossAttnDownBlock2D", "SimpleCrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"]"#,
+             "SimpleCrossAttnDownBlock2D", "only CrossAttnDownBlock2D and DownBlock2D"),
+            ("up_block_types", #"["UpBlock2D", "CrossAttnDownBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"]"#,
+             "CrossAttnDownBlock2D", "only CrossAttnUpBlock2D and UpBlock2D"),
+            ("mid_block_type", #""UNetMidBlock2D""#, "UNetMidBlock2D", "only UNetMidBlock2DCrossAttn"),
+        ] {
+            let error = #expect(throws: CheckpointError.self) { try Self.sd15UNet(setting: key, to: json).validate() }
+            #expect(error?.reason == .unsupportedConfig(key: key, value: value, note: note))
+            #expect(error?.description.contains("\n") == false)
+        }
+    }
+
     @Test func decodesSD21UNet() throws {
         let config = try Self.read(UNet2DConditionConfig.self, "sd21-unet.json")
         #expect(config.attentionHeadDim == [5, 10, 20, 20])

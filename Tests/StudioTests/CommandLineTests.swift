@@ -72,6 +72,36 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: folder.appendingPathComponent("a.png").path))
     }
 
+    /// --sampler and --schedule are read before anything loads (a missing model is not even
+    /// looked at): an unknown name lists the valid ones; A1111's "DPM++ 2M Karras" is DPM++ 2M
+    /// with the Karras schedule, over --schedule. --timings names every stage once, in order.
+    @Test func samplerNamesAndTimings() throws {
+        guard StudioEndToEndTests.binaryIsBuilt() else { return }
+        let folder = try Self.folder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let missing = ["generate", "--model", folder.appendingPathComponent("none").path, "-p", "a fox"]
+        let sampler = try Self.run(missing + ["--sampler", "eulr"], in: folder)
+        #expect(sampler.status == 64, "\(sampler.standardError)")
+        #expect(sampler.standardError.contains(#"unknown sampler "eulr"; valid: ddim (DDIM), "#)
+                && sampler.standardError.contains("euler_a (Euler a)"), "\(sampler.standardError)")
+        let schedule = try Self.run(missing + ["--schedule", "karas"], in: folder)
+        #expect(schedule.status == 64 && schedule.standardError.contains(#"unknown schedule "karas"; valid: default, karras, exponential"#),
+                "\(schedule.standardError)")
+
+        let run = try Self.run(["generate"] + Self.model + ["-p", "a fox", "--steps", "2", "--seed", "3", "--batch-count", "2",
+                                                          "--sampler", "DPM++ 2M Karras", "--schedule", "exponential",
+                                                          "-o", "k.png", "--timings"], in: folder)
+        #expect(run.status == 0, "\(run.standardError)")
+        for name in ["k.png", "k-2.png"] {
+            let text = try PNG.read(path: folder.appendingPathComponent(name).path).text("parameters") ?? ""
+            #expect(text.contains("Steps: 2, Sampler: DPM++ 2M, Schedule type: Karras, CFG scale: 7, Seed: "), "\(text)")
+        }
+        let timings = run.standardError.split(separator: "\n").filter { $0.hasPrefix("timings: ") }
+        let pattern = try Regex(#"^timings: load [0-9.]+ s, prompt [0-9.]+ s, sampling \(2 steps\) [0-9.]+ s, decode [0-9.]+ s, "#
+                                + #"save [0-9.]+ s, other [0-9.]+ s; total [0-9.]+ s$"#)
+        #expect(timings.count == 1 && timings.allSatisfy { $0.wholeMatch(of: pattern) != nil }, "\(run.standardError)")
+    }
+
     /// Numbers in a PNG's parameters that used to trap in `Int(Double)`.
     @Test func brokenParametersInAPNGAreOneLineErrors() throws {
         guard StudioEndToEndTests.binaryIsBuilt() else { return }

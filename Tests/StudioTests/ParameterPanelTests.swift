@@ -52,6 +52,15 @@ import Testing
         panel.selected = .sampler
         for character in "Euler a" { panel.type(character) }
         #expect(panel.applyTyped() == nil && panel.sampler == .eulerA)
+        // A1111's name with its schedule sets both; a typed schedule is read by the same rules.
+        for character in "DPM++ 2M Karras" { panel.type(character) }
+        #expect(panel.applyTyped() == nil && panel.sampler == .dpmpp2M && panel.schedule == .karras)
+        #expect(panel.value(.sampler) == "DPM++ 2M" && panel.value(.schedule) == "karras")
+        panel.selected = .schedule
+        for character in "Exponential" { panel.type(character) }
+        #expect(panel.applyTyped() == nil && panel.schedule == .exponential)
+        for character in "karas" { panel.type(character) }
+        #expect(panel.applyTyped() == "unknown schedule karas" && panel.schedule == .exponential)
     }
 
     @Test func requestsDrawNewSeedsUnlessLocked() {
