@@ -80,14 +80,14 @@ struct Bench: ParsableCommand {
                       + String(format: "%9.3f %8.1f %9.1f", result.medianSeconds, Double(result.operations) / 1e9, result.gflops))
             }
         }
-        var samplerTimes: [(String, Double)] = []
+        var samplerTimes: [(SamplerName, Double)] = []
         if samplers {
             let shape = [1, 4, height / 8, width / 8]
             if !json { print("sampler step on \(shape.map(String.init).joined(separator: "x")) (median of 5 runs of 20 steps):") }
             let bench = SamplerBenchmark(latentShape: shape)
             for name in SamplerName.allCases where name != .default {
                 let seconds = try bench.secondsPerStep(name)
-                samplerTimes.append((name.rawValue, seconds))
+                samplerTimes.append((name, seconds))
                 if !json { print("  " + name.rawValue.padding(toLength: 14, withPad: " ", startingAt: 0) + String(format: "%8.3f ms", seconds * 1e3)) }
             }
         }
@@ -97,7 +97,7 @@ struct Bench: ParsableCommand {
             cancelSamples = try CancellationBenchmark(architecture: arch, width: width, height: height).run()
             if !json {
                 for sample in cancelSamples {
-                    print("  " + sample.component.padding(toLength: 12, withPad: " ", startingAt: 0)
+                    print("  " + sample.component.rawValue.padding(toLength: 12, withPad: " ", startingAt: 0)
                           + String(format: " cancelled at %.1f s: stopped %.0f ms later", sample.cancelAfter, sample.latency * 1e3))
                 }
             }
@@ -110,11 +110,11 @@ struct Bench: ParsableCommand {
                 object[result.component.rawValue] = ["median_s": result.medianSeconds, "gflops": result.gflops]
             }
             if samplers {
-                object["sampler_step_ms"] = Dictionary(uniqueKeysWithValues: samplerTimes.map { ($0.0, $0.1 * 1e3) })
+                object["sampler_step_ms"] = Dictionary(uniqueKeysWithValues: samplerTimes.map { ($0.0.rawValue, $0.1 * 1e3) })
             }
             if cancelLatency {
                 object["cancel_latency_ms"] = cancelSamples.map {
-                    ["component": $0.component, "cancel_after_s": $0.cancelAfter, "latency_ms": $0.latency * 1e3] as [String: Any]
+                    ["component": $0.component.rawValue, "cancel_after_s": $0.cancelAfter, "latency_ms": $0.latency * 1e3] as [String: Any]
                 }
             }
             object["flops"] = Dictionary(uniqueKeysWithValues: results.map { ($0.component.rawValue, $0.operations) })

@@ -18,7 +18,7 @@ public struct CancellationBenchmark: Sendable {
 
     /// One measurement.
     public struct Sample: Sendable {
-        public var component: String
+        public var component: ComponentBenchmark.Component
         /// Seconds into the call when cancel() was called.
         public var cancelAfter: Double
         /// Seconds from cancel() until the call returned.
@@ -35,20 +35,20 @@ public struct CancellationBenchmark: Sendable {
         let context = try weights.tensor("input.context", shape: [2, 77, unetConfig.crossAttentionDim])
         var results: [Sample] = []
         for delay in delays {
-            results.append(measure("unet_batch2", after: delay) { check in
+            results.append(measure(.unetBatch2, after: delay) { check in
                 _ = try unet(sample, timesteps: [500, 500], context: context, check: check)
             })
         }
         let vae = try AutoencoderKL(config: try architecture.vaeConfig(), weights: weights)
         let latent = try weights.tensor("input.latent", shape: [1, 4, latentHeight, latentWidth])
         for delay in delays {
-            results.append(measure("vae_decode", after: delay) { check in _ = try vae.decode(latent, check: check) })
+            results.append(measure(.vaeDecode, after: delay) { check in _ = try vae.decode(latent, check: check) })
         }
         return results
     }
 
     /// Starts `call` on another thread, cancels after `delay` seconds, and times the stop.
-    func measure(_ component: String, after delay: Double,
+    func measure(_ component: ComponentBenchmark.Component, after delay: Double,
                  _ call: @escaping @Sendable (() throws -> Void) throws -> Void) -> Sample {
         let control = GenerationControl()
         let finished = DispatchSemaphore(value: 0)
