@@ -1,6 +1,5 @@
 import Diffusion
 import Foundation
-import Imaging
 import Terminal
 
 /// The studio's main loop (docs/STUDIO.md): one thread owns curses and waits in `poll` on the
