@@ -55,5 +55,9 @@ let package = Package(
         .testTarget(name: "TerminalTests", dependencies: ["Terminal"], resources: [.copy("Fixtures")]),
         .testTarget(name: "StudioTests", dependencies: ["Studio", "Diffusion", "Imaging"], exclude: ["Fixtures"]),
         .testTarget(name: "UserFilesTests", dependencies: ["UserFiles"]),
+        // The studio with a deliberate runtime error after its first frame, for the end-to-end test
+        // that the terminal survives one (built with everything; not a product, never installed).
+        .executableTarget(name: "StudioTrapHarness", dependencies: ["Studio", "Diffusion", "Terminal"],
+                          path: "Tests/StudioTrapHarness"),
     ]
 )

@@ -83,7 +83,7 @@ public struct StudioView {
         frame(layout.image, title: Self.imageTitle(state), focused: state.focus == .image, on: screen)
         drawProgress(state, in: layout.progress, on: screen)
         drawStatus(state, in: layout.status, on: screen)
-        if state.showHelp { drawHelp(in: layout, on: screen) }
+        if state.showHelp { drawHelp(state, in: layout, on: screen) }
         return layout.image.inner
     }
 
@@ -187,15 +187,16 @@ public struct StudioView {
     }
 
     func drawProgress(_ state: StudioState, in rect: Rect, on screen: TextScreen) {
-        guard let progress = state.progress, state.running else {
-            let idle = state.queued > 0 ? "queue: \(state.queued) waiting" : "idle"
+        let jobs = state.jobs
+        guard let progress = jobs.progress, jobs.running else {
+            let idle = jobs.queued > 0 ? "queue: \(jobs.queued) waiting" : "idle"
             screen.put(idle, row: rect.row, column: rect.column, style: CellStyle(.dimText), width: rect.columns)
             return
         }
         var text = String(format: " %d/%d  %.2f it/s  %.1fs  ETA %.1fs", progress.step, progress.total,
                           progress.stepsPerSecond, progress.elapsed, progress.eta)
-        if state.paused { text += "  PAUSED" }
-        if state.queued > 0 { text += "  +\(state.queued) queued" }
+        if jobs.paused { text += "  PAUSED" }
+        if jobs.queued > 0 { text += "  +\(jobs.queued) queued" }
         let barWidth = max(0, min(40, rect.columns - text.count - 1))
         let filled = barWidth * progress.step / max(progress.total, 1)
         screen.put(String(repeating: "█", count: filled), row: rect.row, column: rect.column, style: CellStyle(.progress))
@@ -222,17 +223,37 @@ public struct StudioView {
         }
     }
 
-    func drawHelp(in layout: StudioLayout, on screen: TextScreen) {
-        let lines = StudioKeyMap.help
-        let keyWidth = lines.map(\.key.count).max() ?? 0
-        let width = min(layout.columns - 4, keyWidth + 3 + (lines.map(\.action.count).max() ?? 0) + 4)
-        let height = min(layout.rows - 4, lines.count + 4)
+    /// The help overlay: the key table's sections (anywhere and the focused panel's first) in as
+    /// many columns as fit, from the line `helpScroll` on; where it does not all fit the title says
+    /// how to scroll.
+    func drawHelp(_ state: StudioState, in layout: StudioLayout, on screen: TextScreen) {
+        let sections = StudioKeyMap.help(focus: state.focus)
+        let all = sections.flatMap(\.lines)
+        let keyWidth = all.map(\.keys.count).max() ?? 0
+        let columnWidth = keyWidth + 2 + (all.map(\.summary.count).max() ?? 0)
+        // A heading, its lines, and a blank line between sections.
+        var rows: [(text: String, heading: Bool)] = []
+        for section in sections {
+            if !rows.isEmpty { rows.append(("", false)) }
+            rows.append((section.title, true))
+            rows += section.lines.map { ($0.keys.padding(toLength: keyWidth, withPad: " ", startingAt: 0) + "  " + $0.summary, false) }
+        }
+        let maxColumns = max(1, (layout.columns - 4) / (columnWidth + 2))
+        let available = max(1, layout.rows - 8)
+        let columns = min(maxColumns, (rows.count + available - 1) / available)
+        let perColumn = min(available, (rows.count + columns - 1) / columns)
+        let capacity = columns * perColumn
+        let first = min(state.helpScroll, max(0, rows.count - capacity))
+        let width = min(layout.columns - 4, columns * (columnWidth + 2) + 2)
+        let height = min(layout.rows - 4, perColumn + 4)
         let rect = Rect(row: (layout.rows - height) / 2, column: (layout.columns - width) / 2, rows: height, columns: width)
         screen.fill(row: rect.row, column: rect.column, rows: rect.rows, columns: rect.columns, style: .normal)
-        frame(rect, title: "Keys", focused: true, on: screen)
-        for (offset, line) in lines.prefix(max(0, height - 4)).enumerated() {
-            let text = line.key.padding(toLength: keyWidth, withPad: " ", startingAt: 0) + "   " + line.action
-            screen.put(text, row: rect.row + 2 + offset, column: rect.column + 2, style: .normal, width: rect.columns - 4)
+        frame(rect, title: rows.count > capacity ? "Keys \u{00B7} Up/Down PgUp/PgDn: more" : "Keys", focused: true, on: screen)
+        for (index, line) in rows.dropFirst(first).prefix(capacity).enumerated() {
+            let column = rect.column + 2 + (index / perColumn) * (columnWidth + 2)
+            screen.put(line.text, row: rect.row + 2 + index % perColumn, column: column,
+                       style: line.heading ? CellStyle(.accent, bold: true) : .normal,
+                       width: max(0, min(columnWidth, rect.column + rect.columns - 2 - column)))
         }
     }
 }

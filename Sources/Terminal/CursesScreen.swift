@@ -13,8 +13,8 @@ public final class CursesScreen: TextScreen {
     public private(set) var theme: Theme
     private var ended = false
 
-    /// Starts curses on the terminal (`initscr`), raw and without echo. Call `end()` (or let the
-    /// process's exit handler do it) to give the terminal back.
+    /// Starts curses on the terminal (`initscr`), raw and without echo. Call `end()` to give the
+    /// terminal back (stipple ends with `_exit`: no exit handler would run; docs/DECISIONS.md).
     public init(theme: Theme) {
         setlocale(LC_ALL, "")
         initscr()
@@ -28,7 +28,6 @@ public final class CursesScreen: TextScreen {
             start_color()
             use_default_colors()
         }
-        Self.installExitHandler()
     }
 
     /// Gives the terminal back (idempotent).
@@ -185,13 +184,6 @@ public final class CursesScreen: TextScreen {
         let greyDistance: Int = squared(grey, c.red) + squared(grey, c.green) + squared(grey, c.blue)
         return greyDistance < cubeDistance ? 232 + greyIndex : cube
     }
-
-    /// Ends curses when the process exits by any normal path (exit(), a return from main).
-    private static let exitHandler: Void = {
-        atexit { endwin() }
-    }()
-
-    private static func installExitHandler() { _ = exitHandler }
 }
 
 extension CellStyle {

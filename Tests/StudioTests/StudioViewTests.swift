@@ -29,11 +29,10 @@ import Testing
     @Test func progressHelpAndTooSmall() throws {
         let screen = HeadlessScreen(rows: 24, columns: 80)
         var state = StudioState(modelName: "m", width: 512, height: 512)
-        state.running = true
-        state.paused = true
-        state.queued = 2
-        state.progress = StepProgress(imageIndex: 0, imageCount: 1, step: 5, total: 20, timestep: 500, elapsed: 2.5,
-                                      stepsPerSecond: 2, preview: nil)
+        // As GenerationController reports a paused run with two more queued.
+        state.jobs = JobStatus(running: true, paused: true, queued: 2,
+                               progress: StepProgress(imageIndex: 0, imageCount: 1, step: 5, total: 20, timestep: 500,
+                                                      elapsed: 2.5, stepsPerSecond: 2, preview: nil))
         StudioView().draw(state, on: screen)
         let progress = screen.line(22)
         #expect(progress.contains("5/20") && progress.contains("2.00 it/s") && progress.contains("ETA 7.5s"))

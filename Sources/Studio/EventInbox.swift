@@ -1,0 +1,64 @@
+import Diffusion
+import Foundation
+
+/// What background work hands to the thread that owns the studio's state (the main loop, or a
+/// test): engine events and model loads, kept in a locked list, with one byte written to a pipe
+/// per event so that thread can `poll` for them next to the tty.
+public final class EventInbox: @unchecked Sendable {  // `pending` guarded by `lock`
+    public enum Event: Sendable {
+        case engine(GenerationEvent)
+        case modelLoaded(StableDiffusionModel, seconds: Double)
+        case modelFailed(String)
+    }
+
+    private let lock = NSLock()
+    private var pending: [Event] = []
+    /// Readable when events are waiting: poll it.
+    public let readEnd: Int32
+    private let writeEnd: Int32
+
+    public init() {
+        var fds: [Int32] = [0, 0]
+        pipe(&fds)
+        readEnd = fds[0]
+        writeEnd = fds[1]
+        _ = fcntl(readEnd, F_SETFL, fcntl(readEnd, F_GETFL) | O_NONBLOCK)
+        _ = fcntl(writeEnd, F_SETFL, fcntl(writeEnd, F_GETFL) | O_NONBLOCK)
+    }
+
+    deinit {
+        close(readEnd)
+        close(writeEnd)
+    }
+
+    /// Called from any thread.
+    public func post(_ event: Event) {
+        lock.lock()
+        pending.append(event)
+        lock.unlock()
+        var byte: UInt8 = 1
+        _ = write(writeEnd, &byte, 1)
+    }
+
+    /// The events posted since the last call, oldest first.
+    public func drain() -> [Event] {
+        var scratch = [UInt8](repeating: 0, count: 256)
+        while read(readEnd, &scratch, scratch.count) > 0 {}
+        lock.lock()
+        defer { lock.unlock() }
+        let events = pending
+        pending.removeAll()
+        return events
+    }
+
+    /// Waits up to `seconds` for an event (for a caller without a poll loop of its own); whether
+    /// one is waiting.
+    public func wait(seconds: Double) -> Bool {
+        var fd = pollfd(fd: readEnd, events: Int16(POLLIN), revents: 0)
+        while true {
+            let ready = poll(&fd, 1, Int32(max(0, seconds * 1000)))
+            if ready < 0 && errno == EINTR { continue }
+            return ready > 0
+        }
+    }
+}

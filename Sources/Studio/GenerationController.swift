@@ -1,0 +1,225 @@
+import Diffusion
+import Foundation
+
+/// The submitted generations as the screen and the keys see them. Only `GenerationController`
+/// makes these (from its own list of jobs); `StudioState.jobs` holds the latest.
+public struct JobStatus: Sendable {
+    /// A job was submitted and has not ended (from the moment Enter submitted it: Esc and pause act
+    /// before its first step).
+    public let running: Bool
+    /// The running job is held between steps.
+    public let paused: Bool
+    /// Jobs submitted behind another that have not begun yet.
+    public let queued: Int
+    /// The running job's last step (nil before its first and after it ended).
+    public let progress: StepProgress?
+
+    public init(running: Bool = false, paused: Bool = false, queued: Int = 0, progress: StepProgress? = nil) {
+        (self.running, self.paused, self.queued, self.progress) = (running, paused, queued, progress)
+    }
+}
+
+/// The one owner of the studio's generations (docs/STUDIO.md): submits them (validation, the
+/// init image, the output folder's check), cancels, pauses and single-steps the running one, turns
+/// the engine's events into state (timeline, progress, status), saves finished images and adds
+/// them to the gallery, and switches models. Background work reaches it through `inbox`, which
+/// the main loop (or a test) drains into `handle`; it never touches the terminal.
+public final class GenerationController {
+    /// A submitted job: what it asks, the model (and hash) it runs on, which its images are saved
+    /// with even if another model was loaded since, and its control.
+    struct Job {
+        let request: GenerationRequest
+        let use: ModelUse
+        let control: GenerationControl
+        /// Submitted while another job was running: it counts as queued until it begins.
+        let queuedBehind: Bool
+        var started = false
+    }
+
+    /// The model the next generations use, and its hash.
+    public private(set) var model: ModelUse
+    public let outputFolder: URL
+    public let inbox: EventInbox
+    private let queue = GenerationQueue()
+    /// Submitted jobs not ended yet, oldest (the running one) first.
+    private var jobs: [Job] = []
+    private var paused = false
+    private var progress: StepProgress?
+
+    public init(model: StableDiffusionModel, outputFolder: URL, inbox: EventInbox = EventInbox()) {
+        self.model = ModelUse(model: model, hash: ModelHashTask(model: model))
+        self.outputFolder = outputFolder
+        self.inbox = inbox
+    }
+
+    /// The jobs, as `StudioState.jobs` shows them.
+    public var status: JobStatus {
+        JobStatus(running: !jobs.isEmpty, paused: paused, queued: jobs.filter { $0.queuedBehind && !$0.started }.count,
+                  progress: progress)
+    }
+
+    /// Carries out the effects that concern jobs and models; false for any other effect.
+    @discardableResult
+    public func perform(_ effect: StudioState.Effect, state: inout StudioState) -> Bool {
+        switch effect {
+        case .generate(let request): submit(request, state: &state)
+        case .cancel: cancel(state: &state)
+        case .pause: pause(state: &state)
+        case .resume: resume(state: &state)
+        case .stepOnce: jobs.first?.control.stepOnce()
+        case .loadModel(let path): loadModel(path: path, state: &state)
+        case .save, .quit, .exportTimeline, .showGalleryEntry, .nextTheme: return false
+        }
+        state.jobs = status
+        return true
+    }
+
+    /// Validates `request` on the current model (with the init image the panel names), checks the
+    /// output folder can take its images, and queues it; a problem goes to the status line.
+    public func submit(_ request: GenerationRequest, state: inout StudioState) {
+        var request = request
+        let model = self.model.model
+        // Both latents for the timeline's toggle, unless that means a second large VAE decode.
+        request.previewBothLatents = request.preview == .approx || model.nativeSize <= 128
+        let path = state.panel.initImage.trimmingCharacters(in: .whitespaces)
+        do {
+            if !path.isEmpty {
+                let size = request.size(for: model)
+                request.initImage = try InitImage.load(path: path, width: size.width, height: size.height)
+            }
+            try request.validate(for: model)
+            // The output folder must take the images before any work starts.
+            let size = request.size(for: model)
+            try OutputFolder(url: outputFolder).checkWritable(
+                bytes: OutputFolder.imageBytes(width: size.width, height: size.height, count: request.batchCount))
+        } catch {
+            state.setStatus("\(error)", .error)
+            return
+        }
+        let inbox = inbox
+        let control = queue.submit(request, model: model) { event in inbox.post(.engine(event)) }
+        jobs.append(Job(request: request, use: self.model, control: control, queuedBehind: !jobs.isEmpty))
+        let queued = status.queued
+        state.setStatus(jobs.count > 1 ? "Queued (\(queued) waiting)." : "Generating, seed \(request.seed ?? 0)...")
+    }
+
+    /// Cancels the running job (the queued ones stay).
+    public func cancel(state: inout StudioState) {
+        jobs.first?.control.cancel()
+        state.setStatus("Cancelling...")
+    }
+
+    public func pause(state: inout StudioState) {
+        guard let job = jobs.first else { return }
+        job.control.pause()
+        paused = true
+        state.setStatus("Paused. ^N one step, ^P resume.")
+    }
+
+    public func resume(state: inout StudioState) {
+        guard let job = jobs.first else { return }
+        job.control.resume()
+        paused = false
+        state.setStatus("Resumed.")
+    }
+
+    /// Cancels every job (the studio is closing).
+    public func cancelAll() {
+        for job in jobs { job.control.cancel() }
+    }
+
+    /// Loads the model at `path` on a background queue; `.modelLoaded` or `.modelFailed` follows
+    /// through the inbox.
+    public func loadModel(path: String, state: inout StudioState) {
+        state.setStatus("Loading \(path)...")
+        let inbox = inbox
+        DispatchQueue.global(qos: .userInitiated).async {
+            let start = Date()
+            do {
+                let loaded = try ModelLocator.load(path: path)
+                inbox.post(.modelLoaded(loaded, seconds: Date().timeIntervalSince(start)))
+            } catch {
+                inbox.post(.modelFailed("\(error)"))
+            }
+        }
+    }
+
+    /// Handles every event waiting in the inbox; whether there was one.
+    @discardableResult
+    public func drainEvents(into state: inout StudioState) -> Bool {
+        let events = inbox.drain()
+        for event in events { handle(event, state: &state) }
+        return !events.isEmpty
+    }
+
+    public func handle(_ event: EventInbox.Event, state: inout StudioState) {
+        switch event {
+        case .engine(let engineEvent): handle(engineEvent, state: &state)
+        case .modelLoaded(let loaded, let seconds): useModel(loaded, seconds: seconds, state: &state)
+        case .modelFailed(let message): state.setStatus(message, .error)
+        }
+        state.jobs = status
+    }
+
+    /// A model loaded from the panel: the next generations use it (a running one finishes on the
+    /// old one); the size follows its native size.
+    func useModel(_ loaded: StableDiffusionModel, seconds: Double, state: inout StudioState) {
+        model = ModelUse(model: loaded, hash: ModelHashTask(model: loaded))
+        state.modelName = loaded.name
+        state.panel.width = loaded.nativeSize
+        state.panel.height = loaded.nativeSize
+        state.setStatus(String(format: "Loaded %@ in %.1f s (%@, %dx%d).", loaded.name, seconds, loaded.family.rawValue,
+                               loaded.nativeSize, loaded.nativeSize), .success)
+    }
+
+    func handle(_ event: GenerationEvent, state: inout StudioState) {
+        switch event {
+        case .started(let start):
+            if start.imageIndex == 0, !jobs.isEmpty { jobs[0].started = true }
+            progress = nil
+            if let job = jobs.first {
+                state.beginTimeline(request: job.request, seed: start.seed, model: job.use)
+            }
+            if paused {
+                state.setStatus("Paused before step 1. ^N one step, ^P resume.")
+            } else {
+                state.setStatus("Generating: seed \(start.seed), \(start.steps) steps"
+                                + (start.imageCount > 1 ? " (image \(start.imageIndex + 1) of \(start.imageCount))" : ""))
+            }
+        case .step(let step):
+            progress = step
+            state.current?.append(step)
+        case .decoding:
+            state.setStatus("Decoding...")
+        case .image(let image):
+            state.current?.final = image.image
+            save(image, state: &state)
+        case .finished:
+            finishJob()
+        case .failed(let message):
+            state.setStatus("Failed: \(message)", .error)
+            finishJob()
+        case .cancelled:
+            state.setStatus("Cancelled.", .warning)
+            finishJob()
+        }
+    }
+
+    /// A finished image into the output folder (with the model its job ran on) and the gallery.
+    func save(_ image: GeneratedImage, state: inout StudioState) {
+        let use = jobs.first?.use ?? model
+        do {
+            let url = try ImageSaver(model: use.model, modelHash: use.hash.value).save(image, in: OutputFolder(url: outputFolder))
+            state.gallery.add(url)
+            state.setStatus("Saved \(url.path)", .success)
+        } catch {
+            state.setStatus("Could not save: \(error)", .error)
+        }
+    }
+
+    func finishJob() {
+        if !jobs.isEmpty { jobs.removeFirst() }
+        paused = false
+        progress = nil
+    }
+}
