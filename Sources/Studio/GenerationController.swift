@@ -40,13 +40,16 @@ public final class GenerationController {
     public private(set) var model: ModelUse
     public let outputFolder: URL
     public let inbox: EventInbox
-    private let queue = GenerationQueue()
+    /// Where the jobs run: the embedded engine unless told otherwise.
+    private let backend: any GenerationBackend
     /// Submitted jobs not ended yet, oldest (the running one) first.
     private var jobs: [Job] = []
     private var paused = false
     private var progress: StepProgress?
 
-    public init(model: StableDiffusionModel, outputFolder: URL, inbox: EventInbox = EventInbox()) {
+    public init(model: StableDiffusionModel, outputFolder: URL, inbox: EventInbox = EventInbox(),
+                backend: any GenerationBackend = GenerationQueue()) {
+        self.backend = backend
         self.model = ModelUse(model: model, hash: ModelHashTask(model: model))
         self.outputFolder = outputFolder
         self.inbox = inbox
@@ -97,10 +100,11 @@ public final class GenerationController {
             return
         }
         let inbox = inbox
-        let control = queue.submit(request, model: model) { event in inbox.post(.engine(event)) }
+        let control = backend.submit(request, model: model) { event in inbox.post(.engine(event)) }
         jobs.append(Job(request: request, use: self.model, control: control, queuedBehind: !jobs.isEmpty))
         let queued = status.queued
-        state.setStatus(jobs.count > 1 ? "Queued (\(queued) waiting)." : "Generating, seed \(request.seed ?? 0)...")
+        state.setStatus(jobs.count > 1 ? "Queued (\(queued) waiting)."
+                        : request.seed.map { "Generating, seed \($0)..." } ?? "Generating...")
     }
 
     /// Cancels the running job (the queued ones stay).
