@@ -34,7 +34,7 @@ import Tensor
         do {
             try request.validate(for: pipeline.model)
             (request.width, request.height) = request.size(for: pipeline.model)
-            _ = try pipeline.makeSampler(request)
+            _ = try pipeline.checkedSampler(request)
         } catch {
             return .refused(error.description)
         }
@@ -42,7 +42,7 @@ import Tensor
         let latents: Tensor
         do {
             let (positive, negative) = try pipeline.conditioning(request, guided: guided)
-            let context = guided ? concatBatch(negative ?? positive, positive) : positive
+            let context = guided ? (negative ?? positive).batched(with: positive) : positive
             latents = try pipeline.sample(request, index: 0, context: context, guided: guided, control: control,
                                           observer: { _ in })
         } catch {
