@@ -92,8 +92,10 @@ public struct Pipeline: Sendable {
     /// length).
     func conditioning(_ request: GenerationRequest, guided: Bool) throws(GenerationError)
         -> (positive: Conditioning, negative: Conditioning?) {
-        let result = try model.conditioner.encode(prompt: request.prompt, negative: guided ? request.negativePrompt : nil,
-                                                  clipSkip: request.clipSkip)
+        let (width, height) = request.size(for: model)
+        let result = try model.conditioner.encode(ConditioningRequest(
+            prompt: request.prompt, negativePrompt: guided ? request.negativePrompt : nil, clipSkip: request.clipSkip,
+            width: width, height: height))
         guard result.positive.isFinite, result.negative?.isFinite ?? true else {
             throw .failed("the model produced NaN encoding the prompt (the text encoder's output: its weights are not finite)")
         }

@@ -19,15 +19,15 @@ public struct CLIPTextConditioner: TextConditioner {
     public var layerCount: Int { textModel.layerCount }
 
     /// The prompt's [1, 77k, hidden] context, and the negative prompt's padded to the same length;
-    /// clip skip applies to both, as in A1111.
-    public func encode(prompt: String, negative: String?, clipSkip: Int) throws(GenerationError)
+    /// clip skip applies to both, as in A1111. The size does not condition SD 1.x / 2.x.
+    public func encode(_ request: ConditioningRequest) throws(GenerationError)
         -> (positive: Conditioning, negative: Conditioning?) {
         do {
             let conditioning = try PromptConditioning(tokenizer: tokenizer, textModel: textModel, padToken: padToken)
-            guard let negative else {
-                return (Conditioning(crossAttention: try conditioning.encode(prompt, clipSkip: clipSkip)), nil)
+            guard let negative = request.negativePrompt else {
+                return (Conditioning(crossAttention: try conditioning.encode(request.prompt, clipSkip: request.clipSkip)), nil)
             }
-            let pair = try conditioning.encode(prompt: prompt, negative: negative, clipSkip: clipSkip)
+            let pair = try conditioning.encode(prompt: request.prompt, negative: negative, clipSkip: request.clipSkip)
             return (Conditioning(crossAttention: pair.positive), Conditioning(crossAttention: pair.negative))
         } catch {
             throw .invalid(error.description)

@@ -44,6 +44,27 @@ public struct Conditioning: Sendable {
     }
 }
 
+/// What a text conditioner is asked for: the prompts, A1111's clip skip and the image size
+/// (which SDXL's conditioner turns into its size and crop ids: original and target size, crop
+/// top-left 0, 0).
+public struct ConditioningRequest: Sendable, Equatable {
+    public var prompt: String
+    /// The negative prompt when guided (CFG != 1), nil otherwise.
+    public var negativePrompt: String?
+    public var clipSkip: Int
+    /// The image size in pixels.
+    public var width: Int
+    public var height: Int
+
+    public init(prompt: String, negativePrompt: String?, clipSkip: Int = 1, width: Int, height: Int) {
+        self.prompt = prompt
+        self.negativePrompt = negativePrompt
+        self.clipSkip = clipSkip
+        self.width = width
+        self.height = height
+    }
+}
+
 /// Prompts -> `Conditioning`: the text side of a model (today one CLIP text encoder with A1111's
 /// prompt syntax; SDXL's CLIP-L + OpenCLIP-bigG and SD3's CLIP + T5 are further conformances).
 public protocol TextConditioner: Sendable {
@@ -51,8 +72,7 @@ public protocol TextConditioner: Sendable {
     /// from 1 to this + 1).
     var layerCount: Int { get }
 
-    /// The conditioning of `prompt`, and with `negative` (for CFG) that of the negative prompt,
-    /// the same length as the prompt's; `clipSkip` as A1111's. Errors are one line.
-    func encode(prompt: String, negative: String?, clipSkip: Int) throws(GenerationError)
-        -> (positive: Conditioning, negative: Conditioning?)
+    /// The conditioning of the prompt, and with a negative prompt (for CFG) that of the negative
+    /// prompt, the same length as the prompt's. Errors are one line.
+    func encode(_ request: ConditioningRequest) throws(GenerationError) -> (positive: Conditioning, negative: Conditioning?)
 }
