@@ -20,10 +20,10 @@ import Tensor
         return try StableDiffusionModel(folder: folder.path)
     }
 
-    static func request(_ sampler: String, steps: Int = 4) -> GenerationRequest {
+    static func request(_ sampler: SamplerName, steps: Int = 4) -> GenerationRequest {
         var request = GenerationRequest(prompt: "a red fox in the snow")
         request.negativePrompt = "blurry"
-        (request.sampler, request.steps, request.seed, request.width, request.height) = (sampler, steps, 5, 32, 32)
+        (request.sampler, request.steps, request.seed, request.width, request.height) = (sampler.rawValue, steps, 5, 32, 32)
         return request
     }
 
@@ -42,25 +42,25 @@ import Tensor
     @Test func flowSamplersAreRefusedOnDiffusionModels() throws {
         let model = try StableDiffusionModel(folder: SamplerSweepTests.bundledFolder.path)
         #expect(model.parameterisation == .vPrediction)
-        let why = try #require(Self.refusal(model, Self.request("flow_euler")))
+        let why = try #require(Self.refusal(model, Self.request(.flowEuler)))
         #expect(why == "sampler flow_euler is for flow-matching models, but this model predicts v-prediction "
                 + "(a diffusion model); choose a diffusion sampler such as euler_a")
         #expect(!why.contains("\n"))
         let sd1 = try PipelineTests.models.model("sd1")
         #expect(sd1.parameterisation == .epsilon)
-        #expect(Self.refusal(sd1, Self.request("flow_euler"))?.contains("predicts epsilon") == true)
+        #expect(Self.refusal(sd1, Self.request(.flowEuler))?.contains("predicts epsilon") == true)
     }
 
     @Test func diffusionSamplersAreRefusedOnFlowModels() throws {
         let model = try Self.flowModel()
         #expect(model.parameterisation == .flow)
         for sampler in SamplerName.allCases where sampler != .flowEuler && sampler != .default {
-            let why = try #require(Self.refusal(model, Self.request(sampler.rawValue)), "\(sampler.rawValue) ran")
+            let why = try #require(Self.refusal(model, Self.request(sampler)), "\(sampler.rawValue) ran")
             #expect(why.hasPrefix("sampler \(sampler.rawValue) is for diffusion models, but this model predicts flow velocity"),
                     "\(why)")
         }
         // Its own scheduler (`default`) is flow_euler, which runs.
-        #expect(Self.refusal(model, Self.request("default")) == nil)
+        #expect(Self.refusal(model, Self.request(.default)) == nil)
     }
 
     /// On a flow model the last step lands exactly on its clean-sample estimate (x - sigma v with
@@ -68,7 +68,7 @@ import Tensor
     /// the variance-preserving formula previews assumed before gave something else.
     @Test func flowPreviewsShowTheFlowCleanSample() throws {
         let model = try Self.flowModel()
-        var request = Self.request("flow_euler", steps: 5)
+        var request = Self.request(.flowEuler, steps: 5)
         (request.preview, request.previewBothLatents) = (.approx, true)
         var last: StepProgress?
         let image = try Pipeline(model: model).run(request) { if case .step(let p) = $0 { last = p } }[0]
