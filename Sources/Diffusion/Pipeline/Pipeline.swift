@@ -102,7 +102,7 @@ public struct Pipeline: Sendable {
         return result
     }
 
-    /// The sampling loop for one image: its final latents (UNet scale).
+    /// The sampling loop for one image: its final latents (at the denoiser's scale).
     func sample(_ request: GenerationRequest, index: Int, context: Conditioning, guided: Bool, control: GenerationControl,
                 observer: (GenerationEvent) -> Void) throws(GenerationError) -> Tensor {
         var sampler = try checkedSampler(request)
