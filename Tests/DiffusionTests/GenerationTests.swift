@@ -159,19 +159,19 @@ import Testing
         struct Stop: Error {}
         var calls = 0
         let latent = Tensor(shape: [1, 4, 16, 16], repeating: 0.1)
-        let context = Tensor(shape: [1, 77, 32], repeating: 0.05)
+        let context = Conditioning(crossAttention: Tensor(shape: [1, 77, 32], repeating: 0.05))
         #expect(throws: Stop.self) {
-            _ = try model.unet(latent, timesteps: [500], context: context, check: {
+            _ = try model.denoiser(latent, timesteps: [500], conditioning: context, check: {
                 calls += 1
                 if calls == 3 { throw Stop() }
             })
         }
         #expect(calls == 3)
         var checks = 0
-        _ = model.unet(latent, timesteps: [500], context: context, check: { checks += 1 })
+        _ = try model.denoiser(latent, timesteps: [500], conditioning: context, check: { checks += 1 })
         #expect(checks > 6, "the tiny UNet has \(checks) check points")
         var vaeChecks = 0
-        _ = model.vae.decode(latent, check: { vaeChecks += 1 })
+        _ = try model.decoder.decode(latents: latent, check: { vaeChecks += 1 })
         #expect(vaeChecks >= 4)
     }
 

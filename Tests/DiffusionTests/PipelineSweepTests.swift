@@ -34,7 +34,7 @@ import Tensor
         do {
             try request.validate(for: pipeline.model)
             (request.width, request.height) = request.size(for: pipeline.model)
-            _ = try pipeline.makeSampler(request)
+            _ = try pipeline.checkedSampler(request)
         } catch {
             return .refused(error.description)
         }
@@ -42,7 +42,7 @@ import Tensor
         let latents: Tensor
         do {
             let (positive, negative) = try pipeline.conditioning(request, guided: guided)
-            let context = guided ? concatBatch(negative ?? positive, positive) : positive
+            let context = guided ? (negative ?? positive).batched(with: positive) : positive
             latents = try pipeline.sample(request, index: 0, context: context, guided: guided, control: control,
                                           observer: { _ in })
         } catch {
@@ -139,9 +139,14 @@ import Tensor
             }
         }
         #expect(tally.failed == 0)
-        // The flow sampler does not fit this model's schedule shape but runs; PNDM at 1 step has
-        // no PRK timesteps and flow/strength 0.01 leave no steps: refusals, not failures.
+        // PNDM at 1 step has no PRK timesteps and strength 0.01 leaves no steps: refusals, not
+        // failures. The flow sampler is refused on this (v-prediction) model before any work; it
+        // is tested against diffusers' FlowMatchEulerDiscreteScheduler at the sampler level
+        // (SamplerParityTests, SamplerSweepTests).
         #expect(tally.finite > 0)
+        let flow = Self.outcome(pipeline, Self.request(.flowEuler, .model, steps: 4, cfg: 7, size: 8, strength: nil))
+        #expect(flow == .refused("sampler flow_euler is for flow-matching models, but this model predicts v-prediction "
+                                 + "(a diffusion model); choose a diffusion sampler such as euler_a"))
     }
 
     /// The whole grid (`STIPPLE_SWEEP=full`): prints cases run, refused, failed and wall time.

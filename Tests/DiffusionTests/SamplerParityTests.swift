@@ -145,7 +145,7 @@ import Tensor
             var worst: Float = 0
             for (i, t) in ours.timesteps.enumerated() {
                 let input = ours.scaleModelInput(latents, stepIndex: i)
-                latents = ours.step(modelOutput: model(input, t), stepIndex: i, sample: latents, random: &random)
+                latents = ours.step(modelOutput: model(input, t), stepIndex: i, sample: latents, random: &random).sample
                 worst = max(worst, relativeError(latents, samples[i]))
                 // Compare each step from the reference, so one step's error is not amplified by the next.
                 latents = samples[i]
@@ -239,7 +239,7 @@ import Tensor
             for i in first..<ours.timesteps.count {
                 let input = ours.scaleModelInput(latents, stepIndex: i)
                 latents = ours.step(modelOutput: Self.model(input, ours.timesteps[i]), stepIndex: i, sample: latents,
-                                    random: &random)
+                                    random: &random).sample
                 worst = max(worst, Self.relativeError(latents, samples[i - first]))
                 latents = samples[i - first]
             }

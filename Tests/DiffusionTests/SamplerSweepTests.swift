@@ -81,7 +81,7 @@ import Tensor
         for i in first..<sampler.timesteps.count {
             let t = sampler.timesteps[i]
             let input = sampler.scaleModelInput(latents, stepIndex: i)
-            latents = sampler.step(modelOutput: model(input, t), stepIndex: i, sample: latents, random: &random)
+            latents = sampler.step(modelOutput: model(input, t), stepIndex: i, sample: latents, random: &random).sample
             guard t.isFinite, latents.storage.allSatisfy(\.isFinite) else {
                 return .nonFinite("step \(i) of \(sampler.timesteps.count) (t = \(t))")
             }

@@ -31,7 +31,7 @@ public struct SamplerBenchmark: Sendable {
             let elapsed = clock.measure {
                 for i in sampler.timesteps.indices {
                     let input = sampler.scaleModelInput(latents, stepIndex: i)
-                    latents = sampler.step(modelOutput: scaled(input, by: 0.5), stepIndex: i, sample: latents, random: &random)
+                    latents = sampler.step(modelOutput: scaled(input, by: 0.5), stepIndex: i, sample: latents, random: &random).sample
                 }
             }
             let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18

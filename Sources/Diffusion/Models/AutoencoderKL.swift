@@ -1,11 +1,17 @@
 import Tensor
 
 /// diffusers' `AutoencoderKL`: the VAE that maps images to latents (encoder, then the mean and
-/// log-variance of a diagonal Gaussian) and latents back to images (decoder). Latents the UNet
-/// sees are `scalingFactor` x the VAE's own latents.
+/// log-variance of a diagonal Gaussian) and latents back to images (decoder). Latents the
+/// denoiser sees are the VAE's own latents scaled by `scaling` (the `LatentDecoder` methods apply
+/// it; `encode(_:)` and `decode(_:)` work at the VAE's own scale).
 public struct AutoencoderKL {
+    /// The config's `scaling_factor` (and shift or per-channel mean and deviation).
+    public let scaling: LatentScaling
     /// Multiply encoder latents by this before the UNet; divide before decoding.
-    public let scalingFactor: Float
+    public var scalingFactor: Float { scaling.scalingFactor }
+    public let latentChannels: Int
+    /// Resolution levels (`block_out_channels`): each but the last halves the size.
+    let levels: Int
     /// The most channels a tensor at full image resolution has (the last up block's input, or
     /// the first down block's): what sizes the VAE's peak memory.
     public let fullResolutionChannels: Int
@@ -18,7 +24,9 @@ public struct AutoencoderKL {
     public init(config: AutoencoderKLConfig, weights: any WeightSource) throws {
         try config.validate()
         let latent = config.latentChannels
-        scalingFactor = config.scalingFactor
+        scaling = LatentScaling(config: config)
+        latentChannels = latent
+        levels = config.blockOutChannels.count
         fullResolutionChannels = config.blockOutChannels.prefix(2).max() ?? 0
         encoder = try VAEEncoder(weights, "encoder", config: config)
         decoder = try VAEDecoder(weights, "decoder", config: config)

@@ -26,9 +26,10 @@ public struct AutoencoderKLConfig: DiffusersConfig, Equatable {
     public var sampleSize: Int? = 32
     /// Latents are multiplied by this after encoding and divided by it before decoding (0.18215 for SD1/SD2, 0.13025 for SDXL).
     public var scalingFactor: Float = 0.18215
-    /// Latents have this subtracted before scaling (SD3, Flux); nil when none.
+    /// Latents have this subtracted before scaling (SD3, Flux); nil when none. Applied by `LatentScaling`.
     public var shiftFactor: Float?
-    /// Per-channel latent means some pipelines normalise with; nil when none.
+    /// Per-channel latent means some pipelines normalise with (with `latentsStd`); nil when none.
+    /// Applied by `LatentScaling`: (z - mean) * scaling_factor / std.
     public var latentsMean: [Float]?
     /// Per-channel latent standard deviations some pipelines normalise with; nil when none.
     public var latentsStd: [Float]?
@@ -119,5 +120,20 @@ public struct AutoencoderKLConfig: DiffusersConfig, Equatable {
             }
         }
         guard scalingFactor.isFinite, scalingFactor != 0 else { throw invalid("scaling_factor must be a finite non-zero number") }
+        // diffusers' pipelines use the per-channel statistics only as a pair, and the shift or
+        // them, never both: any other combination has no defined meaning, so it is refused.
+        if (latentsMean == nil) != (latentsStd == nil) {
+            let (given, missing) = latentsMean == nil ? ("latents_std", "latents_mean") : ("latents_mean", "latents_std")
+            throw invalid("\(given) is given without \(missing) (latents are normalised with the two together)")
+        }
+        if shiftFactor != nil, latentsMean != nil {
+            throw invalid("shift_factor and latents_mean are both given (latents are shifted by one or the other)")
+        }
+        if let shiftFactor, !shiftFactor.isFinite { throw invalid("shift_factor must be a finite number") }
+        for (key, values) in [("latents_mean", latentsMean ?? []), ("latents_std", latentsStd ?? [])]
+        where values.contains(where: { !$0.isFinite }) {
+            throw invalid("\(key) must be finite numbers")
+        }
+        if let std = latentsStd, std.contains(0) { throw invalid("latents_std has a zero entry") }
     }
 }

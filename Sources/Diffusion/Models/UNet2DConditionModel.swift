@@ -35,6 +35,10 @@ struct UNetLayout {
 /// diffusers' `UNet2DConditionModel` for the SD1.x / SD2.x family: predicts noise (or v) for a
 /// latent at a timestep, conditioned on text embeddings through cross-attention.
 public struct UNet2DConditionModel {
+    /// What the output means; the model's scheduler config states it (default epsilon).
+    public var parameterisation: Parameterisation
+    /// `sample_size`: the latent size it was trained at, when the config gives it.
+    public let sampleSize: Int?
     let layout: UNetLayout
     let timeLinear1: Linear
     let timeLinear2: Linear
@@ -46,7 +50,10 @@ public struct UNet2DConditionModel {
     let convOut: Conv2d
 
     /// Builds the model from its config, reading weights named as diffusers names them.
-    public init(config: UNet2DConditionConfig, weights: any WeightSource) throws {
+    public init(config: UNet2DConditionConfig, weights: any WeightSource,
+                parameterisation: Parameterisation = .epsilon) throws {
+        self.parameterisation = parameterisation
+        sampleSize = config.sampleSize
         let layout = try UNetLayout(config)
         self.layout = layout
         let first = layout.levels[0].channels

@@ -61,7 +61,7 @@ public struct GenerationRequest: Sendable, Equatable {
             try GenerationLimits.steps.check(steps)
             try GenerationLimits.cfgScale.check(cfgScale)
             try GenerationLimits.batchCount.check(batchCount)
-            try GenerationLimits.clipSkip(layers: model.textModel.layerCount).check(clipSkip)
+            try GenerationLimits.clipSkip(layers: model.conditioner.layerCount).check(clipSkip)
             try GenerationLimits.eta.check(eta)
             try GenerationLimits.previewInterval.check(fullPreviewInterval)
             if initImage != nil { try GenerationLimits.strength.check(strength) }

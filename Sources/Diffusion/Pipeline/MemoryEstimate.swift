@@ -23,10 +23,10 @@ public struct MemoryEstimate: Sendable, Equatable {
     public init(request: GenerationRequest, model: StableDiffusionModel) {
         let (w, h) = request.size(for: model)
         let pixels = Double(w) * Double(h)
-        let vae = Self.liveFullResolutionTensors * Double(model.vae.fullResolutionChannels) * 4 * pixels
+        let vae = Self.liveFullResolutionTensors * Double(model.decoder.fullResolutionChannels) * 4 * pixels
         let latentPixels = pixels / Double(model.vaeScaleFactor * model.vaeScaleFactor)
         let batch = request.cfgScale == 1 ? 1.0 : 2.0
-        let unet = Self.liveUNetTensors * Double(model.unet.layout.levels.first?.channels ?? 0) * 4 * batch * latentPixels
+        let unet = Self.liveUNetTensors * Double(model.denoiser.activationChannels) * 4 * batch * latentPixels
         bytes = max(vae, unet) + 3 * pixels  // + the image's bytes
         (width, height) = (w, h)
     }

@@ -4,15 +4,19 @@ import Tensor
 /// Text-to-image and image-to-image, step for step as diffusers' `StableDiffusionPipeline` and
 /// `StableDiffusionImg2ImgPipeline` on CPU with `generator=torch.Generator("cpu").manual_seed(seed)`:
 ///
+/// The model is reached only through its seams (`TextConditioner`, `Denoiser`, `LatentDecoder`,
+/// the sampler's `SamplerStep`), so other model families plug in without changing this loop.
+///
 /// 1. conditioning for the prompt (and the negative prompt when CFG > 1);
 /// 2. per image, one torch-compatible random stream seeded with seed + index; txt2img draws the
 ///    initial latents from it (times `init_noise_sigma`); img2img encodes the init image, samples
 ///    the VAE's latent distribution from the stream, then draws the noise and noises the latents
 ///    to the first timestep `strength` keeps;
-/// 3. the sampler loop; with CFG the UNet runs [unconditional, conditional] as one batch of 2 and
-///    the guided output is `uncond + scale * (cond - uncond)`; ancestral/SDE samplers keep
-///    drawing from the same stream;
-/// 4. the VAE decodes latents / scaling_factor; pixels are `round(clamp(x / 2 + 0.5) * 255)`.
+/// 3. the sampler loop; with CFG the denoiser runs [unconditional, conditional] as one batch of 2
+///    and the guided output is `uncond + scale * (cond - uncond)`; ancestral/SDE samplers keep
+///    drawing from the same stream; each step also gives the clean-sample estimate previews show;
+/// 4. the latent decoder decodes (the VAE: latents / scaling_factor); pixels are
+///    `round(clamp(x / 2 + 0.5) * 255)`.
 public struct Pipeline: Sendable {
     public let model: StableDiffusionModel
 
@@ -32,11 +36,11 @@ public struct Pipeline: Sendable {
         resolved.seed = seed
         let guided = request.cfgScale != 1
         // Fail on sampler settings before any model work.
-        _ = try makeSampler(resolved)
+        _ = try checkedSampler(resolved)
 
         try control.check()
         let (positive, negative) = try conditioning(resolved, guided: guided)
-        let context = guided ? concatBatch(negative!, positive) : positive
+        let context = negative.map { $0.batched(with: positive) } ?? positive
 
         var images: [GeneratedImage] = []
         for index in 0..<request.batchCount {
@@ -69,28 +73,34 @@ public struct Pipeline: Sendable {
         }
     }
 
-    /// [1, 77k, hidden] conditioning for the prompt, and for the negative prompt when guided
-    /// (both the same length).
-    func conditioning(_ request: GenerationRequest, guided: Bool) throws(GenerationError) -> (Tensor, Tensor?) {
-        let encoder = try PromptEncoder(model: model)
-        let result: (Tensor, Tensor?)
-        if guided {
-            let pair = try encoder.encode(prompt: request.prompt, negative: request.negativePrompt,
-                                          clipSkip: request.clipSkip)
-            result = (pair.positive, pair.negative)
-        } else {
-            result = (try encoder.encode(request.prompt, clipSkip: request.clipSkip), nil)
+    /// `makeSampler(_:)`'s sampler, refused when it is built for the other kind of model than this
+    /// one (flow samplers drive flow-matching models only, the others diffusion models only).
+    func checkedSampler(_ request: GenerationRequest) throws(GenerationError) -> any Sampler {
+        let sampler = try makeSampler(request)
+        if let mismatch = sampler.mismatch(with: model.parameterisation, name: request.sampler.rawValue) {
+            throw .invalid(mismatch)
         }
-        guard result.0.isFinite, result.1?.isFinite ?? true else {
+        return sampler
+    }
+
+    /// The conditioning for the prompt, and for the negative prompt when guided (both the same
+    /// length).
+    func conditioning(_ request: GenerationRequest, guided: Bool) throws(GenerationError)
+        -> (positive: Conditioning, negative: Conditioning?) {
+        let (width, height) = request.size(for: model)
+        let result = try model.conditioner.encode(ConditioningRequest(
+            prompt: request.prompt, negativePrompt: guided ? request.negativePrompt : nil, clipSkip: request.clipSkip,
+            width: width, height: height))
+        guard result.positive.isFinite, result.negative?.isFinite ?? true else {
             throw .failed("the model produced NaN encoding the prompt (the text encoder's output: its weights are not finite)")
         }
         return result
     }
 
-    /// The sampling loop for one image: its final latents (UNet scale).
-    func sample(_ request: GenerationRequest, index: Int, context: Tensor, guided: Bool, control: GenerationControl,
+    /// The sampling loop for one image: its final latents (at the denoiser's scale).
+    func sample(_ request: GenerationRequest, index: Int, context: Conditioning, guided: Bool, control: GenerationControl,
                 observer: (GenerationEvent) -> Void) throws(GenerationError) -> Tensor {
-        var sampler = try makeSampler(request)
+        var sampler = try checkedSampler(request)
         var random = TorchRandomSource(seed: request.seed!)
         let (width, height) = (request.width!, request.height!)
         let shape = [1, model.latentChannels, height / model.vaeScaleFactor, width / model.vaeScaleFactor]
@@ -103,16 +113,10 @@ public struct Pipeline: Sendable {
             guard first < sampler.timesteps.count else {
                 throw .invalid("strength \(request.strength) leaves no steps out of \(request.steps); raise strength or steps")
             }
-            let (mean, logvar) = try catching { try model.vae.encode(initImage.normalized, check: check) }
-            let draw = random.normal(shape: mean.shape)
-            var encoded = mean
-            for i in 0..<encoded.count {
-                encoded.storage[i] = mean.storage[i] + exp(0.5 * logvar.storage[i]) * draw.storage[i]
-            }
-            guard encoded.isFinite else {
+            let original = try catching { try model.decoder.encode(image: initImage.normalized, random: &random, check: check) }
+            guard original.isFinite else {
                 throw .failed("the model produced NaN encoding the init image (the VAE's output); nothing was saved")
             }
-            let original = scaled(encoded, by: model.vae.scalingFactor)
             let noise = random.normal(shape: original.shape)
             latents = sampler.addNoise(original: original, noise: noise, stepIndex: first)
         } else {
@@ -126,7 +130,6 @@ public struct Pipeline: Sendable {
         let clock = ContinuousClock()
         let start = clock.now
         let guidance = Float(request.cfgScale)
-        let schedule = previewSchedule()
         // Time spent paused (the studio's pause and single step) is not sampling time.
         var paused: Duration = .zero
         for i in first..<timesteps.count {
@@ -138,21 +141,22 @@ public struct Pipeline: Sendable {
             var output: Tensor
             if guided {
                 let both = try catching {
-                    try model.unet(concatBatch(input, input), timesteps: [t, t], context: context, check: check)
+                    try model.denoiser(concatBatch(input, input), timesteps: [t, t], conditioning: context, check: check)
                 }
                 let halves = splitBatch(both, parts: 2)
                 output = halves[0]
                 let (uncond, cond) = (halves[0].storage, halves[1].storage)
                 for j in 0..<output.count { output.storage[j] = uncond[j] + guidance * (cond[j] - uncond[j]) }
             } else {
-                output = try catching { try model.unet(input, timesteps: [t], context: context, check: check) }
+                output = try catching { try model.denoiser(input, timesteps: [t], conditioning: context, check: check) }
             }
             let step = i - first + 1
             guard output.isFinite else {
                 throw .failed("the model produced NaN at step \(step) of \(total) (the UNet's output: its weights or "
                               + "the prompt's conditioning are not finite); nothing was saved")
             }
-            latents = sampler.step(modelOutput: output, stepIndex: i, sample: latents, random: &random)
+            let stepped = sampler.step(modelOutput: output, stepIndex: i, sample: latents, random: &random)
+            latents = stepped.sample
             guard latents.isFinite else {
                 throw .failed("the model produced NaN at step \(step) of \(total) (the \(Infotext.samplerName(request.sampler, model: model)) sampler's update "
                               + "with CFG \(Infotext.number(request.cfgScale))); nothing was saved")
@@ -168,7 +172,7 @@ public struct Pipeline: Sendable {
                     func latent(_ kind: PreviewLatent) -> Tensor {
                         switch kind {
                         case .denoised:
-                            denoisedEstimate(input: input, output: output, timestep: t, schedule: schedule)
+                            stepped.denoised
                         case .noisy:
                             i + 1 < timesteps.count ? sampler.scaleModelInput(latents, stepIndex: i + 1) : latents
                         }
@@ -191,40 +195,14 @@ public struct Pipeline: Sendable {
         return latents
     }
 
-    /// Pixels of latents at UNet scale: the VAE decodes latents / scaling_factor.
+    /// Pixels of latents at the denoiser's scale (the decoder undoes its latent scaling).
     func decode(_ latents: Tensor, control: GenerationControl) throws(GenerationError) -> PixelImage {
-        let factor = model.vae.scalingFactor
-        let unscaled = mapElements(latents) { $0 / factor }
         let check = { () throws(GenerationError) in try control.check() }
-        let decoded = try catching { try model.vae.decode(unscaled, check: check) }
+        let decoded = try catching { try model.decoder.decode(latents: latents, check: check) }
         guard decoded.isFinite else {
             throw .failed("the model produced NaN decoding the image (the VAE's output: its weights are not finite); nothing was saved")
         }
         return PixelImage(decoded: decoded)
-    }
-
-    /// The training schedule, for turning a model output into a clean-image estimate.
-    func previewSchedule() -> NoiseSchedule? {
-        try? NoiseSchedule(config: model.scheduler, defaults: SchedulerDefaults(), allowsZeroSNR: true)
-    }
-
-    /// The model's estimate of the clean latent at timestep `t`, from its input (which every
-    /// sampler puts in variance-preserving form: sqrt(a) x0 + sqrt(1 - a) noise) and its output.
-    func denoisedEstimate(input: Tensor, output: Tensor, timestep t: Float, schedule: NoiseSchedule?) -> Tensor {
-        let prediction = PredictionType(config: model.scheduler)
-        guard let schedule, prediction != .sample else { return output }
-        let sigma = schedule.interpolatedSigmas(at: [Double(t)])[0]
-        let alphaBar = Float(1 / (1 + sigma * sigma))
-        let (a, b) = (alphaBar.squareRoot(), (1 - alphaBar).squareRoot())
-        switch prediction {
-        case .epsilon:
-            let inverse = 1 / max(a, 1e-4)
-            return zipMap(input, output) { x, e in (x - b * e) * inverse }
-        case .vPrediction:
-            return zipMap(input, output) { x, v in a * x - b * v }
-        case .sample:
-            return output
-        }
     }
 
     /// Runs model code that throws only through `check`, keeping the error typed.

@@ -7,10 +7,9 @@ extension StableDiffusionModel {
     /// tensors; without it the file's ModelSpec metadata decides, else epsilon).
     public convenience init(singleFile path: String, prediction: PredictionType? = nil) throws {
         let checkpoint = try SingleFileCheckpoint(path: path, options: .init(prediction: prediction))
-        let bundled = try CLIPTokenizer.bundled()
-        // SD2 (OpenCLIP) pads with `!`, which transformers then also cuts out of prompts.
-        let tokenizer = checkpoint.family == .sd2 ? bundled.withPadToken("!") ?? bundled : bundled
-        try self.init(checkpoint: checkpoint, tokenizer: tokenizer, padToken: checkpoint.padToken.id(in: tokenizer))
+        let family = ModelFamily(checkpoint.family)
+        let tokenizer = try family.bundledTokenizer()
+        try self.init(checkpoint: checkpoint, tokenizer: tokenizer, padToken: family.padToken.id(in: tokenizer))
     }
 
     /// The model of an opened checkpoint, with `tokenizer` (and, for tests, another scheduler).
@@ -19,9 +18,11 @@ extension StableDiffusionModel {
         let path = checkpoint.path
         do {
             try self.init(path: path, name: URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent,
-                          family: checkpoint.family == .sd2 ? .sd2 : .sd1, tokenizer: tokenizer, padToken: padToken,
-                          textModel: CLIPTextModel(config: checkpoint.textEncoderConfig,
-                                                   weights: checkpoint.textEncoderWeights),
+                          family: ModelFamily(checkpoint.family),
+                          conditioner: CLIPTextConditioner(
+                            tokenizer: tokenizer, textModel: CLIPTextModel(config: checkpoint.textEncoderConfig,
+                                                                           weights: checkpoint.textEncoderWeights),
+                            padToken: padToken),
                           unetConfig: checkpoint.unetConfig, unetWeights: checkpoint.unetWeights,
                           vaeConfig: checkpoint.vaeConfig, vaeWeights: checkpoint.vaeWeights,
                           scheduler: scheduler ?? checkpoint.schedulerConfig,

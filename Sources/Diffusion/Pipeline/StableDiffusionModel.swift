@@ -1,34 +1,39 @@
 import Foundation
 import Tensor
 
-/// A Stable Diffusion model loaded and ready to generate: tokenizer, text encoder, UNet, VAE and
-/// the training noise schedule. Loading maps the weight files and converts them to Float32 once;
-/// the model is then reused by every generation (it is immutable and safe to share).
-public final class StableDiffusionModel: @unchecked Sendable {  // immutable after init
+/// A Stable Diffusion model loaded and ready to generate, held through the engine's seams: a text
+/// conditioner (prompts -> `Conditioning`), a denoiser (which states its parameterisation), a
+/// latent decoder (pixels <-> latents, owning the latent scaling) and the training noise schedule.
+/// Loading maps the weight files and converts them to Float32 once; the model is then reused by
+/// every generation (it is immutable and safe to share).
+public final class StableDiffusionModel: Sendable {
     /// Where the model came from (a diffusers folder or a single .safetensors file).
     public let path: String
     /// A short name for people and for A1111's `Model:` field: the folder's or file's name.
     public let name: String
     /// Which Stable Diffusion generation the weights belong to.
     public let family: ModelFamily
-    public let tokenizer: CLIPTokenizer
-    /// The token that pads a text-encoder window after EOS.
-    public let padToken: Int
-    public let textModel: CLIPTextModel
-    public let unet: UNet2DConditionModel
-    public let vae: AutoencoderKL
+    /// Prompts -> conditioning (today one CLIP: `CLIPTextConditioner`).
+    public let conditioner: any TextConditioner
+    /// (latents, timesteps, conditioning) -> model output (today `UNet2DConditionModel`).
+    public let denoiser: any Denoiser
+    /// Pixels <-> latents at the denoiser's scale (today `AutoencoderKL`).
+    public let decoder: any LatentDecoder
     /// The model's own `scheduler_config.json` (the training schedule every sampler starts from).
     public let scheduler: SchedulerConfig
     /// Pixels per latent cell (8 for SD; 2^(VAE levels - 1)).
-    public let vaeScaleFactor: Int
+    public var vaeScaleFactor: Int { decoder.downscale }
     /// Latent channels (4 for SD1/SD2).
-    public let latentChannels: Int
+    public var latentChannels: Int { decoder.latentChannels }
     /// The size the model was trained at (`unet.sample_size` x `vaeScaleFactor`), e.g. 512.
     public let nativeSize: Int
     /// The linear latent -> RGB projection for cheap previews.
     public let previewFactors: LatentPreviewFactors
     /// The weight files, for the model hash.
     public let weightFiles: [String]
+
+    /// What the denoiser's output means, as the model states it.
+    public var parameterisation: Parameterisation { denoiser.parameterisation }
 
     /// Loads the diffusers folder at `path` (`model_index.json`, `tokenizer/`, `text_encoder/`,
     /// `unet/`, `vae/`, `scheduler/`). `variant` prefers e.g. `fp16` weights; without it the full
@@ -56,9 +61,10 @@ public final class StableDiffusionModel: @unchecked Sendable {  // immutable aft
         do { try scheduler.validate() } catch { throw error.at(schedulerPath) }
         if let prediction { scheduler.predictionType = prediction.rawValue }
 
+        let family = ModelFamily(textEncoder: textConfig, crossAttentionWidth: unetConfig.crossAttentionDims.first ?? 0)
         let tokenizerFolder = url.appendingPathComponent("tokenizer").path
-        let (tokenizer, pad) = try Self.loadTokenizer(folder: tokenizerFolder, textConfig: textConfig)
-        let family: ModelFamily = unetConfig.crossAttentionDims.first == 1024 || textConfig.hiddenAct == "gelu" ? .sd2 : .sd1
+        let tokenizer = FileManager.default.fileExists(atPath: tokenizerFolder)
+            ? try CLIPTokenizer(folder: tokenizerFolder) : try family.bundledTokenizer()
         let factors = LatentPreviewFactors.load(folder: path) ?? .standard(latentChannels: vaeConfig.latentChannels)
 
         func files(_ component: DiffusersComponent) -> [String] {
@@ -67,46 +73,43 @@ public final class StableDiffusionModel: @unchecked Sendable {  // immutable aft
             case .sharded(let index): return [index]
             }
         }
-        try self.init(path: path, name: url.lastPathComponent, family: family, tokenizer: tokenizer, padToken: pad,
-                      textModel: CLIPTextModel(config: textConfig, weights: textComponent.openWeights()),
+        let conditioner = CLIPTextConditioner(tokenizer: tokenizer, textModel: try CLIPTextModel(
+            config: textConfig, weights: textComponent.openWeights()), padToken: tokenizer.pad)
+        try self.init(path: path, name: url.lastPathComponent, family: family, conditioner: conditioner,
                       unetConfig: unetConfig, unetWeights: unetComponent.openWeights(),
                       vaeConfig: vaeConfig, vaeWeights: vaeComponent.openWeights(), scheduler: scheduler,
                       previewFactors: factors,
                       weightFiles: files(unetComponent) + files(textComponent) + files(vaeComponent))
     }
 
-    /// The parts, already built (single-file checkpoints and tests).
-    init(path: String, name: String, family: ModelFamily, tokenizer: CLIPTokenizer, padToken: Int,
-         textModel: CLIPTextModel, unetConfig: UNet2DConditionConfig, unetWeights: any WeightSource,
-         vaeConfig: AutoencoderKLConfig, vaeWeights: any WeightSource, scheduler: SchedulerConfig,
-         previewFactors: LatentPreviewFactors, weightFiles: [String]) throws {
+    /// An SD 1.x / 2.x model from its parts: a UNet that predicts what `scheduler` states and a VAE
+    /// (single-file checkpoints and tests).
+    convenience init(path: String, name: String, family: ModelFamily, conditioner: any TextConditioner,
+                     unetConfig: UNet2DConditionConfig, unetWeights: any WeightSource,
+                     vaeConfig: AutoencoderKLConfig, vaeWeights: any WeightSource, scheduler: SchedulerConfig,
+                     previewFactors: LatentPreviewFactors, weightFiles: [String]) throws {
+        let unet = try UNet2DConditionModel(config: unetConfig, weights: unetWeights,
+                                            parameterisation: Parameterisation(scheduler: scheduler))
+        try self.init(path: path, name: name, family: family, conditioner: conditioner, denoiser: unet,
+                      decoder: AutoencoderKL(config: vaeConfig, weights: vaeWeights), scheduler: scheduler,
+                      previewFactors: previewFactors, weightFiles: weightFiles)
+    }
+
+    /// A model of any parts that fit together: the conditioning as wide as the denoiser attends
+    /// to, the decoder's latents the denoiser's.
+    init(path: String, name: String, family: ModelFamily, conditioner: any TextConditioner, denoiser: any Denoiser,
+         decoder: any LatentDecoder, scheduler: SchedulerConfig, previewFactors: LatentPreviewFactors,
+         weightFiles: [String]) throws {
         self.path = path
         self.name = name
         self.family = family
-        self.tokenizer = tokenizer
-        self.padToken = padToken
-        self.textModel = textModel
-        unet = try UNet2DConditionModel(config: unetConfig, weights: unetWeights)
-        vae = try AutoencoderKL(config: vaeConfig, weights: vaeWeights)
+        self.conditioner = conditioner
+        self.denoiser = denoiser
+        self.decoder = decoder
         self.scheduler = scheduler
-        vaeScaleFactor = 1 << max(vaeConfig.blockOutChannels.count - 1, 0)
-        latentChannels = vaeConfig.latentChannels
-        nativeSize = (unetConfig.sampleSize ?? 64) * vaeScaleFactor
+        nativeSize = (denoiser.sampleSize ?? 64) * decoder.downscale
         self.previewFactors = previewFactors
         self.weightFiles = weightFiles
-    }
-
-    /// The tokenizer in `folder` (vocab.json + merges.txt) when there is one, else the CLIP
-    /// vocabulary shipped with stipple; the pad token from the folder, else the family's.
-    static func loadTokenizer(folder: String, textConfig: CLIPTextConfig) throws -> (CLIPTokenizer, Int) {
-        if FileManager.default.fileExists(atPath: folder) {
-            let tokenizer = try CLIPTokenizer(folder: folder)
-            return (tokenizer, tokenizer.pad)
-        }
-        let bundled = try CLIPTokenizer.bundled()
-        // SD2 (OpenCLIP, gelu) pads with `!`, which transformers then also cuts out of prompts.
-        let tokenizer = textConfig.hiddenAct == "gelu" ? bundled.withPadToken("!") ?? bundled : bundled
-        return (tokenizer, tokenizer.pad)
     }
 }
 
@@ -116,4 +119,41 @@ public enum ModelFamily: String, Sendable {
     case sd1
     /// SD 2.x: OpenCLIP ViT-H/14 text encoder (1024), pad with `!`.
     case sd2
+
+    /// The family of a diffusers folder, the one place it is decided. The two generations differ
+    /// in their text encoder: OpenAI's CLIP ViT-L/14 (768 wide, quick_gelu MLPs) against
+    /// OpenCLIP's ViT-H/14 (1024 wide, exact gelu), so the UNet cross-attends to 768 or 1024
+    /// wide states. The width decides for real models; a small model of either kind (the tests',
+    /// the bundled one) has its own width, and there the encoder's activation tells them apart.
+    public init(textEncoder: CLIPTextConfig, crossAttentionWidth: Int) {
+        switch crossAttentionWidth {
+        case 1024: self = .sd2
+        case 768: self = .sd1
+        default: self = textEncoder.hiddenAct == "gelu" ? .sd2 : .sd1
+        }
+    }
+
+    /// The family of a single-file checkpoint (told from its key names).
+    public init(_ family: SingleFileCheckpoint.Family) {
+        switch family {
+        case .sd1: self = .sd1
+        case .sd2: self = .sd2
+        }
+    }
+
+    /// The token that pads a prompt window: `<|endoftext|>` for SD 1.x, `!` for SD 2.x (which
+    /// transformers then also cuts out of prompts).
+    public var padToken: CLIPTokenizer.PadToken {
+        switch self {
+        case .sd1: .endOfText
+        case .sd2: .exclamationMark
+        }
+    }
+
+    /// The CLIP vocabulary shipped with stipple, padding as this family pads (for models without
+    /// a tokenizer folder).
+    public func bundledTokenizer() throws -> CLIPTokenizer {
+        let bundled = try CLIPTokenizer.bundled()
+        return padToken == .exclamationMark ? bundled.withPadToken("!") ?? bundled : bundled
+    }
 }

@@ -8,7 +8,8 @@ import Tensor
 ///     for (i, t) in sampler.timesteps.enumerated() {
 ///         let input = sampler.scaleModelInput(latents, stepIndex: i)
 ///         let output = unet(input, t)          // with classifier-free guidance
-///         latents = sampler.step(modelOutput: output, stepIndex: i, sample: latents, random: &random)
+///         let step = sampler.step(modelOutput: output, stepIndex: i, sample: latents, random: &random)
+///         latents = step.sample                // step.denoised: the clean-sample estimate (previews)
 ///     }
 ///
 /// For img2img, start at `firstStepIndex(strength:)`: `latents = addNoise(original:noise:stepIndex:)`
@@ -23,10 +24,15 @@ public protocol Sampler: Sendable {
     var order: Int { get }
     /// The model input for the latents `sample` at `timesteps[stepIndex]`.
     func scaleModelInput(_ sample: Tensor, stepIndex: Int) -> Tensor
-    /// The latents after timestep `timesteps[stepIndex]`, given the model's output there.
-    /// Ancestral and SDE samplers draw their noise from `random`.
+    /// Whether the sampler integrates a flow-matching ODE (the model predicts the velocity
+    /// `noise - x0`); the others need a diffusion model (epsilon, v or sample prediction).
+    var flowMatching: Bool { get }
+    /// The latents after timestep `timesteps[stepIndex]`, given the model's output there, with
+    /// the clean-sample estimate of this model call (diffusers' `pred_original_sample`), each
+    /// sampler computing it in its own parameterisation. Ancestral and SDE samplers draw their
+    /// noise from `random`.
     mutating func step<Random: RandomSource>(modelOutput: Tensor, stepIndex: Int, sample: Tensor,
-                                             random: inout Random) -> Tensor
+                                             random: inout Random) -> SamplerStep
     /// `original` noised to the level of `timesteps[stepIndex]` with `noise` (img2img).
     func addNoise(original: Tensor, noise: Tensor, stepIndex: Int) -> Tensor
     /// The index into `timesteps` where img2img with `strength` (0...1) starts (the default
@@ -34,7 +40,25 @@ public protocol Sampler: Sendable {
     func firstStepIndex(strength: Double, steps: Int) -> Int
 }
 
+/// One sampler step: the next latents and the clean-sample estimate (x0) of the model call that
+/// made them, both at the denoiser's latent scale. `denoised` is the model's own estimate before
+/// any `clip_sample` clamp the sampler applies to it (so a preview shows what the model predicts).
+public struct SamplerStep: Sendable {
+    /// The latents after the step.
+    public var sample: Tensor
+    /// The clean-sample estimate of this step's model call.
+    public var denoised: Tensor
+
+    public init(sample: Tensor, denoised: Tensor) {
+        self.sample = sample
+        self.denoised = denoised
+    }
+}
+
 extension Sampler {
+    /// Diffusion samplers unless a sampler says otherwise.
+    public var flowMatching: Bool { false }
+
     /// The index into `timesteps` where img2img with `strength` (0...1) starts, as diffusers'
     /// `get_timesteps`: the first `steps - min(Int(steps * strength), steps)` steps are skipped.
     /// Equal to `timesteps.count` (nothing to run) when strength is 0.

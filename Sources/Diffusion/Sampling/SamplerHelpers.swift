@@ -70,18 +70,43 @@ extension NoiseSchedule {
 
 extension PredictionType {
     /// An Euler step of `dt` in sigma from `start` (`sample` when nil) along k-diffusion's slope
-    /// `(x - denoised) / sigma` of `modelOutput` at `sample`, at noise level `sigma`.
+    /// `(x - denoised) / sigma` of `modelOutput` at `sample`, at noise level `sigma`; with the
+    /// denoised sample of that model call.
     func eulerStep(from start: Tensor? = nil, sample: Tensor, modelOutput: Tensor, sigma: Float,
-                   dt: Float) -> Tensor {
+                   dt: Float) -> SamplerStep {
         guard let start else {
-            return zipMap(sample, modelOutput) { x, m in
+            return stepMap(sample, modelOutput) { x, m in
                 let x0 = denoised(sample: x, output: m, sigma: sigma)
-                return x + (x - x0) / sigma * dt
+                return (x + (x - x0) / sigma * dt, x0)
             }
         }
-        return zipMap(start, sample, modelOutput) { s, x, m in
+        return stepMap(start, sample, modelOutput) { s, x, m in
             let x0 = denoised(sample: x, output: m, sigma: sigma)
-            return s + (x - x0) / sigma * dt
+            return (s + (x - x0) / sigma * dt, x0)
         }
     }
+
+    /// The clean sample predicted from `sample` and `modelOutput` in the variance-preserving
+    /// parameterisation (see `cleanSample(sample:output:alpha:sigma:)`), one pass.
+    func cleanSample(sample: Tensor, modelOutput: Tensor, alpha: Float, sigma: Float) -> Tensor {
+        zipMap(sample, modelOutput) { x, m in cleanSample(sample: x, output: m, alpha: alpha, sigma: sigma) }
+    }
+}
+
+/// One pass over two tensors of the same shape writing a step's two outputs: `f` returns the
+/// next sample's element and the denoised one.
+func stepMap(_ a: Tensor, _ b: Tensor, _ f: (Float, Float) -> (sample: Float, denoised: Float)) -> SamplerStep {
+    precondition(a.shape == b.shape, "shapes \(a.shape) and \(b.shape) differ")
+    var sample = [Float](repeating: 0, count: a.count), denoised = sample
+    for i in 0..<sample.count { (sample[i], denoised[i]) = f(a.storage[i], b.storage[i]) }
+    return SamplerStep(sample: Tensor(shape: a.shape, values: sample), denoised: Tensor(shape: a.shape, values: denoised))
+}
+
+/// As `stepMap(_:_:_:)` over three tensors.
+func stepMap(_ a: Tensor, _ b: Tensor, _ c: Tensor,
+             _ f: (Float, Float, Float) -> (sample: Float, denoised: Float)) -> SamplerStep {
+    precondition(a.shape == b.shape && a.shape == c.shape, "shapes \(a.shape), \(b.shape), \(c.shape) differ")
+    var sample = [Float](repeating: 0, count: a.count), denoised = sample
+    for i in 0..<sample.count { (sample[i], denoised[i]) = f(a.storage[i], b.storage[i], c.storage[i]) }
+    return SamplerStep(sample: Tensor(shape: a.shape, values: sample), denoised: Tensor(shape: a.shape, values: denoised))
 }

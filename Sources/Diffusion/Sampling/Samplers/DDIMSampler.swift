@@ -46,7 +46,7 @@ public struct DDIMSampler: Sampler {
     public func scaleModelInput(_ sample: Tensor, stepIndex: Int) -> Tensor { sample }
 
     public mutating func step<Random: RandomSource>(modelOutput: Tensor, stepIndex: Int, sample: Tensor,
-                                                    random: inout Random) -> Tensor {
+                                                    random: inout Random) -> SamplerStep {
         let t = Int(timesteps[stepIndex])
         let previous = t - stride
         let alpha = schedule.alphasCumprod[t]
@@ -59,7 +59,7 @@ public struct DDIMSampler: Sampler {
         let deviation = eta * variance.squareRoot()
         let direction = (1 - alphaPrevious - deviation * deviation).squareRoot()
         let (prediction, clip) = (prediction, clipRange)
-        let mean = zipMap(sample, modelOutput) { x, m in
+        let step = stepMap(sample, modelOutput) { x, m in
             var x0: Float, eps: Float
             switch prediction {
             case .epsilon:
@@ -72,12 +72,13 @@ public struct DDIMSampler: Sampler {
                 x0 = rootAlpha * x - rootBeta * m
                 eps = rootAlpha * m + rootBeta * x
             }
+            let denoised = x0
             if let clip { x0 = min(max(x0, -clip), clip) }
-            return rootAlphaPrevious * x0 + direction * eps
+            return (rootAlphaPrevious * x0 + direction * eps, denoised)
         }
-        guard eta > 0 else { return mean }
+        guard eta > 0 else { return step }
         let noise = random.normal(shape: modelOutput.shape)
-        return zipMap(mean, noise) { x, n in x + deviation * n }
+        return SamplerStep(sample: zipMap(step.sample, noise) { x, n in x + deviation * n }, denoised: step.denoised)
     }
 
     public func addNoise(original: Tensor, noise: Tensor, stepIndex: Int) -> Tensor {

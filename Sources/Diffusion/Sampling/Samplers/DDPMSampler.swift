@@ -33,7 +33,7 @@ public struct DDPMSampler: Sampler {
     public func scaleModelInput(_ sample: Tensor, stepIndex: Int) -> Tensor { sample }
 
     public mutating func step<Random: RandomSource>(modelOutput: Tensor, stepIndex: Int, sample: Tensor,
-                                                    random: inout Random) -> Tensor {
+                                                    random: inout Random) -> SamplerStep {
         let t = Int(timesteps[stepIndex])
         let previous = stepIndex + 1 < timesteps.count ? Int(timesteps[stepIndex + 1]) : -1
         let alpha = schedule.alphasCumprod[t]
@@ -45,16 +45,16 @@ public struct DDPMSampler: Sampler {
         let x0Scale = alphaPrevious.squareRoot() * currentBeta / beta
         let sampleScale = currentAlpha.squareRoot() * betaPrevious / beta
         let (prediction, clip) = (prediction, clipRange)
-        let mean = zipMap(sample, modelOutput) { x, m in
-            var x0 = prediction.cleanSample(sample: x, output: m, alpha: rootAlpha, sigma: rootBeta)
-            if let clip { x0 = min(max(x0, -clip), clip) }
-            return x0Scale * x0 + sampleScale * x
+        let step = stepMap(sample, modelOutput) { x, m in
+            let denoised = prediction.cleanSample(sample: x, output: m, alpha: rootAlpha, sigma: rootBeta)
+            let x0 = clip.map { min(max(denoised, -$0), $0) } ?? denoised
+            return (x0Scale * x0 + sampleScale * x, denoised)
         }
-        guard t > 0 else { return mean }
+        guard t > 0 else { return step }
         let noise = random.normal(shape: sample.shape)
         let variance = largeVariance ? currentBeta : max(betaPrevious / beta * currentBeta, 1e-20)
         let deviation = variance.squareRoot()
-        return zipMap(mean, noise) { $0 + deviation * $1 }
+        return SamplerStep(sample: zipMap(step.sample, noise) { $0 + deviation * $1 }, denoised: step.denoised)
     }
 
     public func addNoise(original: Tensor, noise: Tensor, stepIndex: Int) -> Tensor {

@@ -44,21 +44,22 @@ public struct DEISSampler: Sampler {
     public func scaleModelInput(_ sample: Tensor, stepIndex: Int) -> Tensor { sample }
 
     public mutating func step<Random: RandomSource>(modelOutput: Tensor, stepIndex: Int, sample: Tensor,
-                                                    random: inout Random) -> Tensor {
+                                                    random: inout Random) -> SamplerStep {
         let (alphaS, sigmaS) = DPMSolverMultistepSampler.alphaSigma(sigmas[stepIndex])
         let (alphaT, sigmaT) = DPMSolverMultistepSampler.alphaSigma(sigmas[stepIndex + 1])
         let prediction = prediction
         // diffusers converts every output to a clean sample, then back to the noise it implies.
-        let noise = zipMap(sample, modelOutput) { x, m in
+        let converted = stepMap(sample, modelOutput) { x, m in
             let x0 = prediction.cleanSample(sample: x, output: m, alpha: alphaS, sigma: sigmaS)
-            return (x - alphaS * x0) / sigmaS
+            return ((x - alphaS * x0) / sigmaS, x0)
         }
+        let noise = converted.sample
         defer { previousNoise = noise }
         let lastStep = stepIndex == timesteps.count - 1 && lowerOrderFinal && timesteps.count < 15
         guard let previous = previousNoise, solverOrder == 2, !lastStep else {
             let h = (log(alphaT) - log(sigmaT)) - (log(alphaS) - log(sigmaS))
             let a = alphaT / alphaS, b = sigmaT * (exp(h) - 1)
-            return zipMap(sample, noise) { x, e in a * x - b * e }
+            return SamplerStep(sample: zipMap(sample, noise) { x, e in a * x - b * e }, denoised: converted.denoised)
         }
         let (alphaR, sigmaR) = DPMSolverMultistepSampler.alphaSigma(sigmas[stepIndex - 1])
         let (rhoT, rhoS, rhoR) = (Double(sigmaT / alphaT), Double(sigmaS / alphaS), Double(sigmaR / alphaR))
@@ -67,7 +68,8 @@ public struct DEISSampler: Sampler {
         }
         let c1 = Float(integral(rhoT, rhoS, rhoR) - integral(rhoS, rhoS, rhoR))
         let c2 = Float(integral(rhoT, rhoR, rhoS) - integral(rhoS, rhoR, rhoS))
-        return zipMap(sample, noise, previous) { x, e0, e1 in alphaT * (x / alphaS + c1 * e0 + c2 * e1) }
+        return SamplerStep(sample: zipMap(sample, noise, previous) { x, e0, e1 in alphaT * (x / alphaS + c1 * e0 + c2 * e1) },
+                           denoised: converted.denoised)
     }
 
     public func addNoise(original: Tensor, noise: Tensor, stepIndex: Int) -> Tensor {

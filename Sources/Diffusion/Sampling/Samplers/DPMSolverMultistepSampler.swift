@@ -66,7 +66,7 @@ public struct DPMSolverMultistepSampler: Sampler {
     public func scaleModelInput(_ sample: Tensor, stepIndex: Int) -> Tensor { sample }
 
     public mutating func step<Random: RandomSource>(modelOutput: Tensor, stepIndex: Int, sample: Tensor,
-                                                    random: inout Random) -> Tensor {
+                                                    random: inout Random) -> SamplerStep {
         let count = timesteps.count
         let (alphaS, sigmaS) = Self.alphaSigma(sigmas[stepIndex])
         let (alphaT, sigmaT) = Self.alphaSigma(sigmas[stepIndex + 1])
@@ -83,8 +83,8 @@ public struct DPMSolverMultistepSampler: Sampler {
         defer { previousDenoised = denoised }
         // First order at the start, at the end, and whenever there is no history.
         guard let previous = previousDenoised, !lastStep, solverOrder == 2 else {
-            return firstOrder(denoised: denoised, sample: sample, noise: noise, alphaT: alphaT, sigmaT: sigmaT,
-                              sigmaS: sigmaS, h: h)
+            return SamplerStep(sample: firstOrder(denoised: denoised, sample: sample, noise: noise, alphaT: alphaT,
+                                                  sigmaT: sigmaT, sigmaS: sigmaS, h: h), denoised: denoised)
         }
         let (alphaR, sigmaR) = Self.alphaSigma(sigmas[stepIndex - 1])
         let lambdaR = log(alphaR) - log(sigmaR)
@@ -103,7 +103,7 @@ public struct DPMSolverMultistepSampler: Sampler {
                 let d1 = d1Scale * (d0 - previous.storage[i])
                 out[i] = c0 * sample.storage[i] + c1 * d0 + c2 * d1 + c3 * noise.storage[i]
             }
-            return Tensor(shape: sample.shape, values: out)
+            return SamplerStep(sample: Tensor(shape: sample.shape, values: out), denoised: denoised)
         }
         let c0: Float = sigmaT / sigmaS
         let expm1: Float = exp(-h) - 1
@@ -116,7 +116,7 @@ public struct DPMSolverMultistepSampler: Sampler {
             let x = c0 * sample.storage[i] - c1 * d0
             out[i] = heun ? x + c2 * d1 : x - c2 * d1
         }
-        return Tensor(shape: sample.shape, values: out)
+        return SamplerStep(sample: Tensor(shape: sample.shape, values: out), denoised: denoised)
     }
 
     /// The first-order (DDIM-like) update from `sigmaS` to `sigmaT`.

@@ -21,15 +21,15 @@ public struct EulerAncestralSampler: SigmaSpaceSampler {
     }
 
     public mutating func step<Random: RandomSource>(modelOutput: Tensor, stepIndex: Int, sample: Tensor,
-                                                    random: inout Random) -> Tensor {
+                                                    random: inout Random) -> SamplerStep {
         let from = sigmas[stepIndex], to = sigmas[stepIndex + 1]
         let (down, up) = ancestralStep(from: from, to: to)
         let dt = down - from
         let prediction = prediction
         let noise = random.normal(shape: sample.shape)
-        return zipMap(sample, modelOutput, noise) { x, m, n in
+        return stepMap(sample, modelOutput, noise) { x, m, n in
             let denoised = prediction.denoised(sample: x, output: m, sigma: from)
-            return (x + (x - denoised) / from * dt) + n * up
+            return ((x + (x - denoised) / from * dt) + n * up, denoised)
         }
     }
 }

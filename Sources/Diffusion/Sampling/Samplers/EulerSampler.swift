@@ -35,7 +35,7 @@ public struct EulerSampler: SigmaSpaceSampler {
     }
 
     public mutating func step<Random: RandomSource>(modelOutput: Tensor, stepIndex: Int, sample: Tensor,
-                                                    random: inout Random) -> Tensor {
+                                                    random: inout Random) -> SamplerStep {
         let sigma = sigmas[stepIndex]
         let dt = sigmas[stepIndex + 1] - sigma
         return prediction.eulerStep(sample: sample, modelOutput: modelOutput, sigma: sigma, dt: dt)

@@ -11,6 +11,7 @@ public struct FlowMatchEulerSampler: Sampler {
     public let sigmas: [Float]
     public var initNoiseSigma: Float { 1 }
     public var order: Int { 1 }
+    public var flowMatching: Bool { true }
 
     /// `FlowMatchEulerDiscreteScheduler.from_config(config)` after `set_timesteps(steps)`.
     public init(config: SchedulerConfig, steps: Int) throws(CheckpointError) {
@@ -39,9 +40,11 @@ public struct FlowMatchEulerSampler: Sampler {
     public func scaleModelInput(_ sample: Tensor, stepIndex: Int) -> Tensor { sample }
 
     public mutating func step<Random: RandomSource>(modelOutput: Tensor, stepIndex: Int, sample: Tensor,
-                                                    random: inout Random) -> Tensor {
-        let dt = sigmas[stepIndex + 1] - sigmas[stepIndex]
-        return zipMap(sample, modelOutput) { x, v in x + dt * v }
+                                                    random: inout Random) -> SamplerStep {
+        let sigma = sigmas[stepIndex]
+        let dt = sigmas[stepIndex + 1] - sigma
+        // x = (1 - sigma) x0 + sigma noise and v = noise - x0, so x0 = x - sigma v.
+        return stepMap(sample, modelOutput) { x, v in (x + dt * v, x - sigma * v) }
     }
 
     /// `StableDiffusion3Img2ImgPipeline.get_timesteps` (Flux's is the same): unlike SD's, it keeps

@@ -29,28 +29,30 @@ public struct HeunSampler: SigmaSpaceSampler {
     }
 
     public mutating func step<Random: RandomSource>(modelOutput: Tensor, stepIndex: Int, sample: Tensor,
-                                                    random: inout Random) -> Tensor {
+                                                    random: inout Random) -> SamplerStep {
         let (prediction, clip) = (prediction, clipRange)
         if let (previousDerivative, dt, start) = pending {
             let sigmaNext = sigmas[stepIndex]
             pending = nil
-            var values = [Float](repeating: 0, count: sample.count)
+            var values = [Float](repeating: 0, count: sample.count), denoised = values
             for i in 0..<values.count {
                 var x0 = prediction.denoised(sample: sample.storage[i], output: modelOutput.storage[i], sigma: sigmaNext)
+                denoised[i] = x0
                 if let clip { x0 = min(max(x0, -clip), clip) }
                 let derivative = (previousDerivative.storage[i] + (sample.storage[i] - x0) / sigmaNext) / 2
                 values[i] = start.storage[i] + derivative * dt
             }
-            return Tensor(shape: sample.shape, values: values)
+            return SamplerStep(sample: Tensor(shape: sample.shape, values: values),
+                               denoised: Tensor(shape: sample.shape, values: denoised))
         }
         let sigma = sigmas[stepIndex]
         let dt = sigmas[stepIndex + 1] - sigma
-        let derivative = zipMap(sample, modelOutput) { x, m in
-            var x0 = prediction.denoised(sample: x, output: m, sigma: sigma)
-            if let clip { x0 = min(max(x0, -clip), clip) }
-            return (x - x0) / sigma
+        let first = stepMap(sample, modelOutput) { x, m in
+            let x0 = prediction.denoised(sample: x, output: m, sigma: sigma)
+            return ((x - (clip.map { min(max(x0, -$0), $0) } ?? x0)) / sigma, x0)
         }
+        let derivative = first.sample
         pending = (derivative, dt, sample)
-        return zipMap(sample, derivative) { x, d in x + d * dt }
+        return SamplerStep(sample: zipMap(sample, derivative) { x, d in x + d * dt }, denoised: first.denoised)
     }
 }

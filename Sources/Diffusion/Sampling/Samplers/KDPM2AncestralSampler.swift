@@ -54,7 +54,7 @@ public struct KDPM2AncestralSampler: Sampler {
     }
 
     public mutating func step<Random: RandomSource>(modelOutput: Tensor, stepIndex: Int, sample: Tensor,
-                                                    random: inout Random) -> Tensor {
+                                                    random: inout Random) -> SamplerStep {
         let k = stepIndex / 2
         let sigma = sigmas[k], midpoint = sigmasMidpoint[k]
         if let start = pending {
@@ -64,7 +64,7 @@ public struct KDPM2AncestralSampler: Sampler {
             let noise = random.normal(shape: sample.shape)
             let stepped = prediction.eulerStep(from: start, sample: sample, modelOutput: modelOutput, sigma: midpoint,
                                                dt: dt)
-            return zipMap(stepped, noise) { x, n in x + n * up }
+            return SamplerStep(sample: zipMap(stepped.sample, noise) { x, n in x + n * up }, denoised: stepped.denoised)
         }
         pending = sample
         return prediction.eulerStep(sample: sample, modelOutput: modelOutput, sigma: sigma, dt: midpoint - sigma)

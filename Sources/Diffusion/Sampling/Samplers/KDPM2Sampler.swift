@@ -81,7 +81,7 @@ public struct KDPM2Sampler: Sampler {
     }
 
     public mutating func step<Random: RandomSource>(modelOutput: Tensor, stepIndex: Int, sample: Tensor,
-                                                    random: inout Random) -> Tensor {
+                                                    random: inout Random) -> SamplerStep {
         let k = stepIndex / 2
         let sigma = sigmas[k], midpoint = sigmasMidpoint[k + 1]
         if let start = pending {

@@ -49,7 +49,7 @@ public struct LCMSampler: Sampler {
     public func scaleModelInput(_ sample: Tensor, stepIndex: Int) -> Tensor { sample }
 
     public mutating func step<Random: RandomSource>(modelOutput: Tensor, stepIndex: Int, sample: Tensor,
-                                                    random: inout Random) -> Tensor {
+                                                    random: inout Random) -> SamplerStep {
         let t = Int(timesteps[stepIndex])
         let alpha = schedule.alphasCumprod[t]
         let (rootAlpha, rootBeta) = (alpha.squareRoot(), (1 - alpha).squareRoot())
@@ -62,12 +62,12 @@ public struct LCMSampler: Sampler {
             if let clip { x0 = min(max(x0, -clip), clip) }
             return cOut * x0 + cSkip * x
         }
-        guard stepIndex + 1 < timesteps.count else { return denoised }
+        guard stepIndex + 1 < timesteps.count else { return SamplerStep(sample: denoised, denoised: denoised) }
         let previous = Int(timesteps[stepIndex + 1])
         let alphaPrevious = previous >= 0 ? schedule.alphasCumprod[previous] : finalAlphaCumprod
         let (a, b) = (alphaPrevious.squareRoot(), (1 - alphaPrevious).squareRoot())
         let noise = random.normal(shape: sample.shape)
-        return zipMap(denoised, noise) { d, n in a * d + b * n }
+        return SamplerStep(sample: zipMap(denoised, noise) { d, n in a * d + b * n }, denoised: denoised)
     }
 
     public func addNoise(original: Tensor, noise: Tensor, stepIndex: Int) -> Tensor {

@@ -44,13 +44,14 @@ public struct LMSSampler: SigmaSpaceSampler {
     }
 
     public mutating func step<Random: RandomSource>(modelOutput: Tensor, stepIndex: Int, sample: Tensor,
-                                                    random: inout Random) -> Tensor {
+                                                    random: inout Random) -> SamplerStep {
         let sigma = sigmas[stepIndex]
         let prediction = prediction
-        let derivative = zipMap(sample, modelOutput) { x, m in
-            (x - prediction.denoised(sample: x, output: m, sigma: sigma)) / sigma
+        let current = stepMap(sample, modelOutput) { x, m in
+            let x0 = prediction.denoised(sample: x, output: m, sigma: sigma)
+            return ((x - x0) / sigma, x0)
         }
-        derivatives.append(derivative)
+        derivatives.append(current.sample)
         if derivatives.count > lmsOrder { derivatives.removeFirst() }
         // As diffusers: the order follows the step index, not the derivatives kept, so an img2img
         // run that starts late uses the first coefficients of a higher-order rule (the sum below
@@ -66,6 +67,6 @@ public struct LMSSampler: SigmaSpaceSampler {
             for (c, d) in zip(coefficients, latest) { sum += c * d.storage[i] }
             values[i] = sample.storage[i] + sum
         }
-        return Tensor(shape: sample.shape, values: values)
+        return SamplerStep(sample: Tensor(shape: sample.shape, values: values), denoised: current.denoised)
     }
 }

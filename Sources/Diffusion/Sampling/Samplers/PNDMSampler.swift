@@ -73,8 +73,20 @@ public struct PNDMSampler: Sampler {
     public func scaleModelInput(_ sample: Tensor, stepIndex: Int) -> Tensor { sample }
 
     public mutating func step<Random: RandomSource>(modelOutput: Tensor, stepIndex: Int, sample: Tensor,
-                                                    random: inout Random) -> Tensor {
-        if counter < prkCount { return rungeKuttaStep(modelOutput: modelOutput, stepIndex: stepIndex, sample: sample) }
+                                                    random: inout Random) -> SamplerStep {
+        // The model saw `sample` at `timesteps[stepIndex]`: its clean sample there (PNDM itself
+        // works on the noise and never forms it).
+        let alpha = schedule.alphasCumprod[min(max(Int(timesteps[stepIndex]), 0), schedule.count - 1)]
+        let denoised = prediction.cleanSample(sample: sample, modelOutput: modelOutput, alpha: alpha.squareRoot(),
+                                              sigma: (1 - alpha).squareRoot())
+        let next = counter < prkCount
+            ? rungeKuttaStep(modelOutput: modelOutput, stepIndex: stepIndex, sample: sample)
+            : linearMultistep(modelOutput: modelOutput, stepIndex: stepIndex, sample: sample)
+        return SamplerStep(sample: next, denoised: denoised)
+    }
+
+    /// diffusers' `step_plms`: the linear multistep update from the last four model outputs.
+    mutating func linearMultistep(modelOutput: Tensor, stepIndex: Int, sample: Tensor) -> Tensor {
         var t = Int(timesteps[stepIndex])
         var previous = t - stride
         var sample = sample

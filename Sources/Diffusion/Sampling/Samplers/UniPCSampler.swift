@@ -55,7 +55,7 @@ public struct UniPCSampler: Sampler {
     public func scaleModelInput(_ sample: Tensor, stepIndex: Int) -> Tensor { sample }
 
     public mutating func step<Random: RandomSource>(modelOutput: Tensor, stepIndex: Int, sample: Tensor,
-                                                    random: inout Random) -> Tensor {
+                                                    random: inout Random) -> SamplerStep {
         let (alpha, sigma) = DPMSolverMultistepSampler.alphaSigma(sigmas[stepIndex])
         let prediction = prediction
         let denoised = zipMap(sample, modelOutput) { x, m in
@@ -70,7 +70,7 @@ public struct UniPCSampler: Sampler {
         var order = lowerOrderFinal ? min(solverOrder, timesteps.count - stepIndex) : solverOrder
         order = min(order, history.count)
         last = (sample, order)
-        return update(from: sample, at: stepIndex, order: order, corrector: nil)
+        return SamplerStep(sample: update(from: sample, at: stepIndex, order: order, corrector: nil), denoised: denoised)
     }
 
     /// The UniP prediction from `sigmas[index]` to `sigmas[index + 1]` (with `history` ending at

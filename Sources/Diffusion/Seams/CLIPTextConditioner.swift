@@ -1,0 +1,36 @@
+import Foundation
+import Tensor
+
+/// SD 1.x / 2.x's text side: one CLIP text encoder read with A1111's prompt syntax, 75-token
+/// chunks and clip skip (`PromptConditioning`), its hidden states the cross-attention context;
+/// errors as one-line `GenerationError`s.
+public struct CLIPTextConditioner: TextConditioner {
+    public let tokenizer: CLIPTokenizer
+    public let textModel: CLIPTextModel
+    /// The token that pads a window after EOS.
+    public let padToken: Int
+
+    public init(tokenizer: CLIPTokenizer, textModel: CLIPTextModel, padToken: Int) {
+        self.tokenizer = tokenizer
+        self.textModel = textModel
+        self.padToken = padToken
+    }
+
+    public var layerCount: Int { textModel.layerCount }
+
+    /// The prompt's [1, 77k, hidden] context, and the negative prompt's padded to the same length;
+    /// clip skip applies to both, as in A1111. The size does not condition SD 1.x / 2.x.
+    public func encode(_ request: ConditioningRequest) throws(GenerationError)
+        -> (positive: Conditioning, negative: Conditioning?) {
+        do {
+            let conditioning = try PromptConditioning(tokenizer: tokenizer, textModel: textModel, padToken: padToken)
+            guard let negative = request.negativePrompt else {
+                return (Conditioning(crossAttention: try conditioning.encode(request.prompt, clipSkip: request.clipSkip)), nil)
+            }
+            let pair = try conditioning.encode(prompt: request.prompt, negative: negative, clipSkip: request.clipSkip)
+            return (Conditioning(crossAttention: pair.positive), Conditioning(crossAttention: pair.negative))
+        } catch {
+            throw .invalid(error.description)
+        }
+    }
+}

@@ -1,0 +1,35 @@
+import Tensor
+
+/// The network a sampler drives: latents at some timesteps, conditioned on a `Conditioning`, to
+/// the model output in the model's own `parameterisation` (today `UNet2DConditionModel`;
+/// SDXL's UNet, which also reads `pooled` and `timeIds`, and an MMDiT are further conformances).
+/// It sees a batch: CFG runs [unconditional, conditional] as one call of 2.
+public protocol Denoiser: Sendable {
+    /// What the output means (epsilon, v, x0 or flow velocity).
+    var parameterisation: Parameterisation { get }
+    /// Latent channels in and out.
+    var latentChannels: Int { get }
+    /// The width of the conditioning's `crossAttention` it attends to.
+    var contextWidth: Int { get }
+    /// The most channels an activation has at full latent resolution (sizes peak memory).
+    var activationChannels: Int { get }
+    /// The latent size it was trained at (e.g. 64 for SD 1.x at 512 px), when known.
+    var sampleSize: Int? { get }
+
+    /// latents [N, C, h, w], one timestep per sample, conditioning with batch N -> output
+    /// [N, C, h, w]. `check` runs between layers; what it throws ends the call.
+    func callAsFunction(_ latents: Tensor, timesteps: [Float], conditioning: Conditioning,
+                        check: () throws -> Void) throws -> Tensor
+}
+
+extension UNet2DConditionModel: Denoiser {
+    public var latentChannels: Int { layout.inChannels }
+    public var contextWidth: Int { layout.contextDim }
+    public var activationChannels: Int { layout.levels.first?.channels ?? 0 }
+
+    /// SD 1.x / 2.x conditioning is the cross-attention context alone.
+    public func callAsFunction(_ latents: Tensor, timesteps: [Float], conditioning: Conditioning,
+                               check: () throws -> Void) rethrows -> Tensor {
+        try self(latents, timesteps: timesteps, context: conditioning.crossAttention, check: check)
+    }
+}
