@@ -27,15 +27,19 @@ let package = Package(
 
         // Opening the files a user names: regular files only, never blocking on a FIFO.
         .target(name: "UserFiles"),
-        .target(name: "Tensor", dependencies: ["CBLAS"]),
+        // The thread setting and the one parallel-for (Tensor re-exports it; Imaging uses it too).
+        .target(name: "Parallel"),
+        // The escape sequences stipple writes, named once (Terminal re-exports it; Imaging uses it too).
+        .target(name: "TerminalBytes"),
+        .target(name: "Tensor", dependencies: ["CBLAS", "Parallel"]),
         .target(
             name: "Diffusion",
-            dependencies: ["Tensor", "UserFiles"],
+            dependencies: ["Tensor", "Parallel", "UserFiles"],
             exclude: ["Tokenizer/Resources/README.md"],
             resources: [.copy("Tokenizer/Resources/bpe_simple_vocab_16e6.txt")]
         ),
-        .target(name: "Imaging", dependencies: ["PNGBridge", "UserFiles"]),
-        .target(name: "Terminal", dependencies: ["CNcursesw", "UserFiles"]),
+        .target(name: "Imaging", dependencies: ["PNGBridge", "Parallel", "TerminalBytes", "UserFiles"]),
+        .target(name: "Terminal", dependencies: ["CNcursesw", "TerminalBytes", "UserFiles"]),
         .target(name: "Studio", dependencies: [
             "Diffusion", "Imaging", "Terminal", "UserFiles",
             .product(name: "TOMLKit", package: "TOMLKit"),
