@@ -27,17 +27,23 @@ let package = Package(
 
         // Opening the files a user names: regular files only, never blocking on a FIFO.
         .target(name: "UserFiles"),
-        .target(name: "Tensor", dependencies: ["CBLAS"]),
+        // The thread setting and the one parallel-for (Tensor re-exports it; Imaging uses it too).
+        .target(name: "Parallel"),
+        // Finding the files stipple ships (themes, the bundled model, CLIP merges) wherever it is installed.
+        .target(name: "ShippedFiles"),
+        // The escape sequences stipple writes, named once (Terminal re-exports it; Imaging uses it too).
+        .target(name: "TerminalBytes"),
+        .target(name: "Tensor", dependencies: ["CBLAS", "Parallel"]),
         .target(
             name: "Diffusion",
-            dependencies: ["Tensor", "UserFiles"],
+            dependencies: ["Tensor", "Parallel", "ShippedFiles", "UserFiles"],
             exclude: ["Tokenizer/Resources/README.md"],
             resources: [.copy("Tokenizer/Resources/bpe_simple_vocab_16e6.txt")]
         ),
-        .target(name: "Imaging", dependencies: ["PNGBridge", "UserFiles"]),
-        .target(name: "Terminal", dependencies: ["CNcursesw", "UserFiles"]),
+        .target(name: "Imaging", dependencies: ["PNGBridge", "Parallel", "TerminalBytes", "UserFiles"]),
+        .target(name: "Terminal", dependencies: ["CNcursesw", "TerminalBytes", "UserFiles"]),
         .target(name: "Studio", dependencies: [
-            "Diffusion", "Imaging", "Terminal", "UserFiles",
+            "Diffusion", "Imaging", "ShippedFiles", "Terminal", "UserFiles",
             .product(name: "TOMLKit", package: "TOMLKit"),
         ]),
         .executableTarget(
@@ -51,9 +57,9 @@ let package = Package(
         .testTarget(name: "SystemLibraryTests", dependencies: ["CBLAS", "CPNG", "CNcursesw"]),
         .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
         .testTarget(name: "DiffusionTests", dependencies: ["Diffusion", "Imaging"], exclude: ["Fixtures"]),
-        .testTarget(name: "ImagingTests", dependencies: ["Imaging"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "ImagingTests", dependencies: ["Imaging", "Parallel"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TerminalTests", dependencies: ["Terminal"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "StudioTests", dependencies: ["Studio", "Diffusion", "Imaging"], exclude: ["Fixtures"]),
+        .testTarget(name: "StudioTests", dependencies: ["Studio", "Diffusion", "Imaging", "ShippedFiles"], exclude: ["Fixtures"]),
         .testTarget(name: "UserFilesTests", dependencies: ["UserFiles"]),
         // The studio with a deliberate runtime error after its first frame, for the end-to-end test
         // that the terminal survives one (built with everything; not a product, never installed).

@@ -1,4 +1,5 @@
 import Foundation
+import Parallel
 
 /// The opaque pixels of an image in 64x64x64 bins (6 bits per channel), each with its pixel count and
 /// exact channel sums, so a bin's mean colour is exact. Only non-empty bins are kept, in order of first
@@ -237,7 +238,7 @@ final class ColorHistogram {
             means[3 * b + 1] = Float(bin.g) / w
             means[3 * b + 2] = Float(bin.b) / w
         }
-        let chunks = ParallelChunks.chunkCount(count: count, minimumChunk: 4096)
+        let chunks = parallelChunkCount(count, grain: 4096)
         var moved = [Bool](repeating: false, count: chunks)
         for _ in 0..<passes {
             let cx = centre, cy = centre + k, cz = centre + 2 * k
@@ -246,7 +247,7 @@ final class ColorHistogram {
                 cy[j] = Float(centres[j].1)
                 cz[j] = Float(centres[j].2)
             }
-            ParallelChunks.run(count: k, chunks: chunks) { _, rows in
+            parallelChunks(k, chunks: chunks) { _, rows in
                 let row = UnsafeMutablePointer<Float>.allocate(capacity: k)
                 defer { row.deallocate() }
                 for a in rows {
@@ -255,7 +256,7 @@ final class ColorHistogram {
                 }
             }
             moved.withUnsafeMutableBufferPointer { moved in
-                ParallelChunks.run(count: count, chunks: chunks) { chunk, range in
+                parallelChunks(count, chunks: chunks) { chunk, range in
                     var changed = false
                     for b in range {
                         let a = Int(assignment[b])

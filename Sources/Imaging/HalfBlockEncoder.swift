@@ -1,3 +1,5 @@
+import TerminalBytes
+
 /// Draws an image with `▀` half-block characters: each character cell shows two stacked pixels,
 /// the top one as foreground colour and the bottom one as background colour. A cell is about
 /// twice as tall as wide, so each half is about square and the image keeps its aspect ratio.
@@ -9,6 +11,11 @@ public struct HalfBlockEncoder: Sendable {
         /// The xterm 256-colour palette (`CSI 38;5;n m`): nearest of the 6x6x6 cube and the grey ramp.
         case palette256
     }
+
+    /// The `▀` UPPER HALF BLOCK (U+2580) in UTF-8: foreground paints the top half.
+    static let upperHalfBlock: [UInt8] = [0xE2, 0x96, 0x80]
+    /// The `▄` LOWER HALF BLOCK (U+2584) in UTF-8: foreground paints the bottom half.
+    static let lowerHalfBlock: [UInt8] = [0xE2, 0x96, 0x84]
 
     /// How colours are written.
     public var colors: Colors
@@ -53,21 +60,21 @@ public struct HalfBlockEncoder: Sendable {
                 let top = color(image, x, row * 2), bottom = color(image, x, row * 2 + 1)
                 switch (top, bottom) {
                 case (nil, nil):
-                    if previous != .none { out.append(contentsOf: ControlSequence.resetAttributes) }
+                    if previous != .none { out.append(contentsOf: EscapeSequence.Bytes.resetAttributes) }
                     previous = .none
                     out.append(UInt8(ascii: " "))
                 case let (t?, nil):
                     setColors(foreground: t, background: nil, previous: &previous, into: &out)
-                    out.append(contentsOf: ControlSequence.upperHalfBlock)
+                    out.append(contentsOf: Self.upperHalfBlock)
                 case let (nil, b?):
                     setColors(foreground: b, background: nil, previous: &previous, into: &out)
-                    out.append(contentsOf: ControlSequence.lowerHalfBlock)
+                    out.append(contentsOf: Self.lowerHalfBlock)
                 case let (t?, b?):
                     setColors(foreground: t, background: b, previous: &previous, into: &out)
-                    out.append(contentsOf: ControlSequence.upperHalfBlock)
+                    out.append(contentsOf: Self.upperHalfBlock)
                 }
             }
-            out.append(contentsOf: ControlSequence.resetAttributes)
+            out.append(contentsOf: EscapeSequence.Bytes.resetAttributes)
             out.append(UInt8(ascii: "\n"))
             previous = .none
         }
@@ -104,7 +111,7 @@ public struct HalfBlockEncoder: Sendable {
         if wanted == previous { return }
         var oldForeground: Ink?, oldBackground: Ink?? = nil
         if case let .set(f, b) = previous { oldForeground = f; oldBackground = .some(b) }
-        out.append(contentsOf: ControlSequence.csi)
+        out.append(contentsOf: EscapeSequence.Bytes.controlSequenceIntroducer)
         var first = true
         func separator() { if !first { out.append(UInt8(ascii: ";")) }; first = false }
         if oldForeground != foreground {

@@ -1,4 +1,5 @@
 import Foundation
+import TerminalBytes
 
 /// Encodes an image for the kitty graphics protocol: the image as PNG, base64 in chunks of at
 /// most 4096 bytes, transmitted and displayed at the cursor (`a=T`), with replies suppressed
@@ -16,8 +17,7 @@ public struct KittyGraphicsEncoder: Sendable {
         var offset = 0
         repeat {
             let end = min(payload.count, offset + 4096)
-            out.append(contentsOf: ControlSequence.apc)
-            out.append(UInt8(ascii: "G"))
+            out.append(contentsOf: EscapeSequence.Bytes.kittyGraphicsStart)
             if offset == 0 {
                 out.appendASCII("a=T,f=100,q=2")
                 if let columns { out.appendASCII(",c="); out.appendDecimal(columns) }
@@ -28,7 +28,7 @@ public struct KittyGraphicsEncoder: Sendable {
             out.append(end < payload.count ? UInt8(ascii: "1") : UInt8(ascii: "0"))
             out.append(UInt8(ascii: ";"))
             out.append(contentsOf: payload[offset..<end])
-            out.append(contentsOf: ControlSequence.stringTerminator)
+            out.append(contentsOf: EscapeSequence.Bytes.stringTerminator)
             offset = end
         } while offset < payload.count
         return out

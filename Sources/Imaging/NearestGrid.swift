@@ -1,3 +1,5 @@
+import Parallel
+
 /// Exact nearest-entry search over a palette (least squared RGB distance, lowest index on ties) through
 /// a grid of RGB cells that each list only the entries that can be nearest to a point in the cell.
 ///
@@ -74,13 +76,13 @@ struct NearestGrid: Sendable {
 
         // Fine lists, by coarse parent, in parallel; each chunk fills its own block list.
         var fineRange = [Int32](repeating: NearestGrid.unbuilt, count: 2 * 4096)
-        let chunks = ParallelChunks.chunkCount(count: 512, minimumChunk: 32) * 4
+        let chunks = parallelChunkCount(512, grain: 32) * 4
         var parts = [[Block]](repeating: [], count: chunks)
         parts.withUnsafeMutableBufferPointer { parts in
             fineRange.withUnsafeMutableBufferPointer { ranges in
                 coarseIndex.withUnsafeBufferPointer { coarseIndex in
                     coarseStart.withUnsafeBufferPointer { coarseStart in
-                        ParallelChunks.run(count: 512, chunks: chunks) { chunk, parents in
+                        parallelChunks(512, chunks: chunks) { chunk, parents in
                             guard let ranges = ranges.baseAddress, let index = coarseIndex.baseAddress,
                                   let start = coarseStart.baseAddress else { return }
                             parts[chunk] = NearestGrid.fineLists(parents: parents, cells: cells, index: index, start: start,

@@ -1,3 +1,5 @@
+import Parallel
+
 extension PaletteMapper {
     /// Rows per independently diffused strip; the strip count depends only on the image height, so
     /// the result is the same on any number of cores.
@@ -26,7 +28,7 @@ extension PaletteMapper {
                     errors.withUnsafeMutableBufferPointer { errors in
                         scratch.withUnsafeMutableBufferPointer { scratch in
                             grid.withSearch { search in
-                                ParallelChunks.run(count: pairs, chunks: pairs) { pair, _ in
+                                parallelFor(pairs) { pair in
                                     guard let src = src.baseAddress, let dst = dst.baseAddress, let colors = colors.baseAddress,
                                           let errors = errors.baseAddress, let scratch = scratch.baseAddress else { return }
                                     func lane(_ strip: Int) -> DiffusionLane {

@@ -1,3 +1,5 @@
+import Parallel
+
 extension PaletteMapper {
     /// The 8x8 Bayer matrix, row-major, values 0...63: M(2n) = [[4M, 4M+2], [4M+3, 4M+1]].
     static let bayer8: [Int32] = {
@@ -72,13 +74,13 @@ extension PaletteMapper {
             }
         }
         let thresholds = PaletteMapper.orderedThresholds
-        let chunks = ParallelChunks.chunkCount(count: image.height, minimumChunk: max(1, 16_384 / width))
+        let chunks = parallelChunkCount(image.height, grain: max(1, 16_384 / width))
         return PaletteMapper.filledIndices(count: image.width * image.height) { dst in
             image.pixels.withUnsafeBufferPointer { src in
                 cellAmplitudes.withUnsafeBufferPointer { amplitude in
                     thresholds.withUnsafeBufferPointer { threshold in
                         grid.withSearch { search in
-                            ParallelChunks.run(count: image.height, chunks: chunks) { _, rows in
+                            parallelChunks(image.height, chunks: chunks) { _, rows in
                                 guard let srcBase = src.baseAddress, let dstBase = dst.baseAddress,
                                       let amplitude = amplitude.baseAddress, let threshold = threshold.baseAddress
                                 else { return }

@@ -1,3 +1,5 @@
+import Parallel
+
 /// Maps images onto a palette: every pixel becomes the index of its nearest entry (least squared RGB
 /// distance, lowest index on ties), optionally dithered. Lookups go through a `NearestGrid` built for
 /// the colours each image actually has.
@@ -37,11 +39,11 @@ public struct PaletteMapper: Sendable {
     /// Plain nearest-colour mapping, rows split over cores; runs of one colour reuse the last answer.
     func mapNearest(_ image: RGBImage, grid: NearestGrid) -> [UInt16] {
         let width = image.width, channels = image.channels, hasAlpha = image.hasAlpha
-        let chunks = ParallelChunks.chunkCount(count: image.height, minimumChunk: max(1, 16_384 / width))
+        let chunks = parallelChunkCount(image.height, grain: max(1, 16_384 / width))
         return PaletteMapper.filledIndices(count: image.width * image.height) { dst in
             image.pixels.withUnsafeBufferPointer { src in
                 grid.withSearch { search in
-                    ParallelChunks.run(count: image.height, chunks: chunks) { _, rows in
+                    parallelChunks(image.height, chunks: chunks) { _, rows in
                         guard let srcBase = src.baseAddress, let dstBase = dst.baseAddress else { return }
                         var lastKey = UInt32.max
                         var lastIndex: UInt16 = 0

@@ -1,3 +1,5 @@
+import Parallel
+
 
 /// How `resized` samples the source.
 public enum ResizeFilter: Sendable {
@@ -112,9 +114,10 @@ extension RGBImage {
     }
 }
 
-/// Runs `body(row)` for every row in 0..<count, split into chunks over the cores.
+/// Runs `body(row)` for every row in 0..<count, split into chunks of at least four rows over the
+/// threads `--threads` allows.
 func parallelRows(_ count: Int, _ body: (Int) -> Void) {
-    ParallelChunks.run(count: count, chunks: ParallelChunks.chunkCount(count: count, minimumChunk: 4)) { _, rows in
+    parallelChunks(count, grain: 4) { rows in
         for y in rows { body(y) }
     }
 }

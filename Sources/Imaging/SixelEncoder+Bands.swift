@@ -1,15 +1,17 @@
+import Parallel
+
 extension SixelEncoder {
     /// The band data of `image`, in consecutive pieces: for each band of six rows, one run-length-coded
     /// bit row per colour used in it (`#reg` data, `$` between colours), and `-` after every band but
     /// the last. `registers[i]` is palette entry i's register. Groups of bands are encoded in parallel.
     static func encodeBands(_ image: IndexedImage, registers: [Int32]) -> [[UInt8]] {
         let bandCount = (image.height + 5) / 6
-        let chunks = ParallelChunks.chunkCount(count: bandCount, minimumChunk: max(1, 8_192 / image.width))
+        let chunks = parallelChunkCount(bandCount, grain: max(1, 8_192 / image.width))
         var parts = [[UInt8]](repeating: [], count: chunks)
         parts.withUnsafeMutableBufferPointer { parts in
             image.indices.withUnsafeBufferPointer { indices in
                 registers.withUnsafeBufferPointer { registers in
-                    ParallelChunks.run(count: bandCount, chunks: chunks) { chunk, bands in
+                    parallelChunks(bandCount, chunks: chunks) { chunk, bands in
                         guard let indices = indices.baseAddress, let registers = registers.baseAddress else { return }
                         // About 1.5 bytes per pixel is typical for photos; the writer grows if needed.
                         let capacity = bands.count * 6 * image.width * 3 / 2 + 256

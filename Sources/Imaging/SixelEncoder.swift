@@ -1,3 +1,5 @@
+import TerminalBytes
+
 /// Turns an image into a complete DEC sixel stream: quantise to at most 256 colours, map (optionally
 /// dithered), then write bands of six rows with run-length coding. Pixels with alpha below 128 stay
 /// transparent (the stream keeps the terminal background, P2 = 1).
@@ -103,9 +105,9 @@ public struct SixelEncoder: Sendable {
 /// The bytes of the sixel protocol (DEC STD 070; VT330/VT340 Programmer Reference, chapter 14).
 enum SixelCode {
     /// DCS `ESC P`, parameters 0;1;0 (P2 = 1: unpainted pixels keep the background), then `q`.
-    static let start: [UInt8] = ControlSequence.dcs + Array("0;1;0q".utf8)
+    static let start: [UInt8] = EscapeSequence.Bytes.sixelStart
     /// String terminator `ESC \`.
-    static let end: [UInt8] = ControlSequence.stringTerminator
+    static let end: [UInt8] = EscapeSequence.Bytes.stringTerminator
     /// `"Pan;Pad;Ph;Pv`: pixel aspect (1:1) and image size.
     static let rasterAttributes = UInt8(ascii: "\"")
     /// `#Pc` selects a register; `#Pc;Pu;Px;Py;Pz` defines it.

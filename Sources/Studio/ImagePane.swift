@@ -20,15 +20,14 @@ public struct ImagePane: Sendable {
 
     /// The cells the image takes inside `rect` (row, column, rows, columns), centred.
     public func placement(for image: RGBImage, in rect: Rect) -> Rect {
-        switch mode {
-        case .sixel, .kitty:
-            let size = image.sizeFitting(maxWidth: rect.columns * cellSize.width, maxHeight: rect.rows * cellSize.height,
-                                         enlarge: true)
+        switch ImageEncoding(mode: mode, sixel: sixel) {
+        case .pixels:
+            let size = pixelSize(for: image, in: rect)
             let columns = min(rect.columns, (size.width + cellSize.width - 1) / cellSize.width)
             let rows = min(rect.rows, (size.height + cellSize.height - 1) / cellSize.height)
             return Rect(row: rect.row + (rect.rows - rows) / 2, column: rect.column + (rect.columns - columns) / 2,
                         rows: rows, columns: columns)
-        case .truecolor, .color256, .none:
+        case .halfBlocks, .unavailable:
             let columns = HalfBlockEncoder.columns(forWidth: image.width, height: image.height, maxColumns: rect.columns,
                                                    maxRows: rect.rows, enlarge: true)
             let rows = HalfBlockEncoder.rows(forWidth: image.width, height: image.height, columns: columns)
@@ -37,43 +36,42 @@ public struct ImagePane: Sendable {
         }
     }
 
+    /// The pixel size a sixel or kitty image gets in `rect`: fitted, aspect kept, enlarged when small.
+    private func pixelSize(for image: RGBImage, in rect: Rect) -> (width: Int, height: Int) {
+        image.sizeFitting(maxWidth: rect.columns * cellSize.width, maxHeight: rect.rows * cellSize.height, enlarge: true)
+    }
+
     /// Bytes removing what earlier `bytes(for:in:)` drew and rewriting cells does not erase: kitty's
     /// image placements (deleted, with their data); nothing for the other modes, whose pixels are
     /// cells or are overwritten by the cells curses redraws.
     public func clearBytes() -> [UInt8] {
-        mode == .kitty ? Array("\u{1B}_Ga=d,d=A\u{1B}\\".utf8) : []
+        mode == .kitty ? Array(EscapeSequence.kittyDeleteAllImages.utf8) : []
     }
 
     /// Bytes drawing `image` in `rect` (0-based cells); empty when the mode draws nothing.
     public func bytes(for image: RGBImage, in rect: Rect) -> [UInt8] {
         guard rect.rows > 0, rect.columns > 0 else { return [] }
         let place = placement(for: image, in: rect)
-        var out: [UInt8] = Array("\u{1B}7".utf8)  // save cursor
-        func move(_ row: Int, _ column: Int) { out += Array("\u{1B}[\(row + 1);\(column + 1)H".utf8) }
-        switch mode {
-        case .sixel, .kitty:
-            let size = image.sizeFitting(maxWidth: rect.columns * cellSize.width, maxHeight: rect.rows * cellSize.height,
-                                         enlarge: true)
+        var out: [UInt8] = Array(EscapeSequence.saveCursor.utf8)
+        func move(_ row: Int, _ column: Int) { out += Array(EscapeSequence.cursorPosition(row: row, column: column).utf8) }
+        switch ImageEncoding(mode: mode, sixel: sixel) {
+        case .pixels(let encode):
+            let size = pixelSize(for: image, in: rect)
             let scaled = image.fitted(width: size.width, height: size.height)
             out += clearBytes()  // kitty keeps earlier images until told; sixel pixels are simply overwritten
             move(place.row, place.column)
-            if mode == .sixel {
-                out += SixelEncoder(settings: sixel).encode(scaled)
-            } else {
-                out += (try? KittyGraphicsEncoder().encode(scaled)) ?? []
-            }
-        case .truecolor, .color256:
-            let encoder = HalfBlockEncoder(colors: mode == .truecolor ? .truecolor : .palette256)
+            out += (try? encode(scaled)) ?? []
+        case .halfBlocks(let encoder):
             let cells = encoder.encode(image, columns: place.columns)
             for (offset, line) in cells.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
                 .prefix(place.rows).enumerated() {
                 move(place.row + offset, place.column)
                 out += line
             }
-        case .none:
+        case .unavailable:
             return []
         }
-        out += Array("\u{1B}8".utf8)  // restore cursor
+        out += Array(EscapeSequence.restoreCursor.utf8)
         return out
     }
 }

@@ -42,19 +42,16 @@ public struct ImagePresenter: Sendable {
 
     /// The bytes that draw `image` on `target`.
     public func render(_ image: RGBImage, on target: Target) throws(Problem) -> [UInt8] {
-        switch target.mode {
-        case .sixel:
-            return SixelEncoder(settings: target.sixel).encode(pixelImage(image, on: target))
-        case .kitty:
+        switch ImageEncoding(mode: target.mode, sixel: target.sixel) {
+        case .pixels(let encode):
             do {
-                return try KittyGraphicsEncoder().encode(pixelImage(image, on: target))
+                return try encode(pixelImage(image, on: target))
             } catch {
                 throw Problem(description: error.description)
             }
-        case .truecolor, .color256:
-            let encoder = HalfBlockEncoder(colors: target.mode == .truecolor ? .truecolor : .palette256)
+        case .halfBlocks(let encoder):
             return encoder.encode(image, columns: halfBlockColumns(image, on: target))
-        case .none:
+        case .unavailable:
             throw Problem(description: "this terminal cannot show images (no colour support); choose a format with --graphics")
         }
     }

@@ -1,5 +1,6 @@
 import Diffusion
 import Foundation
+import ShippedFiles
 
 /// Finds and loads the model a command asks for: a diffusers folder or a single-file
 /// .safetensors checkpoint given by path, else the default model.
@@ -21,7 +22,8 @@ public enum ModelLocator {
             }
         }
         guard let path = configured else {
-            throw LoadError(description: "no model given: use --model PATH (a diffusers folder or a .safetensors file)")
+            throw LoadError(description: "no model given and no bundled model (\(ShippedFile.bundledModel.notFound())): "
+                            + "use --model PATH (a diffusers folder or a .safetensors file)")
         }
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
@@ -39,35 +41,23 @@ public enum ModelLocator {
         }
     }
 
-    /// The default model: `model` in `$XDG_CONFIG_HOME/stipple/config.toml`, else the model
-    /// bundled in samples/ (see `bundledModelCandidates`); nil when there is none. A config file
-    /// that cannot be read is an error.
+    /// The default model: `model` in `$XDG_CONFIG_HOME/stipple/config.toml`, else the bundled
+    /// model (`ShippedFile.bundledModel`: $STIPPLE_DATA, next to the binary, its prefix's
+    /// share/stipple, its source checkout); nil when there is none. A config file that cannot be
+    /// read is an error.
     public static func defaultModelPath() throws(StudioConfig.LoadError) -> String? {
         if let configured = try StudioConfig.current().model { return configured }
-        return bundledModelCandidates().first { FileManager.default.fileExists(atPath: $0 + "/model_index.json") }
+        return ShippedFile.bundledModel.locate { FileManager.default.fileExists(atPath: $0 + "/model_index.json") }
     }
 
-    /// Where the bundled model may be: beside the executable's package checkout (the executable
-    /// lives in .build/<config>/), or in the source tree this file was compiled from.
-    static func bundledModelCandidates() -> [String] { packageCandidates("samples/shapes-64") }
+    /// Where the bundled model may be, in lookup order.
+    static func bundledModelCandidates() -> [String] { ShippedFile.bundledModel.candidates() }
 
-    /// The themes/ folder of the package (found as the bundled model is), nil when absent.
+    /// The themes folder (found as the bundled model is), nil when absent.
     public static func themesFolder() -> URL? {
-        packageCandidates("themes").first { FileManager.default.fileExists(atPath: $0) }.map { URL(fileURLWithPath: $0) }
+        ShippedFile.themes.locate().map { URL(fileURLWithPath: $0) }
     }
 
-    /// `relative` next to the executable and up to three folders above it, then in the source tree.
-    static func packageCandidates(_ relative: String) -> [String] {
-        var candidates: [String] = []
-        let executable = URL(fileURLWithPath: CommandLine.arguments.first ?? "").resolvingSymlinksInPath()
-        var folder = executable.deletingLastPathComponent()
-        for _ in 0..<4 {
-            candidates.append(folder.appendingPathComponent(relative).path)
-            folder = folder.deletingLastPathComponent()
-        }
-        let sources = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent()
-        candidates.append(sources.appendingPathComponent(relative).path)
-        return candidates
-    }
+    /// The error when `themesFolder()` is nil: what was looked for where, and how to fix it.
+    public static func themesNotFound() -> String { ShippedFile.themes.notFound() }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Terminal
 
 /// The studio's prompt editors: multi-line text with a cursor, soft wrapping to the editor's
 /// width, word-wise moves and deletes, and a history of past entries browsed with up/down from
@@ -182,12 +183,15 @@ public struct TextEditor: Sendable, Equatable {
 
     // MARK: Layout
 
-    /// The text wrapped to `width` columns: words move whole to the next line when they fit there,
-    /// longer ones are cut; `\n` starts a new line. Each line knows where it starts in `characters`.
+    /// The text wrapped to `width` terminal columns (CJK characters and emoji take two, combining
+    /// marks none: `ColumnWidth`): words move whole to the next line when they fit there, longer
+    /// ones are cut; a wide character that would straddle the edge starts the next line; `\n`
+    /// starts a new line. Each line knows where it starts in `characters`.
     public func layout(width: Int) -> Layout {
         let width = max(1, width)
         var lines: [Layout.Line] = []
         var lineStart = 0
+        var lineColumns = 0  // columns of characters[lineStart..<i]
         var i = 0
         var lastBreak: Int?  // index after the last space on the current line
         while i < characters.count {
@@ -196,25 +200,29 @@ public struct TextEditor: Sendable, Equatable {
                 lines.append(Layout.Line(start: lineStart, end: i, hardBreak: true))
                 i += 1
                 lineStart = i
+                lineColumns = 0
                 lastBreak = nil
                 continue
             }
-            if i - lineStart == width {
+            let columns = ColumnWidth.of(character)
+            if lineColumns + columns > width && i > lineStart {
                 // The line is full: break after its last space when there is one, else here.
                 let end = (lastBreak.map { $0 > lineStart } ?? false) ? lastBreak! : i
                 lines.append(Layout.Line(start: lineStart, end: end, hardBreak: false))
                 lineStart = end
+                lineColumns = ColumnWidth.of(characters[end..<i])
                 lastBreak = nil
                 continue
             }
             if character == " " { lastBreak = i + 1 }
+            lineColumns += columns
             i += 1
         }
         lines.append(Layout.Line(start: lineStart, end: characters.count, hardBreak: false))
         return Layout(characters: characters, lines: lines, cursorIndex: cursor, width: width)
     }
 
-    /// Wrapped lines of a text and the cursor's place among them.
+    /// Wrapped lines of a text and the cursor's place among them, in terminal columns.
     public struct Layout: Sendable {
         public struct Line: Sendable, Equatable {
             /// Range in the editor's characters (the `\n` of a hard break is not included).
@@ -231,24 +239,36 @@ public struct TextEditor: Sendable, Equatable {
         /// The text of each wrapped line.
         public var texts: [String] { lines.map { String(characters[$0.start..<$0.end]) } }
 
-        /// The cursor's (row, column). At a soft wrap the cursor belongs to the next line's start.
+        /// The cursor's (row, column), the column in terminal cells from the line's start. At a soft
+        /// wrap the cursor belongs to the next line's start.
         public var cursor: (row: Int, column: Int) {
             for (row, line) in lines.enumerated() {
                 let isLast = row == lines.count - 1
                 let endsHere = line.hardBreak || isLast ? cursorIndex <= line.end : cursorIndex < line.end
                 if cursorIndex >= line.start && endsHere {
-                    return (row, cursorIndex - line.start)
+                    return (row, ColumnWidth.of(characters[line.start..<cursorIndex]))
                 }
             }
-            return (lines.count - 1, max(0, cursorIndex - lines[lines.count - 1].start))
+            let last = lines[lines.count - 1]
+            return (lines.count - 1, ColumnWidth.of(characters[last.start..<max(last.start, cursorIndex)]))
         }
 
-        /// The character index at (row, column), clamped to the line.
+        /// The character index at (row, column), clamped to the line: the character whose cells
+        /// hold `column` (its start, for a wide one), or the line's end.
         func index(row: Int, column: Int) -> Int {
             let line = lines[max(0, min(row, lines.count - 1))]
             let isLast = row >= lines.count - 1
-            let maxColumn = line.hardBreak || isLast ? line.end - line.start : max(0, line.end - line.start - 1)
-            return line.start + min(column, maxColumn)
+            // On a soft-wrapped line the cursor cannot stand after the last character (that is the
+            // next line's start).
+            let last = line.hardBreak || isLast ? line.end : max(line.start, line.end - 1)
+            var index = line.start, used = 0
+            while index < last {
+                let next = used + ColumnWidth.of(characters[index])
+                if next > column { break }
+                used = next
+                index += 1
+            }
+            return index
         }
     }
 

@@ -12,7 +12,7 @@ import Synchronization
 /// `attentionScoreBudget` floats (or one row of scores, if larger): the score matrix is never whole.
 public func attention(query: Tensor, key: Tensor, value: Tensor, heads: Int, causal: Bool = false, scale: Float? = nil) -> Tensor {
     attention(query: query, key: key, value: value, heads: heads, causal: causal, scale: scale,
-              scoreBudget: attentionScoreBudget, threads: Threads.count)
+              scoreBudget: attentionScoreBudget, threads: BLASThreads.prepare())
 }
 
 /// `attention` with an explicit per-worker score budget in floats and thread count (tests use
@@ -70,7 +70,7 @@ func attention(query: Tensor, key: Tensor, value: Tensor, heads: Int, causal: Bo
                         return
                     }
                     let next = Atomic<Int>(0)
-                    Threads.withSingleThreadedBLAS {
+                    BLASThreads.withSingleThreadedBLAS {
                         parallelFor(workers) { _ in
                             let scratch = UnsafeMutablePointer<Float>.allocate(capacity: scratchCount)
                             defer { scratch.deallocate() }

@@ -13,7 +13,7 @@ import Synchronization
 /// floats (4 MB), up to four times that for narrow images, or one output row if that is larger,
 /// and multiply each tile with one sgemm that writes straight into the output.
 public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int = 1, padding: Int = 0) -> Tensor {
-    conv2d(x, weight: weight, bias: bias, stride: stride, padding: padding, columnBudget: convolutionColumnBudget, threads: Threads.count)
+    conv2d(x, weight: weight, bias: bias, stride: stride, padding: padding, columnBudget: convolutionColumnBudget, threads: BLASThreads.prepare())
 }
 
 /// `conv2d` with an explicit column-buffer budget in floats and thread count (tests use these to
@@ -151,7 +151,7 @@ private func unfoldedConvolution(_ x: UnsafePointer<Float>, batch: Int, _ g: Con
         return
     }
     let next = Atomic<Int>(0)
-    Threads.withSingleThreadedBLAS {
+    BLASThreads.withSingleThreadedBLAS {
         parallelFor(plan.threads) { _ in
             let columns = UnsafeMutablePointer<Float>.allocate(capacity: plan.scratchCount)
             defer { columns.deallocate() }

@@ -5,7 +5,7 @@ public func matmul(_ a: Tensor, _ b: Tensor) -> Tensor {
     precondition(a.shape.count == 2 && b.shape.count == 2 && a.shape[1] == b.shape[0], "matmul shapes \(a.shape) x \(b.shape)")
     let (m, k, n) = (a.shape[0], a.shape[1], b.shape[1])
     var c = Tensor(zeros: [m, n])
-    Threads.prepare()
+    BLASThreads.prepare()
     a.storage.withUnsafeBufferPointer { pa in
         b.storage.withUnsafeBufferPointer { pb in
             c.storage.withUnsafeMutableBufferPointer { pc in
@@ -39,7 +39,7 @@ public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
     let (outFeatures, inFeatures) = (weight.shape[0], weight.shape[1])
     let rows = x.count / max(1, inFeatures)
     if let bias { precondition(bias.count == outFeatures, "linear: bias \(bias.shape) for \(outFeatures) outputs") }
-    Threads.prepare()
+    BLASThreads.prepare()
     return Tensor(shape: Array(x.shape.dropLast()) + [outFeatures]) { out in
         guard let po = out.baseAddress, out.count > 0 else { return }
         if let bias {

@@ -1,31 +1,23 @@
 import CBLAS
-import Dispatch
+@_exported import Parallel
 import Foundation
 
-/// Threads for kernels: OpenBLAS threads and Dispatch work splitting. One setting.
-public enum Threads {
-    /// The setting, and how many kernels are inside `withSingleThreadedBLAS` right now.
+/// OpenBLAS's own thread count, kept at `Threads.count` (module Parallel, the one setting) except
+/// inside `withSingleThreadedBLAS`. Applied before each kernel's sgemm (`prepare`), so a
+/// `Threads.set` takes effect at the next kernel.
+enum BLASThreads {
+    /// The count OpenBLAS was last given (nil before the first kernel) and how many kernels are
+    /// inside `withSingleThreadedBLAS` right now.
     private struct State {
-        var count: Int
+        var applied: Int?
         var singleThreadedRegions = 0
     }
 
     /// A pthread mutex (NSLock) rather than Synchronization's `Mutex`: ThreadSanitizer does not see
-    /// the latter's futex-based locking on Linux and reported every access under it as a race,
-    /// burying real findings in its run of the suite.
-    private static let state: LockedState = {
-        let cores = max(1, ProcessInfo.processInfo.activeProcessorCount)
-        openblas_set_num_threads(Int32(cores))
-        return LockedState(State(count: cores))
-    }()
-
+    /// the latter's futex-based locking on Linux and reported every access under it as a race.
     private final class LockedState: @unchecked Sendable {  // `value` guarded by `lock`
         private let lock = NSLock()
-        private var value: State
-
-        init(_ value: State) {
-            self.value = value
-        }
+        private var value = State()
 
         func withLock<R>(_ body: (inout State) -> R) -> R {
             lock.lock()
@@ -34,21 +26,20 @@ public enum Threads {
         }
     }
 
-    /// Threads kernels use; defaults to all cores.
-    public static var count: Int { state.withLock { $0.count } }
+    private static let state = LockedState()
 
-    /// Uses `n` threads (at least 1) for OpenBLAS and for kernels' own work splitting.
-    public static func set(_ n: Int) {
+    /// Gives OpenBLAS `Threads.count` threads if it has another count (outside single-threaded
+    /// regions); returns that count, the threads a kernel splits its own work over.
+    @discardableResult
+    static func prepare() -> Int {
+        let count = Threads.count
         state.withLock {
-            $0.count = max(1, n)
-            if $0.singleThreadedRegions == 0 { openblas_set_num_threads(Int32($0.count)) }
+            if $0.singleThreadedRegions == 0 && $0.applied != count {
+                openblas_set_num_threads(Int32(count))
+                $0.applied = count
+            }
         }
-    }
-
-    /// Makes sure OpenBLAS runs on `count` threads before a kernel's first sgemm (the setting is
-    /// applied when first read).
-    static func prepare() {
-        _ = count
+        return count
     }
 
     /// Runs `body` with OpenBLAS on one thread, so that the workers of a `parallelFor` can each call
@@ -56,39 +47,16 @@ public enum Threads {
     /// setting comes back when the last one ends. Meanwhile any other sgemm also runs on one thread.
     static func withSingleThreadedBLAS<R>(_ body: () -> R) -> R {
         state.withLock {
-            if $0.singleThreadedRegions == 0 && $0.count > 1 { openblas_set_num_threads(1) }
+            if $0.singleThreadedRegions == 0 && $0.applied != 1 {
+                openblas_set_num_threads(1)
+                $0.applied = 1
+            }
             $0.singleThreadedRegions += 1
         }
         defer {
-            state.withLock {
-                $0.singleThreadedRegions -= 1
-                if $0.singleThreadedRegions == 0 && $0.count > 1 { openblas_set_num_threads(Int32($0.count)) }
-            }
+            state.withLock { $0.singleThreadedRegions -= 1 }
+            prepare()
         }
         return body()
     }
-}
-
-/// Calls `body(i)` for `i` in `0..<iterations`, concurrently when `iterations > 1` and more than one
-/// thread is set (DispatchQueue.concurrentPerform). `body` must only write memory its `i` owns.
-func parallelFor(_ iterations: Int, _ body: (Int) -> Void) {
-    if iterations <= 1 || Threads.count == 1 {
-        for i in 0..<iterations { body(i) }
-        return
-    }
-    withoutActuallyEscaping(body) { body in
-        nonisolated(unsafe) let body = body
-        DispatchQueue.concurrentPerform(iterations: iterations) { body($0) }
-    }
-}
-
-/// Calls `body(range)` for contiguous slices of `0..<count`: one per thread when `count` is at least
-/// `grain` items per thread, else a single call over everything.
-func parallelChunks(_ count: Int, grain: Int, _ body: (Range<Int>) -> Void) {
-    let chunks = max(1, min(Threads.count, count / max(1, grain)))
-    if chunks == 1 {
-        if count > 0 { body(0..<count) }
-        return
-    }
-    parallelFor(chunks) { c in body((c * count / chunks)..<((c + 1) * count / chunks)) }
 }

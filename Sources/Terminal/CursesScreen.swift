@@ -54,19 +54,20 @@ public final class CursesScreen: TextScreen {
 
     public func put(_ text: String, row: Int, column: Int, style: CellStyle, width: Int?) {
         guard row >= 0, row < size.rows, column < size.columns else { return }
-        var characters = Array(TerminalText.visible(String(text.map { $0.isNewline ? " " : $0 })))
+        var characters = Substring(TerminalText.visible(String(text.map { $0.isNewline ? " " : $0 })))
         var start = column
-        if start < 0 {
-            characters.removeFirst(min(characters.count, -start))
-            start = 0
+        while start < 0, let first = characters.first {  // starts left of the screen: drop what is off it
+            characters.removeFirst()
+            start += ColumnWidth.of(first)
         }
+        start = max(0, start)
         let room = min(size.columns - start, width ?? Int.max)
         guard room > 0 else { return }
         // Never write the bottom-right cell: on many terminals that scrolls the screen.
         var limit = room
         if row == size.rows - 1 { limit = min(limit, size.columns - 1 - start) }
         guard limit > 0 else { return }
-        let clipped = String(characters.prefix(limit))
+        let clipped = String(ColumnWidth.prefix(characters, columns: limit))
         apply(style)
         _ = mvaddstr(Int32(row), Int32(start), clipped)
     }

@@ -53,8 +53,8 @@ public struct KeyDecoder: Sendable {
     /// Ends a wait: a lone ESC becomes `.escape`, an unfinished sequence is dropped.
     public mutating func flush() -> [Key] {
         defer { buffer.removeAll() }
-        if buffer == [0x1B] { return [.escape] }
-        if buffer.first == 0x1B, buffer.count == 2, let alt = Self.character(in: Array(buffer[1...])) {
+        if buffer == [EscapeSequence.escape] { return [.escape] }
+        if buffer.first == EscapeSequence.escape, buffer.count == 2, let alt = Self.character(in: Array(buffer[1...])) {
             return [.alt(alt.0)]
         }
         return []
@@ -66,7 +66,7 @@ public struct KeyDecoder: Sendable {
         guard let first = buffer.first else { return nil }
         if pasted != nil { return decodePaste() }
         switch first {
-        case 0x1B: return decodeEscape()
+        case EscapeSequence.escape: return decodeEscape()
         case 0x0D, 0x0A: return (.enter, 1)
         case 0x09: return (.tab, 1)
         case 0x7F, 0x08: return (.backspace, 1)
@@ -105,7 +105,7 @@ public struct KeyDecoder: Sendable {
             return (key, 3)
         case 0x0D, 0x0A: return (.newline, 2)
         case 0x7F, 0x08: return (.ctrl("w"), 2)  // Alt-Backspace deletes a word
-        case 0x1B: return (.escape, 1)  // ESC ESC: the first is a lone escape
+        case EscapeSequence.escape: return (.escape, 1)  // ESC ESC: the first is a lone escape
         default:
             // ESC then a control character: a lone escape, then that key.
             guard buffer[1] >= 0x20, let length = Self.utf8Length(buffer[1]) else { return (.escape, 1) }
@@ -164,13 +164,13 @@ public struct KeyDecoder: Sendable {
 
     /// Inside a bracketed paste: everything up to ESC [ 201 ~ is text.
     private mutating func decodePaste() -> (Key?, Int)? {
-        let end: [UInt8] = [0x1B, 0x5B, 0x32, 0x30, 0x31, 0x7E]
+        let end = EscapeSequence.Bytes.pasteEnd
         if buffer.starts(with: end) {
             let text = String(decoding: pasted ?? [], as: UTF8.self)
             pasted = nil
             return (.paste(text), end.count)
         }
-        if buffer.first == 0x1B && end.starts(with: buffer) { return nil }  // maybe the end marker, wait
+        if buffer.first == EscapeSequence.escape && end.starts(with: buffer) { return nil }  // maybe the end marker, wait
         pasted?.append(buffer[0])
         return (nil, 1)
     }

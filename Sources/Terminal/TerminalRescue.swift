@@ -19,7 +19,8 @@ public enum TerminalRescue {
     nonisolated(unsafe) static var haveSaved = false
     nonisolated(unsafe) static var fd: Int32 = -1
     /// Bracketed paste off, attributes reset, cursor shown, alternate screen left, a new line.
-    static let resetBytes: [UInt8] = Array("\u{1B}[?2004l\u{1B}[0m\u{1B}[?25h\u{1B}[?1049l\r\n".utf8)
+    static let resetBytes: [UInt8] = Array((EscapeSequence.bracketedPasteOff + EscapeSequence.resetAttributes
+        + EscapeSequence.showCursor + EscapeSequence.leaveAlternateScreen + "\r\n").utf8)
     nonisolated(unsafe) static var resetBuffer: UnsafeMutablePointer<UInt8>?
 
     public static let fatalSignals: [Int32] = [SIGSEGV, SIGBUS, SIGILL, SIGTRAP, SIGFPE, SIGABRT]

@@ -39,7 +39,7 @@ public enum TerminalText {
     private static func escape(_ scalar: Unicode.Scalar) -> String {
         let hex = String(scalar.value, radix: 16)
         switch scalar.value {
-        case 0x1B: return "\\e"
+        case UInt32(EscapeSequence.escape): return "\\e"
         case 0x0A: return "\\n"
         case 0x09: return "\\t"
         case 0x0D: return "\\r"

@@ -46,6 +46,8 @@ public final class HeadlessScreen: TextScreen {
     public struct Cell: Equatable, Sendable {
         public var character: Character
         public var style: CellStyle
+        /// The right half of a two-column character drawn in the cell before (holds a space).
+        public var isContinuation = false
     }
 
     public private(set) var size: (rows: Int, columns: Int)
@@ -74,21 +76,29 @@ public final class HeadlessScreen: TextScreen {
         var x = column
         let limit = min(size.columns, width.map { column + $0 } ?? size.columns)
         // As CursesScreen draws it: line breaks as spaces, other controls as visible escapes.
+        // Wide characters take two cells (the second marked as their continuation), zero-width
+        // ones none; a wide character that would straddle the limit is left out, as curses does.
         for character in TerminalText.visible(String(text.map { $0.isNewline ? " " : $0 })) {
-            guard x < limit else { break }
-            if x >= 0 {
+            let columns = ColumnWidth.of(character)
+            guard x + columns <= limit else { break }
+            if x >= 0 && columns > 0 {
+                // Half of a wide character overwritten: its other half becomes a blank.
+                if cells[row][x].isContinuation && x > 0 { cells[row][x - 1].character = " " }
+                let after = x + columns
+                if after < size.columns && cells[row][after].isContinuation {
+                    cells[row][after] = Cell(character: " ", style: cells[row][after].style)
+                }
                 cells[row][x] = Cell(character: character, style: style)
+                if columns == 2 { cells[row][x + 1] = Cell(character: " ", style: style, isContinuation: true) }
             }
-            x += 1
+            x += columns
         }
     }
 
     public func fill(row: Int, column: Int, rows: Int, columns: Int, style: CellStyle) {
-        for r in max(0, row)..<min(size.rows, row + rows) where rows > 0 {
-            for c in max(0, column)..<min(size.columns, column + columns) where columns > 0 {
-                cells[r][c] = Cell(character: " ", style: style)
-            }
-        }
+        guard rows > 0, columns > 0 else { return }
+        let blank = String(repeating: " ", count: columns)  // through put: halves of wide characters too
+        for r in max(0, row)..<min(size.rows, row + rows) { put(blank, row: r, column: column, style: style, width: nil) }
     }
 
     public func refresh() {
@@ -97,7 +107,7 @@ public final class HeadlessScreen: TextScreen {
 
     /// The text of one row, trailing spaces removed.
     public func line(_ row: Int) -> String {
-        var text = String(cells[row].map(\.character))
+        var text = String(cells[row].filter { !$0.isContinuation }.map(\.character))
         while text.last == " " { text.removeLast() }
         return text
     }

@@ -2,6 +2,7 @@ import Diffusion
 import Foundation
 import Imaging
 import Studio
+import Terminal
 
 /// `stipple generate`'s progress on stderr: a redrawn bar (step i/N, it/s, ETA) when stderr is a
 /// terminal, one plain line per step otherwise (logs, pipes). Saved paths go to stdout, one per
@@ -31,14 +32,14 @@ final class ProgressReporter {
                 let filled = width * progress.step / max(progress.total, 1)
                 let bar = String(repeating: "█", count: filled) + String(repeating: "░", count: width - filled)
                 let eta = String(format: "ETA %.1fs", progress.eta)
-                write("\r\u{1B}[K\(bar) \(progress.step)/\(progress.total)  \(rate)  \(eta)")
+                write("\r" + EscapeSequence.eraseToLineEnd + "\(bar) \(progress.step)/\(progress.total)  \(rate)  \(eta)")
                 onBar = true
             } else {
                 line("step \(progress.step)/\(progress.total)  \(rate)  \(String(format: "%.2fs", progress.elapsed))")
             }
         case .decoding:
             if isTerminal {
-                write("\r\u{1B}[Kdecoding")
+                write("\r" + EscapeSequence.eraseToLineEnd + "decoding")
                 onBar = true
             }
         case .image(let image):
@@ -57,7 +58,7 @@ final class ProgressReporter {
     /// Ends a bar left on the current line.
     func finishLine() {
         if onBar {
-            write("\r\u{1B}[K")
+            write("\r" + EscapeSequence.eraseToLineEnd)
             onBar = false
         }
     }
@@ -72,8 +73,8 @@ final class ProgressReporter {
         let image = RGBImage(preview)
         let columns = min(48, max(8, preview.width))
         let rows = HalfBlockEncoder.rows(forWidth: image.width, height: image.height, columns: columns)
-        var text = "\r\u{1B}[K"
-        if previewRows > 0 { text += "\u{1B}[\(previewRows)A" }
+        var text = "\r" + EscapeSequence.eraseToLineEnd
+        if previewRows > 0 { text += EscapeSequence.cursorUp(previewRows) }
         write(text)
         let bytes = HalfBlockEncoder(colors: .truecolor).encode(image.fitted(width: columns, height: rows * 2), columns: columns)
         FileHandle.standardError.write(Data(bytes))

@@ -42,7 +42,7 @@ struct StudioCommand: ParsableCommand {
         if let threads = options.threads { Threads.set(threads) }
         let config = try StudioConfig.current()
         let themeName = theme ?? config.theme ?? "dark"
-        guard let themes = ModelLocator.themesFolder() else { throw CommandFailure("themes/ folder not found") }
+        guard let themes = ModelLocator.themesFolder() else { throw CommandFailure(ModelLocator.themesNotFound()) }
         let loadedTheme: Theme
         do {
             loadedTheme = try Theme.load(named: themeName, from: themes)

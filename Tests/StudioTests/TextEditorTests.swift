@@ -1,5 +1,6 @@
 import Testing
 @testable import Studio
+import Terminal
 
 /// The prompt editor: typing and pasting, word-wise moves and deletes, wrapping, up/down through
 /// wrapped lines and through history.
@@ -95,3 +96,47 @@ import Testing
     }
 }
 
+
+/// Wrapping and the cursor in terminal columns: CJK characters and emoji take two cells.
+@Suite struct TextEditorColumnTests {
+    @Test func aCJKPromptWrapsAtTheRightColumn() {
+        var editor = TextEditor(text: "日本語のテキスト")
+        let layout = editor.layout(width: 5)
+        #expect(layout.texts == ["日本", "語の", "テキ", "スト"], "two wide characters fill four of five columns")
+        #expect(layout.cursor == (3, 4))
+        #expect(TextEditor(text: "ab漢字 cd").layout(width: 5).texts == ["ab漢", "字 cd"])
+        // Up and down keep the column in cells: after 語 (columns 0-1) is column 2, then after テ.
+        editor.moveToLineStart()
+        for _ in 0..<3 { editor.moveRight() }
+        #expect(editor.layout(width: 5).cursor == (1, 2))
+        editor.moveDown(width: 5)
+        #expect(editor.cursor == 5 && editor.layout(width: 5).cursor == (2, 2))
+        // A column inside a wide character lands on its start.
+        var narrow = TextEditor(text: "abc\n漢字")
+        narrow.moveToLineStart()
+        narrow.moveUp(width: 10)
+        narrow.moveToLineStart()
+        narrow.moveRight()
+        narrow.moveDown(width: 10)
+        #expect(narrow.layout(width: 10).cursor == (1, 0))
+    }
+
+    @Test func anEmojiPromptWrapsAtTheRightColumn() {
+        let editor = TextEditor(text: "🦊🦊🦊 fox")
+        let layout = editor.layout(width: 5)
+        #expect(layout.texts == ["🦊🦊", "🦊 ", "fox"])
+        #expect(layout.cursor == (2, 3))
+        #expect(TextEditor(text: "a 🦊 fox 🦊🦊").layout(width: 6).texts == ["a 🦊 ", "fox ", "🦊🦊"])
+    }
+
+    @Test func theDrawnCursorLandsOnTheRightCell() {
+        let screen = HeadlessScreen(rows: 8, columns: 10)
+        let rect = Rect(row: 0, column: 0, rows: 6, columns: 7)  // inside: 5 columns, 4 rows
+        StudioView().drawEditor(TextEditor(text: "日本語のテキスト"), title: "P", in: rect, focused: true, on: screen)
+        #expect(screen.line(2) == "│語の │", "the frame stays in its column after wide characters")
+        #expect(screen.line(4) == "│スト │")
+        #expect(screen.cursor.map { [$0.row, $0.column] } == [4, 5], "after ス and ト: column 4 of the inside")
+        StudioView().drawEditor(TextEditor(text: "a🦊"), title: "P", in: rect, focused: true, on: screen)
+        #expect(screen.line(1) == "│a🦊  │" && screen.cursor.map { [$0.row, $0.column] } == [1, 4])
+    }
+}

@@ -1,4 +1,3 @@
-import Dispatch
 import Tensor
 
 /// Deterministic random weights for any tensor name and shape, so full-size models can be built
@@ -33,7 +32,7 @@ public final class RandomWeights: WeightSource, @unchecked Sendable {
         let chunks = (count + chunk - 1) / chunk
         values.withUnsafeMutableBufferPointer { buffer in
             nonisolated(unsafe) let out = buffer.baseAddress!
-            DispatchQueue.concurrentPerform(iterations: chunks) { c in
+            parallelFor(chunks) { c in  // each chunk seeded by its index: the same values on any thread count
                 var state = base &+ UInt64(c) &* 0x9E37_79B9_7F4A_7C15
                 for i in (c * chunk)..<min(count, (c + 1) * chunk) {
                     state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407

@@ -1,4 +1,4 @@
-import Dispatch
+import Parallel
 
 // Float32 from the stored element types. Sources are read unaligned (a safetensors header need not
 // leave the data 4-byte aligned) and little-endian, as safetensors stores them on every platform
@@ -43,7 +43,7 @@ func convertFloat16Reference(_ out: UnsafeMutablePointer<Float>, _ src: UnsafeRa
 let conversionChunkElements = 1 << 20
 
 /// Runs `convert(out, src, count)` over pieces of `conversionChunkElements` elements, concurrently
-/// (DispatchQueue.concurrentPerform) when there is more than one piece.
+/// (`parallelFor`, on the threads `--threads` allows) when there is more than one piece.
 func convertInChunks(_ out: UnsafeMutablePointer<Float>, _ src: UnsafeRawPointer, count: Int, elementSize: Int,
                      _ convert: @Sendable (UnsafeMutablePointer<Float>, UnsafeRawPointer, Int) -> Void) {
     let pieces = (count + conversionChunkElements - 1) / conversionChunkElements
@@ -53,7 +53,7 @@ func convertInChunks(_ out: UnsafeMutablePointer<Float>, _ src: UnsafeRawPointer
     }
     // Each piece writes only its own range of `out`.
     nonisolated(unsafe) let (out, src) = (out, src)
-    DispatchQueue.concurrentPerform(iterations: pieces) { piece in
+    parallelFor(pieces) { piece in
         let start = piece * conversionChunkElements
         convert(out + start, src + start * elementSize, min(conversionChunkElements, count - start))
     }

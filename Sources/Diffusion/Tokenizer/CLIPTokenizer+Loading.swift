@@ -1,4 +1,5 @@
 import Foundation
+import ShippedFiles
 import UserFiles
 
 extension CLIPTokenizer {
@@ -39,8 +40,9 @@ extension CLIPTokenizer {
         try self.init(mergesText: text)
     }
 
-    /// The tokenizer for the merges shipped with stipple: looked up in the Diffusion module's resource
-    /// bundle next to the executable, then in the source tree this file was built from.
+    /// The tokenizer for the merges shipped with stipple (`ShippedFile.clipMerges`): in the Diffusion
+    /// module's resource bundle under $STIPPLE_DATA, next to the executable or in its prefix's
+    /// share/stipple, else in the source checkout it was built in.
     public static func bundled() throws -> CLIPTokenizer {
         let candidates = bundledMergesCandidates()
         guard let url = candidates.first(where: { FileManager.default.isReadableFile(atPath: $0.path) }) else {
@@ -51,14 +53,6 @@ extension CLIPTokenizer {
 
     /// Where `bundled()` looks, in order.
     static func bundledMergesCandidates() -> [URL] {
-        let bundleName = "stipple_Diffusion.resources"
-        var folders: [URL] = [Bundle.main.bundleURL.appendingPathComponent(bundleName)]
-        if let resources = Bundle.main.resourceURL {
-            folders.append(resources.appendingPathComponent(bundleName))
-        }
-        let executable = URL(fileURLWithPath: CommandLine.arguments.first ?? "").resolvingSymlinksInPath()
-        folders.append(executable.deletingLastPathComponent().appendingPathComponent(bundleName))
-        folders.append(URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Resources"))
-        return folders.map { $0.appendingPathComponent(mergesFileName) }
+        ShippedFile.clipMerges.candidates().map { URL(fileURLWithPath: $0) }
     }
 }

@@ -1,0 +1,2 @@
+// `import Terminal` also brings `EscapeSequence` (module TerminalBytes, which Imaging uses too).
+@_exported import TerminalBytes
