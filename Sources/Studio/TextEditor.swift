@@ -76,10 +76,7 @@ public struct TextEditor: Sendable, Equatable {
 
     /// Deletes back to the start of the word before the cursor (Ctrl-W, Alt-Backspace).
     public mutating func deleteWordBackward() {
-        let start = wordStart(before: cursor)
-        characters.removeSubrange(start..<cursor)
-        cursor = start
-        edited()
+        deleteBackward(to: wordStart(before: cursor))
     }
 
     /// Deletes from the cursor to the end of its line (Ctrl-K).
@@ -93,7 +90,11 @@ public struct TextEditor: Sendable, Equatable {
 
     /// Deletes everything before the cursor on its line (Ctrl-U).
     public mutating func deleteToLineStart() {
-        let start = lineStart(of: cursor)
+        deleteBackward(to: lineStart(of: cursor))
+    }
+
+    /// Deletes from `start` up to the cursor, which moves there.
+    private mutating func deleteBackward(to start: Int) {
         characters.removeSubrange(start..<cursor)
         cursor = start
         edited()

@@ -9,31 +9,40 @@ public func groupNorm(_ x: Tensor, groups: Int, weight: Tensor, bias: Tensor, ep
     let (n, c) = (x.shape[0], x.shape[1])
     let spatial = x.count / max(1, n * c)
     let perGroup = c / groups, groupSize = perGroup * spatial
-    return Tensor(shape: x.shape) { out in
+    return normalized(x, weight: weight, bias: bias) { src, dst, g, b in
+        parallelChunks(n * groups, grain: max(1, elementwiseGrain / groupSize)) { range in
+            for item in range {
+                let group = item % groups, start = item * groupSize
+                let (mean, variance) = meanAndVariance(src + start, groupSize)
+                let inverse = 1 / (variance + Double(eps)).squareRoot()
+                for ch in 0..<perGroup {
+                    // y = x · scale + shift, with scale = γ / σ and shift = β - mean · scale.
+                    let channel = group * perGroup + ch
+                    let scale = Float(Double(g[channel]) * inverse)
+                    let shift = Float(Double(b[channel]) - mean * Double(g[channel]) * inverse)
+                    let (from, to) = (src + start + ch * spatial, dst + start + ch * spatial)
+                    if silu {
+                        for i in 0..<spatial { to[i] = fastSwish(from[i] * scale + shift, 1) }
+                    } else {
+                        for i in 0..<spatial { to[i] = from[i] * scale + shift }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A tensor shaped as `x`, filled by `body` from raw pointers to x, the output, γ and β (the
+/// normalisations' common frame; nothing is run for an empty tensor).
+private func normalized(_ x: Tensor, weight: Tensor, bias: Tensor,
+                        _ body: (_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
+                                 _ gamma: UnsafePointer<Float>, _ beta: UnsafePointer<Float>) -> Void) -> Tensor {
+    Tensor(shape: x.shape) { out in
         guard out.count > 0 else { return }
         x.storage.withUnsafeBufferPointer { input in
             weight.storage.withUnsafeBufferPointer { gamma in
                 bias.storage.withUnsafeBufferPointer { beta in
-                    nonisolated(unsafe) let (src, dst, g, b) = (input.baseAddress!, out.baseAddress!, gamma.baseAddress!, beta.baseAddress!)
-                    parallelChunks(n * groups, grain: max(1, elementwiseGrain / groupSize)) { range in
-                        for item in range {
-                            let group = item % groups, start = item * groupSize
-                            let (mean, variance) = meanAndVariance(src + start, groupSize)
-                            let inverse = 1 / (variance + Double(eps)).squareRoot()
-                            for ch in 0..<perGroup {
-                                // y = x · scale + shift, with scale = γ / σ and shift = β - mean · scale.
-                                let channel = group * perGroup + ch
-                                let scale = Float(Double(g[channel]) * inverse)
-                                let shift = Float(Double(b[channel]) - mean * Double(g[channel]) * inverse)
-                                let (from, to) = (src + start + ch * spatial, dst + start + ch * spatial)
-                                if silu {
-                                    for i in 0..<spatial { to[i] = fastSwish(from[i] * scale + shift, 1) }
-                                } else {
-                                    for i in 0..<spatial { to[i] = from[i] * scale + shift }
-                                }
-                            }
-                        }
-                    }
+                    body(input.baseAddress!, out.baseAddress!, gamma.baseAddress!, beta.baseAddress!)
                 }
             }
         }
@@ -85,21 +94,13 @@ public func layerNorm(_ x: Tensor, weight: Tensor, bias: Tensor, eps: Float) -> 
     let d = x.shape.last ?? 1
     precondition(weight.count == d && bias.count == d, "layerNorm: \(x.shape) with weight \(weight.shape), bias \(bias.shape)")
     let rows = x.count / max(1, d)
-    return Tensor(shape: x.shape) { out in
-        guard out.count > 0 else { return }
-        x.storage.withUnsafeBufferPointer { input in
-            weight.storage.withUnsafeBufferPointer { gamma in
-                bias.storage.withUnsafeBufferPointer { beta in
-                    nonisolated(unsafe) let (src, dst, g, b) = (input.baseAddress!, out.baseAddress!, gamma.baseAddress!, beta.baseAddress!)
-                    parallelChunks(rows, grain: max(1, elementwiseGrain / d)) { range in
-                        for r in range {
-                            let (from, to) = (src + r * d, dst + r * d)
-                            let (mean, variance) = meanAndVariance(from, d)
-                            let (center, inverse) = (Float(mean), Float(1 / (variance + Double(eps)).squareRoot()))
-                            for i in 0..<d { to[i] = (from[i] - center) * inverse * g[i] + b[i] }
-                        }
-                    }
-                }
+    return normalized(x, weight: weight, bias: bias) { src, dst, g, b in
+        parallelChunks(rows, grain: max(1, elementwiseGrain / d)) { range in
+            for r in range {
+                let (from, to) = (src + r * d, dst + r * d)
+                let (mean, variance) = meanAndVariance(from, d)
+                let (center, inverse) = (Float(mean), Float(1 / (variance + Double(eps)).squareRoot()))
+                for i in 0..<d { to[i] = (from[i] - center) * inverse * g[i] + b[i] }
             }
         }
     }
