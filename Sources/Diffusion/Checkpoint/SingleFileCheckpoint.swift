@@ -14,29 +14,10 @@ import Foundation
 /// SDXL and other architectures are refused with a one-line error naming what was found; pickle
 /// checkpoints (`.ckpt`, `.pt`, `.pth`, `.bin`) with advice on converting them.
 public struct SingleFileCheckpoint: Sendable {
-    /// The Stable Diffusion generation, told apart by the text encoder.
-    public enum Family: String, Sendable, CaseIterable, CustomStringConvertible {
-        /// SD 1.x: OpenAI CLIP ViT-L/14 (`cond_stage_model.transformer.*`), 768-wide conditioning.
-        case sd1
-        /// SD 2.x: OpenCLIP ViT-H/14 (`cond_stage_model.model.*`), 1024-wide conditioning from its
-        /// penultimate layer, 64-channel attention heads.
-        case sd2
-
-        /// The token that pads a prompt window: `<|endoftext|>` for SD 1.x, `!` (id 0) for SD 2.x.
-        public var padToken: CLIPTokenizer.PadToken {
-            switch self {
-            case .sd1: .endOfText
-            case .sd2: .exclamationMark
-            }
-        }
-
-        public var description: String {
-            switch self {
-            case .sd1: "Stable Diffusion 1.x"
-            case .sd2: "Stable Diffusion 2.x"
-            }
-        }
-    }
+    /// The Stable Diffusion generation, told apart by the text encoder's tensors: SD 1.x's OpenAI
+    /// CLIP ViT-L/14 (`cond_stage_model.transformer.*`), SD 2.x's OpenCLIP ViT-H/14
+    /// (`cond_stage_model.model.*`, penultimate layer, 64-channel attention heads).
+    public typealias Family = ModelFamily
 
     /// What the caller knows better than the file.
     public struct Options: Sendable {

@@ -7,7 +7,7 @@ extension StableDiffusionModel {
     /// tensors; without it the file's ModelSpec metadata decides, else epsilon).
     public convenience init(singleFile path: String, prediction: PredictionType? = nil) throws {
         let checkpoint = try SingleFileCheckpoint(path: path, options: .init(prediction: prediction))
-        let family = ModelFamily(checkpoint.family)
+        let family = checkpoint.family
         let tokenizer = try family.bundledTokenizer()
         try self.init(checkpoint: checkpoint, tokenizer: tokenizer, padToken: family.padToken.id(in: tokenizer))
     }
@@ -18,7 +18,7 @@ extension StableDiffusionModel {
         let path = checkpoint.path
         do {
             try self.init(path: path, name: URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent,
-                          family: ModelFamily(checkpoint.family),
+                          family: checkpoint.family,
                           conditioner: CLIPTextConditioner(
                             tokenizer: tokenizer, textModel: CLIPTextModel(config: checkpoint.textEncoderConfig,
                                                                            weights: checkpoint.textEncoderWeights),

@@ -114,7 +114,7 @@ public final class StableDiffusionModel: Sendable {
 }
 
 /// The Stable Diffusion generations stipple runs.
-public enum ModelFamily: String, Sendable {
+public enum ModelFamily: String, Sendable, CaseIterable, CustomStringConvertible {
     /// SD 1.x: OpenAI CLIP ViT-L/14 text encoder (768), pad with `<|endoftext|>`.
     case sd1
     /// SD 2.x: OpenCLIP ViT-H/14 text encoder (1024), pad with `!`.
@@ -133,20 +133,19 @@ public enum ModelFamily: String, Sendable {
         }
     }
 
-    /// The family of a single-file checkpoint (told from its key names).
-    public init(_ family: SingleFileCheckpoint.Family) {
-        switch family {
-        case .sd1: self = .sd1
-        case .sd2: self = .sd2
-        }
-    }
-
     /// The token that pads a prompt window: `<|endoftext|>` for SD 1.x, `!` for SD 2.x (which
     /// transformers then also cuts out of prompts).
     public var padToken: CLIPTokenizer.PadToken {
         switch self {
         case .sd1: .endOfText
         case .sd2: .exclamationMark
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .sd1: "Stable Diffusion 1.x"
+        case .sd2: "Stable Diffusion 2.x"
         }
     }
 
