@@ -30,7 +30,9 @@ public struct PaletteMapper: Sendable {
 
     /// An index buffer of `count` entries, left uninitialised for `fill`, which must write every one.
     @inline(__always) static func filledIndices(count: Int, _ fill: (UnsafeMutableBufferPointer<UInt16>) -> Void) -> [UInt16] {
-        [UInt16](unsafeUninitializedCapacity: count) { buffer, initialized in
+        // Empty: the shared empty array (see Tensor's uninitialised init).
+        guard count > 0 else { return [] }
+        return [UInt16](unsafeUninitializedCapacity: count) { buffer, initialized in
             fill(buffer)
             initialized = count
         }

@@ -37,6 +37,12 @@ public struct Tensor: Sendable {
     init(shape: [Int], filling fill: (UnsafeMutableBufferPointer<Float>) -> Void) {
         let n = shape.reduce(1, *)
         self.shape = shape
+        // Empty: the shared empty array (a capacity-0 initialiser writes into the runtime's one
+        // empty-array storage, a race ThreadSanitizer reports).
+        guard n > 0 else {
+            self.storage = []
+            return
+        }
         self.storage = [Float](unsafeUninitializedCapacity: n) { buffer, initialized in
             adviseHugePages(buffer)
             fill(buffer)

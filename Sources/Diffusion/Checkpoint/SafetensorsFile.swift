@@ -96,8 +96,10 @@ public final class SafetensorsFile: @unchecked Sendable {  // immutable after in
         let count = info.elementCount
         let source = mapping + dataStart + info.dataOffsets.lowerBound
         let elementSize = info.dtype == .f32 ? 4 : 2
-        let values = [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
-            if let out = buffer.baseAddress, count > 0 {
+        // An empty tensor is the shared empty array: `unsafeUninitializedCapacity: 0` would write
+        // its count into the runtime's one empty-array storage, a race ThreadSanitizer reports.
+        let values = count == 0 ? [] : [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+            if let out = buffer.baseAddress {
                 convertInChunks(out, source, count: count, elementSize: elementSize, convert)
             }
             initialized = count
