@@ -219,7 +219,7 @@ struct GenerationOptions: ParsableArguments {
     @Option(name: .long, parsing: .unconditional, help: "Seed; -1 picks a random one (default -1). Consecutive images use seed+1, ...")
     var seed: String?
 
-    @Option(name: .long, help: "Sampler: default (the model's own), \(SamplerName.allCases.filter { $0 != .default }.map(\.rawValue).joined(separator: ", ")), or an A1111 name such as \"DPM++ 2M Karras\".",
+    @Option(name: .long, help: "Sampler: default (the model's own), \(SamplerName.allCases.filter { $0 != .default }.map(\.rawValue).joined(separator: ", ")), or an A1111 name such as \"DPM++ 2M Karras\" (flow_euler: flow-matching models only).",
             transform: { try SamplerChoice(parsing: $0) })
     var sampler: SamplerChoice?
 
