@@ -11,8 +11,10 @@ public enum ModelLocator {
     }
 
     /// Loads `path` (nil: the default model). `prediction` overrides the prediction type (for
-    /// v-prediction single files, which cannot be told apart by their tensors).
-    public static func load(path: String?, prediction: PredictionType? = nil) throws(LoadError) -> StableDiffusionModel {
+    /// v-prediction single files, which cannot be told apart by their tensors). `weightType` keeps
+    /// the large weights in that precision (nil: as stored).
+    public static func load(path: String?, prediction: PredictionType? = nil,
+                            weightType: WeightType? = nil) throws(LoadError) -> StableDiffusionModel {
         var configured = path
         if configured == nil {
             do {
@@ -31,9 +33,9 @@ public enum ModelLocator {
         }
         do {
             if isDirectory.boolValue {
-                return try StableDiffusionModel(folder: path, prediction: prediction)
+                return try StableDiffusionModel(folder: path, prediction: prediction, weightType: weightType)
             }
-            return try StableDiffusionModel(singleFile: path, prediction: prediction)
+            return try StableDiffusionModel(singleFile: path, prediction: prediction, weightType: weightType)
         } catch let error as CheckpointError {
             throw LoadError(description: error.description)
         } catch {

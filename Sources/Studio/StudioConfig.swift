@@ -1,3 +1,4 @@
+import Diffusion
 import Foundation
 internal import TOMLKit  // not re-exported: its literal conformances (Int: TOMLValueConvertible...) would slow type checking in every client
 import Terminal
@@ -14,11 +15,13 @@ public struct StudioConfig: Sendable, Equatable {
     public var outputDirectory: String?
     /// The colour theme's name (`theme`).
     public var theme: String?
+    /// The precision large weights are kept in (`weight_type`: "f32", "f16" or "bf16"; nil: as stored).
+    public var weightType: WeightType?
     /// What was ignored, one line each without the file's name: unknown keys, wrong types.
     public var warnings: [String] = []
 
     /// The keys stipple reads, in the order the warnings list them.
-    public static let knownKeys = ["model", "output_dir", "theme"]
+    public static let knownKeys = ["model", "output_dir", "theme", "weight_type"]
 
     /// The file is not valid TOML (or not UTF-8 text): where and why, one line.
     public struct SyntaxError: Error, CustomStringConvertible, Equatable {
@@ -75,6 +78,13 @@ public struct StudioConfig: Sendable, Equatable {
             switch key {
             case "model": model = string
             case "output_dir": outputDirectory = string
+            case "weight_type":
+                guard let type = WeightType(rawValue: string) else {
+                    warnings.append("weight_type must be \(WeightType.allCases.map(\.rawValue).joined(separator: ", ")), "
+                                    + "not \(Self.quoted(string)); ignored")
+                    continue
+                }
+                weightType = type
             default: theme = string
             }
         }

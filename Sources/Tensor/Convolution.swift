@@ -16,13 +16,29 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int = 1, 
     conv2d(x, weight: weight, bias: bias, stride: stride, padding: padding, columnBudget: convolutionColumnBudget, threads: BLASThreads.prepare())
 }
 
+/// `conv2d` with the weight's Float32 values at `weight`, of shape `weightShape` [O, C, kh, kw]
+/// (a weight kept in another precision, converted just before the call).
+public func conv2d(_ x: Tensor, weight: UnsafePointer<Float>?, weightShape: [Int], bias: Tensor?, stride: Int = 1,
+                   padding: Int = 0) -> Tensor {
+    conv2d(x, weight: weight, weightShape: weightShape, bias: bias, stride: stride, padding: padding,
+           columnBudget: convolutionColumnBudget, threads: BLASThreads.prepare())
+}
+
 /// `conv2d` with an explicit column-buffer budget in floats and thread count (tests use these to
 /// force every tiling path).
 func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int, padding: Int, columnBudget: Int, threads: Int) -> Tensor {
-    precondition(x.rank == 4 && weight.rank == 4 && x.shape[1] == weight.shape[1] && stride >= 1 && padding >= 0,
-                 "conv2d: x \(x.shape) with weight \(weight.shape), stride \(stride), padding \(padding)")
+    weight.storage.withUnsafeBufferPointer { pw in
+        conv2d(x, weight: pw.baseAddress, weightShape: weight.shape, bias: bias, stride: stride, padding: padding,
+               columnBudget: columnBudget, threads: threads)
+    }
+}
+
+func conv2d(_ x: Tensor, weight pw: UnsafePointer<Float>?, weightShape: [Int], bias: Tensor?, stride: Int, padding: Int,
+            columnBudget: Int, threads: Int) -> Tensor {
+    precondition(x.rank == 4 && weightShape.count == 4 && x.shape[1] == weightShape[1] && stride >= 1 && padding >= 0,
+                 "conv2d: x \(x.shape) with weight \(weightShape), stride \(stride), padding \(padding)")
     let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
-    let (o, kh, kw) = (weight.shape[0], weight.shape[2], weight.shape[3])
+    let (o, kh, kw) = (weightShape[0], weightShape[2], weightShape[3])
     let oh = convolvedExtent(h, kernel: kh, stride: stride, padding: padding)
     let ow = convolvedExtent(w, kernel: kw, stride: stride, padding: padding)
     precondition(oh > 0 && ow > 0, "conv2d: kernel \(kh)x\(kw) does not fit \(h)x\(w) with padding \(padding)")
@@ -32,7 +48,6 @@ func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int, padding: In
     return Tensor(shape: [n, o, oh, ow]) { out in
         guard out.count > 0 else { return }
         x.storage.withUnsafeBufferPointer { px in
-            weight.storage.withUnsafeBufferPointer { pw in
                 withOptionalBuffer(bias) { pb in
                     if kh == 1 && kw == 1 && stride == 1 && padding == 0 {
                         if let pb {
@@ -44,16 +59,15 @@ func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int, padding: In
                         }
                         for b in 0..<n {
                             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(o), Int32(oh * ow), Int32(c),
-                                        1, pw.baseAddress!, Int32(c), px.baseAddress! + b * c * h * w, Int32(oh * ow),
+                                        1, pw!, Int32(c), px.baseAddress! + b * c * h * w, Int32(oh * ow),
                                         pb == nil ? 0 : 1, out.baseAddress! + b * o * oh * ow, Int32(oh * ow))
                         }
                     } else {
                         let plan = ConvolutionPlan(batch: n, geometry, columnBudget: columnBudget, threads: threads)
-                        unfoldedConvolution(px.baseAddress!, batch: n, geometry, plan, weight: pw.baseAddress!, bias: pb,
+                        unfoldedConvolution(px.baseAddress!, batch: n, geometry, plan, weight: pw!, bias: pb,
                                             outChannels: o, output: out.baseAddress!)
                     }
                 }
-            }
         }
     }
 }

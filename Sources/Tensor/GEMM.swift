@@ -34,9 +34,17 @@ public func matmulReference(_ a: Tensor, _ b: Tensor) -> Tensor {
 /// A fully connected layer: y = x · Wᵀ + b. x [..., in], weight [out, in], bias [out] -> [..., out].
 /// One sgemm over all leading dimensions, reading the weight transposed in place.
 public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
-    precondition(weight.rank == 2 && x.rank >= 1 && x.shape.last == weight.shape[1],
-                 "linear: x \(x.shape) with weight \(weight.shape)")
-    let (outFeatures, inFeatures) = (weight.shape[0], weight.shape[1])
+    precondition(weight.rank == 2, "linear: weight \(weight.shape)")
+    return weight.storage.withUnsafeBufferPointer { pw in
+        linear(x, weight: pw.baseAddress, outFeatures: weight.shape[0], inFeatures: weight.shape[1], bias: bias)
+    }
+}
+
+/// `linear` with the weight's [outFeatures, inFeatures] Float32 values at `weight` (a weight kept
+/// in another precision, converted just before the call).
+public func linear(_ x: Tensor, weight: UnsafePointer<Float>?, outFeatures: Int, inFeatures: Int, bias: Tensor?) -> Tensor {
+    precondition(x.rank >= 1 && x.shape.last == inFeatures,
+                 "linear: x \(x.shape) with weight [\(outFeatures), \(inFeatures)]")
     let rows = x.count / max(1, inFeatures)
     if let bias { precondition(bias.count == outFeatures, "linear: bias \(bias.shape) for \(outFeatures) outputs") }
     BLASThreads.prepare()
@@ -52,11 +60,9 @@ public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
             }
         }
         x.storage.withUnsafeBufferPointer { px in
-            weight.storage.withUnsafeBufferPointer { pw in
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(outFeatures), Int32(inFeatures),
-                            1, px.baseAddress, Int32(inFeatures), pw.baseAddress, Int32(inFeatures),
-                            bias == nil ? 0 : 1, po, Int32(outFeatures))
-            }
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(outFeatures), Int32(inFeatures),
+                        1, px.baseAddress, Int32(inFeatures), weight, Int32(inFeatures),
+                        bias == nil ? 0 : 1, po, Int32(outFeatures))
         }
     }
 }

@@ -33,6 +33,9 @@ struct Bench: ParsableCommand {
     @Option(help: "Comma-separated subset of: text_encoder, unet_batch1, unet_batch2, vae_decode, vae_encode (\"\" for none, e.g. with --samplers).")
     var components: String = ComponentBenchmark.Component.allCases.map(\.rawValue).joined(separator: ",")
 
+    @Option(help: "Keep the large weights as f32, f16 or bf16 (default f32; f16/bf16 are converted back per layer, as for a half-precision checkpoint).")
+    var weightType: WeightType?
+
     @Flag(help: "Also time one step of each sampler on the latent (everything but the UNet call).")
     var samplers = false
 
@@ -65,11 +68,13 @@ struct Bench: ParsableCommand {
 
     func run() throws {
         if let threads { Threads.set(threads) }
-        let benchmark = ComponentBenchmark(architecture: arch, width: width, height: height, runs: runs)
+        let benchmark = ComponentBenchmark(architecture: arch, width: width, height: height, runs: runs,
+                                           weightType: weightType)
         var results: [ComponentBenchmark.Result] = []
         let selected = try selectedComponents()
         if !json && !selected.isEmpty {
-            print("stipple bench: \(arch.rawValue) at \(width)x\(height), \(Threads.count) threads, median of \(runs) after a warm-up")
+            print("stipple bench: \(arch.rawValue) at \(width)x\(height), \(Threads.count) threads, median of \(runs) after a warm-up"
+                  + ", weights \(weightType?.rawValue ?? "f32")")
             print("component        seconds    GFLOP   GFLOP/s")
         }
         for component in selected {
@@ -118,7 +123,8 @@ struct Bench: ParsableCommand {
                 }
             }
             object["flops"] = Dictionary(uniqueKeysWithValues: results.map { ($0.component.rawValue, $0.operations) })
-            object["settings"] = ["arch": arch.rawValue, "width": width, "height": height, "threads": Threads.count, "runs": runs] as [String: Any]
+            object["settings"] = ["arch": arch.rawValue, "width": width, "height": height, "threads": Threads.count, "runs": runs,
+                                  "weight_type": weightType?.rawValue ?? "f32"] as [String: Any]
             let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
             print(String(decoding: data, as: UTF8.self))
         } else {
@@ -128,3 +134,4 @@ struct Bench: ParsableCommand {
 }
 
 extension Architecture: ExpressibleByArgument {}
+extension WeightType: ExpressibleByArgument {}

@@ -36,7 +36,7 @@ struct Generate: ParsableCommand {
     @Option(name: .long, help: "Rerun the parameters stored in a PNG (ours or AUTOMATIC1111's); options given override them.")
     var from: String?
 
-    @Flag(name: .long, help: "Print how long each stage took (model load, prompt, sampling, decode, save) to standard error.")
+    @Flag(name: .long, help: "Print how long each stage took (model load, prompt, sampling, decode, save) and the peak resident memory to standard error.")
     var timings = false
 
     func validate() throws {
@@ -54,9 +54,10 @@ struct Generate: ParsableCommand {
         var request = try baseRequest()
         applyOptions(to: &request)
 
+        let weightType = try options.weightTypeOrConfigured()
         let model: StableDiffusionModel
         do {
-            model = try ModelLocator.load(path: options.model, prediction: options.prediction?.type)
+            model = try ModelLocator.load(path: options.model, prediction: options.prediction?.type, weightType: weightType)
         } catch {
             throw CommandFailure(error.description)
         }
@@ -126,7 +127,8 @@ struct Generate: ParsableCommand {
         }
         if let saveError { throw CommandFailure("\(saveError)") }
         if timings {
-            FileHandle.standardError.write(Data((clock.summary(steps: request.steps) + "\n").utf8))
+            FileHandle.standardError.write(Data((clock.summary(steps: request.steps)
+                + String(format: "; peak memory %.0f MB", ResidentMemory.peakMegabytes) + "\n").utf8))
         }
     }
 
@@ -255,6 +257,22 @@ struct GenerationOptions: ParsableArguments {
 
     @Option(name: .long, parsing: .unconditional, help: "Threads for the kernels (default: all cores).")
     var threads: Int?
+
+    @Option(name: .long, help: """
+        Keep the large weights in memory as f32, f16 or bf16 (default: as the checkpoint stores them, or \
+        weight_type in the config file). f16/bf16 halve an fp32 model's memory and change the image by a few levels.
+        """)
+    var weightType: WeightType?
+
+    /// --weight-type, else the config file's `weight_type`, else nil (as stored).
+    func weightTypeOrConfigured() throws -> WeightType? {
+        if let weightType { return weightType }
+        do {
+            return try StudioConfig.current().weightType
+        } catch {
+            throw CommandFailure(error.description)
+        }
+    }
 
     /// Each number by its rule in `GenerationLimits` (the same rules the studio's panel and
     /// `--from` use); the message names the setting and what it allows.

@@ -52,7 +52,8 @@ struct StudioCommand: ParsableCommand {
         FileHandle.standardError.write(Data("stipple: loading model...\n".utf8))
         let model: StableDiffusionModel
         do {
-            model = try ModelLocator.load(path: options.model, prediction: options.prediction?.type)
+            model = try ModelLocator.load(path: options.model, prediction: options.prediction?.type,
+                                          weightType: options.weightType ?? config.weightType)
         } catch {
             throw CommandFailure(error.description)
         }

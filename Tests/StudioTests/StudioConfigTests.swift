@@ -30,16 +30,16 @@ import Testing
             """)
         #expect(config.outputDirectory == "/kept" && config.model == nil && config.theme == nil)
         #expect(Set(config.warnings) == [
-            #"unknown key "ouput_dir" (known: model, output_dir, theme)"#,
+            #"unknown key "ouput_dir" (known: model, output_dir, theme, weight_type)"#,
             "model must be a string (in quotes), not an integer; ignored",
             "theme is empty; ignored",
-            #"unknown key "studio" (known: model, output_dir, theme)"#,
+            #"unknown key "studio" (known: model, output_dir, theme, weight_type)"#,
         ])
         let lines = config.warningLines(path: "/etc/stipple.toml")
-        #expect(lines.contains(#"stipple: warning: /etc/stipple.toml: unknown key "ouput_dir" (known: model, output_dir, theme)"#))
+        #expect(lines.contains(#"stipple: warning: /etc/stipple.toml: unknown key "ouput_dir" (known: model, output_dir, theme, weight_type)"#))
         // A key with control characters is shown escaped, never raw.
         let hostile = try StudioConfig(text: #""\u001b]0;x" = 1"#)
-        #expect(hostile.warningLines(path: "c.toml") == [#"stipple: warning: c.toml: unknown key "\e]0;x" (known: model, output_dir, theme)"#])
+        #expect(hostile.warningLines(path: "c.toml") == [#"stipple: warning: c.toml: unknown key "\e]0;x" (known: model, output_dir, theme, weight_type)"#])
     }
 
     @Test func syntaxErrorsNameTheLine() throws {

@@ -40,17 +40,20 @@ public struct ComponentBenchmark: Sendable {
     public var height: Int = 512
     /// Timed runs per component (after one warm-up).
     public var runs: Int = 3
+    /// The precision the large weights are kept in (nil: Float32, as `RandomWeights` makes them).
+    public var weightType: WeightType?
 
-    public init(architecture: Architecture, width: Int = 512, height: Int = 512, runs: Int = 3) {
+    public init(architecture: Architecture, width: Int = 512, height: Int = 512, runs: Int = 3, weightType: WeightType? = nil) {
         self.architecture = architecture
         self.width = width
         self.height = height
         self.runs = runs
+        self.weightType = weightType
     }
 
     /// Times one component.
     public func run(_ component: Component) throws -> Result {
-        let weights = RandomWeights()
+        let weights = RandomWeights().keeping(weightType)
         let (latentHeight, latentWidth) = (height / 8, width / 8)
         let work: () -> Void
         switch component {
@@ -90,10 +93,8 @@ public struct ComponentBenchmark: Sendable {
         return Result(component: component, medianSeconds: median, operations: operations)
     }
 
-    /// The process's peak resident memory so far, in MB.
+    /// The process's peak resident memory so far, in MiB (as `stipple bench` has always printed it).
     public static var peakResidentMegabytes: Double {
-        var usage = rusage()
-        getrusage(RUSAGE_SELF.rawValue, &usage)
-        return Double(usage.ru_maxrss) / 1024  // Linux reports kilobytes
+        Double(ResidentMemory.peakBytes) / 1_048_576
     }
 }

@@ -58,3 +58,29 @@ func convertInChunks(_ out: UnsafeMutablePointer<Float>, _ src: UnsafeRawPointer
         convert(out + start, src + start * elementSize, min(conversionChunkElements, count - start))
     }
 }
+
+/// out[i] = src[i] as IEEE half, rounded to nearest even (overflow to infinity, NaN stays NaN):
+/// adding a power of two scaled to the value's exponent lets the FPU do the rounding, branch-free.
+func narrowToFloat16(_ out: UnsafeMutablePointer<UInt16>, _ src: UnsafePointer<Float>, _ count: Int) {
+    for i in 0..<count {
+        let value = src[i]
+        let bits = value.bitPattern
+        let doubled = bits &+ bits
+        let sign = bits & 0x8000_0000
+        let bias = max(doubled & 0xFF00_0000, 0x7100_0000)
+        let base = Float(bitPattern: (bias >> 1) &+ 0x0780_0000) + (abs(value) * 0x1p112) * 0x1p-110
+        let rounded = base.bitPattern
+        let magnitude = ((rounded >> 13) & 0x7C00) &+ (rounded & 0x0FFF)
+        out[i] = UInt16(truncatingIfNeeded: (sign >> 16) | (doubled > 0xFF00_0000 ? 0x7E00 : magnitude))
+    }
+}
+
+/// out[i] = src[i] as bfloat16, rounded to nearest even; NaN stays NaN (quiet).
+func narrowToBFloat16(_ out: UnsafeMutablePointer<UInt16>, _ src: UnsafePointer<Float>, _ count: Int) {
+    for i in 0..<count {
+        let bits = src[i].bitPattern
+        let rounded = (bits &+ 0x7FFF &+ ((bits >> 16) & 1)) >> 16
+        let isNaN = (bits & 0x7FFF_FFFF) > 0x7F80_0000
+        out[i] = UInt16(truncatingIfNeeded: isNaN ? (bits >> 16) | 0x40 : rounded)
+    }
+}

@@ -32,6 +32,10 @@ public struct PrefixedWeights: WeightSource {
         try base.tensor(prefix + name, shape: shape)
     }
 
+    public func storedWeight(_ name: String, shape: [Int]) throws(CheckpointError) -> StoredWeight {
+        try base.storedWeight(prefix + name, shape: shape)
+    }
+
     public var loadedTensorNames: Set<String> {
         Set(base.loadedTensorNames.compactMap(stripped))
     }

@@ -9,7 +9,8 @@ import UserFiles
 
 /// A `.safetensors` file, memory-mapped read-only: the header is parsed and checked when the file
 /// is opened; tensor bytes are read from the mapping (so from the page cache) only when a tensor
-/// is loaded, and converted to Float32.
+/// is loaded, and converted to Float32 (`tensor`), or kept where they are (`storedWeight`: large
+/// weights, converted per use).
 ///
 /// Layout: an 8-byte little-endian header length N, N bytes of JSON
 /// `{name: {"dtype", "shape", "data_offsets": [begin, end]}, "__metadata__": {str: str}}`, then the
@@ -78,6 +79,22 @@ public final class SafetensorsFile: @unchecked Sendable {  // immutable after in
             throw CheckpointError(path: path, tensor: name, reason: .shapeMismatch(actual: info.shape, expected: shape))
         }
         return try load(name, info)
+    }
+
+    /// The named tensor kept as stored, read in place from the mapping (nothing is copied or
+    /// converted until a kernel asks), after checking that its shape is `shape` (any shape when nil).
+    public func storedWeight(_ name: String, shape: [Int]? = nil) throws(CheckpointError) -> StoredWeight {
+        guard let info = entries[name] else {
+            throw CheckpointError(path: path, tensor: name, reason: .noSuchTensor)
+        }
+        if let shape, info.shape != shape {
+            throw CheckpointError(path: path, tensor: name, reason: .shapeMismatch(actual: info.shape, expected: shape))
+        }
+        guard info.dtype.isLoadable else {
+            throw CheckpointError(path: path, tensor: name, reason: .unsupportedDType(info.dtype.rawValue))
+        }
+        loaded.withLock { _ = $0.insert(name) }
+        return StoredWeight(shape: info.shape, dtype: info.dtype, bytes: mapping + dataStart + info.dataOffsets.lowerBound, owner: self)
     }
 
     /// Names of the tensors loaded so far (to report weights a model did not use).

@@ -73,6 +73,13 @@ public struct ShardedWeights: WeightSource {
         return try shards[shard].tensor(name, shape: shape)
     }
 
+    public func storedWeight(_ name: String, shape: [Int]) throws(CheckpointError) -> StoredWeight {
+        guard let shard = shardOfTensor[name] else {
+            throw CheckpointError(path: indexPath, tensor: name, reason: .noSuchTensor)
+        }
+        return try shards[shard].storedWeight(name, shape: shape)
+    }
+
     public var loadedTensorNames: Set<String> {
         shards.reduce(into: Set<String>()) { $0.formUnion($1.loadedTensorNames) }
     }

@@ -49,12 +49,7 @@ public struct SingleFileWeights: WeightSource {
     }
 
     public func tensor(_ name: String, shape: [Int]) throws(CheckpointError) -> Tensor {
-        guard let entry = entries[name] else {
-            throw CheckpointError(path: file.path, tensor: storedName(of: name) ?? name, reason: .noSuchTensor)
-        }
-        guard entry.info.shape == shape else {
-            throw CheckpointError(path: file.path, tensor: entry.stored, reason: .shapeMismatch(actual: entry.info.shape, expected: shape))
-        }
+        let entry = try entry(name, shape: shape)
         let stored = try file.tensor(entry.stored)
         let part = entry.transform.elements(of: stored.count)
         let tensor = part.count == stored.count
@@ -62,6 +57,25 @@ public struct SingleFileWeights: WeightSource {
             : Tensor(shape: shape, values: Array(stored.storage[part]))
         loaded.insert(name)
         return tensor
+    }
+
+    public func storedWeight(_ name: String, shape: [Int]) throws(CheckpointError) -> StoredWeight {
+        let entry = try entry(name, shape: shape)
+        let stored = try file.storedWeight(entry.stored)
+        let weight = stored.part(entry.transform.elements(of: stored.count), shape: shape)
+        loaded.insert(name)
+        return weight
+    }
+
+    /// The entry of `name`, checked to have `shape`.
+    private func entry(_ name: String, shape: [Int]) throws(CheckpointError) -> Entry {
+        guard let entry = entries[name] else {
+            throw CheckpointError(path: file.path, tensor: storedName(of: name) ?? name, reason: .noSuchTensor)
+        }
+        guard entry.info.shape == shape else {
+            throw CheckpointError(path: file.path, tensor: entry.stored, reason: .shapeMismatch(actual: entry.info.shape, expected: shape))
+        }
+        return entry
     }
 
     public var loadedTensorNames: Set<String> {

@@ -14,6 +14,10 @@ public protocol WeightSource: Sendable {
     func info(_ name: String) -> TensorInfo?
     /// The named tensor as Float32, after checking that its shape is `shape`.
     func tensor(_ name: String, shape: [Int]) throws(CheckpointError) -> Tensor
+    /// The named tensor kept as stored (a large weight: read in place from a file mapping when
+    /// it can be), after checking that its shape is `shape`. Sources of Float32 values give
+    /// `tensor(name, shape:)` (the default).
+    func storedWeight(_ name: String, shape: [Int]) throws(CheckpointError) -> StoredWeight
     /// Names of the tensors loaded so far through this source (to report unused weights).
     var loadedTensorNames: Set<String> { get }
 }
@@ -22,6 +26,10 @@ extension WeightSource {
     /// Whether the source has a tensor of that name.
     public func contains(_ name: String) -> Bool {
         info(name) != nil
+    }
+
+    public func storedWeight(_ name: String, shape: [Int]) throws(CheckpointError) -> StoredWeight {
+        StoredWeight(try tensor(name, shape: shape))
     }
 
     /// The named tensor at whatever shape it is stored with (for code that reads the shape
@@ -42,4 +50,8 @@ extension WeightSource {
     }
 }
 
-extension SafetensorsFile: WeightSource {}
+extension SafetensorsFile: WeightSource {
+    public func storedWeight(_ name: String, shape: [Int]) throws(CheckpointError) -> StoredWeight {
+        try storedWeight(name, shape: Optional(shape))
+    }
+}

@@ -5,7 +5,7 @@ import Tensor
 /// Used by SD1 (OpenAI CLIP ViT-L/14, quick_gelu) and SD2 (OpenCLIP ViT-H/14, gelu).
 public struct CLIPTextModel {
     let config: CLIPTextConfig
-    let tokenEmbedding: Tensor     // [vocab, hidden]
+    let tokenEmbedding: StoredWeight  // [vocab, hidden], kept as stored (rows converted as looked up)
     let positionEmbedding: Tensor  // [positions, hidden]
     let layers: [CLIPEncoderLayer]
     let finalLayerNorm: LayerNorm
@@ -18,7 +18,7 @@ public struct CLIPTextModel {
         self.config = config
         let hidden = config.hiddenSize
         let root = weights.contains("text_model.embeddings.token_embedding.weight") ? "text_model." : ""
-        tokenEmbedding = try weights.tensor(root + "embeddings.token_embedding.weight", shape: [config.vocabSize, hidden])
+        tokenEmbedding = try weights.storedWeight(root + "embeddings.token_embedding.weight", shape: [config.vocabSize, hidden])
         positionEmbedding = try weights.tensor(root + "embeddings.position_embedding.weight",
                                                shape: [config.maxPositionEmbeddings, hidden])
         layers = try (0..<config.numHiddenLayers).map {
@@ -34,12 +34,14 @@ public struct CLIPTextModel {
     public func hiddenStates(tokens: [[Int]], upToLayer: Int? = nil) -> [Tensor] {
         let (n, length, hidden) = (tokens.count, tokens[0].count, config.hiddenSize)
         var h = Tensor(zeros: [n, length, hidden])
+        var embedding = [Float](repeating: 0, count: hidden)
         for (b, row) in tokens.enumerated() {
             precondition(row.count == length && length <= config.maxPositionEmbeddings, "token rows must share one length within the position table")
             for (position, id) in row.enumerated() {
                 let out = (b * length + position) * hidden
+                embedding.withUnsafeMutableBufferPointer { tokenEmbedding.copyRow(id, into: $0.baseAddress!) }
                 for c in 0..<hidden {
-                    h.storage[out + c] = tokenEmbedding.storage[id * hidden + c] + positionEmbedding.storage[position * hidden + c]
+                    h.storage[out + c] = embedding[c] + positionEmbedding.storage[position * hidden + c]
                 }
             }
         }

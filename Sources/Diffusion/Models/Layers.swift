@@ -1,38 +1,43 @@
 import Tensor
 
-/// `y = x · Wᵀ + b`; weight [out, in] as in PyTorch's nn.Linear.
+/// `y = x · Wᵀ + b`; weight [out, in] as in PyTorch's nn.Linear. The weight is kept as stored
+/// (`StoredWeight`) and converted to Float32 for each call; the bias is Float32.
 struct Linear {
-    let weight: Tensor
+    let weight: StoredWeight
     let bias: Tensor?
 
     init(_ weights: any WeightSource, _ name: String, input: Int, output: Int, bias hasBias: Bool = true) throws {
-        weight = try weights.tensor(name + ".weight", shape: [output, input])
+        weight = try weights.storedWeight(name + ".weight", shape: [output, input])
         bias = hasBias ? try weights.tensor(name + ".bias", shape: [output]) : nil
     }
 
     func callAsFunction(_ x: Tensor) -> Tensor {
-        OperationCount.add(multiplyAdds: x.count * weight.shape[0])
-        return linear(x, weight: weight, bias: bias)  // [..., in] -> [..., out]
+        let (output, input) = (weight.shape[0], weight.shape[1])
+        OperationCount.add(multiplyAdds: x.count * output)
+        return weight.withFloat32 { linear(x, weight: $0, outFeatures: output, inFeatures: input, bias: bias) }  // [..., in] -> [..., out]
     }
 }
 
-/// 2-D convolution with zero padding; weight [out, in, k, k] as in PyTorch's nn.Conv2d.
+/// 2-D convolution with zero padding; weight [out, in, k, k] as in PyTorch's nn.Conv2d, kept as
+/// stored and converted to Float32 for each call.
 struct Conv2d {
-    let weight: Tensor
+    let weight: StoredWeight
     let bias: Tensor?
     let stride: Int
     let padding: Int
 
     init(_ weights: any WeightSource, _ name: String, input: Int, output: Int, kernel: Int,
          stride: Int = 1, padding: Int = 0, bias hasBias: Bool = true) throws {
-        weight = try weights.tensor(name + ".weight", shape: [output, input, kernel, kernel])
+        weight = try weights.storedWeight(name + ".weight", shape: [output, input, kernel, kernel])
         bias = hasBias ? try weights.tensor(name + ".bias", shape: [output]) : nil
         self.stride = stride
         self.padding = padding
     }
 
     func callAsFunction(_ x: Tensor) -> Tensor {
-        let y = conv2d(x, weight: weight, bias: bias, stride: stride, padding: padding)  // [N, in, H, W] -> [N, out, H', W']
+        let y = weight.withFloat32 {  // [N, in, H, W] -> [N, out, H', W']
+            conv2d(x, weight: $0, weightShape: weight.shape, bias: bias, stride: stride, padding: padding)
+        }
         OperationCount.add(multiplyAdds: y.count * weight.count / weight.shape[0])
         return y
     }

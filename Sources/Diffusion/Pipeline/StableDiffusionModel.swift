@@ -4,7 +4,8 @@ import Tensor
 /// A Stable Diffusion model loaded and ready to generate, held through the engine's seams: a text
 /// conditioner (prompts -> `Conditioning`), a denoiser (which states its parameterisation), a
 /// latent decoder (pixels <-> latents, owning the latent scaling) and the training noise schedule.
-/// Loading maps the weight files and converts them to Float32 once; the model is then reused by
+/// Loading maps the weight files; large weights stay as stored (read in place) and are converted
+/// to Float32 per layer as it runs, small ones are converted once. The model is then reused by
 /// every generation (it is immutable and safe to share).
 public final class StableDiffusionModel: Sendable {
     /// Where the model came from (a diffusers folder or a single .safetensors file).
@@ -38,8 +39,10 @@ public final class StableDiffusionModel: Sendable {
     /// Loads the diffusers folder at `path` (`model_index.json`, `tokenizer/`, `text_encoder/`,
     /// `unet/`, `vae/`, `scheduler/`). `variant` prefers e.g. `fp16` weights; without it the full
     /// precision files are used when present, else whatever variant is there. `prediction`
-    /// overrides the scheduler's `prediction_type`.
-    public convenience init(folder path: String, variant: String? = nil, prediction: PredictionType? = nil) throws {
+    /// overrides the scheduler's `prediction_type`. `weightType` keeps the large weights in that
+    /// precision (converted once, here) instead of as stored.
+    public convenience init(folder path: String, variant: String? = nil, prediction: PredictionType? = nil,
+                            weightType: WeightType? = nil) throws {
         let url = URL(fileURLWithPath: path)
         let index = url.appendingPathComponent("model_index.json").path
         guard FileManager.default.fileExists(atPath: index) else {
@@ -74,10 +77,10 @@ public final class StableDiffusionModel: Sendable {
             }
         }
         let conditioner = CLIPTextConditioner(tokenizer: tokenizer, textModel: try CLIPTextModel(
-            config: textConfig, weights: textComponent.openWeights()), padToken: tokenizer.pad)
+            config: textConfig, weights: textComponent.openWeights().keeping(weightType)), padToken: tokenizer.pad)
         try self.init(path: path, name: url.lastPathComponent, family: family, conditioner: conditioner,
-                      unetConfig: unetConfig, unetWeights: unetComponent.openWeights(),
-                      vaeConfig: vaeConfig, vaeWeights: vaeComponent.openWeights(), scheduler: scheduler,
+                      unetConfig: unetConfig, unetWeights: unetComponent.openWeights().keeping(weightType),
+                      vaeConfig: vaeConfig, vaeWeights: vaeComponent.openWeights().keeping(weightType), scheduler: scheduler,
                       previewFactors: factors,
                       weightFiles: files(unetComponent) + files(textComponent) + files(vaeComponent))
     }
