@@ -80,8 +80,7 @@ public struct StudioConfig: Sendable, Equatable {
             case "output_dir": outputDirectory = string
             case "weight_type":
                 guard let type = WeightType(rawValue: string) else {
-                    warnings.append("weight_type must be \(WeightType.allCases.map(\.rawValue).joined(separator: ", ")), "
-                                    + "not \(Self.quoted(string)); ignored")
+                    warnings.append("weight_type must be f32, f16 or bf16, not \(Self.quoted(string)); ignored")
                     continue
                 }
                 weightType = type

@@ -98,8 +98,29 @@ import Testing
         }
         let timings = run.standardError.split(separator: "\n").filter { $0.hasPrefix("timings: ") }
         let pattern = try Regex(#"^timings: load [0-9.]+ s, prompt [0-9.]+ s, sampling \(2 steps\) [0-9.]+ s, decode [0-9.]+ s, "#
-                                + #"save [0-9.]+ s, other [0-9.]+ s; total [0-9.]+ s$"#)
+                                + #"save [0-9.]+ s, other [0-9.]+ s; total [0-9.]+ s; peak memory [0-9]+ MB$"#)
         #expect(timings.count == 1 && timings.allSatisfy { $0.wholeMatch(of: pattern) != nil }, "\(run.standardError)")
+    }
+
+    /// --weight-type keeps the bundled model's weights at the precision asked: f32 gives the image
+    /// the model gives as stored, f16 one within a few levels of it; other names are refused.
+    @Test func weightType() throws {
+        guard StudioEndToEndTests.binaryIsBuilt() else { return }
+        let folder = try Self.folder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let base = ["generate"] + Self.model + ["-p", "a fox", "--steps", "3", "--seed", "5"]
+        let wrong = try Self.run(base + ["--weight-type", "q8_0"], in: folder)
+        #expect(wrong.status == 64 && wrong.standardError.contains("q8_0") && wrong.standardError.contains("bf16"), "\(wrong.standardError)")
+        var images: [PixelImage] = []
+        for (name, extra) in [("stored.png", [String]()), ("f32.png", ["--weight-type", "f32"]), ("f16.png", ["--weight-type", "f16"])] {
+            let run = try Self.run(base + extra + ["-o", name], in: folder)
+            #expect(run.status == 0, "\(run.standardError)")
+            let image = try PNG.read(path: folder.appendingPathComponent(name).path).image
+            images.append(PixelImage(width: image.width, height: image.height, rgb: image.flattened().pixels))
+        }
+        guard images.count == 3 else { return }
+        #expect(images[0] == images[1])
+        #expect(zip(images[0].rgb, images[2].rgb).allSatisfy { abs(Int($0) - Int($1)) <= 8 })
     }
 
     /// Numbers in a PNG's parameters that used to trap in `Int(Double)`.

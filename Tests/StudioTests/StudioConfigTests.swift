@@ -19,6 +19,16 @@ import Testing
         #expect(try StudioConfig(text: "model = \"\"\"\n/multi\"\"\"").model == "/multi")
     }
 
+    @Test func weightTypeIsOneOfThePrecisions() throws {
+        #expect(try StudioConfig(text: #"weight_type = "f16""#).weightType == .f16)
+        #expect(try StudioConfig(text: #"weight_type = "bf16""#).weightType == .bf16)
+        #expect(try StudioConfig(text: "").weightType == nil)
+        let wrong = try StudioConfig(text: #"weight_type = "q8_0""#)
+        #expect(wrong.weightType == nil)
+        #expect(wrong.warnings == [#"weight_type must be f32, f16 or bf16, not "q8_0"; ignored"#])
+        #expect(try StudioConfig(text: "weight_type = 16").warnings == ["weight_type must be a string (in quotes), not an integer; ignored"])
+    }
+
     @Test func unknownKeysAndWrongTypesAreWarnings() throws {
         let config = try StudioConfig(text: """
             ouput_dir = "/tmp/x"
