@@ -161,3 +161,49 @@ import Tensor
         #expect(!(pipeline.latentDecoder(for: request) is TiledDecoder))
     }
 }
+
+/// The decode alone on the bundled model (samples/shapes-64) at a large size, whole or tiled, for
+/// the README's memory table: sampling at 2048x2048 and beyond takes this 2-core machine hours
+/// (the UNet's self-attention over every latent cell), so the VAE's peak is measured on its own.
+/// Runs only when asked, as the only test of its process, under `/usr/bin/time -v`:
+///
+///     STIPPLE_MEASURE_VAE=2048,tiled /usr/bin/time -v .build/release/stipplePackageTests.xctest \
+///         --testing-library swift-testing --filter decodePeakMemory
+///
+/// It asserts what the table claims: a tiled decode adds no more than its estimate (one tile's
+/// activations, a row of tiles, the result) to the process's peak.
+@Suite struct VAETilingMemory {
+    static let request = ProcessInfo.processInfo.environment["STIPPLE_MEASURE_VAE"]
+
+    /// The process's peak resident set (VmHWM) in bytes.
+    static func peakResident() -> Double {
+        let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
+        let line = status.split(separator: "\n").first { $0.hasPrefix("VmHWM:") }
+        return (line?.split(separator: " ").dropFirst().first.flatMap { Double($0) } ?? 0) * 1024
+    }
+
+    @Test(.enabled(if: request != nil)) func decodePeakMemory() throws {
+        let parts = (Self.request ?? "").split(separator: ",")
+        let side = try #require(parts.first.flatMap { Int($0) })
+        let tiled = parts.dropFirst().first == "tiled"
+        let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../samples/shapes-64").path
+        let model = try StableDiffusionModel(folder: folder)
+        var random = TorchRandomSource(seed: 1)
+        let latents = random.normal(shape: [1, model.latentChannels, side / model.vaeScaleFactor, side / model.vaeScaleFactor])
+        let before = Self.peakResident()
+        let decoder: any LatentDecoder = tiled
+            ? TiledDecoder(try #require(model.decoder as? any TileableLatentDecoder), tile: TiledDecoder.tileSize(for: model))
+            : model.decoder
+        let image = try decoder.decode(latents: latents, check: {})
+        #expect(image.isFinite && image.shape == [1, 3, side, side])
+        let grown = Self.peakResident() - before
+        var request = GenerationRequest(prompt: "")
+        (request.width, request.height, request.vaeTiling) = (side, side, tiled ? .on : .off)
+        let estimate = MemoryEstimate(request: request, model: model)
+        let vaeEstimate = MemoryEstimate.liveFullResolutionTensors * Double(model.decoder.fullResolutionChannels) * 4 * Double(side * side)
+        let bound = (tiled ? estimate.tiledVAEBytes : nil) ?? vaeEstimate
+        print(String(format: "VAE decode %dx%d %@: peak grew %.0f MB (the VAE's estimate %.0f MB)", side, side,
+                     tiled ? "tiled" : "whole", grown / 1e6, bound / 1e6))
+        #expect(grown <= bound)
+    }
+}

@@ -22,6 +22,8 @@ public struct MemoryEstimate: Sendable, Equatable {
     /// The peak with the VAE working in tiles; nil when the image fits in one tile or the decoder
     /// cannot tile.
     public let tiledBytes: Double?
+    /// The tiled VAE's own part of `tiledBytes` (a tile's activations, a row of tiles, the result).
+    let tiledVAEBytes: Double?
     /// Whether the VAE's part (rather than the UNet's) decides `bytes`.
     let decodePeak: Bool
     let tiling: VAETiling
@@ -53,8 +55,9 @@ public struct MemoryEstimate: Sendable, Equatable {
             let columns = (Double(w) / (Double(tile) * 0.75)).rounded(.up) + 1
             let tiledVAE = Self.liveFullResolutionTensors * channels * 4 * tilePixels + columns * 12 * tilePixels + 12 * pixels
             tiledBytes = max(tiledVAE, unet) + 3 * pixels
+            tiledVAEBytes = tiledVAE
         } else {
-            tiledBytes = nil
+            (tiledBytes, tiledVAEBytes) = (nil, nil)
         }
         tiling = request.vaeTiling
         switch (request.vaeTiling, tiledBytes) {
