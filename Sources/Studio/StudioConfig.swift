@@ -1,4 +1,5 @@
 import Foundation
+import Diffusion
 internal import TOMLKit  // not re-exported: its literal conformances (Int: TOMLValueConvertible...) would slow type checking in every client
 import Terminal
 import UserFiles
@@ -14,11 +15,13 @@ public struct StudioConfig: Sendable, Equatable {
     public var outputDirectory: String?
     /// The colour theme's name (`theme`).
     public var theme: String?
+    /// VAE tiling for the studio's generations (`vae_tiling`: "auto", "on" or "off").
+    public var vaeTiling: VAETiling?
     /// What was ignored, one line each without the file's name: unknown keys, wrong types.
     public var warnings: [String] = []
 
     /// The keys stipple reads, in the order the warnings list them.
-    public static let knownKeys = ["model", "output_dir", "theme"]
+    public static let knownKeys = ["model", "output_dir", "theme", "vae_tiling"]
 
     /// The file is not valid TOML (or not UTF-8 text): where and why, one line.
     public struct SyntaxError: Error, CustomStringConvertible, Equatable {
@@ -75,6 +78,11 @@ public struct StudioConfig: Sendable, Equatable {
             switch key {
             case "model": model = string
             case "output_dir": outputDirectory = string
+            case "vae_tiling":
+                vaeTiling = VAETiling(rawValue: string)
+                if vaeTiling == nil {
+                    warnings.append("vae_tiling must be \(VAETiling.allCases.map { "\"\($0.rawValue)\"" }.joined(separator: ", ")), not \(Self.quoted(string)); ignored")
+                }
             default: theme = string
             }
         }
