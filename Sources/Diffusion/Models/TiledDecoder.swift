@@ -34,7 +34,8 @@ public struct TiledDecoder: LatentDecoder {
 
     public init(_ inner: any TileableLatentDecoder, tile: Int, overlap: Double = 0.25) {
         self.inner = inner
-        self.tile = max(tile, inner.downscale)
+        // A whole number of latent cells, so a tile's pixels and latents correspond exactly.
+        self.tile = max(tile / inner.downscale, 1) * inner.downscale
         self.overlap = min(max(overlap, 0), 0.75)
     }
 
