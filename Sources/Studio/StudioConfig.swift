@@ -1,5 +1,6 @@
 import Diffusion
 import Foundation
+import Diffusion
 internal import TOMLKit  // not re-exported: its literal conformances (Int: TOMLValueConvertible...) would slow type checking in every client
 import Terminal
 import UserFiles
@@ -17,11 +18,13 @@ public struct StudioConfig: Sendable, Equatable {
     public var theme: String?
     /// The precision large weights are kept in (`weight_type`: "f32", "f16" or "bf16"; nil: as stored).
     public var weightType: WeightType?
+    /// VAE tiling for the studio's generations (`vae_tiling`: "auto", "on" or "off").
+    public var vaeTiling: VAETiling?
     /// What was ignored, one line each without the file's name: unknown keys, wrong types.
     public var warnings: [String] = []
 
     /// The keys stipple reads, in the order the warnings list them.
-    public static let knownKeys = ["model", "output_dir", "theme", "weight_type"]
+    public static let knownKeys = ["model", "output_dir", "theme", "vae_tiling", "weight_type"]
 
     /// The file is not valid TOML (or not UTF-8 text): where and why, one line.
     public struct SyntaxError: Error, CustomStringConvertible, Equatable {
@@ -84,6 +87,11 @@ public struct StudioConfig: Sendable, Equatable {
                     continue
                 }
                 weightType = type
+            case "vae_tiling":
+                vaeTiling = VAETiling(rawValue: string)
+                if vaeTiling == nil {
+                    warnings.append("vae_tiling must be \(VAETiling.allCases.map { "\"\($0.rawValue)\"" }.joined(separator: ", ")), not \(Self.quoted(string)); ignored")
+                }
             default: theme = string
             }
         }

@@ -27,6 +27,10 @@ struct Generate: ParsableCommand {
     @Option(name: .long, help: "What previews show: denoised (the model's estimate of the final image) or noisy (the latent as it is).")
     var previewLatent: PreviewLatent = .denoised
 
+    @Flag(name: .long, inversion: .prefixedNo,
+          help: "Decode (and encode init images) in overlapping 512-pixel VAE tiles: bounded memory at any size, within a few levels of a whole decode. Default: on by itself when the whole decode would not fit the memory available.")
+    var vaeTiling: Bool?
+
     @Option(name: [.short, .long], help: "Write the image to this file (must not exist).")
     var output: String?
 
@@ -163,6 +167,7 @@ struct Generate: ParsableCommand {
         options.apply(to: &request)
         request.preview = preview
         request.previewLatent = previewLatent
+        if let vaeTiling { request.vaeTiling = vaeTiling ? .on : .off }
         // --from without --init-image is txt2img at the stored size.
     }
 

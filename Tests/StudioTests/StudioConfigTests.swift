@@ -40,16 +40,25 @@ import Testing
             """)
         #expect(config.outputDirectory == "/kept" && config.model == nil && config.theme == nil)
         #expect(Set(config.warnings) == [
-            #"unknown key "ouput_dir" (known: model, output_dir, theme, weight_type)"#,
+            #"unknown key "ouput_dir" (known: model, output_dir, theme, vae_tiling, weight_type)"#,
             "model must be a string (in quotes), not an integer; ignored",
             "theme is empty; ignored",
-            #"unknown key "studio" (known: model, output_dir, theme, weight_type)"#,
+            #"unknown key "studio" (known: model, output_dir, theme, vae_tiling, weight_type)"#,
         ])
         let lines = config.warningLines(path: "/etc/stipple.toml")
-        #expect(lines.contains(#"stipple: warning: /etc/stipple.toml: unknown key "ouput_dir" (known: model, output_dir, theme, weight_type)"#))
+        #expect(lines.contains(#"stipple: warning: /etc/stipple.toml: unknown key "ouput_dir" (known: model, output_dir, theme, vae_tiling, weight_type)"#))
         // A key with control characters is shown escaped, never raw.
         let hostile = try StudioConfig(text: #""\u001b]0;x" = 1"#)
-        #expect(hostile.warningLines(path: "c.toml") == [#"stipple: warning: c.toml: unknown key "\e]0;x" (known: model, output_dir, theme, weight_type)"#])
+        #expect(hostile.warningLines(path: "c.toml") == [#"stipple: warning: c.toml: unknown key "\e]0;x" (known: model, output_dir, theme, vae_tiling, weight_type)"#])
+    }
+
+    @Test func vaeTilingIsAutoOnOrOff() throws {
+        #expect(try StudioConfig(text: #"vae_tiling = "on""#).vaeTiling == .on)
+        #expect(try StudioConfig(text: #"vae_tiling = "off""#).vaeTiling == .off)
+        let bad = try StudioConfig(text: #"vae_tiling = "yes""#)
+        #expect(bad.vaeTiling == nil)
+        #expect(bad.warnings == [#"vae_tiling must be "auto", "on", "off", not "yes"; ignored"#])
+        #expect(try StudioConfig(text: "").vaeTiling == nil)
     }
 
     @Test func syntaxErrorsNameTheLine() throws {

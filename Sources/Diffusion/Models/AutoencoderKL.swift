@@ -1,3 +1,4 @@
+import Foundation
 import Tensor
 
 /// diffusers' `AutoencoderKL`: the VAE that maps images to latents (encoder, then the mean and
@@ -39,12 +40,34 @@ public struct AutoencoderKL {
 
     /// As `encode(_:)`; `check` runs before every resnet (cancellation).
     public func encode(_ image: Tensor, check: () throws -> Void) rethrows -> (mean: Tensor, logvar: Tensor) {
-        var moments = try encoder(image, check: check)  // [N, 2 * latent, h, w]
-        if let quantConv { moments = quantConv(moments) }
+        distribution(try moments(image, check: check))
+    }
+
+    /// The encoder half: image [N, 3, H, W] -> moments [N, 2 * latent, H/f, W/f] (after
+    /// `quant_conv`, before the split and the clamp): what tiled encoding blends.
+    public func moments(_ image: Tensor, check: () throws -> Void) rethrows -> Tensor {
+        let moments = try encoder(image, check: check)  // [N, 2 * latent, h, w]
+        return quantConv.map { $0(moments) } ?? moments
+    }
+
+    /// diffusers' `DiagonalGaussianDistribution(moments)`: (mean, logvar clamped to [-30, 20]).
+    public func distribution(_ moments: Tensor) -> (mean: Tensor, logvar: Tensor) {
         let parts = splitChannels(moments, parts: 2)  // mean, log-variance
         var logvar = parts[1]
         for i in 0..<logvar.count { logvar.storage[i] = min(20, max(-30, logvar.storage[i])) }
         return (parts[0], logvar)
+    }
+
+    /// diffusers' `retrieve_latents(vae.encode(image), generator)` from the encoder's moments:
+    /// `mean + exp(logvar / 2) * noise`, one draw from `random`, then scaled for the denoiser.
+    public func sampledLatents<Random: RandomSource>(moments: Tensor, random: inout Random) -> Tensor {
+        let (mean, logvar) = distribution(moments)
+        let draw = random.normal(shape: mean.shape)
+        var encoded = mean
+        for i in 0..<encoded.count {
+            encoded.storage[i] = mean.storage[i] + exp(0.5 * logvar.storage[i]) * draw.storage[i]
+        }
+        return scaling.denoiserLatents(encoded)
     }
 
     /// latent [N, latent, h, w] (the VAE's own scale, not multiplied by `scalingFactor`) -> image [N, 3, H, W]

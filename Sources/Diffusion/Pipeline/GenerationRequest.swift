@@ -35,6 +35,9 @@ public struct GenerationRequest: Sendable, Equatable {
     public var previewBothLatents = false
     /// `full` previews decode with the VAE every this many steps.
     public var fullPreviewInterval: Int = 5
+    /// Whether the VAE decodes (and img2img encodes) in overlapping tiles (`TiledDecoder`):
+    /// `.auto` tiles when the whole decode would not fit the memory available (`MemoryEstimate`).
+    public var vaeTiling: VAETiling = .auto
 
     public init(prompt: String) {
         self.prompt = prompt
@@ -85,6 +88,16 @@ public enum PreviewMode: String, CaseIterable, Sendable {
     case approx
     /// A VAE decode every `fullPreviewInterval` steps (full size; costs a decode each time).
     case full
+}
+
+/// When the VAE works in tiles (`GenerationRequest.vaeTiling`).
+public enum VAETiling: String, CaseIterable, Sendable {
+    /// When the whole decode would not fit the memory available (`MemoryEstimate.tilesVAE`).
+    case auto
+    /// Always for images larger than one tile (`--vae-tiling`).
+    case on
+    /// Never (`--no-vae-tiling`): a size that fits only tiled is refused.
+    case off
 }
 
 /// The latent a preview shows.

@@ -41,6 +41,7 @@ public struct Pipeline: Sendable {
         try control.check()
         let (positive, negative) = try conditioning(resolved, guided: guided)
         let context = negative.map { $0.batched(with: positive) } ?? positive
+        let decoder = latentDecoder(for: resolved)
 
         var images: [GeneratedImage] = []
         for index in 0..<request.batchCount {
@@ -49,10 +50,10 @@ public struct Pipeline: Sendable {
             var single = resolved
             single.seed = seed &+ UInt64(index)
             single.batchCount = 1
-            let latents = try sample(single, index: index, context: context, guided: guided, control: control,
-                                     observer: observer)
+            let latents = try sample(single, index: index, context: context, guided: guided, decoder: decoder,
+                                     control: control, observer: observer)
             observer(.decoding(imageIndex: index))
-            let image = try decode(latents, control: control)
+            let image = try decode(latents, decoder: decoder, control: control)
             let duration = clock.now - start
             let seconds = Double(duration.components.seconds) + Double(duration.components.attoseconds) * 1e-18
             let generated = GeneratedImage(image: image, seed: single.seed!, imageIndex: index, request: single,
@@ -61,6 +62,15 @@ public struct Pipeline: Sendable {
             observer(.image(generated))
         }
         return images
+    }
+
+    /// The model's latent decoder, wrapped in a `TiledDecoder` when the request's tiling setting
+    /// and the memory available now (`MemoryEstimate.tilesVAE`) say so; used for the init image,
+    /// `full` previews and the final decode alike.
+    func latentDecoder(for request: GenerationRequest) -> any LatentDecoder {
+        guard let tileable = model.decoder as? any TileableLatentDecoder,
+              MemoryEstimate(request: request, model: model).tilesVAE() else { return model.decoder }
+        return TiledDecoder(tileable, tile: TiledDecoder.tileSize(for: model))
     }
 
     /// The sampler a request names, built from the model's scheduler config.
@@ -98,8 +108,10 @@ public struct Pipeline: Sendable {
     }
 
     /// The sampling loop for one image: its final latents (at the denoiser's scale).
-    func sample(_ request: GenerationRequest, index: Int, context: Conditioning, guided: Bool, control: GenerationControl,
+    func sample(_ request: GenerationRequest, index: Int, context: Conditioning, guided: Bool,
+                decoder chosen: (any LatentDecoder)? = nil, control: GenerationControl,
                 observer: (GenerationEvent) -> Void) throws(GenerationError) -> Tensor {
+        let decoder = chosen ?? model.decoder
         var sampler = try checkedSampler(request)
         var random = TorchRandomSource(seed: request.seed!)
         let (width, height) = (request.width!, request.height!)
@@ -113,7 +125,7 @@ public struct Pipeline: Sendable {
             guard first < sampler.timesteps.count else {
                 throw .invalid("strength \(request.strength) leaves no steps out of \(request.steps); raise strength or steps")
             }
-            let original = try catching { try model.decoder.encode(image: initImage.normalized, random: &random, check: check) }
+            let original = try catching { try decoder.encode(image: initImage.normalized, random: &random, check: check) }
             guard original.isFinite else {
                 throw .failed("the model produced NaN encoding the init image (the VAE's output); nothing was saved")
             }
@@ -178,7 +190,7 @@ public struct Pipeline: Sendable {
                         }
                     }
                     func pixels(_ kind: PreviewLatent) throws(GenerationError) -> PixelImage {
-                        full ? try decode(latent(kind), control: control) : model.previewFactors.rgb(latent(kind))
+                        full ? try decode(latent(kind), decoder: decoder, control: control) : model.previewFactors.rgb(latent(kind))
                     }
                     preview = try pixels(request.previewLatent)
                     if request.previewBothLatents {
@@ -195,10 +207,13 @@ public struct Pipeline: Sendable {
         return latents
     }
 
-    /// Pixels of latents at the denoiser's scale (the decoder undoes its latent scaling).
-    func decode(_ latents: Tensor, control: GenerationControl) throws(GenerationError) -> PixelImage {
+    /// Pixels of latents at the denoiser's scale (the decoder undoes its latent scaling); `chosen`
+    /// is `latentDecoder(for:)`'s choice, else the model's own decoder.
+    func decode(_ latents: Tensor, decoder chosen: (any LatentDecoder)? = nil,
+                control: GenerationControl) throws(GenerationError) -> PixelImage {
+        let decoder = chosen ?? model.decoder
         let check = { () throws(GenerationError) in try control.check() }
-        let decoded = try catching { try model.decoder.decode(latents: latents, check: check) }
+        let decoded = try catching { try decoder.decode(latents: latents, check: check) }
         guard decoded.isFinite else {
             throw .failed("the model produced NaN decoding the image (the VAE's output: its weights are not finite); nothing was saved")
         }

@@ -86,12 +86,6 @@ extension AutoencoderKL: LatentDecoder {
     /// noise`, one draw from `random`, then scaled for the denoiser.
     public func encode<Random: RandomSource>(image: Tensor, random: inout Random,
                                              check: () throws -> Void) rethrows -> Tensor {
-        let (mean, logvar) = try encode(image, check: check)
-        let draw = random.normal(shape: mean.shape)
-        var encoded = mean
-        for i in 0..<encoded.count {
-            encoded.storage[i] = mean.storage[i] + exp(0.5 * logvar.storage[i]) * draw.storage[i]
-        }
-        return scaling.denoiserLatents(encoded)
+        sampledLatents(moments: try moments(image, check: check), random: &random)
     }
 }
