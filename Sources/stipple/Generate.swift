@@ -28,7 +28,7 @@ struct Generate: ParsableCommand {
     var previewLatent: PreviewLatent = .denoised
 
     @Flag(name: .long, inversion: .prefixedNo,
-          help: "Decode (and encode init images) in overlapping 512-pixel VAE tiles: bounded memory at any size, within a few levels of a whole decode. Default: on by itself when the whole decode would not fit the memory available.")
+          help: "Decode (and encode init images) in overlapping 512-pixel VAE tiles: bounded memory at any size, within a few levels of a whole decode. Default: vae_tiling in the config file, else on by itself when the whole decode would not fit the memory available.")
     var vaeTiling: Bool?
 
     @Option(name: [.short, .long], help: "Write the image to this file (must not exist).")
@@ -56,7 +56,7 @@ struct Generate: ParsableCommand {
             throw CommandFailure("\(output): already exists; stipple never overwrites an output")
         }
         var request = try baseRequest()
-        applyOptions(to: &request)
+        try applyOptions(to: &request)
 
         let weightType = try options.weightTypeOrConfigured()
         let model: StableDiffusionModel
@@ -162,12 +162,17 @@ struct Generate: ParsableCommand {
         }
     }
 
-    /// Options given on the command line override the base request.
-    func applyOptions(to request: inout GenerationRequest) {
+    /// Options given on the command line override the base request; VAE tiling without a flag
+    /// is the config file's `vae_tiling`, else automatic.
+    func applyOptions(to request: inout GenerationRequest) throws {
         options.apply(to: &request)
         request.preview = preview
         request.previewLatent = previewLatent
-        if let vaeTiling { request.vaeTiling = vaeTiling ? .on : .off }
+        if let vaeTiling {
+            request.vaeTiling = vaeTiling ? .on : .off
+        } else if let configured = try options.configured(\.vaeTiling) {
+            request.vaeTiling = configured
+        }
         // --from without --init-image is txt2img at the stored size.
     }
 
@@ -272,8 +277,13 @@ struct GenerationOptions: ParsableArguments {
     /// --weight-type, else the config file's `weight_type`, else nil (as stored).
     func weightTypeOrConfigured() throws -> WeightType? {
         if let weightType { return weightType }
+        return try configured(\.weightType)
+    }
+
+    /// A setting of the config file (a file that is not valid TOML is a one-line failure).
+    func configured<Value>(_ key: KeyPath<StudioConfig, Value?>) throws -> Value? {
         do {
-            return try StudioConfig.current().weightType
+            return try StudioConfig.current()[keyPath: key]
         } catch {
             throw CommandFailure(error.description)
         }
