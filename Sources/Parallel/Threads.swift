@@ -7,35 +7,15 @@ import Synchronization
 /// with no dependencies, so that Imaging can use it without OpenBLAS; Tensor re-exports it and
 /// keeps OpenBLAS's own thread count in step (see docs/DECISIONS.md, "One parallel-for").
 public enum Threads {
-    /// A pthread mutex (NSLock) rather than Synchronization's `Mutex`: ThreadSanitizer does not see
-    /// the latter's futex-based locking on Linux and reported every access under it as a race,
-    /// burying real findings in its run of the suite.
-    private final class LockedCount: @unchecked Sendable {  // `value` guarded by `lock`
-        private let lock = NSLock()
-        private var value = max(1, ProcessInfo.processInfo.activeProcessorCount)
-
-        var count: Int {
-            lock.lock()
-            defer { lock.unlock() }
-            return value
-        }
-
-        func set(_ n: Int) {
-            lock.lock()
-            value = n
-            lock.unlock()
-        }
-    }
-
-    private static let setting = LockedCount()
+    private static let setting = Locked(max(1, ProcessInfo.processInfo.activeProcessorCount))
 
     /// Threads work is split over; defaults to all cores.
-    public static var count: Int { setting.count }
+    public static var count: Int { setting.withLock { $0 } }
 
     /// Uses `n` threads (at least 1) from now on: for OpenBLAS (applied before its next call) and
     /// for every `parallelFor` and `parallelChunks`.
     public static func set(_ n: Int) {
-        setting.set(max(1, n))
+        setting.withLock { $0 = max(1, n) }
     }
 }
 

@@ -3,7 +3,6 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import Synchronization
 import Tensor
 import UserFiles
 
@@ -32,7 +31,7 @@ public final class SafetensorsFile: @unchecked Sendable {  // immutable after in
     private let mappedByteCount: Int
     /// Where the data area starts in the file: 8 + N.
     private let dataStart: Int
-    private let loaded = Mutex<Set<String>>([])
+    private let loaded = Locked<Set<String>>([])
 
     /// Opens, maps and checks the file at `path`.
     public init(path: String) throws(CheckpointError) {

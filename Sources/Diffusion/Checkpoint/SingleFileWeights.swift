@@ -1,4 +1,3 @@
-import Synchronization
 import Tensor
 
 /// One component (text encoder, UNet or VAE) of a single-file checkpoint, under the diffusers /
@@ -85,7 +84,7 @@ public struct SingleFileWeights: WeightSource {
 
 /// The names loaded so far, shared by copies of a `SingleFileWeights`.
 private final class LoadedNames: Sendable {
-    private let storage = Mutex<Set<String>>([])
+    private let storage = Locked<Set<String>>([])
 
     func insert(_ name: String) {
         storage.withLock { _ = $0.insert(name) }

@@ -3,7 +3,6 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import Synchronization
 import Tensor
 
 /// The precision large weights are kept in while a model is loaded (`--weight-type`,
@@ -224,7 +223,7 @@ public final class WeightScratch: Sendable {
         deinit { pointer?.deallocate() }
     }
 
-    private let idle = Mutex<[Buffer]>([])
+    private let idle = Locked<[Buffer]>([])
 
     /// Runs `body` with a buffer of at least `count` floats that nobody else uses meanwhile.
     func withBuffer<R>(count: Int, _ body: (UnsafeMutablePointer<Float>) -> R) -> R {
