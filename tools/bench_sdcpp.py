@@ -24,6 +24,8 @@ import json
 import os
 import re
 import shlex
+import shutil
+import struct
 import statistics
 import subprocess
 import sys
@@ -162,12 +164,48 @@ def median(results):
             else None for key, _, _ in ROWS}
 
 
+TEXT = "cond_stage_model.transformer."
+
+
+def read_header(path):
+    """The JSON header of a .safetensors file and the offset its data starts at."""
+    with open(path, "rb") as f:
+        size = struct.unpack("<Q", f.read(8))[0]
+        return json.loads(f.read(size)), 8 + size
+
+
+def lacks_text_model_prefix(path):
+    """True for an SD1 single file whose CLIP names lack transformers 4's `text_model.` (written from a
+    transformers 5 model): stable-diffusion.cpp cannot tell its version and fails to load it."""
+    if not path.endswith(".safetensors") or not os.path.isfile(path):
+        return False
+    names = read_header(path)[0].keys()
+    return any(n.startswith(TEXT) for n in names) and not any(n.startswith(TEXT + "text_model.") for n in names)
+
+
+def write_prefixed_copy(source, target):
+    """Copies `source` with `text_model.` put back into its CLIP names; the tensors' bytes are untouched."""
+    header, start = read_header(source)
+    header = {(TEXT + "text_model." + k[len(TEXT):] if k.startswith(TEXT) else k): v for k, v in header.items()}
+    data = json.dumps(header, separators=(",", ":")).encode()
+    data += b" " * (-len(data) % 8)
+    with open(source, "rb") as f, open(target, "wb") as out:
+        f.seek(start)
+        out.write(struct.pack("<Q", len(data)) + data)
+        shutil.copyfileobj(f, out, 1 << 24)
+
+
 def check_setup(args):
     if not os.path.exists("/usr/bin/time"):
         fail("/usr/bin/time is missing (Debian: apt-get install time); it measures each program's peak RSS")
     if not os.path.exists(args.model):
         fail(f"no model at {args.model} (a single-file SD .safetensors; sd.cpp reads diffusers folders "
              "only when the text encoder keeps transformers 4's `text_model.` names)")
+    if lacks_text_model_prefix(args.model):
+        fail(f"{args.model} names its text encoder without transformers 4's `text_model.` "
+             f"({TEXT}embeddings...), which stable-diffusion.cpp cannot load. Write a copy with the names "
+             f"it expects (same tensors) and pass that:\n    python3 {sys.argv[0]} --model {args.model} "
+             "--write-prefixed-copy COPY.safetensors")
     if not os.access(args.stipple, os.X_OK):
         fail(f"no stipple binary at {args.stipple}: run `swift build -c release` first (or pass --stipple)")
     probe = None
@@ -196,12 +234,16 @@ def main():
                         help="a Python with stable-diffusion-cpp-python installed")
     parser.add_argument("--out-dir", help="folder for the images and logs (default: a new temporary one)")
     parser.add_argument("--json", help="also write every run's figures, the medians and the ratios to this file")
+    parser.add_argument("--write-prefixed-copy", metavar="COPY",
+                        help="write a copy of --model with `text_model.` in its CLIP names, then exit")
     parser.add_argument("--peer-child", help=argparse.SUPPRESS)
     parser.add_argument("--run-index", type=int, default=1, help=argparse.SUPPRESS)
     args = parser.parse_args()
     args.model = os.path.abspath(args.model)
     if args.peer_child:
         return peer_child(args)
+    if args.write_prefixed_copy:
+        return write_prefixed_copy(args.model, args.write_prefixed_copy)
     if args.runs < 1 or args.steps < 1:
         fail("--runs and --steps must be at least 1")
     check_setup(args)
