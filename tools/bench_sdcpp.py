@@ -9,6 +9,7 @@ stipple / stable-diffusion.cpp (below 1: stipple is faster or smaller).
     python3 tools/bench_sdcpp.py --model MODEL.safetensors [--width 512 --height 512] [--steps 4]
         [--cfg-scale 7] [--threads 2] [--seed 42] [--runs 1] [--weight-type f32|f16|bf16]
         [--stipple .build/release/stipple] [--peer-python .venv-peer/bin/python] [--json OUT.json]
+    python3 tools/bench_sdcpp.py --model SD1.safetensors --write-prefixed-copy SD1-ldm.safetensors
 
 Both run as whole processes under `/usr/bin/time -v` (peak RSS and CPU time are each program's own),
 never at the same time (they would share the cores); with `--runs N` they alternate. Sampler Euler,
@@ -17,7 +18,8 @@ step is a CFG pair. Stage times come from `stipple generate --timings` and from 
 ("get_learned_condition", "sampling", "decode_first_stage" completed, taking N s); load is the time
 to construct `StableDiffusion`. Nothing of stable-diffusion.cpp's code is in the project: the package
 is installed from PyPI into `.venv-peer` (see ../shared/PEERS.md). Images and logs go to `--out-dir`
-(default: a new temporary folder, printed).
+(default: a new temporary folder, printed). An SD1 file whose text-encoder names lack transformers 4's
+`text_model.` (stipple reads it, sd.cpp cannot) is refused; `--write-prefixed-copy` writes one sd.cpp reads.
 """
 import argparse
 import json
