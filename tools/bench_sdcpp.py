@@ -1,0 +1,286 @@
+#!/usr/bin/env python3
+"""Runs `stipple generate` and stable-diffusion.cpp (through its Python package) one after the other
+on the same single-file SD checkpoint with the same settings, and prints a markdown table per run:
+wall time, CPU time, load, prompt, per-step and VAE-decode times, peak RSS, and the ratio
+stipple / stable-diffusion.cpp (below 1: stipple is faster or smaller).
+
+    python3 -m venv .venv-peer && CMAKE_BUILD_PARALLEL_LEVEL=2 .venv-peer/bin/pip install stable-diffusion-cpp-python
+    swift build -c release
+    python3 tools/bench_sdcpp.py --model MODEL.safetensors [--width 512 --height 512] [--steps 4]
+        [--cfg-scale 7] [--threads 2] [--seed 42] [--runs 1] [--weight-type f32|f16|bf16]
+        [--stipple .build/release/stipple] [--peer-python .venv-peer/bin/python] [--json OUT.json]
+    python3 tools/bench_sdcpp.py --model SD1.safetensors --write-prefixed-copy SD1-ldm.safetensors
+
+Both run as whole processes under `/usr/bin/time -v` (peak RSS and CPU time are each program's own),
+never at the same time (they would share the cores); with `--runs N` they alternate. Sampler Euler,
+default schedule, CPU noise (sd.cpp `rng_type="cpu"`), prompt and negative prompt on both, so every
+step is a CFG pair. Stage times come from `stipple generate --timings` and from sd.cpp's own log lines
+("get_learned_condition", "sampling", "decode_first_stage" completed, taking N s); load is the time
+to construct `StableDiffusion`. Nothing of stable-diffusion.cpp's code is in the project: the package
+is installed from PyPI into `.venv-peer` (see ../shared/PEERS.md). Images and logs go to `--out-dir`
+(default: a new temporary folder, printed). An SD1 file whose text-encoder names lack transformers 4's
+`text_model.` (stipple reads it, sd.cpp cannot) is refused; `--write-prefixed-copy` writes one sd.cpp reads.
+"""
+import argparse
+import json
+import os
+import re
+import shlex
+import shutil
+import struct
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PROMPT = "a red circle on blue"
+NEGATIVE = "blurry"
+PEER_INSTALL = ("python3 -m venv .venv-peer && CMAKE_BUILD_PARALLEL_LEVEL=2 .venv-peer/bin/pip install "
+                "stable-diffusion-cpp-python")
+# (key, label, unit) of the table's rows, in order; times in seconds, memory in GB (kbytes / 10^6).
+ROWS = [("wall_s", "wall (whole process)", "s"), ("cpu_s", "CPU time (user + sys)", "s"),
+        ("load_s", "load", "s"), ("prompt_s", "prompt (text encoder)", "s"),
+        ("step_s", "per step (CFG pair)", "s"), ("decode_s", "VAE decode", "s"),
+        ("peak_rss_gb", "peak RSS", "GB")]
+
+
+def fail(message):
+    print(f"bench_sdcpp: {message}", file=sys.stderr)
+    sys.exit(1)
+
+
+def timed(command, log_path):
+    """Runs `command` under /usr/bin/time -v with its stdout and stderr in `log_path`; returns the
+    exit status and wall, CPU and peak-RSS figures of the process."""
+    time_path = log_path + ".time"
+    print("+ " + shlex.join(command), file=sys.stderr, flush=True)
+    with open(log_path, "w") as log:
+        status = subprocess.run(["/usr/bin/time", "-v", "-o", time_path] + command,
+                                stdout=log, stderr=subprocess.STDOUT).returncode
+    text = open(time_path).read()
+
+    def field(name):
+        match = re.search(re.escape(name) + r":\s*(\S+)", text)
+        return match.group(1) if match else None
+
+    wall = 0.0
+    for part in (field("Elapsed (wall clock) time (h:mm:ss or m:ss)") or "0").split(":"):
+        wall = wall * 60 + float(part)
+    return status, {"wall_s": wall, "cpu_s": float(field("User time (seconds)") or 0) +
+                    float(field("System time (seconds)") or 0),
+                    "peak_rss_gb": int(field("Maximum resident set size (kbytes)") or 0) / 1e6}
+
+
+def tail(path, lines=15):
+    with open(path, errors="replace") as f:
+        return "".join(f.readlines()[-lines:])
+
+
+def run_stipple(args, out_dir, index):
+    log = os.path.join(out_dir, f"stipple-{index}.log")
+    command = [args.stipple, "generate", "--model", args.model, "-p", PROMPT, "-n", NEGATIVE,
+               "--seed", str(args.seed), "--steps", str(args.steps), "--cfg-scale", str(args.cfg_scale),
+               "--sampler", "euler", "-W", str(args.width), "-H", str(args.height),
+               "--threads", str(args.threads), "--timings", "-o", os.path.join(out_dir, f"stipple-{index}.png")]
+    if args.weight_type:
+        command += ["--weight-type", args.weight_type]
+    status, result = timed(command, log)
+    if status != 0:
+        fail(f"stipple generate failed (exit {status}); its log, {log}, ends:\n{tail(log)}")
+    line = next((l for l in open(log) if l.startswith("timings:")), "")
+    stages = dict(re.findall(r"(\w+)(?: \(\d+ steps\))? ([\d.]+) s", line.split(";")[0]))
+    if "sampling" not in stages or "decode" not in stages:
+        fail(f"no timings line in {log} (does this stipple have --timings?)")
+    result.update(load_s=float(stages.get("load", 0)), prompt_s=float(stages.get("prompt", 0)),
+                  step_s=float(stages["sampling"]) / args.steps, decode_s=float(stages["decode"]))
+    return result
+
+
+def run_peer(args, out_dir, index):
+    log = os.path.join(out_dir, f"sdcpp-{index}.log")
+    child_json = os.path.join(out_dir, f"sdcpp-{index}.json")
+    command = [args.peer_python, os.path.abspath(__file__), "--peer-child", child_json, "--model", args.model,
+               "--width", str(args.width), "--height", str(args.height), "--steps", str(args.steps),
+               "--cfg-scale", str(args.cfg_scale), "--threads", str(args.threads), "--seed", str(args.seed),
+               "--out-dir", out_dir, "--run-index", str(index)]
+    if args.weight_type:
+        command += ["--weight-type", args.weight_type]
+    status, result = timed(command, log)
+    if status != 0 or not os.path.exists(child_json):
+        fail(f"stable-diffusion.cpp failed (exit {status}); its log, {log}, ends:\n{tail(log)}")
+    child = json.load(open(child_json))
+    text = open(log, errors="replace").read()
+
+    def logged(name):
+        found = re.findall(re.escape(name) + r" completed, taking ([\d.]+)s", text)
+        return float(found[-1]) if found else None
+
+    sampling, decode, prompt = logged("sampling"), logged("decode_first_stage"), logged("get_learned_condition")
+    if sampling is None or decode is None:
+        fail(f"no 'sampling/decode_first_stage completed' lines in {log} (another sd.cpp version?)")
+    result.update(load_s=child["load_s"], prompt_s=prompt, step_s=sampling / args.steps, decode_s=decode,
+                  generate_s=child["generate_s"], version=child["version"])
+    return result
+
+
+def peer_child(args):
+    """Inside the peer's virtual environment: load the model, make one image, write the timings."""
+    import importlib.metadata
+    from stable_diffusion_cpp import StableDiffusion
+    start = time.monotonic()
+    sd = StableDiffusion(model_path=args.model, wtype=args.weight_type or "default", n_threads=args.threads,
+                         rng_type="cpu", sampler_rng_type="cpu", verbose=True)
+    loaded = time.monotonic()
+    images = sd.generate_image(prompt=PROMPT, negative_prompt=NEGATIVE, width=args.width, height=args.height,
+                               sample_steps=args.steps, cfg_scale=args.cfg_scale, sample_method="euler",
+                               seed=args.seed)
+    done = time.monotonic()
+    images[0].save(os.path.join(args.out_dir, f"sdcpp-{args.run_index}.png"))
+    with open(args.peer_child, "w") as f:
+        json.dump({"load_s": loaded - start, "generate_s": done - loaded,
+                   "version": importlib.metadata.version("stable-diffusion-cpp-python")}, f)
+
+
+def fmt(value, unit):
+    if value is None:
+        return "—"
+    return f"{value:.2f} {unit}" if unit == "GB" else f"{value:.1f} {unit}" if value >= 10 else f"{value:.2f} {unit}"
+
+
+def table(title, ours, theirs):
+    lines = [f"| {title} | stipple | stable-diffusion.cpp | stipple / sd.cpp |", "|---|---|---|---|"]
+    ratios = {}
+    for key, label, unit in ROWS:
+        a, b = ours.get(key), theirs.get(key)
+        if a is not None and b:
+            ratios[key] = a / b
+        ratio = f"{ratios[key]:.2f}" if key in ratios else "—"
+        lines.append(f"| {label} | {fmt(a, unit)} | {fmt(b, unit)} | {ratio} |")
+    return "\n".join(lines), ratios
+
+
+def median(results):
+    return {key: statistics.median(r[key] for r in results) if all(r.get(key) is not None for r in results)
+            else None for key, _, _ in ROWS}
+
+
+TEXT = "cond_stage_model.transformer."
+
+
+def read_header(path):
+    """The JSON header of a .safetensors file and the offset its data starts at."""
+    with open(path, "rb") as f:
+        size = struct.unpack("<Q", f.read(8))[0]
+        return json.loads(f.read(size)), 8 + size
+
+
+def lacks_text_model_prefix(path):
+    """True for an SD1 single file whose CLIP names lack transformers 4's `text_model.` (written from a
+    transformers 5 model): stable-diffusion.cpp cannot tell its version and fails to load it."""
+    if not path.endswith(".safetensors") or not os.path.isfile(path):
+        return False
+    names = read_header(path)[0].keys()
+    return any(n.startswith(TEXT) for n in names) and not any(n.startswith(TEXT + "text_model.") for n in names)
+
+
+def write_prefixed_copy(source, target):
+    """Copies `source` with `text_model.` put back into its CLIP names; the tensors' bytes are untouched."""
+    header, start = read_header(source)
+    header = {(TEXT + "text_model." + k[len(TEXT):] if k.startswith(TEXT) else k): v for k, v in header.items()}
+    data = json.dumps(header, separators=(",", ":")).encode()
+    data += b" " * (-len(data) % 8)
+    with open(source, "rb") as f, open(target, "wb") as out:
+        f.seek(start)
+        out.write(struct.pack("<Q", len(data)) + data)
+        shutil.copyfileobj(f, out, 1 << 24)
+
+
+def check_setup(args):
+    if not os.path.exists("/usr/bin/time"):
+        fail("/usr/bin/time is missing (Debian: apt-get install time); it measures each program's peak RSS")
+    if not os.path.exists(args.model):
+        fail(f"no model at {args.model} (a single-file SD .safetensors; sd.cpp reads diffusers folders "
+             "only when the text encoder keeps transformers 4's `text_model.` names)")
+    if lacks_text_model_prefix(args.model):
+        fail(f"{args.model} names its text encoder without transformers 4's `text_model.` "
+             f"({TEXT}embeddings...), which stable-diffusion.cpp cannot load. Write a copy with the names "
+             f"it expects (same tensors) and pass that:\n    python3 {sys.argv[0]} --model {args.model} "
+             "--write-prefixed-copy COPY.safetensors")
+    if not os.access(args.stipple, os.X_OK):
+        fail(f"no stipple binary at {args.stipple}: run `swift build -c release` first (or pass --stipple)")
+    probe = None
+    if os.access(args.peer_python, os.X_OK):
+        probe = subprocess.run([args.peer_python, "-c", "import stable_diffusion_cpp"], capture_output=True)
+    if probe is None or probe.returncode != 0:
+        fail(f"stable-diffusion.cpp is not installed for {args.peer_python}. Install it (builds from "
+             f"source, 15-25 minutes on two cores) from the repository root with:\n    {PEER_INSTALL}\n"
+             "or pass --peer-python PATH to a Python that has it.")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", required=True, help="single-file SD checkpoint (.safetensors)")
+    parser.add_argument("--width", type=int, default=512)
+    parser.add_argument("--height", type=int, default=512)
+    parser.add_argument("--steps", type=int, default=4)
+    parser.add_argument("--cfg-scale", type=float, default=7.0)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--weight-type", choices=["f32", "f16", "bf16"],
+                        help="stipple --weight-type and sd.cpp wtype (default: each keeps its own default)")
+    parser.add_argument("--stipple", default=os.path.join(ROOT, ".build/release/stipple"))
+    parser.add_argument("--peer-python", default=os.path.join(ROOT, ".venv-peer/bin/python"),
+                        help="a Python with stable-diffusion-cpp-python installed")
+    parser.add_argument("--out-dir", help="folder for the images and logs (default: a new temporary one)")
+    parser.add_argument("--json", help="also write every run's figures, the medians and the ratios to this file")
+    parser.add_argument("--write-prefixed-copy", metavar="COPY",
+                        help="write a copy of --model with `text_model.` in its CLIP names, then exit")
+    parser.add_argument("--peer-child", help=argparse.SUPPRESS)
+    parser.add_argument("--run-index", type=int, default=1, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    args.model = os.path.abspath(args.model)
+    if args.peer_child:
+        return peer_child(args)
+    if args.write_prefixed_copy:
+        return write_prefixed_copy(args.model, args.write_prefixed_copy)
+    if args.runs < 1 or args.steps < 1:
+        fail("--runs and --steps must be at least 1")
+    check_setup(args)
+    out_dir = args.out_dir or tempfile.mkdtemp(prefix="bench_sdcpp-")
+    os.makedirs(out_dir, exist_ok=True)
+    print(f"images and logs: {out_dir}", file=sys.stderr)
+
+    ours, theirs, loads = [], [], []
+    for index in range(1, args.runs + 1):
+        for name, runner, results in (("stipple", run_stipple, ours), ("sd.cpp", run_peer, theirs)):
+            loads.append(f"{name} {index}: {os.getloadavg()[0]:.2f}")
+            results.append(runner(args, out_dir, index))
+
+    weights = f", weight type {args.weight_type}" if args.weight_type else ", weights as stored"
+    print(f"{os.path.basename(args.model)} at {args.width}x{args.height}, {args.steps} Euler steps, CFG "
+          f"{args.cfg_scale:g}, {args.threads} threads, seed {args.seed}{weights}; "
+          f"stable-diffusion-cpp-python {theirs[0]['version']}")
+    print(f"(1-minute load average before each: {'; '.join(loads)})\n")
+    runs = []
+    for index, (a, b) in enumerate(zip(ours, theirs), start=1):
+        text, ratios = table(f"run {index} of {args.runs}", a, b)
+        print(text + "\n")
+        runs.append({"stipple": a, "sdcpp": b, "ratio": ratios})
+    summary = None
+    if args.runs > 1:
+        text, ratios = table(f"median of {args.runs} runs", median(ours), median(theirs))
+        print(text + "\n")
+        summary = {"stipple": median(ours), "sdcpp": median(theirs), "ratio": ratios}
+    if args.json:
+        settings = {k: getattr(args, k) for k in ("model", "width", "height", "steps", "cfg_scale", "threads",
+                                                  "seed", "runs", "weight_type")}
+        with open(args.json, "w") as f:
+            json.dump({"settings": settings, "runs": runs, "median": summary, "load_average": loads,
+                       "out_dir": out_dir}, f, indent=1, sort_keys=True)
+
+
+if __name__ == "__main__":
+    main()
