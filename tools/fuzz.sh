@@ -112,9 +112,18 @@ if [[ ${FUZZ_BUILD:-1} != 0 ]]; then
     echo "== building fuzz/ (release, -sanitize=fuzzer,address)"
     # -Xcc instruments the C target too (PNGBridge, which owns every libpng call); libpng itself
     # is the system library, not instrumented.
-    (cd "$package" && swift build -c release -j "${FUZZ_JOBS:-2}" \
-        -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library \
-        -Xcc -fsanitize=fuzzer-no-link,address) || exit 2
+    build() {
+        (cd "$package" && swift build -c release -j "${FUZZ_JOBS:-2}" \
+            -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library \
+            -Xcc -fsanitize=fuzzer-no-link,address)
+    }
+    # An incremental build of the path dependency (stipple itself) can miss source files added
+    # to it since (SwiftPM keeps the old file list): on failure, build once more from scratch.
+    if ! build; then
+        echo "== build failed; building fuzz/ again from a clean .build"
+        rm -rf "$package/.build"
+        build || exit 2
+    fi
 fi
 bin="$package/.build/release"
 
