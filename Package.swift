@@ -43,7 +43,7 @@ let package = Package(
         .target(name: "Imaging", dependencies: ["PNGBridge", "Parallel", "TerminalBytes", "UserFiles"]),
         .target(name: "Terminal", dependencies: ["CNcursesw", "TerminalBytes", "UserFiles"]),
         .target(name: "Studio", dependencies: [
-            "Diffusion", "Imaging", "ShippedFiles", "Terminal", "UserFiles",
+            "Diffusion", "Imaging", "Parallel", "ShippedFiles", "Terminal", "UserFiles",
             .product(name: "TOMLKit", package: "TOMLKit"),
         ]),
         .executableTarget(

@@ -9,12 +9,7 @@ extension PNG {
     /// the image data are moved before an empty IDAT in a small copy, which libpng then reads as
     /// `readHeader` does. Texts come in file order.
     public static func readAllTexts(path: String) throws(PNGError) -> (width: Int, height: Int, texts: [PNGText]) {
-        let data: Data
-        do {
-            data = try UserFile.read(path)
-        } catch {
-            throw PNGError(error.description)
-        }
+        let data = try fileData(path)
         return try header(of: textsBeforeImageData(data) ?? data, path: path)
     }
 

@@ -77,13 +77,17 @@ public enum PNG {
     /// The size and text chunks of a PNG without decoding its pixels (texts before the image data
     /// only: where A1111, Pillow and stipple write them). The gallery lists folders with this.
     public static func readHeader(path: String) throws(PNGError) -> (width: Int, height: Int, texts: [PNGText]) {
-        let data: Data
+        let data = try fileData(path)
+        return try header(of: data, path: path)
+    }
+
+    /// The bytes of the file at `path` (a regular file, memory-mapped), its problems as `PNGError`.
+    static func fileData(_ path: String) throws(PNGError) -> Data {
         do {
-            data = try UserFile.read(path)
+            return try UserFile.read(path)
         } catch {
             throw PNGError(error.description)
         }
-        return try header(of: data, path: path)
     }
 
     /// `readHeader` on a PNG in memory; errors name `path`.
@@ -105,12 +109,7 @@ public enum PNG {
 
     /// Reads and decodes a PNG file; errors name the file.
     public static func read(path: String) throws(PNGError) -> PNGFile {
-        let data: Data
-        do {
-            data = try UserFile.read(path)
-        } catch {
-            throw PNGError(error.description)
-        }
+        let data = try fileData(path)
         do {
             return try decode(data)
         } catch {

@@ -1,18 +1,18 @@
 import Diffusion
 import Foundation
+import Parallel
 
 /// What background work hands to the thread that owns the studio's state (the main loop, or a
 /// test): engine events and model loads, kept in a locked list, with one byte written to a pipe
 /// per event so that thread can `poll` for them next to the tty.
-public final class EventInbox: @unchecked Sendable {  // `pending` guarded by `lock`
+public final class EventInbox: Sendable {
     public enum Event: Sendable {
         case engine(GenerationEvent)
         case modelLoaded(StableDiffusionModel, seconds: Double)
         case modelFailed(String)
     }
 
-    private let lock = NSLock()
-    private var pending: [Event] = []
+    private let pending = Locked<[Event]>([])
     /// Readable when events are waiting: poll it.
     public let readEnd: Int32
     private let writeEnd: Int32
@@ -33,9 +33,7 @@ public final class EventInbox: @unchecked Sendable {  // `pending` guarded by `l
 
     /// Called from any thread.
     public func post(_ event: Event) {
-        lock.lock()
-        pending.append(event)
-        lock.unlock()
+        pending.withLock { $0.append(event) }
         var byte: UInt8 = 1
         _ = write(writeEnd, &byte, 1)
     }
@@ -44,11 +42,10 @@ public final class EventInbox: @unchecked Sendable {  // `pending` guarded by `l
     public func drain() -> [Event] {
         var scratch = [UInt8](repeating: 0, count: 256)
         while read(readEnd, &scratch, scratch.count) > 0 {}
-        lock.lock()
-        defer { lock.unlock() }
-        let events = pending
-        pending.removeAll()
-        return events
+        return pending.withLock { pending in
+            defer { pending.removeAll() }
+            return pending
+        }
     }
 
     /// Waits up to `seconds` for an event (for a caller without a poll loop of its own); whether

@@ -13,20 +13,7 @@ enum BLASThreads {
         var singleThreadedRegions = 0
     }
 
-    /// A pthread mutex (NSLock) rather than Synchronization's `Mutex`: ThreadSanitizer does not see
-    /// the latter's futex-based locking on Linux and reported every access under it as a race.
-    private final class LockedState: @unchecked Sendable {  // `value` guarded by `lock`
-        private let lock = NSLock()
-        private var value = State()
-
-        func withLock<R>(_ body: (inout State) -> R) -> R {
-            lock.lock()
-            defer { lock.unlock() }
-            return body(&value)
-        }
-    }
-
-    private static let state = LockedState()
+    private static let state = Locked(State())
 
     /// Gives OpenBLAS `Threads.count` threads if it has another count (outside single-threaded
     /// regions); returns that count, the threads a kernel splits its own work over.

@@ -1,4 +1,5 @@
 import Foundation
+import Parallel
 
 /// Where generations run, as the studio's `GenerationController` sees it: `submit` returns at
 /// once with the job's control (cancel, pause, single step) and the job reports through
@@ -16,19 +17,14 @@ public protocol GenerationBackend: AnyObject, Sendable {
 /// with the job's control; the observer receives the job's events on the queue's thread (hop to
 /// your own queue to touch UI state). A job submitted while another runs waits its turn; a
 /// cancelled job that has not started ends with `.cancelled` without running.
-public final class GenerationQueue: GenerationBackend, @unchecked Sendable {  // `waiting` guarded by `lock`
+public final class GenerationQueue: GenerationBackend, Sendable {
     private let queue = DispatchQueue(label: "stipple.generation", qos: .userInitiated)
-    private let lock = NSLock()
-    private var waiting = 0
+    private let waiting = Locked(0)
 
     public init() {}
 
     /// Jobs submitted and not finished (the running one included).
-    public var pendingCount: Int {
-        lock.lock()
-        defer { lock.unlock() }
-        return waiting
-    }
+    public var pendingCount: Int { waiting.withLock { $0 } }
 
     /// Runs `work` on the queue in turn (tests hold the queue with it).
     func submitBarrier(_ work: @escaping @Sendable () -> Void) {
@@ -40,15 +36,9 @@ public final class GenerationQueue: GenerationBackend, @unchecked Sendable {  //
     public func submit(_ request: GenerationRequest, model: StableDiffusionModel,
                        observer: @escaping @Sendable (GenerationEvent) -> Void) -> GenerationControl {
         let control = GenerationControl()
-        lock.lock()
-        waiting += 1
-        lock.unlock()
-        queue.async { [self] in
-            defer {
-                lock.lock()
-                waiting -= 1
-                lock.unlock()
-            }
+        waiting.withLock { $0 += 1 }
+        queue.async { [waiting] in
+            defer { waiting.withLock { $0 -= 1 } }
             do throws(GenerationError) {
                 try control.check()
                 let images = try Pipeline(model: model).run(request, control: control, observer: observer)
