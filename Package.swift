@@ -49,7 +49,7 @@ let package = Package(
         .executableTarget(
             name: "stipple",
             dependencies: [
-                "Diffusion", "Imaging", "Terminal", "Studio", "UserFiles",
+                "Diffusion", "Imaging", "Parallel", "Terminal", "Studio", "UserFiles",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -1,6 +1,7 @@
 import Diffusion
 import Foundation
 import Imaging
+import Parallel
 import Studio
 import Terminal
 
@@ -89,20 +90,17 @@ final class ProgressReporter {
 
 /// Turns SIGINT and SIGTERM into a cancellation while installed, so an interrupted run stops at
 /// the next layer, removes nothing half-written, and exits 130.
-final class InterruptHandler: @unchecked Sendable {  // `received` guarded by `lock`
+final class InterruptHandler {
     private var sources: [DispatchSourceSignal] = []
     private let queue = DispatchQueue(label: "stipple.signals")
-    private let lock = NSLock()
-    private var received: Int32?
+    private let received = Locked<Int32?>(nil)
 
     init(_ action: @escaping @Sendable () -> Void) {
         for signalNumber in [SIGINT, SIGTERM, SIGHUP] {
             signal(signalNumber, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: queue)
-            source.setEventHandler { [self] in
-                lock.lock()
-                if received == nil { received = signalNumber }
-                lock.unlock()
+            source.setEventHandler { [received] in
+                received.withLock { if $0 == nil { $0 = signalNumber } }
                 action()
                 // A second interrupt ends the process at once.
                 signal(signalNumber, SIG_DFL)
@@ -113,11 +111,7 @@ final class InterruptHandler: @unchecked Sendable {  // `received` guarded by `l
     }
 
     /// The first signal that arrived, if any.
-    var receivedSignal: Int32? {
-        lock.lock()
-        defer { lock.unlock() }
-        return received
-    }
+    var receivedSignal: Int32? { received.withLock { $0 } }
 
     /// The shell's status for a run ended by the first signal: 128 + its number (130 for SIGINT,
     /// 143 for SIGTERM, 129 for SIGHUP); 130 when none arrived (cancelled otherwise).

@@ -66,10 +66,9 @@ public struct CancellationBenchmark: Sendable {
         return Sample(component: component, cancelAfter: delay, latency: latency)
     }
 
-    final class Stopwatch: @unchecked Sendable {
-        private let lock = NSLock()
-        private var marked = Date()
-        func mark() { lock.lock(); marked = Date(); lock.unlock() }
-        var time: Date { lock.lock(); defer { lock.unlock() }; return marked }
+    final class Stopwatch: Sendable {
+        private let marked = Locked(Date())
+        func mark() { marked.withLock { $0 = Date() } }
+        var time: Date { marked.withLock { $0 } }
     }
 }
