@@ -33,7 +33,9 @@ let package = Package(
         .target(name: "ShippedFiles"),
         // The escape sequences stipple writes, named once (Terminal re-exports it; Imaging uses it too).
         .target(name: "TerminalBytes"),
-        .target(name: "Tensor", dependencies: ["CBLAS", "Parallel"]),
+        // Kernels in C with variants per instruction set, chosen at run time (never -march flags).
+        .target(name: "CKernels"),
+        .target(name: "Tensor", dependencies: ["CBLAS", "CKernels", "Parallel"]),
         .target(
             name: "Diffusion",
             dependencies: ["Tensor", "Parallel", "ShippedFiles", "UserFiles"],
