@@ -57,7 +57,7 @@ let package = Package(
         ),
 
         .testTarget(name: "SystemLibraryTests", dependencies: ["CBLAS", "CPNG", "CNcursesw"]),
-        .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
+        .testTarget(name: "TensorTests", dependencies: ["Tensor", "CKernels"]),
         .testTarget(name: "DiffusionTests", dependencies: ["Diffusion", "Imaging"], exclude: ["Fixtures"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "Parallel"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TerminalTests", dependencies: ["Terminal"], resources: [.copy("Fixtures")]),

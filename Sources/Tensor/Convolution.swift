@@ -8,7 +8,8 @@ import Synchronization
 
 /// 2-D convolution with zero padding: y[n,o,i,j] = b[o] + Σ_c,ky,kx w[o,c,ky,kx] · x[n,c,i·s+ky-p,j·s+kx-p].
 /// x [N, C, H, W], weight [O, C, kh, kw], bias [O] -> [N, O, H', W'].
-/// 1x1 stride-1 convolutions are one sgemm per image straight from the input. Others unfold
+/// 1x1 stride-1 convolutions are one sgemm per image straight from the input. 3x3 stride-1 ones
+/// over enough tiles and channels go the Winograd F(4x4, 3x3) way (`WinogradPlan`). Others unfold
 /// (im2col) tiles of output rows into a column buffer per worker of `convolutionColumnBudget`
 /// floats (4 MB), up to four times that for narrow images, or one output row if that is larger,
 /// and multiply each tile with one sgemm that writes straight into the output.
@@ -62,6 +63,9 @@ func conv2d(_ x: Tensor, weight pw: UnsafePointer<Float>?, weightShape: [Int], b
                                         1, pw!, Int32(c), px.baseAddress! + b * c * h * w, Int32(oh * ow),
                                         pb == nil ? 0 : 1, out.baseAddress! + b * o * oh * ow, Int32(oh * ow))
                         }
+                    } else if let plan = WinogradPlan(batch: n, geometry, outChannels: o, threads: threads) {
+                        winogradConvolution(px.baseAddress!, batch: n, geometry, plan, weight: pw!, bias: pb,
+                                            outChannels: o, output: out.baseAddress!, threads: threads)
                     } else {
                         let plan = ConvolutionPlan(batch: n, geometry, columnBudget: columnBudget, threads: threads)
                         unfoldedConvolution(px.baseAddress!, batch: n, geometry, plan, weight: pw!, bias: pb,

@@ -1,0 +1,85 @@
+import CBLAS
+import CKernels
+import Synchronization
+
+/// How a 3x3 stride-1 convolution runs the Winograd F(4x4, 3x3) way (Sources/CKernels/winograd.c):
+/// the weights are transformed once per call into U [36][O][C]; workers take blocks of 4x4 output
+/// tiles, transform their inputs into V [36][C][T], form the 36 products M[ξ] = U[ξ] · V[ξ] with
+/// single-threaded sgemm, and transform M straight into the output (with the bias). A quarter of
+/// direct convolution's multiplies; no im2col copy (nine floats per input float) at all.
+struct WinogradPlan {
+    let tilesX, tilesY: Int
+    /// Tiles per block (a multiple of 16, the transforms' lane count, except a last partial block).
+    let blockTiles: Int
+    let blocksPerImage: Int
+
+    var tilesPerImage: Int { tilesX * tilesY }
+
+    /// Floats of V plus M one worker holds for a block (32 MB): blocks shrink as channels grow.
+    /// Large blocks matter: sgemm packs U[ξ] again for every block.
+    static let blockBudget = 1 << 23
+    /// Floats of transformed weights, 36·O·C, at most (64 MB): wider layers keep im2col, whose
+    /// weights need no second copy.
+    static let weightBudget = 1 << 24
+    /// Below these the transforms cost more than they save (measured: see docs/DECISIONS.md).
+    static let minimumChannels = 16, minimumTiles = 64
+
+    /// Whether Winograd is on for convolutions that qualify (tests and benchmarks turn it off to
+    /// compare against im2col).
+    nonisolated(unsafe) static var enabled = true
+
+    /// The plan for this convolution, or nil where it should not go the Winograd way.
+    init?(batch: Int, _ g: ConvolutionGeometry, outChannels: Int, threads: Int) {
+        guard Self.enabled, g.kernelHeight == 3, g.kernelWidth == 3, g.stride == 1,
+              g.channels >= Self.minimumChannels, outChannels >= Self.minimumChannels,
+              36 * outChannels * g.channels <= Self.weightBudget else { return nil }
+        tilesX = (g.outWidth + 3) / 4
+        tilesY = (g.outHeight + 3) / 4
+        let tiles = tilesX * tilesY
+        guard batch * tiles >= Self.minimumTiles else { return nil }
+        var block = max(32, Self.blockBudget / (36 * (g.channels + outChannels))) / 16 * 16
+        // Enough blocks that every thread gets work.
+        while block > 16 && batch * ((tiles + block - 1) / block) < 2 * threads { block -= 16 }
+        blockTiles = min(block, tiles)
+        blocksPerImage = (tiles + blockTiles - 1) / blockTiles
+    }
+}
+
+/// The Winograd convolution of `batch` images x [C, H, W] into output [O, H', W'] per image.
+func winogradConvolution(_ x: UnsafePointer<Float>, batch: Int, _ g: ConvolutionGeometry, _ plan: WinogradPlan,
+                         weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?, outChannels: Int,
+                         output: UnsafeMutablePointer<Float>, threads: Int) {
+    let (c, o) = (g.channels, outChannels)
+    let transformed = UnsafeMutablePointer<Float>.allocate(capacity: 36 * o * c)
+    defer { transformed.deallocate() }
+    nonisolated(unsafe) let (src, dst, w, b, u) = (x, output, weight, bias, transformed)
+    parallelChunks(o, grain: max(1, (1 << 14) / c)) { outputs in
+        stipple_winograd43_weights(w, u, Int32(o), Int32(c), Int32(outputs.lowerBound), Int32(outputs.count))
+    }
+    let items = batch * plan.blocksPerImage
+    let imageSize = c * g.height * g.width, outputImageSize = o * g.outHeight * g.outWidth
+    let scratchCount = 36 * (c + o) * plan.blockTiles
+    let next = Atomic<Int>(0)
+    BLASThreads.withSingleThreadedBLAS {
+        parallelFor(min(threads, items)) { _ in
+            let v = UnsafeMutablePointer<Float>.allocate(capacity: scratchCount)
+            defer { v.deallocate() }
+            let m = v + 36 * c * plan.blockTiles
+            while true {
+                let item = next.wrappingAdd(1, ordering: .relaxed).oldValue
+                if item >= items { break }
+                let image = item / plan.blocksPerImage, block = item % plan.blocksPerImage
+                let first = block * plan.blockTiles, count = min(plan.blockTiles, plan.tilesPerImage - first)
+                stipple_winograd43_input(src + image * imageSize, Int32(c), Int32(g.height), Int32(g.width),
+                                         Int32(g.padding), Int32(plan.tilesX), Int32(first), Int32(count), 0, Int32(c), v)
+                for xi in 0..<36 {
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(o), Int32(count), Int32(c),
+                                1, u + xi * o * c, Int32(c), v + xi * c * count, Int32(count),
+                                0, m + xi * o * count, Int32(count))
+                }
+                stipple_winograd43_output(m, b, Int32(o), Int32(g.outHeight), Int32(g.outWidth), Int32(plan.tilesX),
+                                          Int32(first), Int32(count), dst + image * outputImageSize)
+            }
+        }
+    }
+}

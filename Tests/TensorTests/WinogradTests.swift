@@ -1,0 +1,77 @@
+import CKernels
+import Testing
+@testable import Tensor
+
+/// The Winograd F(4x4, 3x3) path of `conv2d` against the direct loops in Double, for every
+/// instruction-set variant this machine has (serialized: the level is process-wide).
+@Suite(.serialized) struct WinogradTests {
+    /// (batch, in channels, height, width, out channels, padding): sizes that are not multiples of
+    /// the 4x4 tile or of the transforms' 16 lanes, last blocks that are partial, no padding and
+    /// wide padding, more outputs than inputs and the reverse.
+    static let cases: [(Int, Int, Int, Int, Int, Int)] = [
+        (1, 16, 32, 32, 16, 1),
+        (2, 17, 23, 29, 19, 1),
+        (1, 24, 35, 33, 40, 0),
+        (2, 20, 26, 18, 16, 2),
+        (3, 33, 21, 22, 18, 1),
+        (1, 64, 70, 66, 32, 1),
+    ]
+
+    /// Each level the CPU has, lowest first.
+    static var levels: [stipple_isa] {
+        [STIPPLE_ISA_PORTABLE, STIPPLE_ISA_AVX2, STIPPLE_ISA_AVX512].filter { $0.rawValue <= stipple_isa_detected().rawValue }
+    }
+
+    @Test(arguments: cases)
+    func matchesReference(shape: (Int, Int, Int, Int, Int, Int)) {
+        let (n, c, h, w, o, padding) = shape
+        var random = TestRandom(seed: n + 10 * c + 100 * h + 1000 * w + 7 * o + padding)
+        let x = random.tensor([n, c, h, w]), weight = random.tensor([o, c, 3, 3], spread: 0.2), bias = random.tensor([o])
+        let geometry = ConvolutionGeometry(channels: c, height: h, width: w, kernelHeight: 3, kernelWidth: 3, stride: 1,
+                                           padding: padding, outHeight: h + 2 * padding - 2, outWidth: w + 2 * padding - 2)
+        #expect(WinogradPlan(batch: n, geometry, outChannels: o, threads: 2) != nil, "this case should go the Winograd way")
+        let reference = conv2dReference(x, weight: weight, bias: bias, stride: 1, padding: padding)
+        let unbiased = conv2dReference(x, weight: weight, bias: nil, stride: 1, padding: padding)
+        defer { stipple_isa_limit(stipple_isa_detected()) }
+        for level in Self.levels {
+            #expect(stipple_isa_limit(level) == level)
+            for threads in [1, 2, 3] {
+                // F(4x4, 3x3) in Float: measured up to 5.6e-6 of the output's magnitude at 64 channels (docs/DECISIONS.md).
+                expectClose(conv2d(x, weight: weight, bias: bias, stride: 1, padding: padding,
+                                   columnBudget: convolutionColumnBudget, threads: threads), reference, tolerance: 1e-5)
+            }
+            expectClose(conv2d(x, weight: weight, bias: nil, stride: 1, padding: padding), unbiased, tolerance: 1e-5)
+        }
+    }
+
+    /// Narrow layers, few tiles, strides and other kernels keep im2col.
+    @Test func planOnlyWhereItPays() {
+        func plan(_ n: Int, _ c: Int, _ hw: Int, _ o: Int, kernel: Int = 3, stride: Int = 1) -> WinogradPlan? {
+            let out = (hw + 2 - kernel) / stride + 1
+            return WinogradPlan(batch: n, ConvolutionGeometry(channels: c, height: hw, width: hw, kernelHeight: kernel,
+                                                              kernelWidth: kernel, stride: stride, padding: 1,
+                                                              outHeight: out, outWidth: out), outChannels: o, threads: 2)
+        }
+        #expect(plan(1, 320, 64, 320) != nil)
+        #expect(plan(1, 4, 64, 320) == nil)          // the UNet's conv_in: 4 channels
+        #expect(plan(1, 128, 512, 3) == nil)         // the VAE's conv_out: 3 outputs
+        #expect(plan(1, 320, 64, 320, stride: 2) == nil)
+        #expect(plan(1, 320, 64, 320, kernel: 1) == nil)
+        #expect(plan(2, 1280, 16, 1280) == nil)      // 236 MB of transformed weights
+        #expect(plan(1, 64, 12, 64) == nil)          // 9 tiles
+    }
+
+    /// The transforms' tiles in a block never leave the image: a NaN just outside a tile's reach
+    /// (in memory next to the input) cannot reach the output.
+    @Test func readsOnlyInsideTheImage() {
+        var random = TestRandom(seed: 5)
+        let (c, h, w, o) = (16, 30, 30, 16)
+        var padded = random.tensor([1, c + 1, h, w])
+        for i in (c * h * w)..<padded.count { padded.storage[i] = .nan }
+        let x = Tensor(shape: [1, c, h, w], values: Array(padded.storage[0..<(c * h * w)]))
+        let weight = random.tensor([o, c, 3, 3], spread: 0.2)
+        let y = conv2d(x, weight: weight, bias: nil, stride: 1, padding: 1)
+        #expect(!y.storage.contains { $0.isNaN })
+        expectClose(y, conv2dReference(x, weight: weight, bias: nil, stride: 1, padding: 1), tolerance: 1e-5)
+    }
+}
