@@ -163,20 +163,20 @@ private func unfoldedConvolution(_ x: UnsafePointer<Float>, batch: Int, _ g: Con
                         outputStride: g.outHeight * g.outWidth)
     }
     guard plan.tilesPerWorker else {
-        let columns = UnsafeMutablePointer<Float>.allocate(capacity: plan.scratchCount)
-        defer { columns.deallocate() }
-        for tile in 0..<tiles { run(tile, columns, splitChannels: plan.threads > 1) }
+        ScratchPool.shared.withBuffer(count: plan.scratchCount) { columns in
+            for tile in 0..<tiles { run(tile, columns, splitChannels: plan.threads > 1) }
+        }
         return
     }
     let next = Atomic<Int>(0)
     BLASThreads.withSingleThreadedBLAS {
         parallelFor(plan.threads) { _ in
-            let columns = UnsafeMutablePointer<Float>.allocate(capacity: plan.scratchCount)
-            defer { columns.deallocate() }
-            while true {
-                let tile = next.wrappingAdd(1, ordering: .relaxed).oldValue
-                if tile >= tiles { break }
-                run(tile, columns, splitChannels: false)
+            ScratchPool.shared.withBuffer(count: plan.scratchCount) { columns in
+                while true {
+                    let tile = next.wrappingAdd(1, ordering: .relaxed).oldValue
+                    if tile >= tiles { break }
+                    run(tile, columns, splitChannels: false)
+                }
             }
         }
     }

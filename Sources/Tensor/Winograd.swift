@@ -12,14 +12,16 @@ struct WinogradPlan {
     /// Tiles per block (a multiple of 16, the transforms' lane count, except a last partial block).
     let blockTiles: Int
     let blocksPerImage: Int
+    /// Output channels per pass: all of them, or as many as keep U within `weightBudget` (each
+    /// pass transforms the inputs again, a small cost next to its products).
+    let outputChunk: Int
 
     var tilesPerImage: Int { tilesX * tilesY }
 
     /// Floats of V plus M one worker holds for a block (32 MB): blocks shrink as channels grow.
     /// Large blocks matter: sgemm packs U[ξ] again for every block.
     static let blockBudget = 1 << 23
-    /// Floats of transformed weights, 36·O·C, at most (64 MB): wider layers keep im2col, whose
-    /// weights need no second copy.
+    /// Floats of transformed weights U [36][chunk][C] held at once (64 MB).
     static let weightBudget = 1 << 24
     /// Below these the transforms cost more than they save (measured: see docs/DECISIONS.md).
     static let minimumChannels = 16, minimumTiles = 64
@@ -29,15 +31,16 @@ struct WinogradPlan {
     nonisolated(unsafe) static var enabled = true
 
     /// The plan for this convolution, or nil where it should not go the Winograd way.
-    init?(batch: Int, _ g: ConvolutionGeometry, outChannels: Int, threads: Int) {
+    init?(batch: Int, _ g: ConvolutionGeometry, outChannels: Int, threads: Int, weightBudget: Int = Self.weightBudget) {
         guard Self.enabled, g.kernelHeight == 3, g.kernelWidth == 3, g.stride == 1,
-              g.channels >= Self.minimumChannels, outChannels >= Self.minimumChannels,
-              36 * outChannels * g.channels <= Self.weightBudget else { return nil }
+              g.channels >= Self.minimumChannels, outChannels >= Self.minimumChannels else { return nil }
         tilesX = (g.outWidth + 3) / 4
         tilesY = (g.outHeight + 3) / 4
         let tiles = tilesX * tilesY
         guard batch * tiles >= Self.minimumTiles else { return nil }
-        var block = max(32, Self.blockBudget / (36 * (g.channels + outChannels))) / 16 * 16
+        outputChunk = 36 * outChannels * g.channels <= weightBudget
+            ? outChannels : max(16, weightBudget / (36 * g.channels) / 16 * 16)
+        var block = max(32, Self.blockBudget / (36 * (g.channels + outputChunk))) / 16 * 16
         // Enough blocks that every thread gets work.
         while block > 16 && batch * ((tiles + block - 1) / block) < 2 * threads { block -= 16 }
         blockTiles = min(block, tiles)
@@ -49,36 +52,43 @@ struct WinogradPlan {
 func winogradConvolution(_ x: UnsafePointer<Float>, batch: Int, _ g: ConvolutionGeometry, _ plan: WinogradPlan,
                          weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?, outChannels: Int,
                          output: UnsafeMutablePointer<Float>, threads: Int) {
-    let (c, o) = (g.channels, outChannels)
-    let transformed = UnsafeMutablePointer<Float>.allocate(capacity: 36 * o * c)
-    defer { transformed.deallocate() }
-    nonisolated(unsafe) let (src, dst, w, b, u) = (x, output, weight, bias, transformed)
-    parallelChunks(o, grain: max(1, (1 << 14) / c)) { outputs in
-        stipple_winograd43_weights(w, u, Int32(o), Int32(c), Int32(outputs.lowerBound), Int32(outputs.count))
-    }
+    let c = g.channels
     let items = batch * plan.blocksPerImage
-    let imageSize = c * g.height * g.width, outputImageSize = o * g.outHeight * g.outWidth
-    let scratchCount = 36 * (c + o) * plan.blockTiles
-    let next = Atomic<Int>(0)
-    BLASThreads.withSingleThreadedBLAS {
-        parallelFor(min(threads, items)) { _ in
-            let v = UnsafeMutablePointer<Float>.allocate(capacity: scratchCount)
-            defer { v.deallocate() }
-            let m = v + 36 * c * plan.blockTiles
-            while true {
-                let item = next.wrappingAdd(1, ordering: .relaxed).oldValue
-                if item >= items { break }
-                let image = item / plan.blocksPerImage, block = item % plan.blocksPerImage
-                let first = block * plan.blockTiles, count = min(plan.blockTiles, plan.tilesPerImage - first)
-                stipple_winograd43_input(src + image * imageSize, Int32(c), Int32(g.height), Int32(g.width),
-                                         Int32(g.padding), Int32(plan.tilesX), Int32(first), Int32(count), 0, Int32(c), v)
-                for xi in 0..<36 {
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(o), Int32(count), Int32(c),
-                                1, u + xi * o * c, Int32(c), v + xi * c * count, Int32(count),
-                                0, m + xi * o * count, Int32(count))
+    let imageSize = c * g.height * g.width, planeSize = g.outHeight * g.outWidth
+    ScratchPool.shared.withBuffer(count: 36 * plan.outputChunk * c) { transformed in
+        for chunkStart in stride(from: 0, to: outChannels, by: plan.outputChunk) {
+            let o = min(plan.outputChunk, outChannels - chunkStart)
+            nonisolated(unsafe) let (src, u) = (x, transformed)
+            nonisolated(unsafe) let w = weight + chunkStart * c * 9, b = bias.map { $0 + chunkStart }
+            nonisolated(unsafe) let dst = output + chunkStart * planeSize
+            parallelChunks(o, grain: max(1, (1 << 14) / c)) { outputs in
+                stipple_winograd43_weights(w, u, Int32(o), Int32(c), Int32(outputs.lowerBound), Int32(outputs.count))
+            }
+            let next = Atomic<Int>(0)
+            BLASThreads.withSingleThreadedBLAS {
+                parallelFor(min(threads, items)) { _ in
+                    ScratchPool.shared.withBuffer(count: 36 * (c + o) * plan.blockTiles) { v in
+                        let m = v + 36 * c * plan.blockTiles
+                        while true {
+                            let item = next.wrappingAdd(1, ordering: .relaxed).oldValue
+                            if item >= items { break }
+                            let image = item / plan.blocksPerImage, block = item % plan.blocksPerImage
+                            let first = block * plan.blockTiles, count = min(plan.blockTiles, plan.tilesPerImage - first)
+                            stipple_winograd43_input(src + image * imageSize, Int32(c), Int32(g.height), Int32(g.width),
+                                                     Int32(g.padding), Int32(plan.tilesX), Int32(first), Int32(count),
+                                                     0, Int32(c), v)
+                            for xi in 0..<36 {
+                                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(o), Int32(count), Int32(c),
+                                            1, u + xi * o * c, Int32(c), v + xi * c * count, Int32(count),
+                                            0, m + xi * o * count, Int32(count))
+                            }
+                            // Output channel k of this pass is plane chunkStart + k of the image.
+                            stipple_winograd43_output(m, b, Int32(o), Int32(g.outHeight), Int32(g.outWidth),
+                                                      Int32(plan.tilesX), Int32(first), Int32(count),
+                                                      dst + image * outChannels * planeSize)
+                        }
+                    }
                 }
-                stipple_winograd43_output(m, b, Int32(o), Int32(g.outHeight), Int32(g.outWidth), Int32(plan.tilesX),
-                                          Int32(first), Int32(count), dst + image * outputImageSize)
             }
         }
     }

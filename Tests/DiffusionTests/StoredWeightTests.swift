@@ -145,7 +145,7 @@ import Testing
             }
         }
         #expect(failures.withLock { $0 } == 0)
-        #expect(WeightScratch.shared.idleFloats > 0)
+        #expect(ScratchPool.shared.idleFloats > 0)
     }
 
     /// The tiny fp32 parity pipeline with its weights kept as f16 or bf16 gives nearly the same image

@@ -44,6 +44,33 @@ import Testing
         }
     }
 
+    /// Layers whose transformed weights exceed the budget run in passes over chunks of outputs
+    /// (here 16 + 16 + 8 of 40, and 16 + 4 of 20).
+    @Test(arguments: [(2, 24, 25, 26, 40), (1, 32, 30, 31, 20)])
+    func outputChunks(shape: (Int, Int, Int, Int, Int)) {
+        let (n, c, h, w, o) = shape
+        var random = TestRandom(seed: 3 * c + o)
+        let x = random.tensor([n, c, h, w]), weight = random.tensor([o, c, 3, 3], spread: 0.2), bias = random.tensor([o])
+        let geometry = ConvolutionGeometry(channels: c, height: h, width: w, kernelHeight: 3, kernelWidth: 3, stride: 1,
+                                           padding: 1, outHeight: h, outWidth: w)
+        guard let plan = WinogradPlan(batch: n, geometry, outChannels: o, threads: 2, weightBudget: 36 * 16 * c) else {
+            Issue.record("no plan")
+            return
+        }
+        #expect(plan.outputChunk == 16)
+        let y = Tensor(shape: [n, o, h, w]) { out in
+            x.storage.withUnsafeBufferPointer { px in
+                weight.storage.withUnsafeBufferPointer { pw in
+                    bias.storage.withUnsafeBufferPointer { pb in
+                        winogradConvolution(px.baseAddress!, batch: n, geometry, plan, weight: pw.baseAddress!,
+                                            bias: pb.baseAddress!, outChannels: o, output: out.baseAddress!, threads: 2)
+                    }
+                }
+            }
+        }
+        expectClose(y, conv2dReference(x, weight: weight, bias: bias, stride: 1, padding: 1), tolerance: 1e-5)
+    }
+
     /// Narrow layers, few tiles, strides and other kernels keep im2col.
     @Test func planOnlyWhereItPays() {
         func plan(_ n: Int, _ c: Int, _ hw: Int, _ o: Int, kernel: Int = 3, stride: Int = 1) -> WinogradPlan? {
@@ -57,7 +84,8 @@ import Testing
         #expect(plan(1, 128, 512, 3) == nil)         // the VAE's conv_out: 3 outputs
         #expect(plan(1, 320, 64, 320, stride: 2) == nil)
         #expect(plan(1, 320, 64, 320, kernel: 1) == nil)
-        #expect(plan(2, 1280, 16, 1280) == nil)      // 236 MB of transformed weights
+        #expect(plan(2, 1280, 16, 1280) == nil)      // 32 tiles
+        #expect(plan(2, 2560, 32, 1280)?.outputChunk == 176)  // 236 MB of transformed weights: in 8 passes
         #expect(plan(1, 64, 12, 64) == nil)          // 9 tiles
     }
 

@@ -32,7 +32,7 @@ public enum WeightType: String, Sendable, CaseIterable, CustomStringConvertible 
 /// or F16 / BF16 bytes in a buffer of its own (`--weight-type` converted them at load).
 ///
 /// Kernels compute in Float32: `withFloat32` hands them the values, converted exactly (the same
-/// floats `SafetensorsFile.tensor` would give) into a scratch buffer taken from `WeightScratch`
+/// floats `SafetensorsFile.tensor` would give) into a scratch buffer taken from `ScratchPool`
 /// just for the call. Float32 weights that are 4-byte aligned in the mapping are used in place.
 public struct StoredWeight: @unchecked Sendable {  // the bytes are never written after init
     /// Extent of each dimension, outermost first.
@@ -85,7 +85,7 @@ public struct StoredWeight: @unchecked Sendable {  // the bytes are never writte
     public func withFloat32<R>(_ body: (UnsafePointer<Float>) -> R) -> R {
         switch storage {
         case .values(let tensor):
-            if tensor.count == 0 { return WeightScratch.shared.withBuffer(count: 1) { body($0) } }
+            if tensor.count == 0 { return ScratchPool.shared.withBuffer(count: 1) { body($0) } }
             return tensor.storage.withUnsafeBufferPointer { body($0.baseAddress!) }
         case .bytes(let bytes, let dtype, let owner):
             // Pages of the file mapping are handed back once read (see `releaseMappedPages`).
@@ -95,7 +95,7 @@ public struct StoredWeight: @unchecked Sendable {  // the bytes are never writte
                     defer { if mapped { releaseMappedPages(bytes, byteCount: byteCount) } }
                     return body(bytes.assumingMemoryBound(to: Float.self))
                 }
-                return WeightScratch.shared.withBuffer(count: max(1, count)) { scratch in
+                return ScratchPool.shared.withBuffer(count: max(1, count)) { scratch in
                     convertInChunks(scratch, bytes, count: count, elementSize: dtype == .f32 ? 4 : 2, Self.converter(dtype))
                     if mapped { releaseMappedPages(bytes, byteCount: byteCount) }
                     return body(scratch)
@@ -197,45 +197,6 @@ func releaseMappedPages(_ bytes: UnsafeRawPointer, byteCount: Int) {
     let start = (Int(bitPattern: bytes) + page - 1) / page * page
     let end = (Int(bitPattern: bytes) + byteCount) / page * page
     if end > start { _ = madvise(UnsafeMutableRawPointer(bitPattern: start), end - start, Int32(MADV_DONTNEED)) }
-}
-
-/// Float32 scratch for weights converted just before a kernel reads them: a pool of buffers,
-/// each lent to one caller at a time. A model runs its layers one after another, so one
-/// generation reuses one buffer (grown to the largest weight it meets, then never reallocated);
-/// another model running at the same time takes a second buffer, never the first's.
-public final class WeightScratch: Sendable {
-    /// The process's pool.
-    public static let shared = WeightScratch()
-
-    private final class Buffer: @unchecked Sendable {  // used by one borrower at a time
-        var pointer: UnsafeMutablePointer<Float>?
-        var capacity = 0
-
-        func reserve(_ count: Int) -> UnsafeMutablePointer<Float> {
-            if let pointer, capacity >= count { return pointer }
-            pointer?.deallocate()
-            let fresh = UnsafeMutablePointer<Float>.allocate(capacity: count)
-            pointer = fresh
-            capacity = count
-            return fresh
-        }
-
-        deinit { pointer?.deallocate() }
-    }
-
-    private let idle = Locked<[Buffer]>([])
-
-    /// Runs `body` with a buffer of at least `count` floats that nobody else uses meanwhile.
-    func withBuffer<R>(count: Int, _ body: (UnsafeMutablePointer<Float>) -> R) -> R {
-        let buffer = idle.withLock { $0.popLast() } ?? Buffer()
-        defer { idle.withLock { $0.append(buffer) } }
-        return body(buffer.reserve(count))
-    }
-
-    /// Floats held by idle buffers (what the pool keeps between layers).
-    public var idleFloats: Int {
-        idle.withLock { $0.reduce(0) { $0 + $1.capacity } }
-    }
 }
 
 /// A weight source whose large weights are kept as `type` (`--weight-type`): each is converted
