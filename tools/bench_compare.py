@@ -5,8 +5,12 @@ prints the side-by-side table: seconds, GFLOP/s and the ratio stipple / PyTorch 
     swift build -c release
     .venv-ref/bin/python tools/bench_compare.py --arch sd15 --threads 2 --runs 3 [--width 512 --height 512]
         [--components unet_batch2,vae_decode] [--json OUT.json]
+    .venv-ref/bin/python tools/bench_compare.py --sizes 256,512,768,1024 [--components unet_batch2] --runs 1
 
 The two never run at the same time (they would share the cores). Lower ratio is better for stipple.
+`--sizes` runs each square size in turn (both engines per size) and ends with one table of the
+components' seconds per size, so cost against work (the attention's quadratic growth in tokens)
+shows side by side.
 """
 import argparse
 import json
@@ -25,6 +29,52 @@ def run(command):
     return json.loads(output.strip().splitlines()[-1])
 
 
+def describe(ours):
+    """One line on what stipple's kernels ran on (a forced OpenBLAS core changes the figures)."""
+    settings = ours.get("settings", {})
+    forced = os.environ.get("OPENBLAS_CORETYPE")
+    note = f" (forced by OPENBLAS_CORETYPE={forced})" if forced else ""
+    print(f"stipple kernels: {settings.get('isa', '?')}, OpenBLAS core {settings.get('blas_core', '?')}{note}")
+
+
+def run_both(args, width, height):
+    """stipple's and PyTorch's results for one size, one after the other."""
+    common = ["--arch", args.arch, "--width", str(width), "--height", str(height),
+              "--threads", str(args.threads), "--runs", str(args.runs), "--components", args.components, "--json"]
+    ours = run([os.path.join(ROOT, ".build/release/stipple"), "bench"] + common)
+    theirs = run([sys.executable, os.path.join(ROOT, "tools/bench_torch.py")] + common)
+    return ours, theirs
+
+
+def compare_sizes(args):
+    """One row per size and component: seconds of each engine, the ratio, and seconds per megapixel."""
+    sizes = [int(s) for s in args.sizes.split(",")]
+    results = {}
+    for size in sizes:
+        results[size] = run_both(args, size, size)
+    print(f"{args.arch}, {args.threads} threads, median of {args.runs} runs per size")
+    describe(results[sizes[0]][0])
+    print(f"{'component':<14} {'size':>9} {'tokens':>7} {'stipple s':>10} {'PyTorch s':>10} {'ratio':>7} "
+          f"{'stipple s/MP':>13} {'PyTorch s/MP':>13}")
+    table = []
+    for name in args.components.split(","):
+        for size in sizes:
+            ours, theirs = results[size]
+            a, b = ours[name]["median_s"], theirs[name]["median_s"]
+            megapixels = size * size / 1e6
+            tokens = (size // 8) ** 2
+            print(f"{name:<14} {f'{size}x{size}':>9} {tokens:>7} {a:>10.3f} {b:>10.3f} {a / b:>7.2f} "
+                  f"{a / megapixels:>13.2f} {b / megapixels:>13.2f}")
+            table.append({"component": name, "size": size, "stipple_s": a, "pytorch_s": b, "ratio": a / b})
+    for size in sizes:
+        ours, theirs = results[size]
+        print(f"peak RSS MB at {size}x{size}: stipple {ours['peak_rss_mb']:.0f}, PyTorch {theirs['peak_rss_mb']:.0f}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"sizes": table, "runs": {str(k): {"stipple": v[0], "pytorch": v[1]} for k, v in results.items()}},
+                      f, indent=1, sort_keys=True)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--arch", default="sd15", choices=["sd15", "sd21"])
@@ -33,15 +83,16 @@ def main():
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--components", default=",".join(COMPONENTS))
+    parser.add_argument("--sizes", help="comma-separated square sizes to run in turn (overrides --width/--height)")
     parser.add_argument("--json", help="also write both results and the ratios to this file")
     args = parser.parse_args()
+    if args.sizes:
+        return compare_sizes(args)
 
-    common = ["--arch", args.arch, "--width", str(args.width), "--height", str(args.height),
-              "--threads", str(args.threads), "--runs", str(args.runs), "--components", args.components, "--json"]
-    ours = run([os.path.join(ROOT, ".build/release/stipple"), "bench"] + common)
-    theirs = run([sys.executable, os.path.join(ROOT, "tools/bench_torch.py")] + common)
+    ours, theirs = run_both(args, args.width, args.height)
 
     print(f"{args.arch} at {args.width}x{args.height}, {args.threads} threads, median of {args.runs} runs")
+    describe(ours)
     print(f"{'component':<14} {'stipple s':>10} {'PyTorch s':>10} {'ratio':>7} {'stipple GFLOP/s':>16} {'PyTorch GFLOP/s':>16}")
     ratios = {}
     for name in args.components.split(","):

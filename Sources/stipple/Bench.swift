@@ -74,7 +74,8 @@ struct Bench: ParsableCommand {
         let selected = try selectedComponents()
         if !json && !selected.isEmpty {
             print("stipple bench: \(arch.rawValue) at \(width)x\(height), \(Threads.count) threads, median of \(runs) after a warm-up"
-                  + ", weights \(weightType?.rawValue ?? "f32")")
+                  + ", weights \(weightType?.rawValue ?? "f32")"
+                  + "; kernels \(KernelInfo.instructionSet), OpenBLAS core \(KernelInfo.blasCore)")
             print("component        seconds    GFLOP   GFLOP/s")
         }
         for component in selected {
@@ -124,7 +125,8 @@ struct Bench: ParsableCommand {
             }
             object["flops"] = Dictionary(uniqueKeysWithValues: results.map { ($0.component.rawValue, $0.operations) })
             object["settings"] = ["arch": arch.rawValue, "width": width, "height": height, "threads": Threads.count, "runs": runs,
-                                  "weight_type": weightType?.rawValue ?? "f32"] as [String: Any]
+                                  "weight_type": weightType?.rawValue ?? "f32", "isa": KernelInfo.instructionSet,
+                                  "blas_core": KernelInfo.blasCore] as [String: Any]
             let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
             print(String(decoding: data, as: UTF8.self))
         } else {

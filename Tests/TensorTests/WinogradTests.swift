@@ -1,4 +1,5 @@
 import CKernels
+import Foundation
 import Testing
 @testable import Tensor
 
@@ -101,5 +102,40 @@ import Testing
         let y = conv2d(x, weight: weight, bias: nil, stride: 1, padding: 1)
         #expect(!y.storage.contains { $0.isNaN })
         expectClose(y, conv2dReference(x, weight: weight, bias: nil, stride: 1, padding: 1), tolerance: 1e-5)
+    }
+}
+
+/// Winograd against im2col on the shapes of SD1.5 (UNet at 512x512 with CFG, the VAE decoder),
+/// printed when STIPPLE_KERNEL_BENCH is set (a measurement, not an assertion: timings are noisy).
+/// `STIPPLE_KERNEL_BENCH=1 swift test -c release -Xswiftc -enable-testing --skip-build --filter WinogradBenchmark`
+@Suite(.serialized) struct WinogradBenchmark {
+    @Test(.enabled(if: ProcessInfo.processInfo.environment["STIPPLE_KERNEL_BENCH"] != nil))
+    func printTimings() {
+        // (batch, in, out, size)
+        let shapes = [(2, 320, 320, 64), (2, 960, 320, 64), (2, 640, 640, 32), (2, 1920, 640, 32), (2, 1280, 1280, 32),
+                      (2, 1280, 1280, 16), (2, 2560, 1280, 16), (2, 1280, 1280, 8),
+                      (1, 512, 512, 64), (1, 512, 512, 128), (1, 256, 256, 256), (1, 128, 128, 512)]
+        for (n, c, o, size) in shapes {
+            var random = TestRandom(seed: c + o)
+            let x = random.tensor([n, c, size, size]), weight = random.tensor([o, c, 3, 3], spread: 0.05), bias = random.tensor([o])
+            func median(_ body: () -> Void) -> Double {
+                body()
+                var times: [Double] = []
+                for _ in 0..<3 {
+                    let start = DispatchTime.now().uptimeNanoseconds
+                    body()
+                    times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+                }
+                return times.sorted()[1]
+            }
+            WinogradPlan.enabled = true
+            let fast = median { _ = conv2d(x, weight: weight, bias: bias, stride: 1, padding: 1) }
+            WinogradPlan.enabled = false
+            let plain = median { _ = conv2d(x, weight: weight, bias: bias, stride: 1, padding: 1) }
+            WinogradPlan.enabled = true
+            let flops = 2.0 * Double(n * c * o * 9 * size * size) / 1e9
+            print(String(format: "conv3x3 n%d %4d->%4d @%3d: winograd %.4f s, im2col %.4f s (%.2fx), im2col %.0f GFLOP/s",
+                         n, c, o, size, fast, plain, plain / fast, flops / plain))
+        }
     }
 }
