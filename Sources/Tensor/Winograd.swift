@@ -41,8 +41,8 @@ struct WinogradPlan {
         outputChunk = 36 * outChannels * g.channels <= weightBudget
             ? outChannels : max(16, weightBudget / (36 * g.channels) / 16 * 16)
         var block = max(32, Self.blockBudget / (36 * (g.channels + outputChunk))) / 16 * 16
-        // Enough blocks that every thread gets work.
-        while block > 16 && batch * ((tiles + block - 1) / block) < 2 * threads { block -= 16 }
+        // Enough blocks that every thread gets work (more, smaller blocks lose more to sgemm at 32x32).
+        while block > 16 && batch * ((tiles + block - 1) / block) < threads { block -= 16 }
         blockTiles = min(block, tiles)
         blocksPerImage = (tiles + blockTiles - 1) / blockTiles
     }
