@@ -38,7 +38,7 @@ let package = Package(
         .target(name: "Tensor", dependencies: ["CBLAS", "CKernels", "Parallel"]),
         .target(
             name: "Diffusion",
-            dependencies: ["Tensor", "Parallel", "ShippedFiles", "UserFiles"],
+            dependencies: ["CKernels", "Tensor", "Parallel", "ShippedFiles", "UserFiles"],
             exclude: ["Tokenizer/Resources/README.md"],
             resources: [.copy("Tokenizer/Resources/bpe_simple_vocab_16e6.txt")]
         ),
@@ -58,7 +58,7 @@ let package = Package(
 
         .testTarget(name: "SystemLibraryTests", dependencies: ["CBLAS", "CPNG", "CNcursesw"]),
         .testTarget(name: "TensorTests", dependencies: ["Tensor", "CKernels"]),
-        .testTarget(name: "DiffusionTests", dependencies: ["Diffusion", "Imaging"], exclude: ["Fixtures"]),
+        .testTarget(name: "DiffusionTests", dependencies: ["Diffusion", "Imaging", "CKernels"], exclude: ["Fixtures"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "Parallel"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TerminalTests", dependencies: ["Terminal"], resources: [.copy("Fixtures")]),
         .testTarget(name: "StudioTests", dependencies: ["Studio", "Diffusion", "Imaging", "ShippedFiles"], exclude: ["Fixtures"]),

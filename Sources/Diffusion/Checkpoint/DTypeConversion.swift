@@ -1,3 +1,4 @@
+import CKernels
 import Parallel
 
 // Float32 from the stored element types. Sources are read unaligned (a safetensors header need not
@@ -9,18 +10,10 @@ func copyFloat32(_ out: UnsafeMutablePointer<Float>, _ src: UnsafeRawPointer, _ 
     UnsafeMutableRawPointer(out).copyMemory(from: src, byteCount: count * 4)
 }
 
-/// out[i] = Float(src[i]), src IEEE half: count x 2 bytes. Normal and subnormal halves are the
-/// magnitude bits moved to a Float's place (exponent then 112 too small) times 2^112, an exact
-/// power-of-two scaling; infinities and NaNs (exponent all ones) get the Float exponent all ones.
+/// out[i] = Float(src[i]), src IEEE half: count x 2 bytes. F16C's conversion where the CPU has it,
+/// else a branch-free bit recipe (`stipple_f16_to_f32` in CKernels).
 func convertFloat16(_ out: UnsafeMutablePointer<Float>, _ src: UnsafeRawPointer, _ count: Int) {
-    for i in 0..<count {
-        let half = UInt32(src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))
-        let sign = (half & 0x8000) << 16
-        let magnitude = half & 0x7FFF
-        let scaled = (Float(bitPattern: magnitude << 13) * 0x1p112).bitPattern
-        let infOrNaN: UInt32 = magnitude >= 0x7C00 ? 0x7F80_0000 : 0
-        out[i] = Float(bitPattern: scaled | infOrNaN | sign)
-    }
+    stipple_f16_to_f32(out, src, count)
 }
 
 /// out[i] = Float(src[i]), src bfloat16: count x 2 bytes, each the upper half of a Float's bits.
