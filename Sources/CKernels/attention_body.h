@@ -8,7 +8,7 @@
 //   VPOW2N(s)     2^n as a float vector, from s = x/ln2 + 1.5·2^23 (n in its low mantissa bits)
 //   VMASKLOW(v, t, w)  lanes with index < t from w, the rest from v
 // Layout per block (scratch, transposed so that a vector holds one value for VW query rows):
-//   qt [D][MBR]       the block's queries times the scale, zero in rows past the block's end
+//   qt [D][MBR]       the block's queries, zero in rows past the block's end
 //   st [NB+JT][MBR]   scores, then probabilities, for one block of keys (JT rows of slack for tails)
 //   ot [D+DT][MBR]    unnormalised output (DT rows of slack for tails)
 //   peak, total [MBR] running maximum and Σ exp of each query row's scores
@@ -38,9 +38,10 @@ ALWAYS_INLINE VEC SUFFIX(vexp)(VEC x) {
     return VMUL(p, VPOW2N(shifted));
 }
 
-/// st[jj][·] = Σ_e k_jj[e] · qt[e][·] for JT keys starting at `key` (rows `stride` apart); keys at or
-/// past `valid` repeat the last valid key (their rows are slack, never read).
-ALWAYS_INLINE void SUFFIX(score_tile)(const float *qt, const float *key, ptrdiff_t stride, int valid, int dim, float *st) {
+/// st[jj][·] = scale · Σ_e k_jj[e] · qt[e][·] for JT keys starting at `key` (rows `stride` apart);
+/// keys at or past `valid` repeat the last valid key (their rows are slack, never read).
+ALWAYS_INLINE void SUFFIX(score_tile)(const float *qt, const float *key, ptrdiff_t stride, int valid, int dim, VEC scale,
+                                       float *st) {
     VEC acc[JT][IV];
     const float *rows[JT];
     for (int jj = 0; jj < JT; jj++) {
@@ -56,7 +57,7 @@ ALWAYS_INLINE void SUFFIX(score_tile)(const float *qt, const float *key, ptrdiff
         }
     }
     for (int jj = 0; jj < JT; jj++)
-        for (int iv = 0; iv < IV; iv++) VSTORE(st + jj * MBR + iv * VW, acc[jj][iv]);
+        for (int iv = 0; iv < IV; iv++) VSTORE(st + jj * MBR + iv * VW, VMUL(acc[jj][iv], scale));
 }
 
 /// ot[d0 + dd][·] += Σ_j v_j[d0 + dd] · st[j][·] for DT dimensions and `keys` keys (value rows
@@ -135,18 +136,20 @@ TARGET static void SUFFIX(attention_item)(const stipple_attention_problem *p, in
     const float *q = p->query + ((ptrdiff_t)b * p->query_tokens + first) * p->query_stride + (ptrdiff_t)head * dim;
     for (int i = 0; i < MBR; i++) {
         const float *row = q + (ptrdiff_t)i * p->query_stride;
-        for (int e = 0; e < dim; e++) qt[(ptrdiff_t)e * MBR + i] = i < rows ? row[e] * p->scale : 0.0f;
+        for (int e = 0; e < dim; e++) qt[(ptrdiff_t)e * MBR + i] = i < rows ? row[e] : 0.0f;
         peak[i] = -INFINITY;
         total[i] = 0.0f;
     }
     for (ptrdiff_t x = 0; x < (ptrdiff_t)(dim + DT) * MBR; x++) ot[x] = 0.0f;
 
+    const VEC scale = VSET1(p->scale);
     const float *k = p->key + (ptrdiff_t)b * p->key_tokens * p->key_stride + (ptrdiff_t)head * dim;
     const float *v = p->value + (ptrdiff_t)b * p->key_tokens * p->value_stride + (ptrdiff_t)head * dim;
     for (int kb = 0; kb < keys; kb += ATTENTION_KEY_BLOCK) {
         const int n = keys - kb < ATTENTION_KEY_BLOCK ? keys - kb : ATTENTION_KEY_BLOCK;
         for (int j = 0; j < n; j += JT)
-            SUFFIX(score_tile)(qt, k + (ptrdiff_t)(kb + j) * p->key_stride, p->key_stride, n - j, dim, st + (ptrdiff_t)j * MBR);
+            SUFFIX(score_tile)(qt, k + (ptrdiff_t)(kb + j) * p->key_stride, p->key_stride, n - j, dim, scale,
+                               st + (ptrdiff_t)j * MBR);
         const int diagonal = p->causal && kb + n - 1 > first;
         SUFFIX(online_softmax)(st, n, dim, ot, peak, total, diagonal, kb - first);
         const float *vb = v + (ptrdiff_t)kb * p->value_stride;
@@ -157,9 +160,8 @@ TARGET static void SUFFIX(attention_item)(const stipple_attention_problem *p, in
 
     float *out = p->out + ((ptrdiff_t)b * p->query_tokens + first) * p->out_stride + (ptrdiff_t)head * dim;
     for (int i = 0; i < rows; i++) {
-        const float inverse = 1.0f / total[i];
         float *row = out + (ptrdiff_t)i * p->out_stride;
-        for (int e = 0; e < dim; e++) row[e] = ot[(ptrdiff_t)e * MBR + i] * inverse;
+        for (int e = 0; e < dim; e++) row[e] = ot[(ptrdiff_t)e * MBR + i] / total[i];
     }
 }
 
