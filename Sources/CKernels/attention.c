@@ -5,9 +5,7 @@
 // and the head dimension is a plain loop (no masks or tails for D = 40, 80, 17...).
 #include "attention.h"
 
-#include <math.h>
 #include <stdint.h>
-#include <string.h>
 
 /// Keys per block of the online softmax.
 #define ATTENTION_KEY_BLOCK 128
@@ -22,10 +20,10 @@ typedef int32_t stipple_vi4 __attribute__((vector_size(16)));
 
 static inline stipple_vf4 portable_load(const float *p) {
     stipple_vf4 v;
-    memcpy(&v, p, sizeof v);
+    __builtin_memcpy(&v, p, sizeof v);
     return v;
 }
-static inline void portable_store(float *p, stipple_vf4 v) { memcpy(p, &v, sizeof v); }
+static inline void portable_store(float *p, stipple_vf4 v) { __builtin_memcpy(p, &v, sizeof v); }
 static inline stipple_vf4 portable_select(stipple_vi4 mask, stipple_vf4 yes, stipple_vf4 no) {
     return (stipple_vf4)(((stipple_vi4)yes & mask) | ((stipple_vi4)no & ~mask));
 }

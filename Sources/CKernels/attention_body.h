@@ -97,7 +97,7 @@ TARGET static void SUFFIX(online_softmax)(float *st, int keys, int dim, float *o
             if (diagonal) {
                 const int t = key_offset + j - iv * VW;
                 if (t > 0) {
-                    s = VMASKLOW(s, t, VSET1(-INFINITY));
+                    s = VMASKLOW(s, t, VSET1(-__builtin_inff()));
                     VSTORE(st + (ptrdiff_t)j * MBR + iv * VW, s);
                 }
             }
@@ -137,7 +137,7 @@ TARGET static void SUFFIX(attention_item)(const stipple_attention_problem *p, in
     for (int i = 0; i < MBR; i++) {
         const float *row = q + (ptrdiff_t)i * p->query_stride;
         for (int e = 0; e < dim; e++) qt[(ptrdiff_t)e * MBR + i] = i < rows ? row[e] : 0.0f;
-        peak[i] = -INFINITY;
+        peak[i] = -__builtin_inff();
         total[i] = 0.0f;
     }
     for (ptrdiff_t x = 0; x < (ptrdiff_t)(dim + DT) * MBR; x++) ot[x] = 0.0f;

@@ -111,11 +111,13 @@ import Testing
         #expect(stipple_attention_block_rows(STIPPLE_ISA_AVX512) == stipple_attention_block_rows(detected))
     }
 
-    /// Timings for SD1.5's attention shapes (batch 2, CFG) on 2 threads: the sliced sgemm path
-    /// against each fused variant, median of 5 runs. Prints only with STIPPLE_ATTENTION_BENCH set:
-    ///   STIPPLE_ATTENTION_BENCH=1 swift test -c release -Xswiftc -enable-testing --skip-build --filter FusedAttentionTests/benchmark
+    /// Timings for SD1.5's attention shapes (batch 2, CFG; SD2's D = 64, the VAE's mid-block and CLIP's
+    /// causal one too) on 2 threads (or as set): the sliced sgemm path against each fused variant, interleaved
+    /// (one run of each per round, 7 rounds, so a busy machine slows them alike), median per kernel.
+    /// Prints only with STIPPLE_ATTENTION_BENCH set (to a thread count, or anything for 2):
+    ///   STIPPLE_ATTENTION_BENCH=2 swift test -c release -Xswiftc -enable-testing --skip-build --filter FusedAttentionTests/benchmark
     @Test func benchmark() {
-        guard ProcessInfo.processInfo.environment["STIPPLE_ATTENTION_BENCH"] != nil else { return }
+        guard let setting = ProcessInfo.processInfo.environment["STIPPLE_ATTENTION_BENCH"] else { return }
         let shapes: [(String, Int, Int, Int, Int, Int, Bool)] = [  // name, batch, Tq, Tk, heads, D, causal
             ("self 4096 D40", 2, 4096, 4096, 8, 40, false),
             ("self 1024 D80", 2, 1024, 1024, 8, 80, false),
@@ -125,28 +127,32 @@ import Testing
             ("cross 1024x77 D80", 2, 1024, 77, 8, 80, false),
             ("cross 256x77 D160", 2, 256, 77, 8, 160, false),
             ("SD2 self 4096 D64", 2, 4096, 4096, 5, 64, false),
-            ("VAE mid 4096 D512", 1, 4096, 4096, 1, 512, false),
+            ("VAE mid 4096 D512 (batch 1)", 1, 4096, 4096, 1, 512, false),
             ("CLIP causal 77 D64", 2, 77, 77, 12, 64, true),
         ]
-        let threads = 2
-        func median(_ run: () -> Tensor) -> Double {
-            var times: [Double] = []
-            for _ in 0..<5 {
-                let start = DispatchTime.now().uptimeNanoseconds
-                _ = run()
-                times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
-            }
-            return times.sorted()[times.count / 2]
-        }
-        for (name, b, tq, tk, heads, d, causal) in shapes {
+        let threads = Int(setting) ?? 2
+        let name = { (level: stipple_isa) in stipple_isa_name(level).map { String(cString: $0) } ?? "?" }
+        for (label, b, tq, tk, heads, d, causal) in shapes {
             var random = TestRandom(seed: tq + d)
             let q = random.tensor([b, tq, heads * d]), k = random.tensor([b, tk, heads * d]), v = random.tensor([b, tk, heads * d])
-            var line = "\(name): sliced \(String(format: "%.2f", median { attention(query: q, key: k, value: v, heads: heads, causal: causal, scale: nil, scoreBudget: attentionScoreBudget, threads: threads) })) ms"
+            var kernels: [(String, () -> Tensor)] = [("sliced", {
+                attention(query: q, key: k, value: v, heads: heads, causal: causal, scale: nil, scoreBudget: attentionScoreBudget, threads: threads)
+            })]
             for level in Self.levels {
-                let ms = median { fusedAttention(query: q, key: k, value: v, heads: heads, causal: causal, scale: nil, isa: level, threads: threads) }
-                line += ", \(stipple_isa_name(level).map { String(cString: $0) } ?? "?") \(String(format: "%.2f", ms)) ms"
+                kernels.append((name(level), {
+                    fusedAttention(query: q, key: k, value: v, heads: heads, causal: causal, scale: nil, isa: level, threads: threads)
+                }))
             }
-            print(line)
+            var times = Array(repeating: [Double](), count: kernels.count)
+            for _ in 0..<7 {
+                for (i, kernel) in kernels.enumerated() {
+                    let start = DispatchTime.now().uptimeNanoseconds
+                    _ = kernel.1()
+                    times[i].append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
+                }
+            }
+            let medians = times.map { $0.sorted()[$0.count / 2] }
+            print("\(label): " + zip(kernels, medians).map { "\($0.0) \(String(format: "%.2f", $1)) ms" }.joined(separator: ", "))
         }
     }
 }
