@@ -6,12 +6,11 @@ import Synchronization
 /// Multi-head scaled dot-product attention: per head h, softmax(Q_h K_hᵀ · scale [+ causal mask]) V_h.
 /// query [B, Tq, heads·D], key/value [B, Tk, heads·D] -> [B, Tq, heads·D]; scale defaults to 1/√D;
 /// `causal` masks key j > query i.
-/// Runs the kernel `attentionKernel` picks for the shape and the instruction set in use: the fused C
+/// Runs the kernel `attentionKernel` picks for the instruction set in use: the fused C
 /// kernel (online softmax, `fusedAttention`) or the sliced sgemm path (`attention(…scoreBudget:threads:)`).
 public func attention(query: Tensor, key: Tensor, value: Tensor, heads: Int, causal: Bool = false, scale: Float? = nil) -> Tensor {
-    checkAttentionShapes(query: query, key: key, value: value, heads: heads)
     let threads = BLASThreads.prepare()
-    switch attentionKernel(headWidth: query.shape[2] / heads, isa: stipple_isa_active()) {
+    switch attentionKernel(isa: stipple_isa_active()) {
     case .fused(let isa):
         return fusedAttention(query: query, key: key, value: value, heads: heads, causal: causal, scale: scale, isa: isa, threads: threads)
     case .sliced:
@@ -28,16 +27,17 @@ enum AttentionKernel: Equatable {
     case sliced
 }
 
-/// Which kernel `attention` runs for heads of width `headWidth` at an instruction-set level, by
-/// measurement (docs/DECISIONS.md, "Fused attention kernel"): the fused kernel's AVX2 and AVX-512
-/// variants beat OpenBLAS's sgemms at every SD shape; its portable variant is for CPUs without them.
-func attentionKernel(headWidth: Int, isa: stipple_isa) -> AttentionKernel {
+/// Which kernel `attention` runs at an instruction-set level, by measurement (docs/DECISIONS.md,
+/// "Fused attention kernel"): the fused kernel's AVX2 and AVX-512 variants beat OpenBLAS's sgemms
+/// at every SD shape, head widths 40 to 512 alike, so the shape does not enter; its portable
+/// variant loses to OpenBLAS's vector kernels.
+func attentionKernel(isa: stipple_isa) -> AttentionKernel {
     isa.rawValue >= STIPPLE_ISA_AVX2.rawValue ? .fused(isa) : .sliced
 }
 
 /// Attention with the fused C kernel (CKernels' `stipple_attention`, the variant for `isa`): work
 /// items (batch, head, block of query rows) are shared out over `threads` workers, each with its own
-/// scratch of a few hundred KB; the scores exist only one block of keys at a time.
+/// scratch (29 KB at D = 40, 150 KB at D = 512); the scores exist one block of keys at a time.
 func fusedAttention(query: Tensor, key: Tensor, value: Tensor, heads: Int, causal: Bool, scale: Float?, isa: stipple_isa, threads: Int) -> Tensor {
     attentionOutput(query: query, key: key, value: value, heads: heads, scale: scale) { size, q, k, v, y in
         let width = Int32(size.width)
