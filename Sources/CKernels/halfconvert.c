@@ -53,8 +53,12 @@ static void convert_avx512(float *out, const unsigned char *src, size_t count) {
 #endif
 
 void stipple_f16_to_f32(float *out, const void *src, size_t count) {
+    stipple_f16_to_f32_at(out, src, count, stipple_isa_active());
+}
+
+void stipple_f16_to_f32_at(float *out, const void *src, size_t count, stipple_isa level) {
 #if defined(__x86_64__)
-    switch (stipple_isa_active()) {
+    switch (level < stipple_isa_detected() ? level : stipple_isa_detected()) {
     case STIPPLE_ISA_AVX512: convert_avx512(out, src, count); return;
     case STIPPLE_ISA_AVX2: convert_avx2(out, src, count); return;
     default: break;

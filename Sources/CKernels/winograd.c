@@ -25,9 +25,10 @@
 #endif
 
 void stipple_winograd43_input(const float *x, int channels, int height, int width, int padding, int tiles_x,
-                              int first_tile, int tile_count, int first_channel, int channel_count, float *v) {
+                              int first_tile, int tile_count, int first_channel, int channel_count, float *v,
+                              stipple_isa level) {
 #if defined(__x86_64__)
-    switch (stipple_isa_active()) {
+    switch (level < stipple_isa_detected() ? level : stipple_isa_detected()) {
     case STIPPLE_ISA_AVX512:
         input_avx512(x, channels, height, width, padding, tiles_x, first_tile, tile_count, first_channel, channel_count, v);
         return;
@@ -41,9 +42,9 @@ void stipple_winograd43_input(const float *x, int channels, int height, int widt
 }
 
 void stipple_winograd43_output(const float *m, const float *bias, int out_channels, int out_height, int out_width,
-                               int tiles_x, int first_tile, int tile_count, float *y) {
+                               int tiles_x, int first_tile, int tile_count, float *y, stipple_isa level) {
 #if defined(__x86_64__)
-    switch (stipple_isa_active()) {
+    switch (level < stipple_isa_detected() ? level : stipple_isa_detected()) {
     case STIPPLE_ISA_AVX512:
         output_avx512(m, bias, out_channels, out_height, out_width, tiles_x, first_tile, tile_count, y);
         return;
@@ -56,9 +57,10 @@ void stipple_winograd43_output(const float *m, const float *bias, int out_channe
     output_portable(m, bias, out_channels, out_height, out_width, tiles_x, first_tile, tile_count, y);
 }
 
-void stipple_winograd43_weights(const float *g, float *u, int out_channels, int in_channels, int first_out, int out_count) {
+void stipple_winograd43_weights(const float *g, float *u, int out_channels, int in_channels, int first_out, int out_count,
+                                stipple_isa level) {
 #if defined(__x86_64__)
-    switch (stipple_isa_active()) {
+    switch (level < stipple_isa_detected() ? level : stipple_isa_detected()) {
     case STIPPLE_ISA_AVX512: weights_avx512(g, u, out_channels, in_channels, first_out, out_count); return;
     case STIPPLE_ISA_AVX2: weights_avx2(g, u, out_channels, in_channels, first_out, out_count); return;
     default: break;

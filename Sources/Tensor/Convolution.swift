@@ -1,4 +1,5 @@
 import CBLAS
+import CKernels
 import Synchronization
 
 /// Output extent of a convolution along one axis.
@@ -25,17 +26,18 @@ public func conv2d(_ x: Tensor, weight: UnsafePointer<Float>?, weightShape: [Int
            columnBudget: convolutionColumnBudget, threads: BLASThreads.prepare())
 }
 
-/// `conv2d` with an explicit column-buffer budget in floats and thread count (tests use these to
-/// force every tiling path).
-func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int, padding: Int, columnBudget: Int, threads: Int) -> Tensor {
+/// `conv2d` with an explicit column-buffer budget in floats, thread count and instruction-set level
+/// for the C kernels (tests use these to force every tiling path and every variant).
+func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int, padding: Int, columnBudget: Int, threads: Int,
+            isa: stipple_isa = stipple_isa_active()) -> Tensor {
     weight.storage.withUnsafeBufferPointer { pw in
         conv2d(x, weight: pw.baseAddress, weightShape: weight.shape, bias: bias, stride: stride, padding: padding,
-               columnBudget: columnBudget, threads: threads)
+               columnBudget: columnBudget, threads: threads, isa: isa)
     }
 }
 
 func conv2d(_ x: Tensor, weight pw: UnsafePointer<Float>?, weightShape: [Int], bias: Tensor?, stride: Int, padding: Int,
-            columnBudget: Int, threads: Int) -> Tensor {
+            columnBudget: Int, threads: Int, isa: stipple_isa = stipple_isa_active()) -> Tensor {
     precondition(x.rank == 4 && weightShape.count == 4 && x.shape[1] == weightShape[1] && stride >= 1 && padding >= 0,
                  "conv2d: x \(x.shape) with weight \(weightShape), stride \(stride), padding \(padding)")
     let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
@@ -65,7 +67,7 @@ func conv2d(_ x: Tensor, weight pw: UnsafePointer<Float>?, weightShape: [Int], b
                         }
                     } else if let plan = WinogradPlan(batch: n, geometry, outChannels: o, threads: threads) {
                         winogradConvolution(px.baseAddress!, batch: n, geometry, plan, weight: pw!, bias: pb,
-                                            outChannels: o, output: out.baseAddress!, threads: threads)
+                                            outChannels: o, output: out.baseAddress!, threads: threads, isa: isa)
                     } else {
                         let plan = ConvolutionPlan(batch: n, geometry, columnBudget: columnBudget, threads: threads)
                         unfoldedConvolution(px.baseAddress!, batch: n, geometry, plan, weight: pw!, bias: pb,

@@ -48,10 +48,11 @@ struct WinogradPlan {
     }
 }
 
-/// The Winograd convolution of `batch` images x [C, H, W] into output [O, H', W'] per image.
+/// The Winograd convolution of `batch` images x [C, H, W] into output [O, H', W'] per image, with
+/// the transforms' variant for `isa`.
 func winogradConvolution(_ x: UnsafePointer<Float>, batch: Int, _ g: ConvolutionGeometry, _ plan: WinogradPlan,
                          weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?, outChannels: Int,
-                         output: UnsafeMutablePointer<Float>, threads: Int) {
+                         output: UnsafeMutablePointer<Float>, threads: Int, isa: stipple_isa) {
     let c = g.channels
     let items = batch * plan.blocksPerImage
     let imageSize = c * g.height * g.width, planeSize = g.outHeight * g.outWidth
@@ -62,7 +63,7 @@ func winogradConvolution(_ x: UnsafePointer<Float>, batch: Int, _ g: Convolution
             nonisolated(unsafe) let w = weight + chunkStart * c * 9, b = bias.map { $0 + chunkStart }
             nonisolated(unsafe) let dst = output + chunkStart * planeSize
             parallelChunks(o, grain: max(1, (1 << 14) / c)) { outputs in
-                stipple_winograd43_weights(w, u, Int32(o), Int32(c), Int32(outputs.lowerBound), Int32(outputs.count))
+                stipple_winograd43_weights(w, u, Int32(o), Int32(c), Int32(outputs.lowerBound), Int32(outputs.count), isa)
             }
             let next = Atomic<Int>(0)
             BLASThreads.withSingleThreadedBLAS {
@@ -76,7 +77,7 @@ func winogradConvolution(_ x: UnsafePointer<Float>, batch: Int, _ g: Convolution
                             let first = block * plan.blockTiles, count = min(plan.blockTiles, plan.tilesPerImage - first)
                             stipple_winograd43_input(src + image * imageSize, Int32(c), Int32(g.height), Int32(g.width),
                                                      Int32(g.padding), Int32(plan.tilesX), Int32(first), Int32(count),
-                                                     0, Int32(c), v)
+                                                     0, Int32(c), v, isa)
                             for xi in 0..<36 {
                                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(o), Int32(count), Int32(c),
                                             1, u + xi * o * c, Int32(c), v + xi * c * count, Int32(count),
@@ -85,7 +86,7 @@ func winogradConvolution(_ x: UnsafePointer<Float>, batch: Int, _ g: Convolution
                             // Output channel k of this pass is plane chunkStart + k of the image.
                             stipple_winograd43_output(m, b, Int32(o), Int32(g.outHeight), Int32(g.outWidth),
                                                       Int32(plan.tilesX), Int32(first), Int32(count),
-                                                      dst + image * outChannels * planeSize)
+                                                      dst + image * outChannels * planeSize, isa)
                         }
                     }
                 }

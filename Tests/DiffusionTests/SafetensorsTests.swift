@@ -174,21 +174,22 @@ import Testing
         #expect(mismatches == 0)
     }
 
-    /// Every instruction-set variant of the conversion (F16C at AVX2 and AVX-512, the bit recipe
-    /// otherwise), each at a length that leaves a tail for the scalar loop.
+    /// Every instruction-set variant of the conversion `convertFloat16` runs (F16C at AVX2 and
+    /// AVX-512, the bit recipe otherwise), each at a length that leaves a tail for the scalar loop.
     @Test func float16ConversionMatchesSwiftsFloat16ForEveryBitPattern() {
         let bits = (0...UInt16.max).map { $0 } + [0x3C00, 0x8001, 0x7C01]
         var reference = [Float](repeating: 0, count: bits.count)
         bits.withUnsafeBytes { convertFloat16Reference(&reference, $0.baseAddress!, bits.count) }
-        defer { stipple_isa_limit(stipple_isa_detected()) }
-        for level in [STIPPLE_ISA_PORTABLE, STIPPLE_ISA_AVX2, STIPPLE_ISA_AVX512] where level.rawValue <= stipple_isa_detected().rawValue {
-            stipple_isa_limit(level)
+        let levels = [STIPPLE_ISA_PORTABLE, STIPPLE_ISA_AVX2, STIPPLE_ISA_AVX512].filter { $0.rawValue <= stipple_isa_detected().rawValue }
+        for level in levels.map(Optional.some) + [nil] {  // nil: `convertFloat16` itself, at the level in use
             var fast = [Float](repeating: 0, count: bits.count)
-            bits.withUnsafeBytes { convertFloat16(&fast, $0.baseAddress!, bits.count) }
+            bits.withUnsafeBytes { src in
+                if let level { stipple_f16_to_f32_at(&fast, src.baseAddress!, bits.count, level) } else { convertFloat16(&fast, src.baseAddress!, bits.count) }
+            }
             let differing = (0..<bits.count).filter { i in
                 fast[i].isNaN ? !(reference[i].isNaN && fast[i].sign == reference[i].sign) : fast[i].bitPattern != reference[i].bitPattern
             }
-            #expect(differing.isEmpty, "level \(level.rawValue): first differing bit pattern: \(differing.first.map { String(bits[$0], radix: 16) } ?? "-")")
+            #expect(differing.isEmpty, "level \(level.map { String($0.rawValue) } ?? "in use"): first differing bit pattern: \(differing.first.map { String(bits[$0], radix: 16) } ?? "-")")
             // NaNs keep their payload, quietened as torch's .float() leaves 0x7E00.
             #expect(fast[0x7E00].bitPattern == 0x7FC0_0000)
         }

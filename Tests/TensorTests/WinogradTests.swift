@@ -4,8 +4,8 @@ import Testing
 @testable import Tensor
 
 /// The Winograd F(4x4, 3x3) path of `conv2d` against the direct loops in Double, for every
-/// instruction-set variant this machine has (serialized: the level is process-wide).
-@Suite(.serialized) struct WinogradTests {
+/// instruction-set variant this machine has (each passed explicitly: no process-wide setting changes).
+@Suite struct WinogradTests {
     /// (batch, in channels, height, width, out channels, padding): sizes that are not multiples of
     /// the 4x4 tile or of the transforms' 16 lanes, last blocks that are partial, no padding and
     /// wide padding, more outputs than inputs and the reverse.
@@ -33,22 +33,21 @@ import Testing
         #expect(WinogradPlan(batch: n, geometry, outChannels: o, threads: 2) != nil, "this case should go the Winograd way")
         let reference = conv2dReference(x, weight: weight, bias: bias, stride: 1, padding: padding)
         let unbiased = conv2dReference(x, weight: weight, bias: nil, stride: 1, padding: padding)
-        defer { stipple_isa_limit(stipple_isa_detected()) }
         for level in Self.levels {
-            #expect(stipple_isa_limit(level) == level)
             for threads in [1, 2, 3] {
                 // F(4x4, 3x3) in Float: measured up to 5.6e-6 of the output's magnitude at 64 channels (docs/DECISIONS.md).
                 expectClose(conv2d(x, weight: weight, bias: bias, stride: 1, padding: padding,
-                                   columnBudget: convolutionColumnBudget, threads: threads), reference, tolerance: 1e-5)
+                                   columnBudget: convolutionColumnBudget, threads: threads, isa: level), reference, tolerance: 1e-5)
             }
-            expectClose(conv2d(x, weight: weight, bias: nil, stride: 1, padding: padding), unbiased, tolerance: 1e-5)
+            expectClose(conv2d(x, weight: weight, bias: nil, stride: 1, padding: padding, columnBudget: convolutionColumnBudget,
+                               threads: 2, isa: level), unbiased, tolerance: 1e-5)
         }
     }
 
     /// Layers whose transformed weights exceed the budget run in passes over chunks of outputs
     /// (here 16 + 16 + 8 of 40, and 16 + 4 of 20).
-    @Test(arguments: [(2, 24, 25, 26, 40), (1, 32, 30, 31, 20)])
-    func outputChunks(shape: (Int, Int, Int, Int, Int)) {
+    @Test(arguments: [(2, 24, 25, 26, 40), (1, 32, 30, 31, 20)], WinogradTests.levels)
+    func outputChunks(shape: (Int, Int, Int, Int, Int), level: stipple_isa) {
         let (n, c, h, w, o) = shape
         var random = TestRandom(seed: 3 * c + o)
         let x = random.tensor([n, c, h, w]), weight = random.tensor([o, c, 3, 3], spread: 0.2), bias = random.tensor([o])
@@ -64,7 +63,8 @@ import Testing
                 weight.storage.withUnsafeBufferPointer { pw in
                     bias.storage.withUnsafeBufferPointer { pb in
                         winogradConvolution(px.baseAddress!, batch: n, geometry, plan, weight: pw.baseAddress!,
-                                            bias: pb.baseAddress!, outChannels: o, output: out.baseAddress!, threads: 2)
+                                            bias: pb.baseAddress!, outChannels: o, output: out.baseAddress!, threads: 2,
+                                            isa: level)
                     }
                 }
             }

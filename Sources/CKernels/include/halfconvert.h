@@ -4,6 +4,8 @@
 
 #include <stddef.h>
 
+#include "ckernels.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -12,6 +14,9 @@ extern "C" {
 /// exactly (subnormals and infinities included; a NaN stays a NaN). F16C's vcvtph2ps at the AVX2
 /// and AVX-512 levels, a branch-free bit recipe in the portable variant.
 void stipple_f16_to_f32(float *out, const void *src, size_t count);
+
+/// stipple_f16_to_f32 with the variant for `level` (at most the detected one), for tests.
+void stipple_f16_to_f32_at(float *out, const void *src, size_t count, stipple_isa level);
 
 #ifdef __cplusplus
 }
