@@ -4,16 +4,17 @@ import Synchronization
 
 /// The thread setting (`--threads`) and the one parallel-for everything uses: the tensor kernels,
 /// image resizing, checkpoint conversion and the benchmark's random weights. A module of its own,
-/// with no dependencies, so that Imaging can use it without OpenBLAS; Tensor re-exports it and
-/// keeps OpenBLAS's own thread count in step (see docs/DECISIONS.md, "One parallel-for").
+/// with no dependencies, so that Imaging can use it without OpenBLAS; Tensor re-exports it and keeps
+/// OpenBLAS itself on one thread, splitting products over these workers instead (see
+/// docs/DECISIONS.md, "One parallel-for" and "OpenBLAS on one thread").
 public enum Threads {
     private static let setting = Locked(max(1, ProcessInfo.processInfo.activeProcessorCount))
 
     /// Threads work is split over; defaults to all cores.
     public static var count: Int { setting.withLock { $0 } }
 
-    /// Uses `n` threads (at least 1) from now on: for OpenBLAS (applied before its next call) and
-    /// for every `parallelFor` and `parallelChunks`.
+    /// Uses `n` threads (at least 1) from now on, for every `parallelFor` and `parallelChunks` (and
+    /// so for every kernel).
     public static func set(_ n: Int) {
         setting.withLock { $0 = max(1, n) }
     }

@@ -61,9 +61,9 @@ func conv2d(_ x: Tensor, weight pw: UnsafePointer<Float>?, weightShape: [Int], b
                             }
                         }
                         for b in 0..<n {
-                            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(o), Int32(oh * ow), Int32(c),
-                                        1, pw!, Int32(c), px.baseAddress! + b * c * h * w, Int32(oh * ow),
-                                        pb == nil ? 0 : 1, out.baseAddress! + b * o * oh * ow, Int32(oh * ow))
+                            parallelSgemm(m: o, n: oh * ow, k: c, a: pw!, lda: c, b: px.baseAddress! + b * c * h * w,
+                                          ldb: oh * ow, transposedB: false, beta: pb == nil ? 0 : 1,
+                                          c: out.baseAddress! + b * o * oh * ow, ldc: oh * ow, threads: threads)
                         }
                     } else if let plan = WinogradPlan(batch: n, geometry, outChannels: o, threads: threads) {
                         winogradConvolution(px.baseAddress!, batch: n, geometry, plan, weight: pw!, bias: pb,
@@ -127,20 +127,21 @@ func withOptionalBuffer<R>(_ t: Tensor?, _ body: (UnsafePointer<Float>?) -> R) -
     return t.storage.withUnsafeBufferPointer { body($0.baseAddress) }
 }
 
-/// Y[O, count] (row stride `outputStride`) = W[O, K] · X[K, count] + b, one sgemm (bias pre-filled, beta 1).
+/// Y[O, count] (row stride `outputStride`) = W[O, K] · X[K, count] + b: sgemm (bias pre-filled, beta 1)
+/// on one thread, or split over `threads` (`parallelSgemm`).
 @inline(__always) func convolutionTile(weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?, outChannels: Int,
                                        columns: UnsafePointer<Float>, reduction: Int, count: Int,
-                                       output: UnsafeMutablePointer<Float>, outputStride: Int) {
+                                       output: UnsafeMutablePointer<Float>, outputStride: Int, threads: Int = 1) {
     if let bias {
         for oc in 0..<outChannels { (output + oc * outputStride).update(repeating: bias[oc], count: count) }
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(outChannels), Int32(count), Int32(reduction),
-                1, weight, Int32(reduction), columns, Int32(count), bias == nil ? 0 : 1, output, Int32(outputStride))
+    parallelSgemm(m: outChannels, n: count, k: reduction, a: weight, lda: reduction, b: columns, ldb: count,
+                  transposedB: false, beta: bias == nil ? 0 : 1, c: output, ldc: outputStride, threads: threads)
 }
 
 /// im2col + sgemm over the plan's tiles: either workers each unfold and multiply whole tiles
 /// (single-threaded sgemm, tiles handed out by an atomic counter), or tiles run in turn with the
-/// unfolding split over channels and sgemm on all threads.
+/// unfolding split over channels and the product over threads (`parallelSgemm`).
 private func unfoldedConvolution(_ x: UnsafePointer<Float>, batch: Int, _ g: ConvolutionGeometry, _ plan: ConvolutionPlan,
                                  weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?, outChannels: Int,
                                  output: UnsafeMutablePointer<Float>) {
@@ -162,7 +163,7 @@ private func unfoldedConvolution(_ x: UnsafePointer<Float>, batch: Int, _ g: Con
         }
         convolutionTile(weight: w, bias: b, outChannels: outChannels, columns: columns, reduction: g.reduction,
                         count: rows * g.outWidth, output: dst + image * outputImageSize + firstRow * g.outWidth,
-                        outputStride: g.outHeight * g.outWidth)
+                        outputStride: g.outHeight * g.outWidth, threads: splitChannels ? plan.threads : 1)
     }
     guard plan.tilesPerWorker else {
         ScratchPool.shared.withBuffer(count: plan.scratchCount) { columns in

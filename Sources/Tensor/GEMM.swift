@@ -5,12 +5,13 @@ public func matmul(_ a: Tensor, _ b: Tensor) -> Tensor {
     precondition(a.shape.count == 2 && b.shape.count == 2 && a.shape[1] == b.shape[0], "matmul shapes \(a.shape) x \(b.shape)")
     let (m, k, n) = (a.shape[0], a.shape[1], b.shape[1])
     var c = Tensor(zeros: [m, n])
-    BLASThreads.prepare()
+    guard m > 0, n > 0, k > 0 else { return c }
+    let threads = BLASThreads.prepare()
     a.storage.withUnsafeBufferPointer { pa in
         b.storage.withUnsafeBufferPointer { pb in
             c.storage.withUnsafeMutableBufferPointer { pc in
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k),
-                            1, pa.baseAddress, Int32(k), pb.baseAddress, Int32(n), 0, pc.baseAddress, Int32(n))
+                parallelSgemm(m: m, n: n, k: k, a: pa.baseAddress!, lda: k, b: pb.baseAddress!, ldb: n, transposedB: false,
+                              beta: 0, c: pc.baseAddress!, ldc: n, threads: threads)
             }
         }
     }
@@ -47,7 +48,7 @@ public func linear(_ x: Tensor, weight: UnsafePointer<Float>?, outFeatures: Int,
                  "linear: x \(x.shape) with weight [\(outFeatures), \(inFeatures)]")
     let rows = x.count / max(1, inFeatures)
     if let bias { precondition(bias.count == outFeatures, "linear: bias \(bias.shape) for \(outFeatures) outputs") }
-    BLASThreads.prepare()
+    let threads = BLASThreads.prepare()
     return Tensor(shape: Array(x.shape.dropLast()) + [outFeatures]) { out in
         guard let po = out.baseAddress, out.count > 0 else { return }
         if let bias {
@@ -59,10 +60,14 @@ public func linear(_ x: Tensor, weight: UnsafePointer<Float>?, outFeatures: Int,
                 }
             }
         }
+        guard inFeatures > 0, let weight else {
+            if bias == nil { out.initialize(repeating: 0) }
+            return
+        }
         x.storage.withUnsafeBufferPointer { px in
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(outFeatures), Int32(inFeatures),
-                        1, px.baseAddress, Int32(inFeatures), weight, Int32(inFeatures),
-                        bias == nil ? 0 : 1, po, Int32(outFeatures))
+            parallelSgemm(m: rows, n: outFeatures, k: inFeatures, a: px.baseAddress!, lda: inFeatures, b: weight,
+                          ldb: inFeatures, transposedB: true, beta: bias == nil ? 0 : 1, c: po, ldc: outFeatures,
+                          threads: threads)
         }
     }
 }
@@ -80,4 +85,32 @@ public func linearReference(_ x: Tensor, weight: Tensor, bias: Tensor?) -> Tenso
         }
     }
     return y
+}
+
+/// C = A · op(B) + beta · C for row-major A [m, k], op(B) [k, n] (B stored [n, k] when
+/// `transposedB`), C [m, n] with row strides lda, ldb, ldc: one single-threaded sgemm per worker
+/// over a slice of C's rows or of its columns, whichever makes the workers pack the smaller operand
+/// twice (rows: each packs all of op(B); columns: all of A). Slices are whole multiples of 16 (the
+/// sgemm kernels' unroll) but the last. Small products run as one call.
+func parallelSgemm(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+                   transposedB: Bool, beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, threads: Int) {
+    /// One sgemm for rows `rows` and columns `columns` of C.
+    func product(rows: Range<Int>, columns: Range<Int>) {
+        guard !rows.isEmpty, !columns.isEmpty else { return }
+        let bSlice = transposedB ? b + columns.lowerBound * ldb : b + columns.lowerBound
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, transposedB ? CblasTrans : CblasNoTrans,
+                    Int32(rows.count), Int32(columns.count), Int32(k), 1, a + rows.lowerBound * lda, Int32(lda),
+                    bSlice, Int32(ldb), beta, c + rows.lowerBound * ldc + columns.lowerBound, Int32(ldc))
+    }
+    let splitRows = n <= m, extent = splitRows ? m : n
+    let parts = min(threads, extent / 32, m * n * k / (1 << 18))
+    guard parts > 1 else {
+        product(rows: 0..<m, columns: 0..<n)
+        return
+    }
+    parallelFor(parts) { part in
+        let start = part * extent / parts / 16 * 16
+        let end = part == parts - 1 ? extent : (part + 1) * extent / parts / 16 * 16
+        if splitRows { product(rows: start..<end, columns: 0..<n) } else { product(rows: 0..<m, columns: start..<end) }
+    }
 }

@@ -2,48 +2,31 @@ import CBLAS
 @_exported import Parallel
 import Foundation
 
-/// OpenBLAS's own thread count, kept at `Threads.count` (module Parallel, the one setting) except
-/// inside `withSingleThreadedBLAS`. Applied before each kernel's sgemm (`prepare`), so a
-/// `Threads.set` takes effect at the next kernel.
+/// OpenBLAS is kept on one thread: stipple splits every product over its own workers
+/// (`parallelSgemm`, or whole tiles and blocks per worker in the convolutions and attention). Its
+/// pool threads, once woken by a multi-threaded call, spin in `sched_yield` for a while after each
+/// one, competing with the next kernel's workers (measured: 3.7 s of system time in three SD1.5
+/// steps, 11% of sampling; docs/DECISIONS.md). With OpenBLAS single-threaded from the first kernel
+/// on, they never wake.
 enum BLASThreads {
-    /// The count OpenBLAS was last given (nil before the first kernel) and how many kernels are
-    /// inside `withSingleThreadedBLAS` right now.
-    private struct State {
-        var applied: Int?
-        var singleThreadedRegions = 0
-    }
+    private static let pinned = Locked(false)
 
-    private static let state = Locked(State())
-
-    /// Gives OpenBLAS `Threads.count` threads if it has another count (outside single-threaded
-    /// regions); returns that count, the threads a kernel splits its own work over.
+    /// Puts OpenBLAS on one thread (once); returns `Threads.count`, the threads a kernel splits its
+    /// own work over.
     @discardableResult
     static func prepare() -> Int {
-        let count = Threads.count
-        state.withLock {
-            if $0.singleThreadedRegions == 0 && $0.applied != count {
-                openblas_set_num_threads(Int32(count))
-                $0.applied = count
+        pinned.withLock {
+            if !$0 {
+                openblas_set_num_threads(1)
+                $0 = true
             }
         }
-        return count
+        return Threads.count
     }
 
-    /// Runs `body` with OpenBLAS on one thread, so that the workers of a `parallelFor` can each call
-    /// sgemm without oversubscribing the cores. Regions may overlap (from different callers); the
-    /// setting comes back when the last one ends. Meanwhile any other sgemm also runs on one thread.
+    /// Runs `body`, whose workers each call sgemm, with OpenBLAS on one thread (as it always is now).
     static func withSingleThreadedBLAS<R>(_ body: () -> R) -> R {
-        state.withLock {
-            if $0.singleThreadedRegions == 0 && $0.applied != 1 {
-                openblas_set_num_threads(1)
-                $0.applied = 1
-            }
-            $0.singleThreadedRegions += 1
-        }
-        defer {
-            state.withLock { $0.singleThreadedRegions -= 1 }
-            prepare()
-        }
+        prepare()
         return body()
     }
 }
