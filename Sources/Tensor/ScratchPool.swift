@@ -33,13 +33,9 @@ public final class ScratchPool: Sendable {
     /// buffers keep their roles rather than all growing to the largest size).
     public func withBuffer<R>(count: Int, _ body: (UnsafeMutablePointer<Float>) -> R) -> R {
         let buffer = idle.withLock { buffers -> Buffer in
-            var chosen: Int?
-            for (i, b) in buffers.enumerated() where b.capacity >= count {
-                if chosen == nil || b.capacity < buffers[chosen!].capacity { chosen = i }
-            }
-            if chosen == nil, !buffers.isEmpty {
-                chosen = buffers.indices.max { buffers[$0].capacity < buffers[$1].capacity }
-            }
+            let largeEnough = buffers.indices.filter { buffers[$0].capacity >= count }
+            let chosen = largeEnough.min { buffers[$0].capacity < buffers[$1].capacity }
+                ?? buffers.indices.max { buffers[$0].capacity < buffers[$1].capacity }
             return chosen.map { buffers.remove(at: $0) } ?? Buffer()
         }
         defer { idle.withLock { $0.append(buffer) } }
