@@ -41,20 +41,21 @@ void stipple_winograd43_input(const float *x, int channels, int height, int widt
     input_portable(x, channels, height, width, padding, tiles_x, first_tile, tile_count, first_channel, channel_count, v);
 }
 
-void stipple_winograd43_output(const float *m, const float *bias, int out_channels, int out_height, int out_width,
+void stipple_winograd43_output(const float *m, const float *bias, const float *residual, int out_channels,
+                               int out_height, int out_width,
                                int tiles_x, int first_tile, int tile_count, float *y, stipple_isa level) {
 #if defined(__x86_64__)
     switch (level < stipple_isa_detected() ? level : stipple_isa_detected()) {
     case STIPPLE_ISA_AVX512:
-        output_avx512(m, bias, out_channels, out_height, out_width, tiles_x, first_tile, tile_count, y);
+        output_avx512(m, bias, residual, out_channels, out_height, out_width, tiles_x, first_tile, tile_count, y);
         return;
     case STIPPLE_ISA_AVX2:
-        output_avx2(m, bias, out_channels, out_height, out_width, tiles_x, first_tile, tile_count, y);
+        output_avx2(m, bias, residual, out_channels, out_height, out_width, tiles_x, first_tile, tile_count, y);
         return;
     default: break;
     }
 #endif
-    output_portable(m, bias, out_channels, out_height, out_width, tiles_x, first_tile, tile_count, y);
+    output_portable(m, bias, residual, out_channels, out_height, out_width, tiles_x, first_tile, tile_count, y);
 }
 
 void stipple_winograd43_weights(const float *g, float *u, int out_channels, int in_channels, int first_out, int out_count,

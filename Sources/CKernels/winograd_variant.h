@@ -79,7 +79,7 @@ TARGET static void VARIANT(input)(const float *x, int channels, int height, int 
 
 /// Output transform of one channel for `count` ≤ LANES tiles from tile `first`.
 TARGET static void VARIANT(output_block)(const float *m, size_t xi_stride, float bias, int out_height, int out_width,
-                                         int tiles_x, int first, int count, float *plane) {
+                                         int tiles_x, int first, int count, const float *residual, float *plane) {
     // A last, partial block is copied out first: the lane loops below read LANES values per ξ.
     float partial[36][LANES];
     if (count < LANES) {
@@ -126,7 +126,11 @@ TARGET static void VARIANT(output_block)(const float *m, size_t xi_stride, float
         const int columns = out_width - x0 < 4 * run ? out_width - x0 : 4 * run;
         for (int r = 0; r < rows; r++) {
             float *row = plane + (size_t)(y0 + r) * out_width + x0;
-            if (columns == 4 * run) {
+            if (residual) {
+                // (convolution + bias) + residual: the same rounding as adding the two tensors after.
+                const float *add = residual + (size_t)(y0 + r) * out_width + x0;
+                for (int i = 0; i < columns; i++) row[i] = y[r][i % 4][lane + i / 4] + add[i];
+            } else if (columns == 4 * run) {
                 for (int l = 0; l < run; l++) {
                     row[4 * l + 0] = y[r][0][lane + l];
                     row[4 * l + 1] = y[r][1][lane + l];
@@ -141,16 +145,17 @@ TARGET static void VARIANT(output_block)(const float *m, size_t xi_stride, float
     }
 }
 
-TARGET static void VARIANT(output)(const float *m, const float *bias, int out_channels, int out_height, int out_width,
-                                   int tiles_x, int first_tile, int tile_count, float *y) {
+TARGET static void VARIANT(output)(const float *m, const float *bias, const float *residual, int out_channels,
+                                   int out_height, int out_width, int tiles_x, int first_tile, int tile_count, float *y) {
     const size_t xi_stride = (size_t)out_channels * tile_count;
     for (int o = 0; o < out_channels; o++) {
         float *plane = y + (size_t)o * out_height * out_width;
+        const float *added = residual ? residual + (size_t)o * out_height * out_width : NULL;
         const float b = bias ? bias[o] : 0.0f;
         for (int t = 0; t < tile_count; t += LANES) {
             const int count = tile_count - t < LANES ? tile_count - t : LANES;
             VARIANT(output_block)(m + (size_t)o * tile_count + t, xi_stride, b, out_height, out_width, tiles_x,
-                                  first_tile + t, count, plane);
+                                  first_tile + t, count, added, plane);
         }
     }
 }

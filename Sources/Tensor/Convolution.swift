@@ -14,30 +14,35 @@ import Synchronization
 /// (im2col) tiles of output rows into a column buffer per worker of `convolutionColumnBudget`
 /// floats (4 MB), up to four times that for narrow images, or one output row if that is larger,
 /// and multiply each tile with one sgemm that writes straight into the output.
-public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int = 1, padding: Int = 0) -> Tensor {
-    conv2d(x, weight: weight, bias: bias, stride: stride, padding: padding, columnBudget: convolutionColumnBudget, threads: BLASThreads.prepare())
+/// `residual`, shaped as the output, is added to it (a ResNet block's skip connection): as the
+/// Winograd output transform writes, else in place afterwards; either way the same values as
+/// `add(residual, conv2d(...))` without a third tensor.
+public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int = 1, padding: Int = 0,
+                   residual: Tensor? = nil) -> Tensor {
+    conv2d(x, weight: weight, bias: bias, stride: stride, padding: padding, columnBudget: convolutionColumnBudget,
+           threads: BLASThreads.prepare(), residual: residual)
 }
 
 /// `conv2d` with the weight's Float32 values at `weight`, of shape `weightShape` [O, C, kh, kw]
 /// (a weight kept in another precision, converted just before the call).
 public func conv2d(_ x: Tensor, weight: UnsafePointer<Float>?, weightShape: [Int], bias: Tensor?, stride: Int = 1,
-                   padding: Int = 0) -> Tensor {
+                   padding: Int = 0, residual: Tensor? = nil) -> Tensor {
     conv2d(x, weight: weight, weightShape: weightShape, bias: bias, stride: stride, padding: padding,
-           columnBudget: convolutionColumnBudget, threads: BLASThreads.prepare())
+           columnBudget: convolutionColumnBudget, threads: BLASThreads.prepare(), residual: residual)
 }
 
 /// `conv2d` with an explicit column-buffer budget in floats, thread count and instruction-set level
 /// for the C kernels (tests use these to force every tiling path and every variant).
 func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int, padding: Int, columnBudget: Int, threads: Int,
-            isa: stipple_isa = stipple_isa_active()) -> Tensor {
+            isa: stipple_isa = stipple_isa_active(), residual: Tensor? = nil) -> Tensor {
     weight.storage.withUnsafeBufferPointer { pw in
         conv2d(x, weight: pw.baseAddress, weightShape: weight.shape, bias: bias, stride: stride, padding: padding,
-               columnBudget: columnBudget, threads: threads, isa: isa)
+               columnBudget: columnBudget, threads: threads, isa: isa, residual: residual)
     }
 }
 
 func conv2d(_ x: Tensor, weight pw: UnsafePointer<Float>?, weightShape: [Int], bias: Tensor?, stride: Int, padding: Int,
-            columnBudget: Int, threads: Int, isa: stipple_isa = stipple_isa_active()) -> Tensor {
+            columnBudget: Int, threads: Int, isa: stipple_isa = stipple_isa_active(), residual: Tensor? = nil) -> Tensor {
     precondition(x.rank == 4 && weightShape.count == 4 && x.shape[1] == weightShape[1] && stride >= 1 && padding >= 0,
                  "conv2d: x \(x.shape) with weight \(weightShape), stride \(stride), padding \(padding)")
     let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
@@ -46,6 +51,7 @@ func conv2d(_ x: Tensor, weight pw: UnsafePointer<Float>?, weightShape: [Int], b
     let ow = convolvedExtent(w, kernel: kw, stride: stride, padding: padding)
     precondition(oh > 0 && ow > 0, "conv2d: kernel \(kh)x\(kw) does not fit \(h)x\(w) with padding \(padding)")
     if let bias { precondition(bias.count == o, "conv2d: bias \(bias.shape) for \(o) outputs") }
+    if let residual { precondition(residual.shape == [n, o, oh, ow], "conv2d: residual \(residual.shape) for output [\(n), \(o), \(oh), \(ow)]") }
     let geometry = ConvolutionGeometry(channels: c, height: h, width: w, kernelHeight: kh, kernelWidth: kw,
                                        stride: stride, padding: padding, outHeight: oh, outWidth: ow)
     return Tensor(shape: [n, o, oh, ow]) { out in
@@ -66,14 +72,29 @@ func conv2d(_ x: Tensor, weight pw: UnsafePointer<Float>?, weightShape: [Int], b
                                           c: out.baseAddress! + b * o * oh * ow, ldc: oh * ow, threads: threads)
                         }
                     } else if let plan = WinogradPlan(batch: n, geometry, outChannels: o, threads: threads) {
-                        winogradConvolution(px.baseAddress!, batch: n, geometry, plan, weight: pw!, bias: pb,
-                                            outChannels: o, output: out.baseAddress!, threads: threads, isa: isa)
+                        withOptionalBuffer(residual) { pr in
+                            winogradConvolution(px.baseAddress!, batch: n, geometry, plan, weight: pw!, bias: pb,
+                                                residual: pr, outChannels: o, output: out.baseAddress!, threads: threads,
+                                                isa: isa)
+                        }
+                        return
                     } else {
                         let plan = ConvolutionPlan(batch: n, geometry, columnBudget: columnBudget, threads: threads)
                         unfoldedConvolution(px.baseAddress!, batch: n, geometry, plan, weight: pw!, bias: pb,
                                             outChannels: o, output: out.baseAddress!)
                     }
+                    if let residual { addInPlace(out.baseAddress!, residual) }
                 }
+        }
+    }
+}
+
+/// y[i] += r[i] over r's elements, split over threads (fl(y + r), the same as `add(r, y)`).
+func addInPlace(_ y: UnsafeMutablePointer<Float>, _ r: Tensor) {
+    r.storage.withUnsafeBufferPointer { pr in
+        nonisolated(unsafe) let (a, z) = (pr.baseAddress!, y)
+        parallelChunks(pr.count, grain: elementwiseGrain) { range in
+            for i in range { z[i] += a[i] }
         }
     }
 }

@@ -48,11 +48,11 @@ struct WinogradPlan {
     }
 }
 
-/// The Winograd convolution of `batch` images x [C, H, W] into output [O, H', W'] per image, with
-/// the transforms' variant for `isa`.
+/// The Winograd convolution of `batch` images x [C, H, W] into output [O, H', W'] per image (plus
+/// `residual`, laid out as the output, where given), with the transforms' variant for `isa`.
 func winogradConvolution(_ x: UnsafePointer<Float>, batch: Int, _ g: ConvolutionGeometry, _ plan: WinogradPlan,
-                         weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?, outChannels: Int,
-                         output: UnsafeMutablePointer<Float>, threads: Int, isa: stipple_isa) {
+                         weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?, residual: UnsafePointer<Float>? = nil,
+                         outChannels: Int, output: UnsafeMutablePointer<Float>, threads: Int, isa: stipple_isa) {
     let c = g.channels
     let items = batch * plan.blocksPerImage
     let imageSize = c * g.height * g.width, planeSize = g.outHeight * g.outWidth
@@ -61,7 +61,7 @@ func winogradConvolution(_ x: UnsafePointer<Float>, batch: Int, _ g: Convolution
             let o = min(plan.outputChunk, outChannels - chunkStart)
             nonisolated(unsafe) let (src, u) = (x, transformed)
             nonisolated(unsafe) let w = weight + chunkStart * c * 9, b = bias.map { $0 + chunkStart }
-            nonisolated(unsafe) let dst = output + chunkStart * planeSize
+            nonisolated(unsafe) let dst = output + chunkStart * planeSize, added = residual.map { $0 + chunkStart * planeSize }
             parallelChunks(o, grain: max(1, (1 << 14) / c)) { outputs in
                 stipple_winograd43_weights(w, u, Int32(o), Int32(c), Int32(outputs.lowerBound), Int32(outputs.count), isa)
             }
@@ -84,9 +84,9 @@ func winogradConvolution(_ x: UnsafePointer<Float>, batch: Int, _ g: Convolution
                                             0, m + xi * o * count, Int32(count))
                             }
                             // Output channel k of this pass is plane chunkStart + k of the image.
-                            stipple_winograd43_output(m, b, Int32(o), Int32(g.outHeight), Int32(g.outWidth),
-                                                      Int32(plan.tilesX), Int32(first), Int32(count),
-                                                      dst + image * outChannels * planeSize, isa)
+                            stipple_winograd43_output(m, b, added.map { $0 + image * outChannels * planeSize }, Int32(o),
+                                                      Int32(g.outHeight), Int32(g.outWidth), Int32(plan.tilesX),
+                                                      Int32(first), Int32(count), dst + image * outChannels * planeSize, isa)
                         }
                     }
                 }

@@ -1,3 +1,4 @@
+import CKernels
 import Testing
 @testable import Tensor
 
@@ -41,6 +42,24 @@ import Testing
         // Budgets of three and five rows: 12 rows in 4 tiles of 3, and in 3 tiles of 4 per image.
         expectClose(conv2d(x, weight: weight, bias: bias, stride: 1, padding: 1, columnBudget: 40 * 9 * 10 * 3, threads: 2), reference)
         expectClose(conv2d(x, weight: weight, bias: bias, stride: 1, padding: 1, columnBudget: 40 * 9 * 10 * 5, threads: 2), reference)
+    }
+
+    /// `residual` gives exactly `add(residual, conv2d(...))`, bit for bit, on each path: 1x1 sgemm,
+    /// im2col, and Winograd (added in its output transform) at every instruction-set level.
+    @Test(arguments: [(2, 8, 9, 7, 6, 1), (1, 5, 9, 6, 7, 3), (2, 20, 26, 18, 16, 3)])
+    func residualIsTheSameAsAddingAfterwards(shape: (Int, Int, Int, Int, Int, Int)) {
+        let (n, c, h, w, o, k) = shape
+        var random = TestRandom(seed: 31 * c + o)
+        let x = random.tensor([n, c, h, w]), weight = random.tensor([o, c, k, k], spread: 0.3), bias = random.tensor([o])
+        let p = k / 2
+        let residual = random.tensor([n, o, h, w], spread: 4)
+        for level in WinogradTests.levels {
+            let plain = conv2d(x, weight: weight, bias: bias, stride: 1, padding: p, columnBudget: convolutionColumnBudget,
+                               threads: 2, isa: level)
+            let fused = conv2d(x, weight: weight, bias: bias, stride: 1, padding: p, columnBudget: convolutionColumnBudget,
+                               threads: 2, isa: level, residual: residual)
+            #expect(fused.storage == add(residual, plain).storage)
+        }
     }
 
     @Test func outputShape() {

@@ -30,9 +30,11 @@ void stipple_winograd43_input(const float *x, int channels, int height, int widt
                               int first_tile, int tile_count, int first_channel, int channel_count, float *v,
                               stipple_isa level);
 
-/// Output transform Y = Aᵀ M A (+ bias) for the same tiles: m [36][O][tile_count] -> y [O][OH][OW],
-/// writing only the outputs inside OH × OW; bias may be NULL.
-void stipple_winograd43_output(const float *m, const float *bias, int out_channels, int out_height, int out_width,
+/// Output transform Y = Aᵀ M A (+ bias) (+ residual) for the same tiles: m [36][O][tile_count] ->
+/// y [O][OH][OW], writing only the outputs inside OH × OW; bias and residual (laid out as y: a
+/// ResNet block's skip connection added as the convolution is written) may be NULL.
+void stipple_winograd43_output(const float *m, const float *bias, const float *residual, int out_channels,
+                               int out_height, int out_width,
                                int tiles_x, int first_tile, int tile_count, float *y, stipple_isa level);
 
 #ifdef __cplusplus

@@ -34,9 +34,10 @@ struct Conv2d {
         self.padding = padding
     }
 
-    func callAsFunction(_ x: Tensor) -> Tensor {
-        let y = weight.withFloat32 {  // [N, in, H, W] -> [N, out, H', W']
-            conv2d(x, weight: $0, weightShape: weight.shape, bias: bias, stride: stride, padding: padding)
+    /// [N, in, H, W] -> [N, out, H', W'], plus `residual` (shaped as the output) where given.
+    func callAsFunction(_ x: Tensor, residual: Tensor? = nil) -> Tensor {
+        let y = weight.withFloat32 {
+            conv2d(x, weight: $0, weightShape: weight.shape, bias: bias, stride: stride, padding: padding, residual: residual)
         }
         OperationCount.add(multiplyAdds: y.count * weight.count / weight.shape[0])
         return y

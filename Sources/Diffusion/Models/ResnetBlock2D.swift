@@ -31,7 +31,6 @@ struct ResnetBlock2D {
             h = addChannelBias(h, projection(silu(timeEmbedding)))  // + [N, out] over H, W
         }
         h = norm2(h, silu: true)
-        h = conv2(h)
-        return add(shortcut.map { $0(x) } ?? x, h)
+        return conv2(h, residual: shortcut.map { $0(x) } ?? x)  // the skip connection added as conv2 writes
     }
 }
