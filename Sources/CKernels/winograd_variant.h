@@ -129,7 +129,16 @@ TARGET static void VARIANT(output_block)(const float *m, size_t xi_stride, float
             if (residual) {
                 // (convolution + bias) + residual: the same rounding as adding the two tensors after.
                 const float *add = residual + (size_t)(y0 + r) * out_width + x0;
-                for (int i = 0; i < columns; i++) row[i] = y[r][i % 4][lane + i / 4] + add[i];
+                if (columns == 4 * run) {
+                    for (int l = 0; l < run; l++) {
+                        row[4 * l + 0] = y[r][0][lane + l] + add[4 * l + 0];
+                        row[4 * l + 1] = y[r][1][lane + l] + add[4 * l + 1];
+                        row[4 * l + 2] = y[r][2][lane + l] + add[4 * l + 2];
+                        row[4 * l + 3] = y[r][3][lane + l] + add[4 * l + 3];
+                    }
+                } else {
+                    for (int i = 0; i < columns; i++) row[i] = y[r][i % 4][lane + i / 4] + add[i];
+                }
             } else if (columns == 4 * run) {
                 for (int l = 0; l < run; l++) {
                     row[4 * l + 0] = y[r][0][lane + l];
