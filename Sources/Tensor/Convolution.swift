@@ -32,17 +32,19 @@ public func conv2d(_ x: Tensor, weight: UnsafePointer<Float>?, weightShape: [Int
 }
 
 /// `conv2d` with an explicit column-buffer budget in floats, thread count and instruction-set level
-/// for the C kernels (tests use these to force every tiling path and every variant).
+/// for the C kernels, and `winograd: false` to keep im2col where Winograd would run (tests and the
+/// Winograd benchmark use these to force every path and every variant).
 func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int, padding: Int, columnBudget: Int, threads: Int,
-            isa: stipple_isa = stipple_isa_active(), residual: Tensor? = nil) -> Tensor {
+            isa: stipple_isa = stipple_isa_active(), residual: Tensor? = nil, winograd: Bool = true) -> Tensor {
     weight.storage.withUnsafeBufferPointer { pw in
         conv2d(x, weight: pw.baseAddress, weightShape: weight.shape, bias: bias, stride: stride, padding: padding,
-               columnBudget: columnBudget, threads: threads, isa: isa, residual: residual)
+               columnBudget: columnBudget, threads: threads, isa: isa, residual: residual, winograd: winograd)
     }
 }
 
 func conv2d(_ x: Tensor, weight pw: UnsafePointer<Float>?, weightShape: [Int], bias: Tensor?, stride: Int, padding: Int,
-            columnBudget: Int, threads: Int, isa: stipple_isa = stipple_isa_active(), residual: Tensor? = nil) -> Tensor {
+            columnBudget: Int, threads: Int, isa: stipple_isa = stipple_isa_active(), residual: Tensor? = nil,
+            winograd: Bool = true) -> Tensor {
     precondition(x.rank == 4 && weightShape.count == 4 && x.shape[1] == weightShape[1] && stride >= 1 && padding >= 0,
                  "conv2d: x \(x.shape) with weight \(weightShape), stride \(stride), padding \(padding)")
     let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
@@ -71,7 +73,7 @@ func conv2d(_ x: Tensor, weight pw: UnsafePointer<Float>?, weightShape: [Int], b
                                           ldb: oh * ow, transposedB: false, beta: pb == nil ? 0 : 1,
                                           c: out.baseAddress! + b * o * oh * ow, ldc: oh * ow, threads: threads)
                         }
-                    } else if let plan = WinogradPlan(batch: n, geometry, outChannels: o, threads: threads) {
+                    } else if winograd, let plan = WinogradPlan(batch: n, geometry, outChannels: o, threads: threads) {
                         withOptionalBuffer(residual) { pr in
                             winogradConvolution(px.baseAddress!, batch: n, geometry, plan, weight: pw!, bias: pb,
                                                 residual: pr, outChannels: o, output: out.baseAddress!, threads: threads,

@@ -26,13 +26,9 @@ struct WinogradPlan {
     /// Below these the transforms cost more than they save (measured: see docs/DECISIONS.md).
     static let minimumChannels = 16, minimumTiles = 64
 
-    /// Whether Winograd is on for convolutions that qualify (tests and benchmarks turn it off to
-    /// compare against im2col).
-    nonisolated(unsafe) static var enabled = true
-
     /// The plan for this convolution, or nil where it should not go the Winograd way.
     init?(batch: Int, _ g: ConvolutionGeometry, outChannels: Int, threads: Int, weightBudget: Int = Self.weightBudget) {
-        guard Self.enabled, g.kernelHeight == 3, g.kernelWidth == 3, g.stride == 1,
+        guard g.kernelHeight == 3, g.kernelWidth == 3, g.stride == 1,
               g.channels >= Self.minimumChannels, outChannels >= Self.minimumChannels else { return nil }
         tilesX = (g.outWidth + 3) / 4
         tilesY = (g.outHeight + 3) / 4

@@ -108,7 +108,7 @@ import Testing
 /// Winograd against im2col on the shapes of SD1.5 (UNet at 512x512 with CFG, the VAE decoder),
 /// printed when STIPPLE_KERNEL_BENCH is set (a measurement, not an assertion: timings are noisy).
 /// `STIPPLE_KERNEL_BENCH=1 swift test -c release -Xswiftc -enable-testing --skip-build --filter WinogradBenchmark`
-@Suite(.serialized) struct WinogradBenchmark {
+@Suite struct WinogradBenchmark {
     @Test(.enabled(if: ProcessInfo.processInfo.environment["STIPPLE_KERNEL_BENCH"] != nil))
     func printTimings() {
         // (batch, in, out, size)
@@ -128,11 +128,12 @@ import Testing
                 }
                 return times.sorted()[1]
             }
-            WinogradPlan.enabled = true
-            let fast = median { _ = conv2d(x, weight: weight, bias: bias, stride: 1, padding: 1) }
-            WinogradPlan.enabled = false
-            let plain = median { _ = conv2d(x, weight: weight, bias: bias, stride: 1, padding: 1) }
-            WinogradPlan.enabled = true
+            let threads = BLASThreads.prepare()
+            let fast = median { _ = conv2d(x, weight: weight, bias: bias, stride: 1, padding: 1, columnBudget: convolutionColumnBudget, threads: threads) }
+            let plain = median {
+                _ = conv2d(x, weight: weight, bias: bias, stride: 1, padding: 1, columnBudget: convolutionColumnBudget,
+                           threads: threads, winograd: false)
+            }
             let flops = 2.0 * Double(n * c * o * 9 * size * size) / 1e9
             print(String(format: "conv3x3 n%d %4d->%4d @%3d: winograd %.4f s, im2col %.4f s (%.2fx), im2col %.0f GFLOP/s",
                          n, c, o, size, fast, plain, plain / fast, flops / plain))
