@@ -10,8 +10,10 @@ struct Bench: ParsableCommand {
         discussion: """
             Builds the architecture in memory with deterministic random weights (no files needed) and \
             times each component: one warm-up run, then the median of --runs. Prints seconds, achieved \
-            GFLOP/s (operations counted as PyTorch's FlopCounterMode counts them) and peak memory. \
-            tools/bench_torch.py prints the same figures for PyTorch, for a side-by-side comparison.
+            GFLOP/s (operations counted as PyTorch's FlopCounterMode counts them) and peak memory; the \
+            first line names the instruction set of stipple's kernels (STIPPLE_ISA caps it) and \
+            OpenBLAS's core (OPENBLAS_CORETYPE forces it). tools/bench_torch.py prints the same \
+            figures for PyTorch, for a side-by-side comparison.
             """
     )
 
