@@ -96,13 +96,9 @@ func attention(query: Tensor, key: Tensor, value: Tensor, heads: Int, causal: Bo
                 for e in 0..<d { row[e] *= inverse }
             }
         }
-        let runAll = {
-            forEachAttentionItem(items, threads: threads, scratchCount: sliceRows * tk + sliceRows) { item, scratch in
-                runItem(item, scratch, scratch + sliceRows * tk)
-            }
+        forEachAttentionItem(items, threads: threads, scratchCount: sliceRows * tk + sliceRows) { item, scratch in
+            runItem(item, scratch, scratch + sliceRows * tk)
         }
-        // One worker leaves OpenBLAS its own threads; several each call it on one thread.
-        if min(threads, items) <= 1 { runAll() } else { BLASThreads.withSingleThreadedBLAS(runAll) }
     }
 }
 

@@ -54,6 +54,7 @@ func conv2d(_ x: Tensor, weight pw: UnsafePointer<Float>?, weightShape: [Int], b
     precondition(oh > 0 && ow > 0, "conv2d: kernel \(kh)x\(kw) does not fit \(h)x\(w) with padding \(padding)")
     if let bias { precondition(bias.count == o, "conv2d: bias \(bias.shape) for \(o) outputs") }
     if let residual { precondition(residual.shape == [n, o, oh, ow], "conv2d: residual \(residual.shape) for output [\(n), \(o), \(oh), \(ow)]") }
+    BLASThreads.prepare()  // OpenBLAS on one thread: the workers below each call sgemm
     let geometry = ConvolutionGeometry(channels: c, height: h, width: w, kernelHeight: kh, kernelWidth: kw,
                                        stride: stride, padding: padding, outHeight: oh, outWidth: ow)
     return Tensor(shape: [n, o, oh, ow]) { out in
@@ -195,14 +196,12 @@ private func unfoldedConvolution(_ x: UnsafePointer<Float>, batch: Int, _ g: Con
         return
     }
     let next = Atomic<Int>(0)
-    BLASThreads.withSingleThreadedBLAS {
-        parallelFor(plan.threads) { _ in
-            ScratchPool.shared.withBuffer(count: plan.scratchCount) { columns in
-                while true {
-                    let tile = next.wrappingAdd(1, ordering: .relaxed).oldValue
-                    if tile >= tiles { break }
-                    run(tile, columns, splitChannels: false)
-                }
+    parallelFor(plan.threads) { _ in
+        ScratchPool.shared.withBuffer(count: plan.scratchCount) { columns in
+            while true {
+                let tile = next.wrappingAdd(1, ordering: .relaxed).oldValue
+                if tile >= tiles { break }
+                run(tile, columns, splitChannels: false)
             }
         }
     }

@@ -23,10 +23,4 @@ enum BLASThreads {
         }
         return Threads.count
     }
-
-    /// Runs `body`, whose workers each call sgemm, with OpenBLAS on one thread (as it always is now).
-    static func withSingleThreadedBLAS<R>(_ body: () -> R) -> R {
-        prepare()
-        return body()
-    }
 }

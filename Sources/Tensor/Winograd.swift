@@ -62,28 +62,26 @@ func winogradConvolution(_ x: UnsafePointer<Float>, batch: Int, _ g: Convolution
                 stipple_winograd43_weights(w, u, Int32(o), Int32(c), Int32(outputs.lowerBound), Int32(outputs.count), isa)
             }
             let next = Atomic<Int>(0)
-            BLASThreads.withSingleThreadedBLAS {
-                parallelFor(min(threads, items)) { _ in
-                    ScratchPool.shared.withBuffer(count: 36 * (c + o) * plan.blockTiles) { v in
-                        let m = v + 36 * c * plan.blockTiles
-                        while true {
-                            let item = next.wrappingAdd(1, ordering: .relaxed).oldValue
-                            if item >= items { break }
-                            let image = item / plan.blocksPerImage, block = item % plan.blocksPerImage
-                            let first = block * plan.blockTiles, count = min(plan.blockTiles, plan.tilesPerImage - first)
-                            stipple_winograd43_input(src + image * imageSize, Int32(c), Int32(g.height), Int32(g.width),
-                                                     Int32(g.padding), Int32(plan.tilesX), Int32(first), Int32(count),
-                                                     0, Int32(c), v, isa)
-                            for xi in 0..<36 {
-                                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(o), Int32(count), Int32(c),
-                                            1, u + xi * o * c, Int32(c), v + xi * c * count, Int32(count),
-                                            0, m + xi * o * count, Int32(count))
-                            }
-                            // Output channel k of this pass is plane chunkStart + k of the image.
-                            stipple_winograd43_output(m, b, added.map { $0 + image * outChannels * planeSize }, Int32(o),
-                                                      Int32(g.outHeight), Int32(g.outWidth), Int32(plan.tilesX),
-                                                      Int32(first), Int32(count), dst + image * outChannels * planeSize, isa)
+            parallelFor(min(threads, items)) { _ in
+                ScratchPool.shared.withBuffer(count: 36 * (c + o) * plan.blockTiles) { v in
+                    let m = v + 36 * c * plan.blockTiles
+                    while true {
+                        let item = next.wrappingAdd(1, ordering: .relaxed).oldValue
+                        if item >= items { break }
+                        let image = item / plan.blocksPerImage, block = item % plan.blocksPerImage
+                        let first = block * plan.blockTiles, count = min(plan.blockTiles, plan.tilesPerImage - first)
+                        stipple_winograd43_input(src + image * imageSize, Int32(c), Int32(g.height), Int32(g.width),
+                                                 Int32(g.padding), Int32(plan.tilesX), Int32(first), Int32(count),
+                                                 0, Int32(c), v, isa)
+                        for xi in 0..<36 {
+                            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(o), Int32(count), Int32(c),
+                                        1, u + xi * o * c, Int32(c), v + xi * c * count, Int32(count),
+                                        0, m + xi * o * count, Int32(count))
                         }
+                        // Output channel k of this pass is plane chunkStart + k of the image.
+                        stipple_winograd43_output(m, b, added.map { $0 + image * outChannels * planeSize }, Int32(o),
+                                                  Int32(g.outHeight), Int32(g.outWidth), Int32(plan.tilesX),
+                                                  Int32(first), Int32(count), dst + image * outChannels * planeSize, isa)
                     }
                 }
             }
