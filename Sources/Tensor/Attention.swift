@@ -132,16 +132,17 @@ private func attentionOutput(query: Tensor, key: Tensor, value: Tensor, heads: I
 }
 
 /// Runs `body(item, scratch)` for items 0..<items on at most `threads` workers, each taking the next
-/// item as it finishes one, with a scratch of `scratchCount` floats of its own.
+/// item as it finishes one, with a scratch of `scratchCount` floats of its own (borrowed from
+/// `ScratchPool`, as the other kernels' working buffers are).
 private func forEachAttentionItem(_ items: Int, threads: Int, scratchCount: Int, _ body: (Int, UnsafeMutablePointer<Float>) -> Void) {
     let next = Atomic<Int>(0)
     parallelFor(min(max(1, threads), items)) { _ in
-        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: scratchCount)
-        defer { scratch.deallocate() }
-        while true {
-            let item = next.wrappingAdd(1, ordering: .relaxed).oldValue
-            if item >= items { break }
-            body(item, scratch)
+        ScratchPool.shared.withBuffer(count: scratchCount) { scratch in
+            while true {
+                let item = next.wrappingAdd(1, ordering: .relaxed).oldValue
+                if item >= items { break }
+                body(item, scratch)
+            }
         }
     }
 }

@@ -20,7 +20,7 @@ import Synchronization
 public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int = 1, padding: Int = 0,
                    residual: Tensor? = nil) -> Tensor {
     conv2d(x, weight: weight, bias: bias, stride: stride, padding: padding, columnBudget: convolutionColumnBudget,
-           threads: BLASThreads.prepare(), residual: residual)
+           threads: Threads.count, residual: residual)
 }
 
 /// `conv2d` with the weight's Float32 values at `weight`, of shape `weightShape` [O, C, kh, kw]
@@ -28,7 +28,7 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int = 1, 
 public func conv2d(_ x: Tensor, weight: UnsafePointer<Float>?, weightShape: [Int], bias: Tensor?, stride: Int = 1,
                    padding: Int = 0, residual: Tensor? = nil) -> Tensor {
     conv2d(x, weight: weight, weightShape: weightShape, bias: bias, stride: stride, padding: padding,
-           columnBudget: convolutionColumnBudget, threads: BLASThreads.prepare(), residual: residual)
+           columnBudget: convolutionColumnBudget, threads: Threads.count, residual: residual)
 }
 
 /// `conv2d` with an explicit column-buffer budget in floats, thread count and instruction-set level

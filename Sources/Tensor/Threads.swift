@@ -9,18 +9,14 @@ import Foundation
 /// steps, 11% of sampling; docs/DECISIONS.md). With OpenBLAS single-threaded from the first kernel
 /// on, they never wake.
 enum BLASThreads {
-    private static let pinned = Locked(false)
+    /// Runs once, on first use (a global's lazy initialisation is thread-safe).
+    private static let pinned: Void = openblas_set_num_threads(1)
 
     /// Puts OpenBLAS on one thread (once); returns `Threads.count`, the threads a kernel splits its
     /// own work over.
     @discardableResult
     static func prepare() -> Int {
-        pinned.withLock {
-            if !$0 {
-                openblas_set_num_threads(1)
-                $0 = true
-            }
-        }
+        _ = pinned
         return Threads.count
     }
 }
