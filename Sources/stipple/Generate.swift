@@ -100,7 +100,7 @@ struct Generate: ParsableCommand {
         var saveError: (any Error)?
         do {
             // Each image is saved as it arrives (below), so the returned list is not needed.
-            _ = try Pipeline(model: model).run(request, control: control) { event in
+            _ = try Pipeline(model: model, unloadsDenoiserBeforeLastDecode: true).run(request, control: control) { event in
                 progress.report(event)
                 switch event {
                 case .started(let start): clock.mark(start.imageIndex == 0 ? .prompt : .other)

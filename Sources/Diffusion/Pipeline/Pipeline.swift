@@ -19,9 +19,15 @@ import Tensor
 ///    `round(clamp(x / 2 + 0.5) * 255)`.
 public struct Pipeline: Sendable {
     public let model: StableDiffusionModel
+    /// Lets the denoiser go (`Denoiser.unload()`) once the last image is sampled, before its decode:
+    /// for a process that generates and exits (`stipple generate`), so a UNet held in memory of its
+    /// own (`--weight-type`) is not resident beside the VAE decode's working memory. The studio,
+    /// which generates again, keeps it.
+    public var unloadsDenoiserBeforeLastDecode: Bool
 
-    public init(model: StableDiffusionModel) {
+    public init(model: StableDiffusionModel, unloadsDenoiserBeforeLastDecode: Bool = false) {
         self.model = model
+        self.unloadsDenoiserBeforeLastDecode = unloadsDenoiserBeforeLastDecode
     }
 
     /// Runs `request` on the calling thread, reporting to `observer` (on this thread) and obeying
@@ -52,6 +58,7 @@ public struct Pipeline: Sendable {
             single.batchCount = 1
             let latents = try sample(single, index: index, context: context, guided: guided, decoder: decoder,
                                      control: control, observer: observer)
+            if unloadsDenoiserBeforeLastDecode && index == request.batchCount - 1 { model.denoiser.unload() }
             observer(.decoding(imageIndex: index))
             let image = try decode(latents, decoder: decoder, control: control)
             let duration = clock.now - start

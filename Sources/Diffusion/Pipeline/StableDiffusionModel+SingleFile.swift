@@ -5,7 +5,7 @@ extension StableDiffusionModel {
     /// model sites distribute them), with the CLIP vocabulary shipped with stipple. `prediction`
     /// overrides the prediction type (SD2 768-v files cannot be told from 512 epsilon ones by their
     /// tensors; without it the file's ModelSpec metadata decides, else epsilon). `weightType` keeps
-    /// the large weights in that precision instead of as stored.
+    /// the UNet's large weights in that precision instead of reading them in place as stored.
     public convenience init(singleFile path: String, prediction: PredictionType? = nil, weightType: WeightType? = nil) throws {
         let checkpoint = try SingleFileCheckpoint(path: path, options: .init(prediction: prediction))
         let family = checkpoint.family
@@ -23,10 +23,10 @@ extension StableDiffusionModel {
                           family: checkpoint.family,
                           conditioner: CLIPTextConditioner(
                             tokenizer: tokenizer, textModel: CLIPTextModel(config: checkpoint.textEncoderConfig,
-                                                                           weights: checkpoint.textEncoderWeights.keeping(weightType)),
+                                                                           weights: checkpoint.textEncoderWeights),
                             padToken: padToken),
-                          unetConfig: checkpoint.unetConfig, unetWeights: checkpoint.unetWeights.keeping(weightType),
-                          vaeConfig: checkpoint.vaeConfig, vaeWeights: checkpoint.vaeWeights.keeping(weightType),
+                          unetConfig: checkpoint.unetConfig, unetWeights: checkpoint.unetWeights, weightType: weightType,
+                          vaeConfig: checkpoint.vaeConfig, vaeWeights: checkpoint.vaeWeights,
                           scheduler: scheduler ?? checkpoint.schedulerConfig,
                           previewFactors: .standard(latentChannels: checkpoint.vaeConfig.latentChannels),
                           weightFiles: [path])

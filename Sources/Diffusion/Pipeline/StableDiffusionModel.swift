@@ -6,7 +6,8 @@ import Tensor
 /// latent decoder (pixels <-> latents, owning the latent scaling) and the training noise schedule.
 /// Loading maps the weight files; large weights stay as stored (read in place) and are converted
 /// to Float32 per layer as it runs, small ones are converted once. The model is then reused by
-/// every generation (it is immutable and safe to share).
+/// every generation and is safe to share (immutable, but for a `ReloadingDenoiser`'s weights,
+/// which may be let go and loaded again).
 public final class StableDiffusionModel: Sendable {
     /// Where the model came from (a diffusers folder or a single .safetensors file).
     public let path: String
@@ -39,8 +40,8 @@ public final class StableDiffusionModel: Sendable {
     /// Loads the diffusers folder at `path` (`model_index.json`, `tokenizer/`, `text_encoder/`,
     /// `unet/`, `vae/`, `scheduler/`). `variant` prefers e.g. `fp16` weights; without it the full
     /// precision files are used when present, else whatever variant is there. `prediction`
-    /// overrides the scheduler's `prediction_type`. `weightType` keeps the large weights in that
-    /// precision (converted once, here) instead of as stored.
+    /// overrides the scheduler's `prediction_type`. `weightType` keeps the UNet's large weights in
+    /// that precision (converted once, here) instead of reading them in place as stored.
     public convenience init(folder path: String, variant: String? = nil, prediction: PredictionType? = nil,
                             weightType: WeightType? = nil) throws {
         let url = URL(fileURLWithPath: path)
@@ -77,23 +78,34 @@ public final class StableDiffusionModel: Sendable {
             }
         }
         let conditioner = CLIPTextConditioner(tokenizer: tokenizer, textModel: try CLIPTextModel(
-            config: textConfig, weights: textComponent.openWeights().keeping(weightType)), padToken: tokenizer.pad)
+            config: textConfig, weights: textComponent.openWeights()), padToken: tokenizer.pad)
         try self.init(path: path, name: url.lastPathComponent, family: family, conditioner: conditioner,
-                      unetConfig: unetConfig, unetWeights: unetComponent.openWeights().keeping(weightType),
-                      vaeConfig: vaeConfig, vaeWeights: vaeComponent.openWeights().keeping(weightType), scheduler: scheduler,
+                      unetConfig: unetConfig, unetWeights: unetComponent.openWeights(), weightType: weightType,
+                      vaeConfig: vaeConfig, vaeWeights: vaeComponent.openWeights(), scheduler: scheduler,
                       previewFactors: factors,
                       weightFiles: files(unetComponent) + files(textComponent) + files(vaeComponent))
     }
 
     /// An SD 1.x / 2.x model from its parts: a UNet that predicts what `scheduler` states and a VAE
-    /// (single-file checkpoints and tests).
+    /// (single-file checkpoints and tests). With a `weightType` the UNet's large weights are
+    /// converted to it into memory of its own, and it is a `ReloadingDenoiser` that can let them
+    /// go; the text encoder and the VAE, which run once an image, always read theirs in place
+    /// (converting them would only add memory: a mapped weight is held one layer at a time).
     convenience init(path: String, name: String, family: ModelFamily, conditioner: any TextConditioner,
-                     unetConfig: UNet2DConditionConfig, unetWeights: any WeightSource,
+                     unetConfig: UNet2DConditionConfig, unetWeights: any WeightSource, weightType: WeightType? = nil,
                      vaeConfig: AutoencoderKLConfig, vaeWeights: any WeightSource, scheduler: SchedulerConfig,
                      previewFactors: LatentPreviewFactors, weightFiles: [String]) throws {
-        let unet = try UNet2DConditionModel(config: unetConfig, weights: unetWeights,
-                                            parameterisation: Parameterisation(scheduler: scheduler))
-        try self.init(path: path, name: name, family: family, conditioner: conditioner, denoiser: unet,
+        let parameterisation = Parameterisation(scheduler: scheduler)
+        let denoiser: any Denoiser
+        if let weightType {
+            let weights = unetWeights.keeping(weightType)
+            denoiser = try ReloadingDenoiser {
+                try UNet2DConditionModel(config: unetConfig, weights: weights, parameterisation: parameterisation)
+            }
+        } else {
+            denoiser = try UNet2DConditionModel(config: unetConfig, weights: unetWeights, parameterisation: parameterisation)
+        }
+        try self.init(path: path, name: name, family: family, conditioner: conditioner, denoiser: denoiser,
                       decoder: AutoencoderKL(config: vaeConfig, weights: vaeWeights), scheduler: scheduler,
                       previewFactors: previewFactors, weightFiles: weightFiles)
     }

@@ -20,6 +20,14 @@ public protocol Denoiser: Sendable {
     /// [N, C, h, w]. `check` runs between layers; what it throws ends the call.
     func callAsFunction(_ latents: Tensor, timesteps: [Float], conditioning: Conditioning,
                         check: () throws -> Void) throws -> Tensor
+
+    /// Lets go of the weights it holds in memory of its own until its next call, which loads them
+    /// again (`ReloadingDenoiser`); nothing for one that reads its weights in place.
+    func unload()
+}
+
+extension Denoiser {
+    public func unload() {}
 }
 
 extension UNet2DConditionModel: Denoiser {
