@@ -23,13 +23,29 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int = 1, 
            threads: Threads.count, residual: residual)
 }
 
-/// `conv2d` with the weight's Float32 values at `weight`, of shape `weightShape` [O, C, kh, kw]
-/// (a weight kept in another precision, converted just before the call).
+/// `conv2d` with the weight's Float32 values at `weight`, of shape `weightShape` [O, C, kh, kw].
 public func conv2d(_ x: Tensor, weight: UnsafePointer<Float>?, weightShape: [Int], bias: Tensor?, stride: Int = 1,
+                   padding: Int = 0, residual: Tensor? = nil) -> Tensor {
+    conv2d(x, weight: weightMatrix(weight, shape: weightShape), weightShape: weightShape, bias: bias, stride: stride,
+           padding: padding, residual: residual)
+}
+
+/// `conv2d` with the weight as a `WeightMatrix` [O, C·kh·kw] of shape `weightShape` [O, C, kh, kw]:
+/// a weight kept in another precision is converted a block at a time (output channels for 1x1 and
+/// Winograd, input channels for im2col, whose products then accumulate), never whole.
+public func conv2d(_ x: Tensor, weight: WeightMatrix, weightShape: [Int], bias: Tensor?, stride: Int = 1,
                    padding: Int = 0, residual: Tensor? = nil) -> Tensor {
     conv2d(x, weight: weight, weightShape: weightShape, bias: bias, stride: stride, padding: padding,
            columnBudget: convolutionColumnBudget, threads: Threads.count, residual: residual)
 }
+
+/// The in-place matrix of a weight's values (a one-float stand-in for an empty weight, never read).
+func weightMatrix(_ values: UnsafePointer<Float>?, shape: [Int]) -> WeightMatrix {
+    let rows = shape.first ?? 0, columns = shape.dropFirst().reduce(1, *)
+    return WeightMatrix(values ?? UnsafePointer(emptyWeight), rows: rows, columns: columns)
+}
+
+nonisolated(unsafe) private let emptyWeight = UnsafeMutablePointer<Float>.allocate(capacity: 1)
 
 /// `conv2d` with an explicit column-buffer budget in floats, thread count and instruction-set level
 /// for the C kernels, and `winograd: false` to keep im2col where Winograd would run (tests and the
@@ -37,18 +53,20 @@ public func conv2d(_ x: Tensor, weight: UnsafePointer<Float>?, weightShape: [Int
 func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int, padding: Int, columnBudget: Int, threads: Int,
             isa: stipple_isa = stipple_isa_active(), residual: Tensor? = nil, winograd: Bool = true) -> Tensor {
     weight.storage.withUnsafeBufferPointer { pw in
-        conv2d(x, weight: pw.baseAddress, weightShape: weight.shape, bias: bias, stride: stride, padding: padding,
-               columnBudget: columnBudget, threads: threads, isa: isa, residual: residual, winograd: winograd)
+        conv2d(x, weight: weightMatrix(pw.baseAddress, shape: weight.shape), weightShape: weight.shape, bias: bias,
+               stride: stride, padding: padding, columnBudget: columnBudget, threads: threads, isa: isa,
+               residual: residual, winograd: winograd)
     }
 }
 
-func conv2d(_ x: Tensor, weight pw: UnsafePointer<Float>?, weightShape: [Int], bias: Tensor?, stride: Int, padding: Int,
+func conv2d(_ x: Tensor, weight: WeightMatrix, weightShape: [Int], bias: Tensor?, stride: Int, padding: Int,
             columnBudget: Int, threads: Int, isa: stipple_isa = stipple_isa_active(), residual: Tensor? = nil,
             winograd: Bool = true) -> Tensor {
     precondition(x.rank == 4 && weightShape.count == 4 && x.shape[1] == weightShape[1] && stride >= 1 && padding >= 0,
                  "conv2d: x \(x.shape) with weight \(weightShape), stride \(stride), padding \(padding)")
     let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
     let (o, kh, kw) = (weightShape[0], weightShape[2], weightShape[3])
+    precondition(weight.rows == o && weight.columns == c * kh * kw, "conv2d: weight matrix [\(weight.rows), \(weight.columns)] for \(weightShape)")
     let oh = convolvedExtent(h, kernel: kh, stride: stride, padding: padding)
     let ow = convolvedExtent(w, kernel: kw, stride: stride, padding: padding)
     precondition(oh > 0 && ow > 0, "conv2d: kernel \(kh)x\(kw) does not fit \(h)x\(w) with padding \(padding)")
@@ -61,7 +79,10 @@ func conv2d(_ x: Tensor, weight pw: UnsafePointer<Float>?, weightShape: [Int], b
         guard out.count > 0 else { return }
         x.storage.withUnsafeBufferPointer { px in
                 withOptionalBuffer(bias) { pb in
-                    if kh == 1 && kw == 1 && stride == 1 && padding == 0 {
+                    if geometry.reduction == 0 {
+                        // No input channels: the bias alone.
+                        for plane in 0..<(n * o) { (out.baseAddress! + plane * oh * ow).update(repeating: pb?[plane % o] ?? 0, count: oh * ow) }
+                    } else if kh == 1 && kw == 1 && stride == 1 && padding == 0 {
                         if let pb {
                             // Bias planes first, on all threads (sgemm then accumulates with beta 1).
                             nonisolated(unsafe) let (b, y) = (pb, out.baseAddress!)
@@ -69,22 +90,40 @@ func conv2d(_ x: Tensor, weight pw: UnsafePointer<Float>?, weightShape: [Int], b
                                 for plane in planes { (y + plane * oh * ow).update(repeating: b[plane % o], count: oh * ow) }
                             }
                         }
-                        for b in 0..<n {
-                            parallelSgemm(m: o, n: oh * ow, k: c, a: pw!, lda: c, b: px.baseAddress! + b * c * h * w,
-                                          ldb: oh * ow, transposedB: false, beta: pb == nil ? 0 : 1,
-                                          c: out.baseAddress! + b * o * oh * ow, ldc: oh * ow, threads: threads)
+                        for first in Swift.stride(from: 0, to: o, by: weight.rowsPerBlock) {
+                            let outputs = first..<min(o, first + weight.rowsPerBlock)
+                            weight.withBlock(rows: outputs, columns: 0..<c) { pw, ldw in
+                                for b in 0..<n {
+                                    parallelSgemm(m: outputs.count, n: oh * ow, k: c, a: pw, lda: ldw,
+                                                  b: px.baseAddress! + b * c * h * w, ldb: oh * ow, transposedB: false,
+                                                  beta: pb == nil ? 0 : 1, c: out.baseAddress! + (b * o + first) * oh * ow,
+                                                  ldc: oh * ow, threads: threads)
+                                }
+                            }
                         }
-                    } else if winograd, let plan = WinogradPlan(batch: n, geometry, outChannels: o, threads: threads) {
+                    } else if winograd, let plan = WinogradPlan(batch: n, geometry, outChannels: o, threads: threads,
+                                                                rawWeightBudget: weight.blockFloats) {
                         withOptionalBuffer(residual) { pr in
-                            winogradConvolution(px.baseAddress!, batch: n, geometry, plan, weight: pw!, bias: pb,
+                            winogradConvolution(px.baseAddress!, batch: n, geometry, plan, weight: weight, bias: pb,
                                                 residual: pr, outChannels: o, output: out.baseAddress!, threads: threads,
                                                 isa: isa)
                         }
                         return
                     } else {
-                        let plan = ConvolutionPlan(batch: n, geometry, columnBudget: columnBudget, threads: threads)
-                        unfoldedConvolution(px.baseAddress!, batch: n, geometry, plan, weight: pw!, bias: pb,
-                                            outChannels: o, output: out.baseAddress!)
+                        // Input channels per pass: all of them for weights in place, else as many
+                        // as keep the converted block within its budget (the passes accumulate).
+                        let perChannel = kh * kw
+                        let chunk = weight.inPlace ? c : max(1, min(c, weight.blockFloats / max(1, o * perChannel)))
+                        for first in Swift.stride(from: 0, to: c, by: chunk) {
+                            let channels = first..<min(c, first + chunk)
+                            weight.withBlock(rows: 0..<o, columns: (first * perChannel)..<(channels.upperBound * perChannel)) { pw, ldw in
+                                let plan = ConvolutionPlan(batch: n, geometry.with(channels: channels.count),
+                                                           columnBudget: columnBudget, threads: threads)
+                                unfoldedConvolution(px.baseAddress!, batch: n, geometry, plan, channels: channels,
+                                                    weight: pw, weightStride: ldw, bias: first == 0 ? pb : nil,
+                                                    accumulate: first > 0, outChannels: o, output: out.baseAddress!)
+                            }
+                        }
                     }
                     if let residual { addInPlace(out.baseAddress!, residual) }
                 }
@@ -113,6 +152,12 @@ struct ConvolutionGeometry {
     var reduction: Int { channels * kernelHeight * kernelWidth }
     /// Floats of unfolded columns for one output row.
     var rowFloats: Int { reduction * outWidth }
+
+    /// The same convolution over `channels` input channels (sizing a pass over some of them).
+    func with(channels: Int) -> ConvolutionGeometry {
+        ConvolutionGeometry(channels: channels, height: height, width: width, kernelHeight: kernelHeight,
+                            kernelWidth: kernelWidth, stride: stride, padding: padding, outHeight: outHeight, outWidth: outWidth)
+    }
 }
 
 /// How an unfolded convolution is cut up: tiles of output rows, and whether whole tiles go to
@@ -151,26 +196,31 @@ func withOptionalBuffer<R>(_ t: Tensor?, _ body: (UnsafePointer<Float>?) -> R) -
     return t.storage.withUnsafeBufferPointer { body($0.baseAddress) }
 }
 
-/// Y[O, count] (row stride `outputStride`) = W[O, K] · X[K, count] + b: sgemm (bias pre-filled, beta 1)
-/// on one thread, or split over `threads` (`parallelSgemm`).
-@inline(__always) func convolutionTile(weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?, outChannels: Int,
-                                       columns: UnsafePointer<Float>, reduction: Int, count: Int,
-                                       output: UnsafeMutablePointer<Float>, outputStride: Int, threads: Int = 1) {
-    if let bias {
+/// Y[O, count] (row stride `outputStride`) = W[O, K] (row stride `weightStride`) · X[K, count] + b
+/// (bias pre-filled, beta 1), or Y += W · X when `accumulate`: sgemm on one thread, or split over
+/// `threads` (`parallelSgemm`).
+@inline(__always) func convolutionTile(weight: UnsafePointer<Float>, weightStride: Int, bias: UnsafePointer<Float>?,
+                                       accumulate: Bool, outChannels: Int, columns: UnsafePointer<Float>, reduction: Int,
+                                       count: Int, output: UnsafeMutablePointer<Float>, outputStride: Int, threads: Int = 1) {
+    if let bias, !accumulate {
         for oc in 0..<outChannels { (output + oc * outputStride).update(repeating: bias[oc], count: count) }
     }
-    parallelSgemm(m: outChannels, n: count, k: reduction, a: weight, lda: reduction, b: columns, ldb: count,
-                  transposedB: false, beta: bias == nil ? 0 : 1, c: output, ldc: outputStride, threads: threads)
+    parallelSgemm(m: outChannels, n: count, k: reduction, a: weight, lda: weightStride, b: columns, ldb: count,
+                  transposedB: false, beta: bias == nil && !accumulate ? 0 : 1, c: output, ldc: outputStride, threads: threads)
 }
 
-/// im2col + sgemm over the plan's tiles: either workers each unfold and multiply whole tiles
-/// (single-threaded sgemm, tiles handed out by an atomic counter), or tiles run in turn with the
-/// unfolding split over channels and the product over threads (`parallelSgemm`).
+/// im2col + sgemm of input channels `channels` over the plan's tiles (the weight's columns for
+/// those channels at `weight`, rows `weightStride` apart): either workers each unfold and multiply
+/// whole tiles (single-threaded sgemm, tiles handed out by an atomic counter), or tiles run in
+/// turn with the unfolding split over channels and the product over threads (`parallelSgemm`).
+/// `accumulate` adds to the output (a later pass over more channels) instead of writing it.
 private func unfoldedConvolution(_ x: UnsafePointer<Float>, batch: Int, _ g: ConvolutionGeometry, _ plan: ConvolutionPlan,
-                                 weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?, outChannels: Int,
+                                 channels: Range<Int>, weight: UnsafePointer<Float>, weightStride: Int,
+                                 bias: UnsafePointer<Float>?, accumulate: Bool, outChannels: Int,
                                  output: UnsafeMutablePointer<Float>) {
     let tilesPerImage = plan.tilesPerImage, tiles = batch * tilesPerImage
     let imageSize = g.channels * g.height * g.width, outputImageSize = outChannels * g.outHeight * g.outWidth
+    let reduction = channels.count * g.kernelHeight * g.kernelWidth
     nonisolated(unsafe) let (src, dst, w, b) = (x, output, weight, bias)
     /// Unfolds tile `tile` into `columns` (channels split over threads when `splitChannels`) and multiplies it.
     func run(_ tile: Int, _ columns: UnsafeMutablePointer<Float>, splitChannels: Bool) {
@@ -179,14 +229,18 @@ private func unfoldedConvolution(_ x: UnsafePointer<Float>, batch: Int, _ g: Con
         let source = src + image * imageSize
         if splitChannels {
             nonisolated(unsafe) let columns = columns
-            parallelChunks(g.channels, grain: max(1, elementwiseGrain / (rows * g.rowFloats / g.channels))) { channels in
-                unfoldRows(source, g, channels: channels, firstRow: firstRow, rows: rows, into: columns)
+            let grain = max(1, elementwiseGrain / (rows * g.kernelHeight * g.kernelWidth * g.outWidth))
+            parallelChunks(channels.count, grain: grain) { part in
+                unfoldRows(source, g, channels: (channels.lowerBound + part.lowerBound)..<(channels.lowerBound + part.upperBound),
+                           firstChannel: channels.lowerBound, firstRow: firstRow, rows: rows, into: columns)
             }
         } else {
-            unfoldRows(source, g, channels: 0..<g.channels, firstRow: firstRow, rows: rows, into: columns)
+            unfoldRows(source, g, channels: channels, firstChannel: channels.lowerBound, firstRow: firstRow, rows: rows,
+                       into: columns)
         }
-        convolutionTile(weight: w, bias: b, outChannels: outChannels, columns: columns, reduction: g.reduction,
-                        count: rows * g.outWidth, output: dst + image * outputImageSize + firstRow * g.outWidth,
+        convolutionTile(weight: w, weightStride: weightStride, bias: b, accumulate: accumulate, outChannels: outChannels,
+                        columns: columns, reduction: reduction, count: rows * g.outWidth,
+                        output: dst + image * outputImageSize + firstRow * g.outWidth,
                         outputStride: g.outHeight * g.outWidth, threads: splitChannels ? plan.threads : 1)
     }
     guard plan.tilesPerWorker else {
@@ -208,11 +262,12 @@ private func unfoldedConvolution(_ x: UnsafePointer<Float>, batch: Int, _ g: Con
 }
 
 /// im2col for output rows firstRow..<firstRow+rows of one image x [C, H, W], for `channels` only:
-/// cols[(c·kh + ky)·kw + kx, r·W' + j] = x[c, (firstRow + r)·s + ky - p, j·s + kx - p], zero outside.
-func unfoldRows(_ x: UnsafePointer<Float>, _ g: ConvolutionGeometry, channels: Range<Int>, firstRow: Int, rows: Int,
-                into columns: UnsafeMutablePointer<Float>) {
+/// cols[((c - firstChannel)·kh + ky)·kw + kx, r·W' + j] = x[c, (firstRow + r)·s + ky - p, j·s + kx - p],
+/// zero outside (`columns` holds the rows of channels from `firstChannel` on).
+func unfoldRows(_ x: UnsafePointer<Float>, _ g: ConvolutionGeometry, channels: Range<Int>, firstChannel: Int = 0,
+                firstRow: Int, rows: Int, into columns: UnsafeMutablePointer<Float>) {
     let (w, ow, s, p) = (g.width, g.outWidth, g.stride, g.padding)
-    var destination = columns + channels.lowerBound * g.kernelHeight * g.kernelWidth * rows * ow
+    var destination = columns + (channels.lowerBound - firstChannel) * g.kernelHeight * g.kernelWidth * rows * ow
     for ch in channels {
         let plane = x + ch * g.height * w
         for ky in 0..<g.kernelHeight {

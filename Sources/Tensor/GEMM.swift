@@ -41,9 +41,16 @@ public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
     }
 }
 
-/// `linear` with the weight's [outFeatures, inFeatures] Float32 values at `weight` (a weight kept
-/// in another precision, converted just before the call).
+/// `linear` with the weight's [outFeatures, inFeatures] Float32 values at `weight`.
 public func linear(_ x: Tensor, weight: UnsafePointer<Float>?, outFeatures: Int, inFeatures: Int, bias: Tensor?) -> Tensor {
+    linear(x, weight: weightMatrix(weight, shape: [outFeatures, inFeatures]), bias: bias)
+}
+
+/// `linear` with the weight as a `WeightMatrix` [outFeatures, inFeatures]: a weight kept in another
+/// precision is converted a block of output features at a time, each block's product written
+/// into its columns of the output.
+public func linear(_ x: Tensor, weight: WeightMatrix, bias: Tensor?) -> Tensor {
+    let (outFeatures, inFeatures) = (weight.rows, weight.columns)
     precondition(x.rank >= 1 && x.shape.last == inFeatures,
                  "linear: x \(x.shape) with weight [\(outFeatures), \(inFeatures)]")
     let rows = x.count / max(1, inFeatures)
@@ -60,14 +67,19 @@ public func linear(_ x: Tensor, weight: UnsafePointer<Float>?, outFeatures: Int,
                 }
             }
         }
-        guard inFeatures > 0, let weight else {
+        guard inFeatures > 0 else {
             if bias == nil { out.initialize(repeating: 0) }
             return
         }
         x.storage.withUnsafeBufferPointer { px in
-            parallelSgemm(m: rows, n: outFeatures, k: inFeatures, a: px.baseAddress!, lda: inFeatures, b: weight,
-                          ldb: inFeatures, transposedB: true, beta: bias == nil ? 0 : 1, c: po, ldc: outFeatures,
-                          threads: threads)
+            for first in stride(from: 0, to: outFeatures, by: weight.rowsPerBlock) {
+                let features = first..<min(outFeatures, first + weight.rowsPerBlock)
+                weight.withBlock(rows: features, columns: 0..<inFeatures) { pw, ldw in
+                    parallelSgemm(m: rows, n: features.count, k: inFeatures, a: px.baseAddress!, lda: inFeatures, b: pw,
+                                  ldb: ldw, transposedB: true, beta: bias == nil ? 0 : 1, c: po + first, ldc: outFeatures,
+                                  threads: threads)
+                }
+            }
         }
     }
 }

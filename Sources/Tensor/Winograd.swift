@@ -18,24 +18,30 @@ struct WinogradPlan {
 
     var tilesPerImage: Int { tilesX * tilesY }
 
-    /// Floats of V plus M one worker holds for a block (32 MB): blocks shrink as channels grow.
-    /// Large blocks matter: sgemm packs U[ξ] again for every block.
-    static let blockBudget = 1 << 23
+    /// Floats of V plus M one worker holds for a block (8 MB): blocks shrink as channels grow.
+    /// Large blocks matter (sgemm packs U[ξ] again for every block), but past 8 MB they gained
+    /// about 3% of a UNet step, within the noise, for 48 MB more scratch on two workers.
+    static let blockBudget = 1 << 21
     /// Floats of transformed weights U [36][chunk][C] held at once (64 MB).
     static let weightBudget = 1 << 24
     /// Below these the transforms cost more than they save (measured: see docs/DECISIONS.md).
     static let minimumChannels = 16, minimumTiles = 64
 
-    /// The plan for this convolution, or nil where it should not go the Winograd way.
-    init?(batch: Int, _ g: ConvolutionGeometry, outChannels: Int, threads: Int, weightBudget: Int = Self.weightBudget) {
+    /// The plan for this convolution, or nil where it should not go the Winograd way. A weight
+    /// converted from another precision also keeps each pass's raw Float32 weights [chunk][C][9]
+    /// within `rawWeightBudget` floats (`WeightMatrix.blockFloats`).
+    init?(batch: Int, _ g: ConvolutionGeometry, outChannels: Int, threads: Int, weightBudget: Int = Self.weightBudget,
+          rawWeightBudget: Int = .max) {
         guard g.kernelHeight == 3, g.kernelWidth == 3, g.stride == 1,
               g.channels >= Self.minimumChannels, outChannels >= Self.minimumChannels else { return nil }
         tilesX = (g.outWidth + 3) / 4
         tilesY = (g.outHeight + 3) / 4
         let tiles = tilesX * tilesY
         guard batch * tiles >= Self.minimumTiles else { return nil }
-        outputChunk = 36 * outChannels * g.channels <= weightBudget
-            ? outChannels : max(16, weightBudget / (36 * g.channels) / 16 * 16)
+        // U holds 36 floats per weight of the pass, the raw block 9: U within 4 raw budgets.
+        let budget = rawWeightBudget >= weightBudget / 4 ? weightBudget : 4 * rawWeightBudget
+        outputChunk = 36 * outChannels * g.channels <= budget
+            ? outChannels : max(16, budget / (36 * g.channels) / 16 * 16)
         var block = max(32, Self.blockBudget / (36 * (g.channels + outputChunk))) / 16 * 16
         // Enough blocks that every thread gets work (more, smaller blocks lose more to sgemm at 32x32).
         while block > 16 && batch * ((tiles + block - 1) / block) < threads { block -= 16 }
@@ -47,7 +53,7 @@ struct WinogradPlan {
 /// The Winograd convolution of `batch` images x [C, H, W] into output [O, H', W'] per image (plus
 /// `residual`, laid out as the output, where given), with the transforms' variant for `isa`.
 func winogradConvolution(_ x: UnsafePointer<Float>, batch: Int, _ g: ConvolutionGeometry, _ plan: WinogradPlan,
-                         weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?, residual: UnsafePointer<Float>? = nil,
+                         weight: WeightMatrix, bias: UnsafePointer<Float>?, residual: UnsafePointer<Float>? = nil,
                          outChannels: Int, output: UnsafeMutablePointer<Float>, threads: Int, isa: stipple_isa) {
     let c = g.channels
     let items = batch * plan.blocksPerImage
@@ -56,10 +62,15 @@ func winogradConvolution(_ x: UnsafePointer<Float>, batch: Int, _ g: Convolution
         for chunkStart in stride(from: 0, to: outChannels, by: plan.outputChunk) {
             let o = min(plan.outputChunk, outChannels - chunkStart)
             nonisolated(unsafe) let (src, u) = (x, transformed)
-            nonisolated(unsafe) let w = weight + chunkStart * c * 9, b = bias.map { $0 + chunkStart }
+            nonisolated(unsafe) let b = bias.map { $0 + chunkStart }
             nonisolated(unsafe) let dst = output + chunkStart * planeSize, added = residual.map { $0 + chunkStart * planeSize }
-            parallelChunks(o, grain: max(1, (1 << 14) / c)) { outputs in
-                stipple_winograd43_weights(w, u, Int32(o), Int32(c), Int32(outputs.lowerBound), Int32(outputs.count), isa)
+            // This pass's output channels of the weight [O][C][3][3], as Float32 rows 9·C long.
+            weight.withBlock(rows: chunkStart..<(chunkStart + o), columns: 0..<(c * 9)) { rows, stride in
+                precondition(stride == c * 9, "winograd: weight rows \(stride) apart for \(c) channels")
+                nonisolated(unsafe) let w = rows
+                parallelChunks(o, grain: max(1, (1 << 14) / c)) { outputs in
+                    stipple_winograd43_weights(w, u, Int32(o), Int32(c), Int32(outputs.lowerBound), Int32(outputs.count), isa)
+                }
             }
             let next = Atomic<Int>(0)
             parallelFor(min(threads, items)) { _ in

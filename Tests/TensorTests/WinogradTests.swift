@@ -62,7 +62,7 @@ import Testing
             x.storage.withUnsafeBufferPointer { px in
                 weight.storage.withUnsafeBufferPointer { pw in
                     bias.storage.withUnsafeBufferPointer { pb in
-                        winogradConvolution(px.baseAddress!, batch: n, geometry, plan, weight: pw.baseAddress!,
+                        winogradConvolution(px.baseAddress!, batch: n, geometry, plan, weight: weightMatrix(pw.baseAddress, shape: weight.shape),
                                             bias: pb.baseAddress!, outChannels: o, output: out.baseAddress!, threads: 2,
                                             isa: level)
                     }

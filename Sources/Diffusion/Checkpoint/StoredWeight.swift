@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import Parallel
 import Tensor
 
 /// The precision large weights are kept in while a model is loaded (`--weight-type`,
@@ -100,6 +101,43 @@ public struct StoredWeight: @unchecked Sendable {  // the bytes are never writte
                     if mapped { releaseMappedPages(bytes, byteCount: byteCount) }
                     return body(scratch)
                 }
+            }
+        }
+    }
+
+    /// Runs `body` with the weight as a `WeightMatrix` [shape[0], rest]: Float32 values in memory
+    /// (or aligned in the mapping) are read in place; others are converted a block at a time into
+    /// scratch as the kernel asks for them, so no Float32 copy of the whole weight is ever made.
+    /// Pages of the file mapping are handed back afterwards.
+    public func withFloat32Matrix<R>(_ body: (WeightMatrix) -> R) -> R {
+        let rows = shape.first ?? 1, columns = shape.dropFirst().reduce(1, *)
+        switch storage {
+        case .values(let tensor):
+            if tensor.count == 0 { return ScratchPool.shared.withBuffer(count: 1) { body(WeightMatrix($0, rows: rows, columns: columns)) } }
+            return tensor.storage.withUnsafeBufferPointer { body(WeightMatrix($0.baseAddress!, rows: rows, columns: columns)) }
+        case .bytes(let bytes, let dtype, let owner):
+            let mapped = owner is SafetensorsFile, size = dtype == .f32 ? 4 : 2
+            defer { if mapped { releaseMappedPages(bytes, byteCount: count * size) } }
+            return withExtendedLifetime(owner) {
+                if dtype == .f32 && Int(bitPattern: bytes) % MemoryLayout<Float>.alignment == 0 {
+                    return body(WeightMatrix(bytes.assumingMemoryBound(to: Float.self), rows: rows, columns: columns))
+                }
+                let convert = Self.converter(dtype)
+                return body(WeightMatrix(rows: rows, columns: columns) { block, part, out in
+                    if part.count == columns {
+                        // Whole rows are one contiguous run.
+                        convertInChunks(out, bytes + block.lowerBound * columns * size, count: block.count * columns,
+                                        elementSize: size, convert)
+                    } else {
+                        nonisolated(unsafe) let out = out
+                        parallelChunks(block.count, grain: max(1, conversionChunkElements / max(1, part.count))) { range in
+                            for row in range {
+                                convert(out + row * part.count, bytes + ((block.lowerBound + row) * columns + part.lowerBound) * size,
+                                        part.count)
+                            }
+                        }
+                    }
+                })
             }
         }
     }

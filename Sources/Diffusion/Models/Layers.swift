@@ -12,9 +12,8 @@ struct Linear {
     }
 
     func callAsFunction(_ x: Tensor) -> Tensor {
-        let (output, input) = (weight.shape[0], weight.shape[1])
-        OperationCount.add(multiplyAdds: x.count * output)
-        return weight.withFloat32 { linear(x, weight: $0, outFeatures: output, inFeatures: input, bias: bias) }  // [..., in] -> [..., out]
+        OperationCount.add(multiplyAdds: x.count * weight.shape[0])
+        return weight.withFloat32Matrix { linear(x, weight: $0, bias: bias) }  // [..., in] -> [..., out]
     }
 }
 
@@ -36,7 +35,7 @@ struct Conv2d {
 
     /// [N, in, H, W] -> [N, out, H', W'], plus `residual` (shaped as the output) where given.
     func callAsFunction(_ x: Tensor, residual: Tensor? = nil) -> Tensor {
-        let y = weight.withFloat32 {
+        let y = weight.withFloat32Matrix {
             conv2d(x, weight: $0, weightShape: weight.shape, bias: bias, stride: stride, padding: padding, residual: residual)
         }
         OperationCount.add(multiplyAdds: y.count * weight.count / weight.shape[0])

@@ -91,7 +91,7 @@ struct BasicTransformerBlock {
     /// Rows (tokens of every image) per pass of the feed-forward: its hidden activations are
     /// 8·dim wide (GEGLU's input), 1.3 GB whole for SD1.5's 64x64 level at 2048x2048 with CFG;
     /// in passes they stay within 128 MB, and sizes up to about 1024x1024 run in one pass.
-    static let feedForwardFloats = 1 << 25
+    static let feedForwardFloats = 1 << 22
 
     /// GEGLU feed-forward of x [N, T, dim], over passes of at most `floats / (8·dim)` rows (rows
     /// never mix: the passes give the one-pass result, up to sgemm's rounding of smaller products).
