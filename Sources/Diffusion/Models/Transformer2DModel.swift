@@ -89,8 +89,9 @@ struct BasicTransformerBlock {
     }
 
     /// Rows (tokens of every image) per pass of the feed-forward: its hidden activations are
-    /// 8·dim wide (GEGLU's input), 1.3 GB whole for SD1.5's 64x64 level at 2048x2048 with CFG;
-    /// in passes they stay within 128 MB, and sizes up to about 1024x1024 run in one pass.
+    /// 8·dim wide (GEGLU's input), 1.3 GB whole for SD1.5's 64x64 level at 2048x2048 with CFG
+    /// and 84 MB at 512x512; in passes they stay within 16 MB (1,638 rows of SD1.5's 320-wide
+    /// level, still large products for sgemm).
     static let feedForwardFloats = 1 << 22
 
     /// GEGLU feed-forward of x [N, T, dim], over passes of at most `floats / (8·dim)` rows (rows
