@@ -16,7 +16,7 @@ public struct StudioConfig: Sendable, Equatable {
     public var outputDirectory: String?
     /// The colour theme's name (`theme`).
     public var theme: String?
-    /// The precision large weights are kept in (`weight_type`: "f32", "f16" or "bf16"; nil: as stored).
+    /// The precision the UNet's large weights are kept in (`weight_type`: "f32", "f16" or "bf16"; nil: as stored).
     public var weightType: WeightType?
     /// VAE tiling for the studio's generations (`vae_tiling`: "auto", "on" or "off").
     public var vaeTiling: VAETiling?

@@ -269,8 +269,9 @@ struct GenerationOptions: ParsableArguments {
     var threads: Int?
 
     @Option(name: .long, help: """
-        Keep the large weights in memory as f32, f16 or bf16 (default: as the checkpoint stores them, or \
-        weight_type in the config file). f16/bf16 halve an fp32 model's memory and change the image by a few levels.
+        Keep the UNet's large weights in memory as f32, f16 or bf16, converted once at load (default: read in place \
+        as the checkpoint stores them, or weight_type in the config file). f16/bf16 hold an fp32 model's UNet at \
+        half size (1.7 GB for SD1.5) and change the image by a few levels.
         """)
     var weightType: WeightType?
 

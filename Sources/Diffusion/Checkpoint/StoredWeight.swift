@@ -32,9 +32,10 @@ public enum WeightType: String, Sendable, CaseIterable, CustomStringConvertible 
 /// in: Float32 values, or F32 / F16 / BF16 bytes read in place from the memory-mapped checkpoint,
 /// or F16 / BF16 bytes in a buffer of its own (`--weight-type` converted them at load).
 ///
-/// Kernels compute in Float32: `withFloat32` hands them the values, converted exactly (the same
-/// floats `SafetensorsFile.tensor` would give) into a scratch buffer taken from `ScratchPool`
-/// just for the call. Float32 weights that are 4-byte aligned in the mapping are used in place.
+/// Kernels compute in Float32: `withFloat32Matrix` hands them the weight as a `WeightMatrix` whose
+/// blocks are converted exactly (the same floats `SafetensorsFile.tensor` would give) into scratch
+/// taken from `ScratchPool` as the kernel asks for them; `withFloat32` converts the whole weight.
+/// Float32 weights that are 4-byte aligned in the mapping are used in place.
 public struct StoredWeight: @unchecked Sendable {  // the bytes are never written after init
     /// Extent of each dimension, outermost first.
     public let shape: [Int]
