@@ -81,28 +81,11 @@ public struct StoredWeight: @unchecked Sendable {  // the bytes are never writte
         }
     }
 
-    /// Runs `body` with the weight's `count` values as Float32. Half-precision values are
-    /// converted into scratch that is valid only during the call; nothing is allocated once the
-    /// scratch has grown to the largest weight.
+    /// Runs `body` with the weight's `count` values as Float32: `withFloat32Matrix`'s matrix as one
+    /// block (in place, or converted whole into scratch valid only during the call).
     public func withFloat32<R>(_ body: (UnsafePointer<Float>) -> R) -> R {
-        switch storage {
-        case .values(let tensor):
-            if tensor.count == 0 { return ScratchPool.shared.withBuffer(count: 1) { body($0) } }
-            return tensor.storage.withUnsafeBufferPointer { body($0.baseAddress!) }
-        case .bytes(let bytes, let dtype, let owner):
-            // Pages of the file mapping are handed back once read (see `releaseMappedPages`).
-            let mapped = owner is SafetensorsFile, byteCount = count * (dtype == .f32 ? 4 : 2)
-            return withExtendedLifetime(owner) {
-                if dtype == .f32 && Int(bitPattern: bytes) % MemoryLayout<Float>.alignment == 0 {
-                    defer { if mapped { releaseMappedPages(bytes, byteCount: byteCount) } }
-                    return body(bytes.assumingMemoryBound(to: Float.self))
-                }
-                return ScratchPool.shared.withBuffer(count: max(1, count)) { scratch in
-                    convertInChunks(scratch, bytes, count: count, elementSize: dtype == .f32 ? 4 : 2, Self.converter(dtype))
-                    if mapped { releaseMappedPages(bytes, byteCount: byteCount) }
-                    return body(scratch)
-                }
-            }
+        withFloat32Matrix { matrix in
+            matrix.withBlock(rows: 0..<matrix.rows, columns: 0..<matrix.columns) { values, _ in body(values) }
         }
     }
 
