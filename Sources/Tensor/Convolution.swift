@@ -101,8 +101,7 @@ func conv2d(_ x: Tensor, weight: WeightMatrix, weightShape: [Int], bias: Tensor?
                                 }
                             }
                         }
-                    } else if winograd, let plan = WinogradPlan(batch: n, geometry, outChannels: o, threads: threads,
-                                                                rawWeightBudget: weight.blockFloats) {
+                    } else if winograd, let plan = WinogradPlan(batch: n, geometry, outChannels: o, threads: threads) {
                         withOptionalBuffer(residual) { pr in
                             winogradConvolution(px.baseAddress!, batch: n, geometry, plan, weight: weight, bias: pb,
                                                 residual: pr, outChannels: o, output: out.baseAddress!, threads: threads,

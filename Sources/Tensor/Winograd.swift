@@ -12,36 +12,39 @@ struct WinogradPlan {
     /// Tiles per block (a multiple of 16, the transforms' lane count, except a last partial block).
     let blockTiles: Int
     let blocksPerImage: Int
-    /// Output channels per pass: all of them, or as many as keep U within `weightBudget` (each
-    /// pass transforms the inputs again, a small cost next to its products).
+    /// Output channels per pass: all of them, or the fewest passes that keep U within
+    /// `weightBudget`, shared out evenly (each pass transforms the inputs again, a small cost next
+    /// to its products; an even split keeps the last pass's sgemm as large as the others).
     let outputChunk: Int
 
     var tilesPerImage: Int { tilesX * tilesY }
 
-    /// Floats of V plus M one worker holds for a block (8 MB): blocks shrink as channels grow.
-    /// Large blocks matter (sgemm packs U[ξ] again for every block), but past 8 MB they gained
-    /// about 3% of a UNet step, within the noise, for 48 MB more scratch on two workers.
-    static let blockBudget = 1 << 21
-    /// Floats of transformed weights U [36][chunk][C] held at once (64 MB).
-    static let weightBudget = 1 << 24
+    /// Floats of V plus M one worker holds for a block (16 MB): blocks shrink as channels grow.
+    /// Large blocks matter (sgemm packs U[ξ] again for every block): at 8 MB the VAE's 512-channel
+    /// layers got 48-tile blocks and its half-precision decode lost 10-25%; at 16 MB (112 tiles)
+    /// it is within 3% of 32 MB, which would cost 32 MB more scratch on two workers.
+    static let blockBudget = 1 << 22
+    /// Floats of transformed weights U [36][chunk][C] held at once (40 MB): the VAE's 512-channel
+    /// layers (36 MB) in one pass; SD1.5's UNet at 32x32 (59-177 MB) in 2-5 passes.
+    static let weightBudget = 10 << 20
     /// Below these the transforms cost more than they save (measured: see docs/DECISIONS.md).
     static let minimumChannels = 16, minimumTiles = 64
 
-    /// The plan for this convolution, or nil where it should not go the Winograd way. A weight
-    /// converted from another precision also keeps each pass's raw Float32 weights [chunk][C][9]
-    /// within `rawWeightBudget` floats (`WeightMatrix.blockFloats`).
-    init?(batch: Int, _ g: ConvolutionGeometry, outChannels: Int, threads: Int, weightBudget: Int = Self.weightBudget,
-          rawWeightBudget: Int = .max) {
+    /// The plan for this convolution, or nil where it should not go the Winograd way.
+    init?(batch: Int, _ g: ConvolutionGeometry, outChannels: Int, threads: Int, weightBudget: Int = Self.weightBudget) {
         guard g.kernelHeight == 3, g.kernelWidth == 3, g.stride == 1,
               g.channels >= Self.minimumChannels, outChannels >= Self.minimumChannels else { return nil }
         tilesX = (g.outWidth + 3) / 4
         tilesY = (g.outHeight + 3) / 4
         let tiles = tilesX * tilesY
         guard batch * tiles >= Self.minimumTiles else { return nil }
-        // U holds 36 floats per weight of the pass, the raw block 9: U within 4 raw budgets.
-        let budget = rawWeightBudget >= weightBudget / 4 ? weightBudget : 4 * rawWeightBudget
-        outputChunk = 36 * outChannels * g.channels <= budget
-            ? outChannels : max(16, budget / (36 * g.channels) / 16 * 16)
+        if 36 * outChannels * g.channels <= weightBudget {
+            outputChunk = outChannels
+        } else {
+            let largest = max(16, weightBudget / (36 * g.channels) / 16 * 16)
+            let passes = (outChannels + largest - 1) / largest
+            outputChunk = min(largest, ((outChannels + passes - 1) / passes + 15) / 16 * 16)
+        }
         var block = max(32, Self.blockBudget / (36 * (g.channels + outputChunk))) / 16 * 16
         // Enough blocks that every thread gets work (more, smaller blocks lose more to sgemm at 32x32).
         while block > 16 && batch * ((tiles + block - 1) / block) < threads { block -= 16 }
@@ -64,12 +67,19 @@ func winogradConvolution(_ x: UnsafePointer<Float>, batch: Int, _ g: Convolution
             nonisolated(unsafe) let (src, u) = (x, transformed)
             nonisolated(unsafe) let b = bias.map { $0 + chunkStart }
             nonisolated(unsafe) let dst = output + chunkStart * planeSize, added = residual.map { $0 + chunkStart * planeSize }
-            // This pass's output channels of the weight [O][C][3][3], as Float32 rows 9·C long.
-            weight.withBlock(rows: chunkStart..<(chunkStart + o), columns: 0..<(c * 9)) { rows, stride in
-                precondition(stride == c * 9, "winograd: weight rows \(stride) apart for \(c) channels")
-                nonisolated(unsafe) let w = rows
-                parallelChunks(o, grain: max(1, (1 << 14) / c)) { outputs in
-                    stipple_winograd43_weights(w, u, Int32(o), Int32(c), Int32(outputs.lowerBound), Int32(outputs.count), isa)
+            // This pass's output channels of the weight [O][C][3][3], as Float32 rows 9·C long, a
+            // weight block at a time (one block for values in place): block rows k..<k+n fill U's
+            // rows k..<k+n, so a converted weight needs no Float32 copy of the whole pass.
+            let rowsPerBlock = weight.rowsPerBlock
+            for first in stride(from: 0, to: o, by: rowsPerBlock) {
+                let count = min(rowsPerBlock, o - first)
+                weight.withBlock(rows: (chunkStart + first)..<(chunkStart + first + count), columns: 0..<(c * 9)) { rows, stride in
+                    precondition(stride == c * 9, "winograd: weight rows \(stride) apart for \(c) channels")
+                    nonisolated(unsafe) let (w, uRows) = (rows, u + first * c)
+                    parallelChunks(count, grain: max(1, (1 << 14) / c)) { outputs in
+                        stipple_winograd43_weights(w, uRows, Int32(o), Int32(c), Int32(outputs.lowerBound),
+                                                   Int32(outputs.count), isa)
+                    }
                 }
             }
             let next = Atomic<Int>(0)

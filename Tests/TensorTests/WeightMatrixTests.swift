@@ -4,7 +4,7 @@ import Testing
 
 /// Weights converted a block at a time (`WeightMatrix` with a small `blockFloats`) give what the
 /// whole Float32 weight gives: 1x1 convolutions and linear layers in blocks of output rows, im2col
-/// in passes over input channels that accumulate, Winograd in passes over output channels. The
+/// in passes over input channels that accumulate, Winograd filling U a block of outputs at a time. The
 /// conversion here copies (exact), so a difference is the blocking itself: sgemm over a slice of
 /// the rows, or a sum split into passes, rounds differently, within the kernels' usual 1e-5.
 @Suite struct WeightMatrixTests {
@@ -34,7 +34,7 @@ import Testing
         (2, 10, 6, 9, 1, 1, 0, 25),      // 1x1 in blocks of 2 output channels
         (1, 12, 9, 7, 3, 1, 1, 7 * 9 * 5),  // im2col: passes of 5 input channels (5, 5, 2)
         (2, 13, 7, 6, 3, 2, 1, 6 * 9),   // strided im2col, one channel a pass
-        (2, 20, 26, 40, 3, 1, 1, 16 * 9 * 20),  // Winograd: passes of 16 output channels
+        (2, 20, 26, 40, 3, 1, 1, 16 * 9 * 20),  // Winograd: one pass, its U filled 16 output channels at a time
     ])
     func convolutionInBlocksMatchesTheWholeWeight(shape: (Int, Int, Int, Int, Int, Int, Int, Int)) {
         let (n, c, size, o, k, stride, padding, blockFloats) = shape

@@ -86,7 +86,10 @@ import Testing
         #expect(plan(1, 320, 64, 320, stride: 2) == nil)
         #expect(plan(1, 320, 64, 320, kernel: 1) == nil)
         #expect(plan(2, 1280, 16, 1280) == nil)      // 32 tiles
-        #expect(plan(2, 2560, 32, 1280)?.outputChunk == 176)  // 236 MB of transformed weights: in 8 passes
+        // 472 MB of transformed weights: in 12 even passes of 112 outputs (40 MB each).
+        #expect(plan(2, 2560, 32, 1280)?.outputChunk == 112)
+        #expect(plan(2, 512, 64, 512)?.outputChunk == 512)    // the VAE's widest layers: one pass
+        #expect(plan(2, 640, 32, 640)?.outputChunk == 320)    // 59 MB: two even passes, not 448 + 192
         #expect(plan(1, 64, 12, 64) == nil)          // 9 tiles
     }
 

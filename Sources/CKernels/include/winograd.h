@@ -18,6 +18,8 @@ extern "C" {
 
 /// Weight transform U = G g Gᵀ: g [O][C][3][3] -> u [36][O][C] (u[ξ·O·C + o·C + c], ξ = 6·row + column),
 /// for output channels [first_out, first_out + out_count) only (callers split them over threads).
+/// g and u may instead point at row k of a larger pass (u advanced by k·C) with out_channels still
+/// the pass's O: the rows of g there fill U's rows from k on (a pass filled a weight block at a time).
 void stipple_winograd43_weights(const float *g, float *u, int out_channels, int in_channels,
                                 int first_out, int out_count, stipple_isa level);
 
