@@ -244,3 +244,13 @@ public func nchwToTokensReference(_ x: Tensor) -> Tensor {
     }
     return y
 }
+
+/// The transpose of a matrix: [rows, cols] -> [cols, rows].
+public func transpose2D(_ x: Tensor) -> Tensor {
+    precondition(x.rank == 2, "transpose2D: \(x.shape)")
+    let (rows, cols) = (x.shape[0], x.shape[1])
+    return Tensor(shape: [cols, rows]) { out in
+        guard let dst = out.baseAddress, rows * cols > 0 else { return }
+        x.storage.withUnsafeBufferPointer { transpose($0.baseAddress!, rows: rows, cols: cols, into: dst) }
+    }
+}

@@ -208,6 +208,7 @@ enum PredictionChoice: String, ExpressibleByArgument, CaseIterable {
 }
 
 extension PreviewMode: ExpressibleByArgument {}
+extension TimestepSpacing: ExpressibleByArgument {}
 extension PreviewLatent: ExpressibleByArgument {}
 
 /// The generation settings `stipple generate` and `stipple studio` share (for the studio they are
@@ -238,6 +239,9 @@ struct GenerationOptions: ParsableArguments {
     @Option(name: .long, help: "Sigma schedule: default, karras or exponential.", transform: { try SigmaSchedule(parsing: $0) })
     var schedule: SigmaSchedule?
 
+    @Option(name: .long, help: "Spread of the steps over the training timesteps: leading, linspace or trailing (default: the model scheduler's; SDXL-Turbo and -Lightning want trailing).")
+    var timestepSpacing: TimestepSpacing?
+
     @Option(name: [.customShort("W"), .long], parsing: .unconditional, help: "Width in pixels, a multiple of 8 (default: the model's native size).")
     var width: Int?
 
@@ -258,6 +262,14 @@ struct GenerationOptions: ParsableArguments {
 
     @Option(name: .long, parsing: .unconditional, help: "DDIM's eta (default 0).")
     var eta: Double?
+
+    @Option(name: .long, help: "SDXL: the original size WxH the model is told the picture had (default: the image size).",
+            transform: { try SizeConditioning.parseSize($0) })
+    var originalSize: PixelDimensions?
+
+    @Option(name: .long, help: "SDXL: the crop's top-left corner TOP,LEFT in pixels (default 0,0).",
+            transform: { try SizeConditioning.parseCorner($0) })
+    var cropTopLeft: PixelCorner?
 
     @Option(name: .long, help: "Prediction type of a single-file checkpoint: epsilon or v (SD2 768-v models).")
     var prediction: PredictionChoice?
@@ -325,6 +337,11 @@ struct GenerationOptions: ParsableArguments {
         if let strength { request.strength = strength }
         if let clipSkip { request.clipSkip = clipSkip }
         if let eta { request.eta = eta }
+        if let timestepSpacing { request.timestepSpacing = timestepSpacing }
+        if let originalSize {
+            (request.sizeConditioning.originalWidth, request.sizeConditioning.originalHeight) = (originalSize.width, originalSize.height)
+        }
+        if let cropTopLeft { (request.sizeConditioning.cropTop, request.sizeConditioning.cropLeft) = (cropTopLeft.top, cropTopLeft.left) }
     }
 }
 

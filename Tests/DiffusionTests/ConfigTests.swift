@@ -79,16 +79,37 @@ import Testing
         #expect(hub == full)
     }
 
-    @Test func refusesSDXLUNet() throws {
+    @Test func acceptsSDXLUNet() throws {
         let config = try Self.read(UNet2DConditionConfig.self, "sdxl-unet.json")
         #expect(config.additionEmbedType == "text_time")
+        #expect(config.additionTimeEmbedDim == 256)
         #expect(config.transformerLayersPerBlock == [1, 2, 10])
         #expect(config.headCounts == [5, 10, 20])
         #expect(config.crossAttentionDim == 2048)
         #expect(config.projectionClassEmbeddingsInputDim == 2816)
         #expect(!config.upcastAttention)  // null in the file
+        try config.validate()
+        let layout = try UNetLayout(config)
+        #expect(layout.levels.map(\.transformerDepth) == [1, 2, 10])
+        #expect(layout.textTime?.timeIdWidth == 256 && layout.textTime?.inputWidth == 2816)
+    }
+
+    @Test(arguments: [
+        ("addition_embed_type", #""image""#, "not supported yet: addition_embed_type = image (only SDXL's \"text_time\" (pooled text and size ids))"),
+        ("addition_time_embed_dim", "null", "invalid config: addition_embed_type \"text_time\" needs an even, positive addition_time_embed_dim"),
+        ("addition_time_embed_dim", "255", "invalid config: addition_embed_type \"text_time\" needs an even, positive addition_time_embed_dim"),
+        ("projection_class_embeddings_input_dim", "null",
+         "invalid config: addition_embed_type \"text_time\" needs projection_class_embeddings_input_dim (pooled width + ids x addition_time_embed_dim)"),
+        ("transformer_layers_per_block", "[1, 0, 10]", "invalid config: transformer_layers_per_block has 0; each level needs 1 to 64 transformer blocks"),
+        ("transformer_layers_per_block", "[1, 2, 100]", "invalid config: transformer_layers_per_block has 100; each level needs 1 to 64 transformer blocks"),
+    ])
+    func refusesBrokenSDXLSettings(_ key: String, _ value: String, _ message: String) throws {
+        let file = try Data(contentsOf: URL(fileURLWithPath: CheckpointFixtures.config("sdxl-unet.json")))
+        var object = try #require(try JSONSerialization.jsonObject(with: file) as? [String: Any])
+        object[key] = try JSONSerialization.jsonObject(with: Data(value.utf8), options: .fragmentsAllowed)
+        let config = try UNet2DConditionConfig.decode(json: JSONSerialization.data(withJSONObject: object))
         let error = #expect(throws: CheckpointError.self) { try config.validate() }
-        #expect(error?.description == "not supported yet: addition_embed_type = text_time (SDXL-style added text and time embeddings)")
+        #expect(error?.description == message)
     }
 
     @Test(arguments: [
@@ -110,8 +131,6 @@ import Testing
         ("cross_attention_norm", #""layer_norm""#),
         ("resnet_skip_time_act", "true"),
         ("resnet_out_scale_factor", "2.0"),
-        ("transformer_layers_per_block", "2"),
-        ("transformer_layers_per_block", "[1, 1, 2, 1]"),
         ("reverse_transformer_layers_per_block", "[[1, 1], [1, 1], [1, 1], [1, 1]]"),
         ("down_block_types", #"["CrossAttnDownBlock2D", "SimpleCrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"]"#),
         ("up_block_types", #"["UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "AttnUpBlock2D"]"#),

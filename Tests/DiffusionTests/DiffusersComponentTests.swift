@@ -110,11 +110,11 @@ import Testing
                                     configs: ["vae"])
         defer { folder.remove() }
         let sdxl = try String(contentsOfFile: CheckpointFixtures.config("sdxl-unet.json"), encoding: .utf8)
-        try folder.write("unet/config.json", text: sdxl)
+        try folder.write("unet/config.json", text: sdxl.replacingOccurrences(of: "\"text_time\"", with: "\"image\""))
         let unet = try DiffusersComponent(model: folder.url.path, component: "unet")
         let error = #expect(throws: CheckpointError.self) { try unet.loadConfig(UNet2DConditionConfig.self) }
         #expect(error?.description == unet.configPath
-            + ": not supported yet: addition_embed_type = text_time (SDXL-style added text and time embeddings)")
+            + ": not supported yet: addition_embed_type = image (only SDXL's \"text_time\" (pooled text and size ids))")
 
         let vae = try DiffusersComponent(model: folder.url.path, component: "vae")
         #expect(try vae.loadConfig(AutoencoderKLConfig.self) == AutoencoderKLConfig())

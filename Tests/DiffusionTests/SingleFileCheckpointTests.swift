@@ -68,7 +68,7 @@ import Tensor
         #expect(unet.attentionHeadDim == [8, 8, 8] && unet.normNumGroups == 32)  // SD conventions, not the tiny model's
         for model in ["sd1", "sd2"] {
             let file = try SafetensorsFile(path: Self.path(model))
-            let vae = try SingleFileLayout.vaeConfig(ShapeTable(tensors: file.entries, path: file.path), sampleSize: 512)
+            let vae = try SingleFileLayout.vaeConfig(ShapeTable(tensors: file.entries, path: file.path), family: .sd1, sampleSize: 512)
             let expected = try ModelParityTests.component(model, "vae").loadConfig(AutoencoderKLConfig.self)
             #expect(vae.blockOutChannels == expected.blockOutChannels && vae.layersPerBlock == expected.layersPerBlock)
             #expect(vae.latentChannels == 4 && vae.inChannels == 3 && vae.outChannels == 3 && vae.midBlockAddAttention)
@@ -81,7 +81,7 @@ import Tensor
     @Test func tinySD2NeedsItsConfigs() throws {
         let error = #expect(throws: CheckpointError.self) { try SingleFileCheckpoint(path: Self.path("sd2")) }
         #expect(error?.description == Self.path("sd2")
-            + ": invalid config: cannot tell the attention heads of 8-channel UNet blocks (SD 2.x heads are 64 wide); give the UNet config")
+            + ": invalid config: cannot tell the attention heads of 8-channel UNet blocks (SD 2.x and XL heads are 64 wide); give the UNet config")
     }
 
     // MARK: The mapped tensors are the folder's tensors
@@ -241,10 +241,10 @@ import Tensor
         #expect(error?.description == path + ": is a PyTorch pickle checkpoint, not safetensors; " + CheckpointError.pickleAdvice)
     }
 
-    @Test func refusesFilesThatAreNotSD1OrSD2() throws {
+    @Test func refusesFilesThatAreNotSD1SD2OrSDXL() throws {
         let sampler = CheckpointFixtures.root.appendingPathComponent("samplers/ddim.safetensors").path
         let notSD = #expect(throws: CheckpointError.self) { try SingleFileCheckpoint(path: sampler) }
-        #expect(notSD?.description == sampler + ": not a Stable Diffusion 1.x/2.x checkpoint: no model.diffusion_model.* UNet among its 15 tensors "
+        #expect(notSD?.description == sampler + ": not a Stable Diffusion checkpoint: no model.diffusion_model.* UNet among its 15 tensors "
             + "(cosine-linspace-9/samples, cosine-linspace-9/timesteps, epsilon-default-4/samples, epsilon-default-4/timesteps, ...)")
 
         let unetFile = try #require(try ModelParityTests.component("sd1", "unet").weights.filePath)
@@ -259,8 +259,14 @@ import Tensor
         sdxl.add("model.diffusion_model.input_blocks.0.0.weight", f32: [0, 0], shape: [2, 1, 1, 1])
         let path = try scratch.write("sdxl.safetensors", sdxl.bytes)
         let refused = #expect(throws: CheckpointError.self) { try SingleFileCheckpoint(path: path) }
-        #expect(refused?.description == path + ": not supported yet: architecture = SDXL "
-            + "(found conditioner.embedders.* text encoders; stipple reads Stable Diffusion 1.x and 2.x single files)")
+        #expect(refused?.description == path + ": not supported yet: architecture = SGM conditioner (found conditioner.embedders.* "
+            + "without SDXL's CLIP-L (embedders.0.transformer) and OpenCLIP-bigG (embedders.1.model); "
+            + "stipple reads Stable Diffusion 1.x, 2.x and XL single files)")
+
+        let refiner = CheckpointFixtures.root.appendingPathComponent("sdxl/sdxl-refiner.safetensors").path
+        let refinerError = #expect(throws: CheckpointError.self) { try SingleFileCheckpoint(path: refiner) }
+        #expect(refinerError?.description == refiner + ": not supported yet: architecture = SDXL refiner (found an OpenCLIP-bigG-only "
+            + "conditioner.embedders.0 (the refiner, conditioned on aesthetic scores); use an SDXL base model or a fine-tune of one)")
     }
 
     /// A tensor the model needs but the file lacks is named as the file would name it.

@@ -35,6 +35,14 @@ public struct DiffusersComponent: Sendable {
     /// Extensions of PyTorch pickle checkpoints.
     static let pickleExtensions: Set<String> = ["bin", "ckpt", "pt", "pth"]
 
+    /// The files that hold its weights (the index of a sharded one), for the model hash.
+    public var weightFiles: [String] {
+        switch weights {
+        case .file(let file): [file]
+        case .sharded(let index): [index]
+        }
+    }
+
     /// Component `component` (`"unet"`) of the diffusers model folder `model`.
     public init(model: String, component: String, variant: String? = nil) throws(CheckpointError) {
         guard Self.isDirectory(model) else {

@@ -56,6 +56,10 @@ extension LDMKeyMap {
             Module(ldm: "out.0", diffusers: "conv_norm_out"),
             Module(ldm: "out.2", diffusers: "conv_out"),
         ]
+        if config.additionEmbedType == "text_time" {  // SDXL: pooled text + time ids -> time embedding
+            modules += [Module(ldm: "label_emb.0.0", diffusers: "add_embedding.linear_1"),
+                        Module(ldm: "label_emb.0.2", diffusers: "add_embedding.linear_2")]
+        }
         var index = 1
         for level in 0..<levels {
             let attention = config.downBlockTypes[level].hasCrossAttention
@@ -135,10 +139,14 @@ extension LDMKeyMap {
     /// names (`text_model.encoder.layers.0.self_attn.q_proj.weight`), unchanged.
     static let clip = LDMKeyMap([Module(ldm: "", diffusers: "")])
 
-    /// SD 2.x's OpenCLIP ViT-H text tower (`cond_stage_model.model.`) as a transformers
-    /// `CLIPTextModel` of its first `layers` layers.
-    static func openCLIP(layers: Int) -> LDMKeyMap {
-        var modules = [
+    /// An OpenCLIP text tower as a transformers `CLIPTextModel` of its first `layers` layers: SD
+    /// 2.x's ViT-H (`cond_stage_model.model.`), or SDXL's ViT-bigG (`conditioner.embedders.1.model.`)
+    /// whole, with `projection` its `text_projection` ([width, projection], applied as `x @ P`) read
+    /// transposed as `CLIPTextModelWithProjection`'s `text_projection.weight`.
+    static func openCLIP(layers: Int, projection: Bool = false) -> LDMKeyMap {
+        var modules = projection ? [Module(ldm: "", diffusers: "", leaves: [
+            Leaf(ldm: "text_projection", diffusers: "text_projection.weight", transform: .transposed)])] : []
+        modules += [
             Module(ldm: "token_embedding", diffusers: "text_model.embeddings.token_embedding"),
             Module(ldm: "positional_embedding", diffusers: "text_model.embeddings.position_embedding.weight"),
             Module(ldm: "ln_final", diffusers: "text_model.final_layer_norm"),

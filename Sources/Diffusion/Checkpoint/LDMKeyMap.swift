@@ -92,8 +92,8 @@ struct LDMKeyMap: Sendable {
     }
 }
 
-/// How a tensor stored in a single file becomes the tensor a diffusers model reads. Each keeps
-/// the bytes contiguous, so a mapped tensor is a byte range of the file.
+/// How a tensor stored in a single file becomes the tensor a diffusers model reads. Each but
+/// `transposed` keeps the bytes contiguous, so a mapped tensor is a byte range of the file.
 enum LDMTransform: Equatable, Sendable {
     /// The same tensor.
     case none
@@ -102,6 +102,10 @@ enum LDMTransform: Equatable, Sendable {
     case convToLinear
     /// Part `index` of `count` equal runs of rows (first dimension): OpenCLIP's fused q, k, v.
     case rows(index: Int, count: Int)
+    /// A matrix stored transposed, [in, out] for the linear weight [out, in]: OpenCLIP's
+    /// `text_projection`, applied as `x @ P`. The one transform that is not a byte range: the
+    /// (small) matrix is read into memory, transposed.
+    case transposed
 
     /// The shape read from a tensor stored at `stored`; nil when the transform does not fit it.
     func shape(from stored: [Int]) -> [Int]? {
@@ -114,13 +118,15 @@ enum LDMTransform: Equatable, Sendable {
         case .rows(_, let count):
             guard let rows = stored.first, rows % count == 0 else { return nil }
             return [rows / count] + stored.dropFirst()
+        case .transposed:
+            return stored.count == 2 ? stored.reversed() : nil
         }
     }
 
     /// The part of the stored tensor's `elementCount` elements that is read.
     func elements(of elementCount: Int) -> Range<Int> {
         switch self {
-        case .none, .convToLinear:
+        case .none, .convToLinear, .transposed:
             return 0..<elementCount
         case .rows(let index, let count):
             let part = elementCount / count

@@ -27,6 +27,8 @@ public struct SingleFileCheckpoint: Sendable {
         public var prediction: PredictionType?
         /// The text encoder's config, instead of the one inferred.
         public var textEncoderConfig: CLIPTextConfig?
+        /// SDXL's second text encoder's config (`CLIPTextModelWithProjection`), instead of the one inferred.
+        public var textEncoder2Config: CLIPTextConfig?
         /// The UNet's config, instead of the one inferred (e.g. for head counts other than the family's).
         public var unetConfig: UNet2DConditionConfig?
         /// The VAE's config, instead of the one inferred (e.g. another `scaling_factor`).
@@ -34,9 +36,11 @@ public struct SingleFileCheckpoint: Sendable {
 
         /// Everything from the file.
         public init(prediction: PredictionType? = nil, textEncoderConfig: CLIPTextConfig? = nil,
+                    textEncoder2Config: CLIPTextConfig? = nil,
                     unetConfig: UNet2DConditionConfig? = nil, vaeConfig: AutoencoderKLConfig? = nil) {
             self.prediction = prediction
             self.textEncoderConfig = textEncoderConfig
+            self.textEncoder2Config = textEncoder2Config
             self.unetConfig = unetConfig
             self.vaeConfig = vaeConfig
         }
@@ -44,7 +48,7 @@ public struct SingleFileCheckpoint: Sendable {
 
     /// The path the file was opened with.
     public let path: String
-    /// SD 1.x or 2.x.
+    /// SD 1.x, 2.x or XL.
     public let family: Family
     /// What the UNet predicts (also in `schedulerConfig.predictionType`).
     public let prediction: PredictionType
@@ -60,6 +64,10 @@ public struct SingleFileCheckpoint: Sendable {
     public let schedulerConfig: SchedulerConfig
     /// The text encoder's weights, named as transformers' `CLIPTextModel` (`text_model.*`).
     public let textEncoderWeights: SingleFileWeights
+    /// SDXL's second text encoder (OpenCLIP-bigG) as transformers' `CLIPTextModelWithProjection`
+    /// and its config; nil for SD 1.x / 2.x.
+    public let textEncoder2Weights: SingleFileWeights?
+    public let textEncoder2Config: CLIPTextConfig?
     /// The UNet's weights, named as diffusers' `UNet2DConditionModel`.
     public let unetWeights: SingleFileWeights
     /// The VAE's weights, named as diffusers' `AutoencoderKL`.
@@ -91,6 +99,8 @@ public struct SingleFileCheckpoint: Sendable {
         vaeConfig = layout.vaeConfig
         schedulerConfig = layout.schedulerConfig
         textEncoderWeights = SingleFileWeights(file: file, component: layout.textEncoder)
+        textEncoder2Weights = layout.textEncoder2.map { SingleFileWeights(file: file, component: $0) }
+        textEncoder2Config = layout.textEncoder2Config
         unetWeights = SingleFileWeights(file: file, component: layout.unet)
         vaeWeights = SingleFileWeights(file: file, component: layout.vae)
         ignoredTensorNames = layout.ignored
@@ -102,7 +112,7 @@ public struct SingleFileCheckpoint: Sendable {
     public var unusedTensorNames: [String] {
         var unused: Set<String> = []
         var used: Set<String> = []
-        for weights in [textEncoderWeights, unetWeights, vaeWeights] {
+        for weights in [textEncoderWeights, unetWeights, vaeWeights] + [textEncoder2Weights].compactMap({ $0 }) {
             let loaded = weights.loadedTensorNames
             for (name, entry) in weights.entries {
                 if loaded.contains(name) { used.insert(entry.stored) } else { unused.insert(entry.stored) }

@@ -19,6 +19,10 @@ struct SingleFileLayout {
     static let clipPrefix = "cond_stage_model.transformer."
     /// SD 2.x: open_clip's model inside LDM's `FrozenOpenCLIPEmbedder`.
     static let openCLIPPrefix = "cond_stage_model.model."
+    /// SDXL (SGM's `GeneralConditioner`): CLIP ViT-L as transformers' `CLIPTextModel`.
+    static let sdxlCLIPPrefix = "conditioner.embedders.0.transformer."
+    /// SDXL: open_clip's ViT-bigG text tower, with its `text_projection`.
+    static let sdxlOpenCLIPPrefix = "conditioner.embedders.1.model."
 
     /// Buffers of LDM's `DDPM` training class (the noise schedule, kept in every full checkpoint).
     static let scheduleBuffers: Set<String> = [
@@ -34,6 +38,9 @@ struct SingleFileLayout {
     var vaeConfig: AutoencoderKLConfig
     var schedulerConfig: SchedulerConfig
     var textEncoder: Component
+    /// SDXL's second text encoder (OpenCLIP-bigG) and its config; nil for SD 1.x / 2.x.
+    var textEncoder2: Component?
+    var textEncoder2Config: CLIPTextConfig?
     var unet: Component
     var vae: Component
     /// Known leftovers, sorted.
@@ -55,24 +62,44 @@ struct SingleFileLayout {
         if let given = options.vaeConfig {
             vaeConfig = given
         } else {
-            vaeConfig = try Self.vaeConfig(shapes, sampleSize: 8 * (unetConfig.sampleSize ?? 64))
+            vaeConfig = try Self.vaeConfig(shapes, family: family, sampleSize: 8 * (unetConfig.sampleSize ?? 64))
         }
         if let given = options.textEncoderConfig {
             textEncoderConfig = given
         } else {
             textEncoderConfig = try Self.textEncoderConfig(shapes, family: family)
         }
+        if family == .sdxl {
+            if let given = options.textEncoder2Config {
+                textEncoder2Config = given
+            } else {
+                textEncoder2Config = try Self.openCLIPConfig(shapes, root: Self.sdxlOpenCLIPPrefix, keepsLastLayer: true)
+            }
+        }
         schedulerConfig = Self.schedulerConfig(family: family, prediction: prediction)
-        guard unetConfig.crossAttentionDim == textEncoderConfig.hiddenSize else {
+        let textWidth = textEncoderConfig.hiddenSize + (textEncoder2Config?.hiddenSize ?? 0)
+        guard unetConfig.crossAttentionDim == textWidth else {
             throw CheckpointError(path: path, reason: .invalidConfig(
-                "the UNet's cross-attention reads \(unetConfig.crossAttentionDim)-wide text states, the text encoder gives \(textEncoderConfig.hiddenSize)"))
+                "the UNet's cross-attention reads \(unetConfig.crossAttentionDim)-wide text states, the text encoder gives \(textWidth)"))
+        }
+        if let second = textEncoder2Config, let input = unetConfig.projectionClassEmbeddingsInputDim,
+           let idWidth = unetConfig.additionTimeEmbedDim, input != second.projectionDim + 6 * idWidth {
+            throw CheckpointError(path: path, reason: .invalidConfig(
+                "the UNet's added embedding reads \(input) values, the pooled text and six time ids give \(second.projectionDim + 6 * idWidth)"))
         }
 
         unet = Component(prefix: Self.unetPrefix, keyMap: .unet(unetConfig))
         vae = Component(prefix: Self.vaePrefix, keyMap: .vae(vaeConfig))
-        textEncoder = family == .sd1
-            ? Component(prefix: Self.clipPrefix, keyMap: .clip)
-            : Component(prefix: Self.openCLIPPrefix, keyMap: .openCLIP(layers: textEncoderConfig.numHiddenLayers))
+        switch family {
+        case .sd1:
+            textEncoder = Component(prefix: Self.clipPrefix, keyMap: .clip)
+        case .sd2:
+            textEncoder = Component(prefix: Self.openCLIPPrefix, keyMap: .openCLIP(layers: textEncoderConfig.numHiddenLayers))
+        case .sdxl:
+            textEncoder = Component(prefix: Self.sdxlCLIPPrefix, keyMap: .clip)
+            textEncoder2 = Component(prefix: Self.sdxlOpenCLIPPrefix,
+                                     keyMap: .openCLIP(layers: textEncoder2Config?.numHiddenLayers ?? 0, projection: true))
+        }
         for name in tensors.keys.sorted() {
             guard let info = tensors[name] else { continue }
             if isIgnored(name) {
@@ -83,6 +110,9 @@ struct SingleFileLayout {
                 try Self.add(name, info, to: &vae, unrecognized: &unrecognized, path: path)
             } else if name.hasPrefix(textEncoder.prefix) {
                 try Self.add(name, info, to: &textEncoder, unrecognized: &unrecognized, path: path)
+            } else if var second = textEncoder2, name.hasPrefix(second.prefix) {
+                try Self.add(name, info, to: &second, unrecognized: &unrecognized, path: path)
+                textEncoder2 = second
             } else {
                 unrecognized.append(name)
             }
@@ -104,6 +134,10 @@ struct SingleFileLayout {
             guard name.hasPrefix(text + "transformer.resblocks.") else { return false }
             let layer = name.dropFirst((text + "transformer.resblocks.").count).prefix { $0.isNumber }
             return Int(layer).map { $0 >= textEncoderConfig.numHiddenLayers } ?? false
+        case .sdxl:
+            // CLIP-L's int64 position ids; bigG's contrastive temperature and (older open_clip) causal mask.
+            return [Self.sdxlCLIPPrefix + "text_model.embeddings.position_ids", Self.sdxlCLIPPrefix + "embeddings.position_ids",
+                    Self.sdxlOpenCLIPPrefix + "logit_scale", Self.sdxlOpenCLIPPrefix + "attn_mask"].contains(name)
         }
     }
 
@@ -142,10 +176,18 @@ struct SingleFileLayout {
         return nil
     }
 
-    /// The scheduler config of the family's official diffusers release (`scheduler_config.json`).
+    /// The scheduler config of the family's official diffusers release (`scheduler_config.json`):
+    /// SD 1.x PNDM, SD 2.x DDIM, SDXL Euler with leading spacing and linear interpolation.
     static func schedulerConfig(family: SingleFileCheckpoint.Family, prediction: PredictionType) -> SchedulerConfig {
         var config = SchedulerConfig()
-        config.className = family == .sd1 ? "PNDMScheduler" : "DDIMScheduler"
+        switch family {
+        case .sd1: config.className = "PNDMScheduler"
+        case .sd2: config.className = "DDIMScheduler"
+        case .sdxl:
+            config.className = "EulerDiscreteScheduler"
+            config.timestepSpacing = "leading"
+            config.interpolationType = "linear"
+        }
         config.numTrainTimesteps = 1000
         config.betaStart = 0.00085
         config.betaEnd = 0.012

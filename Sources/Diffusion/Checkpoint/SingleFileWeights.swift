@@ -51,8 +51,8 @@ public struct SingleFileWeights: WeightSource {
         let entry = try entry(name, shape: shape)
         let stored = try file.tensor(entry.stored)
         let part = entry.transform.elements(of: stored.count)
-        let tensor = part.count == stored.count
-            ? Tensor(shape: shape, values: stored.storage)
+        let tensor = entry.transform == .transposed ? transpose2D(stored)
+            : part.count == stored.count ? Tensor(shape: shape, values: stored.storage)
             : Tensor(shape: shape, values: Array(stored.storage[part]))
         loaded.insert(name)
         return tensor
@@ -60,6 +60,7 @@ public struct SingleFileWeights: WeightSource {
 
     public func storedWeight(_ name: String, shape: [Int]) throws(CheckpointError) -> StoredWeight {
         let entry = try entry(name, shape: shape)
+        if entry.transform == .transposed { return StoredWeight(try tensor(name, shape: shape)) }
         let stored = try file.storedWeight(entry.stored)
         let weight = stored.part(entry.transform.elements(of: stored.count), shape: shape)
         loaded.insert(name)

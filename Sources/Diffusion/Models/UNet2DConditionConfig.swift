@@ -231,8 +231,11 @@ extension UNet2DConditionConfig {
     /// Mid block types stipple builds.
     public static let supportedMidBlockTypes: [UNetBlockType] = [.crossAttnMid]
 
-    /// Throws for settings our UNet does not build (SDXL's added embeddings and deeper transformers,
-    /// class conditioning, LCM's guidance embedding, other block or embedding kinds), and for
+    /// The deepest transformer stack a level may have (SDXL's deepest is 10).
+    public static let maximumTransformerDepth = 64
+
+    /// Throws for settings our UNet does not build (class conditioning, LCM's guidance embedding,
+    /// added embeddings other than SDXL's `text_time`, other block or embedding kinds), and for
     /// per-block lists whose length or values do not fit the blocks.
     public func validate() throws(CheckpointError) {
         func unsupported(_ key: String, _ value: Any, _ note: String) -> CheckpointError {
@@ -241,7 +244,17 @@ extension UNet2DConditionConfig {
         func invalid(_ detail: String) -> CheckpointError {
             CheckpointError(path: "", reason: .invalidConfig(detail))
         }
-        if let additionEmbedType { throw unsupported("addition_embed_type", additionEmbedType, "SDXL-style added text and time embeddings") }
+        if let additionEmbedType {
+            guard additionEmbedType == "text_time" else {
+                throw unsupported("addition_embed_type", additionEmbedType, "only SDXL's \"text_time\" (pooled text and size ids)")
+            }
+            guard let additionTimeEmbedDim, additionTimeEmbedDim > 0, additionTimeEmbedDim % 2 == 0 else {
+                throw invalid("addition_embed_type \"text_time\" needs an even, positive addition_time_embed_dim")
+            }
+            guard let projectionClassEmbeddingsInputDim, projectionClassEmbeddingsInputDim > 0 else {
+                throw invalid("addition_embed_type \"text_time\" needs projection_class_embeddings_input_dim (pooled width + ids x addition_time_embed_dim)")
+            }
+        }
         if let classEmbedType { throw unsupported("class_embed_type", classEmbedType, "class-conditioned UNets") }
         if let numClassEmbeds { throw unsupported("num_class_embeds", numClassEmbeds, "class-conditioned UNets") }
         if let encoderHidDim { throw unsupported("encoder_hid_dim", encoderHidDim, "projected encoder states, as in Kandinsky or DeepFloyd IF") }
@@ -264,8 +277,8 @@ extension UNet2DConditionConfig {
         if resnetSkipTimeAct { throw unsupported("resnet_skip_time_act", true, "resnets apply the activation to the time embedding") }
         if resnetOutScaleFactor != 1 { throw unsupported("resnet_out_scale_factor", resnetOutScaleFactor, "only 1") }
         if let reverseTransformerLayersPerBlock { throw unsupported("reverse_transformer_layers_per_block", reverseTransformerLayersPerBlock, "asymmetric UNets") }
-        if transformerLayersPerBlock.contains(where: { $0 != 1 }) {
-            throw unsupported("transformer_layers_per_block", transformerLayersPerBlock, "SDXL-style deeper transformer stacks; only 1")
+        if let depth = transformerLayersPerBlock.first(where: { !(1...Self.maximumTransformerDepth).contains($0) }) {
+            throw invalid("transformer_layers_per_block has \(depth); each level needs 1 to \(Self.maximumTransformerDepth) transformer blocks")
         }
         /// "only A and B" for the supported types of one place.
         func only(_ types: [UNetBlockType]) -> String {

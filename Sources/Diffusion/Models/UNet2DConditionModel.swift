@@ -14,6 +14,18 @@ struct UNetLayout {
         var crossAttention: Bool
         /// Whether self-attention also attends to the context.
         var onlyCrossAttention: Bool
+        /// Transformer blocks in each of the level's Transformer2DModels (1 in SD 1.x / 2.x; SDXL: 1, 2, 10).
+        var transformerDepth: Int
+    }
+
+    /// SDXL's added conditioning (`addition_embed_type: "text_time"`): each of the time ids is
+    /// embedded sinusoidally `timeIdWidth` wide, joined after the pooled text embedding, and the
+    /// `inputWidth`-wide vector goes through `add_embedding` into the time embedding.
+    struct TextTimeEmbedding {
+        /// `addition_time_embed_dim` (256 in SDXL).
+        var timeIdWidth: Int
+        /// `projection_class_embeddings_input_dim` (2816 in SDXL: 1280 pooled + 6 x 256).
+        var inputWidth: Int
     }
 
     var levels: [Level]
@@ -30,10 +42,13 @@ struct UNetLayout {
     var downsamplePadding: Int
     /// Width of the time embedding MLP's output (4 x the first level's channels).
     var timeEmbeddingChannels: Int
+    /// SDXL's pooled-text and size/crop conditioning; nil for SD 1.x / 2.x.
+    var textTime: TextTimeEmbedding?
 }
 
-/// diffusers' `UNet2DConditionModel` for the SD1.x / SD2.x family: predicts noise (or v) for a
-/// latent at a timestep, conditioned on text embeddings through cross-attention.
+/// diffusers' `UNet2DConditionModel` for the SD 1.x / 2.x and SDXL families: predicts noise (or v)
+/// for a latent at a timestep, conditioned on text embeddings through cross-attention and, in
+/// SDXL, on the pooled text embedding and the size and crop ids added to the time embedding.
 public struct UNet2DConditionModel {
     /// What the output means; the model's scheduler config states it (default epsilon).
     public var parameterisation: Parameterisation
@@ -42,6 +57,9 @@ public struct UNet2DConditionModel {
     let layout: UNetLayout
     let timeLinear1: Linear
     let timeLinear2: Linear
+    /// SDXL's `add_embedding.linear_1` / `linear_2` (pooled text + time ids -> time embedding).
+    let addLinear1: Linear?
+    let addLinear2: Linear?
     let convIn: Conv2d
     let down: [UNetDownBlock]
     let mid: UNetMidBlock
@@ -59,6 +77,12 @@ public struct UNet2DConditionModel {
         let first = layout.levels[0].channels
         timeLinear1 = try Linear(weights, "time_embedding.linear_1", input: first, output: layout.timeEmbeddingChannels)
         timeLinear2 = try Linear(weights, "time_embedding.linear_2", input: layout.timeEmbeddingChannels, output: layout.timeEmbeddingChannels)
+        if let textTime = layout.textTime {
+            addLinear1 = try Linear(weights, "add_embedding.linear_1", input: textTime.inputWidth, output: layout.timeEmbeddingChannels)
+            addLinear2 = try Linear(weights, "add_embedding.linear_2", input: layout.timeEmbeddingChannels, output: layout.timeEmbeddingChannels)
+        } else {
+            (addLinear1, addLinear2) = (nil, nil)
+        }
         convIn = try Conv2d(weights, "conv_in", input: layout.inChannels, output: first, kernel: 3, padding: 1)
 
         var down: [UNetDownBlock] = []
@@ -70,7 +94,8 @@ public struct UNet2DConditionModel {
         }
         self.down = down
         let deepest = layout.levels[layout.levels.count - 1]
-        mid = try UNetMidBlock(weights, "mid_block", channels: deepest.channels, heads: deepest.heads, layout: layout)
+        mid = try UNetMidBlock(weights, "mid_block", channels: deepest.channels, heads: deepest.heads,
+                               depth: deepest.transformerDepth, layout: layout)
 
         var up: [UNetUpBlock] = []
         let reversed = Array(layout.levels.reversed())
@@ -88,26 +113,44 @@ public struct UNet2DConditionModel {
         convOut = try Conv2d(weights, "conv_out", input: first, output: layout.outChannels, kernel: 3, padding: 1)
     }
 
-    /// The time embedding MLP's output for each timestep: [N, 4 * channels].
-    func timeEmbedding(_ timesteps: [Float]) -> Tensor {
+    /// The time embedding MLP's output for each timestep: [N, 4 * channels], plus SDXL's added
+    /// embedding of `added` (pooled [N, P] and time ids [N, k]) when the model has one.
+    func timeEmbedding(_ timesteps: [Float], added: (pooled: Tensor, timeIds: Tensor)? = nil) -> Tensor {
         var t = timestepEmbedding(timesteps: timesteps, dimension: layout.levels[0].channels,
                                   flipSinToCos: layout.flipSinToCos, downscaleFreqShift: layout.freqShift)  // [N, C0]
         t = timeLinear1(t)
         t = timeLinear2(silu(t))  // [N, 4 * C0]
+        if let textTime = layout.textTime, let addLinear1, let addLinear2, let added {
+            let n = timesteps.count, ids = added.timeIds.shape[1]
+            let idEmbedding = timestepEmbedding(timesteps: added.timeIds.storage, dimension: textTime.timeIdWidth,
+                                                flipSinToCos: layout.flipSinToCos, downscaleFreqShift: layout.freqShift)  // [N * k, w]
+            let joined = concatLastDimension(added.pooled, idEmbedding.reshaped([n, ids * textTime.timeIdWidth]))  // [N, P + k w]
+            t = add(t, addLinear2(silu(addLinear1(joined))))
+        }
         return t
     }
 
+    /// The width `pooled` + time ids must have together (SDXL's `projection_class_embeddings_input_dim`);
+    /// nil when the model takes neither.
+    public var addedConditioningWidth: Int? { layout.textTime?.inputWidth }
+    /// Width of each time id's sinusoidal embedding (SDXL's `addition_time_embed_dim`); nil without.
+    public var timeIdEmbeddingWidth: Int? { layout.textTime?.timeIdWidth }
+
     /// sample [N, 4, h, w], one timestep per sample, context [N, 77 * k, contextDim] -> [N, 4, h, w].
-    public func callAsFunction(_ sample: Tensor, timesteps: [Float], context: Tensor) -> Tensor {
-        self(sample, timesteps: timesteps, context: context, check: {})
+    public func callAsFunction(_ sample: Tensor, timesteps: [Float], context: Tensor,
+                               added: (pooled: Tensor, timeIds: Tensor)? = nil) -> Tensor {
+        self(sample, timesteps: timesteps, context: context, added: added, check: {})
     }
 
-    /// As `callAsFunction(_:timesteps:context:)`; `check` runs before every resnet and transformer block, so a caller can abandon the call
-    /// part-way by throwing from it (cancellation takes effect within one layer).
+    /// As `callAsFunction(_:timesteps:context:added:)`; `check` runs before every resnet and transformer block, so a caller can abandon the call
+    /// part-way by throwing from it (cancellation takes effect within one layer). `added` (SDXL's
+    /// pooled text [N, P] and time ids [N, k]) must be given exactly when the model takes them.
     public func callAsFunction(_ sample: Tensor, timesteps: [Float], context: Tensor,
+                               added: (pooled: Tensor, timeIds: Tensor)? = nil,
                                check: () throws -> Void) rethrows -> Tensor {
         precondition(timesteps.count == sample.shape[0], "one timestep per sample")
-        let t = timeEmbedding(timesteps)
+        precondition((added == nil) == (layout.textTime == nil), "SDXL's pooled text and time ids go with SDXL's UNet only")
+        let t = timeEmbedding(timesteps, added: added)
         var h = convIn(sample)
         var skips = [h]
         for block in down {

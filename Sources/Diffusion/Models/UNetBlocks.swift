@@ -15,7 +15,7 @@ struct UNetDownBlock {
         }
         attentions = level.crossAttention ? try (0..<level.layers).map {
             try Transformer2DModel(weights, name + ".attentions.\($0)", channels: output, heads: level.heads,
-                                   contextDim: layout.contextDim, layers: 1, groups: layout.groups,
+                                   contextDim: layout.contextDim, layers: level.transformerDepth, groups: layout.groups,
                                    linearProjection: layout.linearProjection, onlyCrossAttention: level.onlyCrossAttention)
         } : []
         downsample = isLast ? nil : try Conv2d(weights, name + ".downsamplers.0.conv", input: output, output: output,
@@ -42,17 +42,17 @@ struct UNetDownBlock {
     }
 }
 
-/// `UNetMidBlock2DCrossAttn`: resnet, attention, resnet at the lowest resolution.
+/// `UNetMidBlock2DCrossAttn`: resnet, attention (`depth` transformer blocks), resnet at the lowest resolution.
 struct UNetMidBlock {
     let first: ResnetBlock2D
     let attention: Transformer2DModel
     let second: ResnetBlock2D
 
-    init(_ weights: any WeightSource, _ name: String, channels: Int, heads: Int, layout: UNetLayout) throws {
+    init(_ weights: any WeightSource, _ name: String, channels: Int, heads: Int, depth: Int, layout: UNetLayout) throws {
         first = try ResnetBlock2D(weights, name + ".resnets.0", input: channels, output: channels,
                                   timeEmbeddingChannels: layout.timeEmbeddingChannels, groups: layout.groups, eps: layout.eps)
         attention = try Transformer2DModel(weights, name + ".attentions.0", channels: channels, heads: heads,
-                                           contextDim: layout.contextDim, layers: 1, groups: layout.groups,
+                                           contextDim: layout.contextDim, layers: depth, groups: layout.groups,
                                            linearProjection: layout.linearProjection, onlyCrossAttention: false)
         second = try ResnetBlock2D(weights, name + ".resnets.1", input: channels, output: channels,
                                    timeEmbeddingChannels: layout.timeEmbeddingChannels, groups: layout.groups, eps: layout.eps)
@@ -88,7 +88,7 @@ struct UNetUpBlock {
         }
         attentions = level.crossAttention ? try (0..<count).map {
             try Transformer2DModel(weights, name + ".attentions.\($0)", channels: output, heads: level.heads,
-                                   contextDim: layout.contextDim, layers: 1, groups: layout.groups,
+                                   contextDim: layout.contextDim, layers: level.transformerDepth, groups: layout.groups,
                                    linearProjection: layout.linearProjection, onlyCrossAttention: level.onlyCrossAttention)
         } : []
         upsample = isLast ? nil : try Conv2d(weights, name + ".upsamplers.0.conv", input: output, output: output, kernel: 3, padding: 1)

@@ -7,7 +7,8 @@ extension UNetLayout {
         levels = (0..<count).map { i in
             Level(channels: config.blockOutChannels[i], layers: config.layersPerBlock[i], heads: heads[i],
                   crossAttention: config.downBlockTypes[i].hasCrossAttention,
-                  onlyCrossAttention: config.onlyCrossAttention[i])
+                  onlyCrossAttention: config.onlyCrossAttention[i],
+                  transformerDepth: config.transformerLayersPerBlock[i])
         }
         upCrossAttention = config.upBlockTypes.map(\.hasCrossAttention)
         inChannels = config.inChannels
@@ -20,5 +21,11 @@ extension UNetLayout {
         freqShift = config.freqShift
         downsamplePadding = config.downsamplePadding
         timeEmbeddingChannels = config.timeEmbeddingChannels
+        if config.additionEmbedType == "text_time", let width = config.additionTimeEmbedDim,
+           let input = config.projectionClassEmbeddingsInputDim {
+            textTime = TextTimeEmbedding(timeIdWidth: width, inputWidth: input)
+        } else {
+            textTime = nil
+        }
     }
 }

@@ -34,6 +34,18 @@ public enum GenerationLimits {
         SettingRule(name: "clip skip", lower: 1, upper: Double(max(0, layers) + 1), wholeNumber: true)
     }
 
+    /// SDXL's original size (each side 8 to 16,384 pixels: the ids are embedded sinusoidally,
+    /// any size is finite, but beyond this no real picture was) and crop corner (0 to 16,384).
+    public static let originalSide = SettingRule(name: "original size", lower: 8, upper: 16384, wholeNumber: true)
+    public static let cropCoordinate = SettingRule(name: "crop coordinate", lower: 0, upper: 16384, wholeNumber: true)
+
+    /// Checks SDXL's size conditioning by `originalSide` and `cropCoordinate`.
+    public static func check(_ size: SizeConditioning) throws(SettingError) {
+        for side in [size.originalWidth, size.originalHeight].compactMap({ $0 }) { try originalSide.check(side) }
+        try cropCoordinate.check(size.cropTop)
+        try cropCoordinate.check(size.cropLeft)
+    }
+
     /// A seed as typed or stored: `-1` (nil: draw a random one) or a whole number 0...2^64-1.
     public static func seed(_ text: String) throws(SettingError) -> UInt64? {
         let trimmed = text.trimmingCharacters(in: .whitespaces)

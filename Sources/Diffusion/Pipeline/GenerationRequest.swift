@@ -6,8 +6,12 @@ public struct GenerationRequest: Sendable, Equatable {
     public var prompt: String
     public var negativePrompt: String = ""
     public var steps: Int = 20
-    /// Classifier-free guidance scale; 1 runs the conditional pass only.
+    /// Classifier-free guidance scale; 1 and 0 run the conditional pass only (0 as diffusers'
+    /// `guidance_scale=0`, the setting distilled models such as SDXL-Turbo are run with).
     public var cfgScale: Double = 7
+
+    /// Whether the scale asks for classifier-free guidance (a second, unconditional pass).
+    public var isGuided: Bool { cfgScale != 1 && cfgScale != 0 }
     /// The first image's seed; nil draws a random one (reported in the results).
     public var seed: UInt64?
     /// The sampler (`.default` = the model's own scheduler class). Text such as `euler_a` or
@@ -15,6 +19,9 @@ public struct GenerationRequest: Sendable, Equatable {
     public var sampler: SamplerName = .default
     /// The sigma spacing (`.model` = the model's own).
     public var schedule: SigmaSchedule = .model
+    /// How the steps are spread over the training timesteps; nil keeps the model scheduler's
+    /// `timestep_spacing` (SDXL-Turbo and -Lightning were made for `trailing`).
+    public var timestepSpacing: TimestepSpacing?
     /// Image size in pixels; nil means the model's native size (or the init image's).
     public var width: Int?
     public var height: Int?
@@ -23,8 +30,11 @@ public struct GenerationRequest: Sendable, Equatable {
     /// img2img: the starting image (already at the generation size) and how much to change it.
     public var initImage: PixelImage?
     public var strength: Double = 0.75
-    /// A1111's clip skip: 1 = the text encoder's last layer, 2 = the one before it, ...
+    /// A1111's clip skip: 1 = the text encoder's last layer, 2 = the one before it, ... (SDXL
+    /// conditions on the penultimate layer for 1 and 2 alike, as A1111 does.)
     public var clipSkip: Int = 1
+    /// SDXL's original size and crop conditioning (ignored by SD 1.x / 2.x).
+    public var sizeConditioning = SizeConditioning()
     /// DDIM's eta (0 = deterministic).
     public var eta: Double = 0
     public var preview: PreviewMode = .approx
@@ -66,6 +76,7 @@ public struct GenerationRequest: Sendable, Equatable {
             try GenerationLimits.batchCount.check(batchCount)
             try GenerationLimits.clipSkip(layers: model.conditioner.layerCount).check(clipSkip)
             try GenerationLimits.eta.check(eta)
+            try GenerationLimits.check(sizeConditioning)
             try GenerationLimits.previewInterval.check(fullPreviewInterval)
             if initImage != nil { try GenerationLimits.strength.check(strength) }
         } catch {

@@ -23,11 +23,22 @@ public struct LatentPreviewFactors: Sendable, Equatable, Codable {
         [-0.2120, -0.2616, -0.7177],
     ])
 
-    /// The factors for a model with no file of its own: SD's for 4 channels, else a grey mean.
-    static func standard(latentChannels: Int) -> LatentPreviewFactors {
-        latentChannels == 4 ? .stableDiffusion
-            : LatentPreviewFactors(factors: Array(repeating: Array(repeating: 1 / Float(latentChannels), count: 3),
-                                                  count: latentChannels))
+    /// SDXL's VAE latent space (0.13025-scaled): ComfyUI's published factors and bias (its
+    /// `latent_formats.SDXL`, fitted on real SDXL decodes).
+    public static let stableDiffusionXL = LatentPreviewFactors(factors: [
+        [0.3651, 0.4232, 0.4341],
+        [-0.2533, -0.0042, 0.1068],
+        [0.1076, 0.1111, -0.0362],
+        [-0.3165, -0.2492, -0.2188],
+    ], bias: [0.1084, -0.0175, -0.0011])
+
+    /// The factors for a model with no file of its own: its family's for 4 channels, else a grey mean.
+    static func standard(family: ModelFamily = .sd1, latentChannels: Int) -> LatentPreviewFactors {
+        guard latentChannels == 4 else {
+            return LatentPreviewFactors(factors: Array(repeating: Array(repeating: 1 / Float(latentChannels), count: 3),
+                                                       count: latentChannels))
+        }
+        return family == .sdxl ? .stableDiffusionXL : .stableDiffusion
     }
 
     /// File in a model folder holding fitted factors (models of our own, see tools/).

@@ -44,7 +44,7 @@ public struct MemoryEstimate: Sendable, Equatable {
         let channels = Double(model.decoder.fullResolutionChannels)
         let vae = Self.liveFullResolutionTensors * channels * 4 * pixels
         let latentPixels = pixels / Double(model.vaeScaleFactor * model.vaeScaleFactor)
-        let batch = request.cfgScale == 1 ? 1.0 : 2.0
+        let batch = request.isGuided ? 2.0 : 1.0
         let unet = Self.liveUNetTensors * Double(model.denoiser.activationChannels) * 4 * batch * latentPixels
         wholeBytes = max(vae, unet) + 3 * pixels  // + the image's bytes
         let tile = TiledDecoder.tileSize(for: model)

@@ -40,7 +40,7 @@ public struct Pipeline: Sendable {
         (resolved.width, resolved.height) = (width, height)
         let seed = request.seed ?? UInt64(UInt32.random(in: 0...UInt32.max))
         resolved.seed = seed
-        let guided = request.cfgScale != 1
+        let guided = request.isGuided
         // Fail on sampler settings before any model work.
         _ = try checkedSampler(resolved)
 
@@ -83,7 +83,9 @@ public struct Pipeline: Sendable {
     /// The sampler a request names, built from the model's scheduler config.
     func makeSampler(_ request: GenerationRequest) throws(GenerationError) -> any Sampler {
         do {
-            return try Diffusion.makeSampler(name: request.sampler, schedule: request.schedule, config: model.scheduler,
+            var config = model.scheduler
+            if let spacing = request.timestepSpacing { config.timestepSpacing = spacing.rawValue }
+            return try Diffusion.makeSampler(name: request.sampler, schedule: request.schedule, config: config,
                                              steps: request.steps, eta: Float(request.eta))
         } catch {
             throw .invalid(error.description)
@@ -107,7 +109,7 @@ public struct Pipeline: Sendable {
         let (width, height) = request.size(for: model)
         let result = try model.conditioner.encode(ConditioningRequest(
             prompt: request.prompt, negativePrompt: guided ? request.negativePrompt : nil, clipSkip: request.clipSkip,
-            width: width, height: height))
+            width: width, height: height, sizeConditioning: request.sizeConditioning))
         guard result.positive.isFinite, result.negative?.isFinite ?? true else {
             throw .failed("the model produced NaN encoding the prompt (the text encoder's output: its weights are not finite)")
         }

@@ -21,11 +21,15 @@ public struct PromptConditioning {
     public let padToken: Int
     /// A1111's `comma_padding_backtrack` (default 20; 0 never moves text to the next chunk).
     public var commaBacktrack = CLIPTokenizer.defaultCommaBacktrack
+    /// Whether the conditioning is the chosen layer's output through the final layer norm (SD 1.x /
+    /// 2.x) or the raw hidden state (SDXL, whose encoders give `hidden_states[-2]` as they are).
+    public let finalLayerNorm: Bool
 
     /// Conditioning with `textModel` for prompts read by `tokenizer`, windows padded with
     /// `padToken` (default: the tokenizer's own pad token, `!` for an SD2 folder's tokenizer).
     /// Throws when the tokenizer's ids or the 77-token windows do not fit the text encoder.
-    public init(tokenizer: CLIPTokenizer, textModel: CLIPTextModel, padToken: Int? = nil) throws(PromptConditioningError) {
+    public init(tokenizer: CLIPTokenizer, textModel: CLIPTextModel, padToken: Int? = nil,
+                finalLayerNorm: Bool = true) throws(PromptConditioningError) {
         let pad = padToken ?? tokenizer.pad
         guard tokenizer.vocabularySize <= textModel.config.vocabSize, pad >= 0, pad < textModel.config.vocabSize else {
             throw .vocabularyMismatch(tokenizer: tokenizer.vocabularySize, textModel: textModel.config.vocabSize, pad: pad)
@@ -36,19 +40,23 @@ public struct PromptConditioning {
         self.tokenizer = tokenizer
         self.textModel = textModel
         self.padToken = pad
+        self.finalLayerNorm = finalLayerNorm
     }
 
     /// The conditioning of `prompt`: [1, 77 x chunks, hidden]. `clipSkip` counts as A1111's
     /// "Clip skip": 1 takes the last layer, N > 1 the output N - 1 layers before it, then the final
     /// layer norm (valid up to the layer count + 1, the embeddings).
     public func encode(_ prompt: String, clipSkip: Int = 1) throws(PromptConditioningError) -> Tensor {
-        let chunks: [PromptChunk]
+        try encode(chunks: chunks(of: prompt), clipSkip: clipSkip)
+    }
+
+    /// `prompt` cut into 75-token chunks as A1111 cuts it.
+    public func chunks(of prompt: String) throws(PromptConditioningError) -> [PromptChunk] {
         do {
-            chunks = try tokenizer.chunks(of: prompt, commaBacktrack: commaBacktrack)
+            return try tokenizer.chunks(of: prompt, commaBacktrack: commaBacktrack)
         } catch {
             throw .syntax(error)
         }
-        return try encode(chunks: chunks, clipSkip: clipSkip)
     }
 
     /// The conditioning of `prompt` and of `negative`, the same length: when one has fewer chunks,
@@ -70,6 +78,22 @@ public struct PromptConditioning {
 
     /// The conditioning of chunks already made: one window each, joined. [1, 77 x chunks, hidden]
     public func encode(chunks: [PromptChunk], clipSkip: Int = 1) throws(PromptConditioningError) -> Tensor {
+        try encode(chunks: chunks, clipSkip: clipSkip, pooling: false).states
+    }
+
+    /// As `encode(chunks:clipSkip:)`, and also the pooled output of the first chunk (of an empty
+    /// chunk when there are none), as SDXL (diffusers and A1111) takes it: the last layer's output
+    /// through the final layer norm at the window's end-of-text token [1, hidden], whatever layer
+    /// the states come from and without emphasis. Runs the first window through every layer.
+    public func encodePooled(chunks: [PromptChunk], clipSkip: Int) throws(PromptConditioningError) -> (states: Tensor, pooled: Tensor) {
+        let (states, pooled) = try encode(chunks: chunks.isEmpty ? [PromptChunk(tokens: [], weights: [])] : chunks,
+                                          clipSkip: clipSkip, pooling: true)
+        return (states, pooled ?? Tensor(zeros: [1, textModel.config.hiddenSize]))  // never nil: there is a first chunk
+    }
+
+    /// The states of `chunks`, and with `pooling` the pooled output of the first (see `encodePooled`).
+    private func encode(chunks: [PromptChunk], clipSkip: Int, pooling: Bool) throws(PromptConditioningError)
+        -> (states: Tensor, pooled: Tensor?) {
         let layerCount = textModel.layers.count
         guard GenerationLimits.clipSkip(layers: layerCount).contains(Double(clipSkip)) else {
             throw .clipSkipOutOfRange(clipSkip, layerCount: layerCount)
@@ -82,15 +106,24 @@ public struct PromptConditioning {
         let hidden = textModel.config.hiddenSize
         var storage: [Float] = []
         storage.reserveCapacity(chunks.count * CLIPTokenizer.windowLength * hidden)
-        for chunk in chunks {
+        var pooled: Tensor?
+        for (index, chunk) in chunks.enumerated() {
             let window = tokenizer.window(chunk.tokens, padWith: padToken)
-            var z = textModel.encode(tokens: [window], skipLayers: clipSkip - 1)  // [1, 77, hidden]
+            let pools = pooling && index == 0
+            let states = textModel.hiddenStates(tokens: [window], upToLayer: pools ? nil : layerCount - (clipSkip - 1))
+            let chosen = states[layerCount - (clipSkip - 1)]  // hidden_states[-clipSkip]
+            var z = finalLayerNorm ? textModel.applyFinalLayerNorm(chosen) : chosen  // [1, 77, hidden]
+            if pools, let last = states.last {
+                let end = window.firstIndex(of: tokenizer.eos) ?? window.count - 1
+                let row = Tensor(shape: [1, 1, hidden], values: Array(last.storage[(end * hidden)..<((end + 1) * hidden)]))
+                pooled = textModel.applyFinalLayerNorm(row).reshaped([1, hidden])
+            }
             if chunk.weights.contains(where: { $0 != 1 }) {
                 Self.emphasize(&z, weights: [1] + chunk.weights + [Float](repeating: 1, count: window.count - 1 - chunk.weights.count))
             }
             storage += z.storage
         }
-        return Tensor(shape: [1, chunks.count * CLIPTokenizer.windowLength, hidden], values: storage)
+        return (Tensor(shape: [1, chunks.count * CLIPTokenizer.windowLength, hidden], values: storage), pooled)
     }
 
     /// The largest emphasis weight (either sign) a token may get: past it the conditioning is
@@ -118,7 +151,7 @@ public struct PromptConditioning {
     }
 
     /// `conditioning` [1, T, hidden] followed by the empty prompt's encoding up to `length` tokens.
-    private func padded(_ conditioning: Tensor, to length: Int, clipSkip: Int) throws(PromptConditioningError) -> Tensor {
+    func padded(_ conditioning: Tensor, to length: Int, clipSkip: Int) throws(PromptConditioningError) -> Tensor {
         let empty = try encode("", clipSkip: clipSkip)  // [1, 77, hidden]
         var storage = conditioning.storage
         for _ in 0..<((length - conditioning.shape[1]) / CLIPTokenizer.windowLength) { storage += empty.storage }

@@ -38,23 +38,28 @@ public final class StableDiffusionModel: Sendable {
     public var parameterisation: Parameterisation { denoiser.parameterisation }
 
     /// Loads the diffusers folder at `path` (`model_index.json`, `tokenizer/`, `text_encoder/`,
-    /// `unet/`, `vae/`, `scheduler/`). `variant` prefers e.g. `fp16` weights; without it the full
-    /// precision files are used when present, else whatever variant is there. `prediction`
-    /// overrides the scheduler's `prediction_type`. `weightType` keeps the UNet's large weights in
-    /// that precision (converted once, here) instead of reading them in place as stored.
+    /// `unet/`, `vae/`, `scheduler/`; SDXL also `tokenizer_2/` and `text_encoder_2/`). `variant`
+    /// prefers e.g. `fp16` weights; without it the full precision files are used when present, else
+    /// whatever variant is there. `prediction` overrides the scheduler's `prediction_type`.
+    /// `weightType` keeps the UNet's large weights in that precision (converted once, here)
+    /// instead of reading them in place as stored.
     public convenience init(folder path: String, variant: String? = nil, prediction: PredictionType? = nil,
                             weightType: WeightType? = nil) throws {
         let url = URL(fileURLWithPath: path)
-        let index = url.appendingPathComponent("model_index.json").path
-        guard FileManager.default.fileExists(atPath: index) else {
+        let indexPath = url.appendingPathComponent("model_index.json").path
+        guard FileManager.default.fileExists(atPath: indexPath) else {
             throw CheckpointError(path: path, reason: .missing(
                 "no model_index.json: not a diffusers model folder (give a folder with model_index.json, unet/, vae/, "
                     + "text_encoder/, or a single-file .safetensors checkpoint)"))
         }
-        let textComponent = try DiffusersComponent(model: path, component: "text_encoder", variant: variant)
+        let index = try ModelIndex(path: indexPath)
+        if index.requiresAestheticsScore || (index.isSDXL && !index.components.contains("text_encoder")) {
+            throw CheckpointError(path: path, reason: .unsupportedConfig(
+                key: "model", value: "SDXL refiner", note: "the refiner (OpenCLIP-bigG only, aesthetic-score conditioning) "
+                    + "is not supported; use an SDXL base model or a fine-tune of one"))
+        }
         let unetComponent = try DiffusersComponent(model: path, component: "unet", variant: variant)
         let vaeComponent = try DiffusersComponent(model: path, component: "vae", variant: variant)
-        let textConfig = try textComponent.loadConfig(CLIPTextConfig.self)
         let unetConfig = try unetComponent.loadConfig(UNet2DConditionConfig.self)
         let vaeConfig = try vaeComponent.loadConfig(AutoencoderKLConfig.self)
         let schedulerPath = url.appendingPathComponent("scheduler/scheduler_config.json").path
@@ -65,25 +70,56 @@ public final class StableDiffusionModel: Sendable {
         do { try scheduler.validate() } catch { throw error.at(schedulerPath) }
         if let prediction { scheduler.predictionType = prediction.rawValue }
 
-        let family = ModelFamily(textEncoder: textConfig, crossAttentionWidth: unetConfig.crossAttentionDims.first ?? 0)
-        let tokenizerFolder = url.appendingPathComponent("tokenizer").path
-        let tokenizer = FileManager.default.fileExists(atPath: tokenizerFolder)
-            ? try CLIPTokenizer(folder: tokenizerFolder) : try family.bundledTokenizer()
-        let factors = LatentPreviewFactors.load(folder: path) ?? .standard(latentChannels: vaeConfig.latentChannels)
-
-        func files(_ component: DiffusersComponent) -> [String] {
-            switch component.weights {
-            case .file(let file): return [file]
-            case .sharded(let index): return [index]
-            }
-        }
-        let conditioner = CLIPTextConditioner(tokenizer: tokenizer, textModel: try CLIPTextModel(
-            config: textConfig, weights: textComponent.openWeights()), padToken: tokenizer.pad)
-        try self.init(path: path, name: url.lastPathComponent, family: family, conditioner: conditioner,
+        let text = index.isSDXL
+            ? try Self.sdxlConditioner(folder: path, variant: variant, forceZerosForEmptyPrompt: index.forceZerosForEmptyPrompt)
+            : try Self.clipConditioner(folder: path, variant: variant, crossAttentionWidth: unetConfig.crossAttentionDim)
+        let factors = LatentPreviewFactors.load(folder: path)
+            ?? .standard(family: text.family, latentChannels: vaeConfig.latentChannels)
+        try self.init(path: path, name: url.lastPathComponent, family: text.family, conditioner: text.conditioner,
                       unetConfig: unetConfig, unetWeights: unetComponent.openWeights(), weightType: weightType,
                       vaeConfig: vaeConfig, vaeWeights: vaeComponent.openWeights(), scheduler: scheduler,
                       previewFactors: factors,
-                      weightFiles: files(unetComponent) + files(textComponent) + files(vaeComponent))
+                      weightFiles: unetComponent.weightFiles + text.weightFiles + vaeComponent.weightFiles)
+    }
+
+    /// SD 1.x / 2.x's text side of a folder: `tokenizer/` (or the bundled vocabulary) and `text_encoder/`.
+    private static func clipConditioner(folder path: String, variant: String?, crossAttentionWidth: Int) throws
+        -> (family: ModelFamily, conditioner: any TextConditioner, weightFiles: [String]) {
+        let component = try DiffusersComponent(model: path, component: "text_encoder", variant: variant)
+        let config = try component.loadConfig(CLIPTextConfig.self)
+        let family = ModelFamily(textEncoder: config, crossAttentionWidth: crossAttentionWidth)
+        let tokenizer = try tokenizer(folder: path, name: "tokenizer", bundled: family.padToken)
+        let conditioner = CLIPTextConditioner(tokenizer: tokenizer, textModel: try CLIPTextModel(
+            config: config, weights: component.openWeights()), padToken: tokenizer.pad)
+        return (family, conditioner, component.weightFiles)
+    }
+
+    /// SDXL's text side of a folder: `tokenizer/` + `text_encoder/` (CLIP-L) and `tokenizer_2/` +
+    /// `text_encoder_2/` (OpenCLIP-bigG with its projection); without tokenizer folders, the
+    /// bundled vocabulary padding with `<|endoftext|>` and `!` respectively.
+    private static func sdxlConditioner(folder path: String, variant: String?, forceZerosForEmptyPrompt: Bool) throws
+        -> (family: ModelFamily, conditioner: any TextConditioner, weightFiles: [String]) {
+        let components = (try DiffusersComponent(model: path, component: "text_encoder", variant: variant),
+                          try DiffusersComponent(model: path, component: "text_encoder_2", variant: variant))
+        let configs = (try components.0.loadConfig(CLIPTextConfig.self), try components.1.loadConfig(CLIPTextConfig.self))
+        let tokenizers = (try tokenizer(folder: path, name: "tokenizer", bundled: .endOfText),
+                          try tokenizer(folder: path, name: "tokenizer_2", bundled: .exclamationMark))
+        let secondWeights = try components.1.openWeights()
+        let conditioner = try SDXLTextConditioner(
+            first: .init(tokenizer: tokenizers.0, textModel: CLIPTextModel(config: configs.0, weights: components.0.openWeights()),
+                         padToken: tokenizers.0.pad),
+            second: .init(tokenizer: tokenizers.1, textModel: CLIPTextModel(config: configs.1, weights: secondWeights),
+                          padToken: tokenizers.1.pad),
+            projectionWeights: secondWeights, projectionDim: configs.1.projectionDim,
+            forceZerosForEmptyPrompt: forceZerosForEmptyPrompt)
+        return (.sdxl, conditioner, components.0.weightFiles + components.1.weightFiles)
+    }
+
+    /// The tokenizer in the folder's `name/`, else the bundled vocabulary padding with `bundled`.
+    private static func tokenizer(folder path: String, name: String, bundled: CLIPTokenizer.PadToken) throws -> CLIPTokenizer {
+        let folder = URL(fileURLWithPath: path).appendingPathComponent(name).path
+        if FileManager.default.fileExists(atPath: folder) { return try CLIPTokenizer(folder: folder) }
+        return try CLIPTokenizer.bundled(padding: bundled)
     }
 
     /// An SD 1.x / 2.x model from its parts: a UNet that predicts what `scheduler` states and a VAE
@@ -134,12 +170,16 @@ public enum ModelFamily: String, Sendable, CaseIterable, CustomStringConvertible
     case sd1
     /// SD 2.x: OpenCLIP ViT-H/14 text encoder (1024), pad with `!`.
     case sd2
+    /// SDXL (1.0, Turbo, Lightning, and fine-tunes such as Pony, Illustrious, NoobAI): CLIP ViT-L
+    /// and OpenCLIP ViT-bigG (2048 joined), pooled text and size ids, 1024x1024 native.
+    case sdxl
 
-    /// The family of a diffusers folder, the one place it is decided. The two generations differ
-    /// in their text encoder: OpenAI's CLIP ViT-L/14 (768 wide, quick_gelu MLPs) against
-    /// OpenCLIP's ViT-H/14 (1024 wide, exact gelu), so the UNet cross-attends to 768 or 1024
-    /// wide states. The width decides for real models; a small model of either kind (the tests',
-    /// the bundled one) has its own width, and there the encoder's activation tells them apart.
+    /// The family of an SD 1.x / 2.x diffusers folder (SDXL is told by its second text encoder).
+    /// The two generations differ in their text encoder: OpenAI's CLIP ViT-L/14 (768 wide,
+    /// quick_gelu MLPs) against OpenCLIP's ViT-H/14 (1024 wide, exact gelu), so the UNet
+    /// cross-attends to 768 or 1024 wide states. The width decides for real models; a small model
+    /// of either kind (the tests', the bundled one) has its own width, and there the encoder's
+    /// activation tells them apart.
     public init(textEncoder: CLIPTextConfig, crossAttentionWidth: Int) {
         switch crossAttentionWidth {
         case 1024: self = .sd2
@@ -148,11 +188,12 @@ public enum ModelFamily: String, Sendable, CaseIterable, CustomStringConvertible
         }
     }
 
-    /// The token that pads a prompt window: `<|endoftext|>` for SD 1.x, `!` for SD 2.x (which
-    /// transformers then also cuts out of prompts).
+    /// The token that pads a prompt window of the (first) text encoder: `<|endoftext|>` for SD 1.x
+    /// and SDXL's CLIP-L, `!` for SD 2.x (which transformers then also cuts out of prompts).
+    /// SDXL's second encoder pads with `!`.
     public var padToken: CLIPTokenizer.PadToken {
         switch self {
-        case .sd1: .endOfText
+        case .sd1, .sdxl: .endOfText
         case .sd2: .exclamationMark
         }
     }
@@ -161,13 +202,21 @@ public enum ModelFamily: String, Sendable, CaseIterable, CustomStringConvertible
         switch self {
         case .sd1: "Stable Diffusion 1.x"
         case .sd2: "Stable Diffusion 2.x"
+        case .sdxl: "Stable Diffusion XL"
         }
     }
 
     /// The CLIP vocabulary shipped with stipple, padding as this family pads (for models without
     /// a tokenizer folder).
     public func bundledTokenizer() throws -> CLIPTokenizer {
+        try CLIPTokenizer.bundled(padding: padToken)
+    }
+}
+
+extension CLIPTokenizer {
+    /// The CLIP vocabulary shipped with stipple, padding with `padding`.
+    static func bundled(padding: PadToken) throws -> CLIPTokenizer {
         let bundled = try CLIPTokenizer.bundled()
-        return padToken == .exclamationMark ? bundled.withPadToken("!") ?? bundled : bundled
+        return padding == .exclamationMark ? bundled.withPadToken("!") ?? bundled : bundled
     }
 }

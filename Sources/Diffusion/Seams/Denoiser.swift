@@ -1,8 +1,8 @@
 import Tensor
 
 /// The network a sampler drives: latents at some timesteps, conditioned on a `Conditioning`, to
-/// the model output in the model's own `parameterisation` (today `UNet2DConditionModel`;
-/// SDXL's UNet, which also reads `pooled` and `timeIds`, and an MMDiT are further conformances).
+/// the model output in the model's own `parameterisation` (`UNet2DConditionModel`, which in SDXL
+/// also reads `pooled` and `timeIds`; an MMDiT would be a further conformance).
 /// It sees a batch: CFG runs [unconditional, conditional] as one call of 2.
 public protocol Denoiser: Sendable {
     /// What the output means (epsilon, v, x0 or flow velocity).
@@ -35,9 +35,20 @@ extension UNet2DConditionModel: Denoiser {
     public var contextWidth: Int { layout.contextDim }
     public var activationChannels: Int { layout.levels.first?.channels ?? 0 }
 
-    /// SD 1.x / 2.x conditioning is the cross-attention context alone.
+    /// SD 1.x / 2.x conditioning is the cross-attention context alone; SDXL's UNet also reads the
+    /// pooled text and the time ids, which must be there and as wide as its `add_embedding` takes.
     public func callAsFunction(_ latents: Tensor, timesteps: [Float], conditioning: Conditioning,
-                               check: () throws -> Void) rethrows -> Tensor {
-        try self(latents, timesteps: timesteps, context: conditioning.crossAttention, check: check)
+                               check: () throws -> Void) throws -> Tensor {
+        guard let width = addedConditioningWidth, let idWidth = timeIdEmbeddingWidth else {
+            return try self(latents, timesteps: timesteps, context: conditioning.crossAttention, check: check)
+        }
+        guard let pooled = conditioning.pooled, let timeIds = conditioning.timeIds, pooled.rank == 2, timeIds.rank == 2,
+              pooled.shape[0] == latents.shape[0], timeIds.shape[0] == latents.shape[0],
+              pooled.shape[1] + timeIds.shape[1] * idWidth == width else {
+            throw GenerationError.failed("this UNet needs a pooled text embedding and time ids \(width) wide together "
+                                         + "(SDXL's); the text conditioner gave none or other widths")
+        }
+        return try self(latents, timesteps: timesteps, context: conditioning.crossAttention,
+                        added: (pooled, timeIds), check: check)
     }
 }
