@@ -6,10 +6,11 @@ stipple / stable-diffusion.cpp (below 1: stipple is faster or smaller).
 
     python3 -m venv .venv-peer && CMAKE_BUILD_PARALLEL_LEVEL=2 .venv-peer/bin/pip install stable-diffusion-cpp-python
     swift build -c release
-    python3 tools/bench_sdcpp.py --model MODEL.safetensors [--width 512 --height 512] [--steps 4]
+    python3 tools/bench_sdcpp.py --model MODEL.safetensors [--width W --height H] [--steps 4]
         [--cfg-scale 7] [--threads 2] [--seed 42] [--runs 1] [--weight-type f32|f16|bf16]
         [--stipple .build/release/stipple] [--peer-python .venv-peer/bin/python] [--json OUT.json]
     python3 tools/bench_sdcpp.py --model SD1.safetensors --write-prefixed-copy SD1-ldm.safetensors
+    python3 tools/bench_sdcpp.py --model /work/models/sdxl-fp16.safetensors --steps 2 --json sdxl.json
 
 Both run as whole processes under `/usr/bin/time -v` (peak RSS and CPU time are each program's own),
 never at the same time (they would share the cores); with `--runs N` they alternate. Sampler Euler,
@@ -20,6 +21,24 @@ to construct `StableDiffusion`. Nothing of stable-diffusion.cpp's code is in the
 is installed from PyPI into `.venv-peer` (see ../shared/PEERS.md). Images and logs go to `--out-dir`
 (default: a new temporary folder, printed). An SD1 file whose text-encoder names lack transformers 4's
 `text_model.` (stipple reads it, sd.cpp cannot) is refused; `--write-prefixed-copy` writes one sd.cpp reads.
+The same goes for an SDXL file's first text encoder (`conditioner.embedders.0.transformer.`).
+
+SDXL single files (the original SGM layout: `conditioner.embedders.0.transformer.` CLIP ViT-L,
+`conditioner.embedders.1.model.` OpenCLIP bigG, `model.diffusion_model.` with `label_emb`,
+`first_stage_model.`) are told from their tensor names, here as sd.cpp does (a second embedder and a
+UNet), and default to 1024x1024 (SD1/SD2 files to 512x512) when --width/--height are not given.
+sd.cpp (stable-diffusion-cpp-python 0.4.7) needs nothing else for them: the one file holds both text
+encoders, the UNet and the VAE, so no `clip_l_path`/`clip_g_path`/`vae_path`; it uses both encoders'
+penultimate layers (its clip_skip -1 means 2 for SDXL) and the size as SDXL's micro-conditioning. Two
+things it does on its own, left as a user gets them: without a separate `vae_path` it scales every
+convolution of the SDXL VAE by 1/32 on the way in and 32 on the way out (`set_conv2d_scale`, its
+guard against SDXL's VAE overflowing in f16; it logs "No valid VAE specified ... using Conv2D scale
+0.031"), and the Python package keeps every weight loaded for the whole run
+(`free_params_immediately=False`, where its command-line program frees the text encoders after the
+prompt and the UNet after sampling) with the VAE encoder loaded too (`vae_decode_only=False`, as for
+SD1). Neither engine tiles the VAE here (sd.cpp only when asked; stipple decides by the memory
+available, and its tiles are the native size, 1024 pixels for SDXL). At 1024x1024 on two cores a step
+takes minutes, so `--steps 2` is enough for the per-step figure.
 """
 import argparse
 import json
@@ -166,7 +185,8 @@ def median(results):
             else None for key, _, _ in ROWS}
 
 
-TEXT = "cond_stage_model.transformer."
+# Where each family's CLIP ViT-L names start in a single file: SD1 and SDXL's first encoder.
+TEXT_PREFIXES = ("cond_stage_model.transformer.", "conditioner.embedders.0.transformer.")
 
 
 def read_header(path):
@@ -176,19 +196,36 @@ def read_header(path):
         return json.loads(f.read(size)), 8 + size
 
 
-def lacks_text_model_prefix(path):
-    """True for an SD1 single file whose CLIP names lack transformers 4's `text_model.` (written from a
-    transformers 5 model): stable-diffusion.cpp cannot tell its version and fails to load it."""
+def safetensors_names(path):
+    """The tensor names of a .safetensors file (none for anything else)."""
     if not path.endswith(".safetensors") or not os.path.isfile(path):
-        return False
-    names = read_header(path)[0].keys()
-    return any(n.startswith(TEXT) for n in names) and not any(n.startswith(TEXT + "text_model.") for n in names)
+        return []
+    return list(read_header(path)[0].keys())
+
+
+def is_sdxl(names):
+    """True for an SDXL single file: a second text encoder beside a UNet (as sd.cpp tells it)."""
+    return (any(n.startswith("conditioner.embedders.1.") for n in names)
+            and any(n.startswith("model.diffusion_model.input_blocks.") for n in names))
+
+
+def unprefixed_text(names):
+    """The CLIP prefix of a single file whose CLIP ViT-L names lack transformers 4's `text_model.`
+    (written from a transformers 5 model), or None: stable-diffusion.cpp cannot load such names."""
+    for prefix in TEXT_PREFIXES:
+        if any(n.startswith(prefix) for n in names) and not any(n.startswith(prefix + "text_model.") for n in names):
+            return prefix
+    return None
 
 
 def write_prefixed_copy(source, target):
-    """Copies `source` with `text_model.` put back into its CLIP names; the tensors' bytes are untouched."""
+    """Copies `source` with `text_model.` put back into its CLIP ViT-L names; the tensors' bytes are
+    untouched."""
     header, start = read_header(source)
-    header = {(TEXT + "text_model." + k[len(TEXT):] if k.startswith(TEXT) else k): v for k, v in header.items()}
+    prefix = unprefixed_text(list(header.keys()))
+    if prefix is None:
+        fail(f"{source} has no CLIP names lacking `text_model.`: nothing to do")
+    header = {(prefix + "text_model." + k[len(prefix):] if k.startswith(prefix) else k): v for k, v in header.items()}
     data = json.dumps(header, separators=(",", ":")).encode()
     data += b" " * (-len(data) % 8)
     with open(source, "rb") as f, open(target, "wb") as out:
@@ -203,9 +240,10 @@ def check_setup(args):
     if not os.path.exists(args.model):
         fail(f"no model at {args.model} (a single-file SD .safetensors; sd.cpp reads diffusers folders "
              "only when the text encoder keeps transformers 4's `text_model.` names)")
-    if lacks_text_model_prefix(args.model):
+    prefix = unprefixed_text(safetensors_names(args.model))
+    if prefix:
         fail(f"{args.model} names its text encoder without transformers 4's `text_model.` "
-             f"({TEXT}embeddings...), which stable-diffusion.cpp cannot load. Write a copy with the names "
+             f"({prefix}embeddings...), which stable-diffusion.cpp cannot load. Write a copy with the names "
              f"it expects (same tensors) and pass that:\n    python3 {sys.argv[0]} --model {args.model} "
              "--write-prefixed-copy COPY.safetensors")
     if not os.access(args.stipple, os.X_OK):
@@ -222,8 +260,8 @@ def check_setup(args):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True, help="single-file SD checkpoint (.safetensors)")
-    parser.add_argument("--width", type=int, default=512)
-    parser.add_argument("--height", type=int, default=512)
+    parser.add_argument("--width", type=int, help="default: 1024 for an SDXL file, else 512")
+    parser.add_argument("--height", type=int, help="default: 1024 for an SDXL file, else 512")
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--cfg-scale", type=float, default=7.0)
     parser.add_argument("--threads", type=int, default=2)
@@ -244,6 +282,9 @@ def main():
     args.model = os.path.abspath(args.model)
     if args.peer_child:
         return peer_child(args)
+    if args.width is None or args.height is None:
+        size = 1024 if is_sdxl(safetensors_names(args.model)) else 512
+        args.width, args.height = args.width or size, args.height or size
     if args.write_prefixed_copy:
         return write_prefixed_copy(args.model, args.write_prefixed_copy)
     if args.runs < 1 or args.steps < 1:
