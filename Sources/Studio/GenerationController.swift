@@ -169,9 +169,7 @@ public final class GenerationController {
     /// old one); the size follows its native size.
     func useModel(_ loaded: StableDiffusionModel, seconds: Double, state: inout StudioState) {
         model = ModelUse(model: loaded, hash: ModelHashTask(model: loaded))
-        state.modelName = loaded.name
-        state.panel.width = loaded.nativeSize
-        state.panel.height = loaded.nativeSize
+        state.panel.setModel(name: loaded.name, family: loaded.family, nativeSize: loaded.nativeSize)
         state.setStatus(String(format: "Loaded %@ in %.1f s (%@, %dx%d).", loaded.name, seconds, loaded.family.rawValue,
                                loaded.nativeSize, loaded.nativeSize), .success)
     }

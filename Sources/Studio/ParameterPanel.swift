@@ -7,17 +7,19 @@ import Foundation
 public struct ParameterPanel: Sendable, Equatable {
     /// The fields, in the order shown.
     public enum Field: String, CaseIterable, Sendable {
-        case model, sampler, schedule, steps, cfg, seed, seedLock, width, height, batch, initImage, strength, preview
+        case model, sampler, schedule, spacing, steps, cfg, seed, seedLock, size, width, height, batch, initImage, strength, preview
 
         public var label: String {
             switch self {
             case .model: "Model"
             case .sampler: "Sampler"
             case .schedule: "Schedule"
+            case .spacing: "Spacing"
             case .steps: "Steps"
             case .cfg: "CFG"
             case .seed: "Seed"
             case .seedLock: "Seed lock"
+            case .size: "Size"
             case .width: "Width"
             case .height: "Height"
             case .batch: "Batch"
@@ -30,6 +32,10 @@ public struct ParameterPanel: Sendable, Equatable {
 
     /// The loaded model's name (typing a path into the field and Enter loads another).
     public var modelName = ""
+    /// The loaded model's family (shown beside its name) and the sizes its Size field offers.
+    public var family: ModelFamily?
+    public var nativeSize = 512
+    public var presetSizes: [(width: Int, height: Int)] { ModelFamily.presetSizes(nativeSize: nativeSize) }
     public var sampler: SamplerName = .default
     public var schedule: SigmaSchedule = .model
     public var steps = 20
@@ -44,6 +50,13 @@ public struct ParameterPanel: Sendable, Equatable {
     public var initImage = ""
     public var strength = 0.75
     public var preview: PreviewMode = .approx
+    /// The timestep spacing; nil keeps the model scheduler's (`trailing` for SDXL-Turbo/-Lightning).
+    public var timestepSpacing: TimestepSpacing?
+    /// Settings without a field of their own, kept from the command line or a loaded image and
+    /// passed on: A1111's clip skip, DDIM's eta, SDXL's size conditioning.
+    public var clipSkip = 1
+    public var eta = 0.0
+    public var sizeConditioning = SizeConditioning()
     /// `full` previews decode every this many steps.
     public var fullPreviewInterval = 5
     /// The selected field.
@@ -54,6 +67,8 @@ public struct ParameterPanel: Sendable, Equatable {
     /// Samplers offered, in order (`default` first).
     public static let samplers = [SamplerName.default] + SamplerName.allCases.filter { $0 != .default && $0 != .flowEuler }
     public static let schedules = SigmaSchedule.allCases
+    /// Spacings offered: the model's own (nil), then each kind.
+    public static let spacings: [TimestepSpacing?] = [nil] + TimestepSpacing.allCases.map { $0 }
 
     public init(width: Int, height: Int) {
         self.width = width
@@ -63,9 +78,11 @@ public struct ParameterPanel: Sendable, Equatable {
     /// The value of `field` as shown.
     public func value(_ field: Field) -> String {
         switch field {
-        case .model: modelName
+        case .model: family.map { "\(modelName) (\($0.shortName))" } ?? modelName
+        case .size: sizeLabel
         case .sampler: sampler.displayName ?? sampler.rawValue
         case .schedule: schedule.rawValue
+        case .spacing: timestepSpacing?.rawValue ?? "model's"
         case .steps: "\(steps)"
         case .cfg: cfgScale == cfgScale.rounded() ? String(Int(cfgScale)) : String(format: "%.1f", cfgScale)
         case .seed: "\(seed)"
@@ -77,6 +94,25 @@ public struct ParameterPanel: Sendable, Equatable {
         case .strength: String(format: "%.2f", strength)
         case .preview: preview.rawValue
         }
+    }
+
+    /// `WxH (a:b)` when width and height are one of the offered sizes, else `WxH custom`.
+    var sizeLabel: String {
+        guard presetSizes.contains(where: { $0 == (width, height) }) else { return "\(width)x\(height) custom" }
+        let divisor = Self.greatestCommonDivisor(width, height)
+        return "\(width)x\(height) (\(width / divisor):\(height / divisor))"
+    }
+
+    static func greatestCommonDivisor(_ a: Int, _ b: Int) -> Int {
+        b == 0 ? max(a, 1) : greatestCommonDivisor(b, a % b)
+    }
+
+    /// The model loaded: its name, family and sizes; the size becomes its native one.
+    public mutating func setModel(name: String, family: ModelFamily, nativeSize: Int) {
+        modelName = name
+        self.family = family
+        self.nativeSize = nativeSize
+        (width, height) = (nativeSize, nativeSize)
     }
 
     // MARK: Moving and changing
@@ -97,10 +133,17 @@ public struct ParameterPanel: Sendable, Equatable {
         switch selected {
         case .sampler: sampler = Self.cycle(Self.samplers, from: sampler, by: direction)
         case .schedule: schedule = Self.cycle(Self.schedules, from: schedule, by: direction)
+        case .spacing: timestepSpacing = Self.cycle(Self.spacings, from: timestepSpacing, by: direction)
         case .steps: steps = GenerationLimits.steps.clamped(steps + direction)
         case .cfg: cfgScale = GenerationLimits.cfgScale.clamped(((cfgScale + 0.5 * Double(direction)) * 2).rounded() / 2)
         case .seed: seed = direction > 0 ? seed &+ 1 : seed &- 1
         case .seedLock: seedLocked.toggle()
+        case .size:
+            // The next offered size; from a custom size, the first (the native square).
+            let sizes = presetSizes
+            let index = sizes.firstIndex { $0 == (width, height) }
+            let next = index.map { (($0 + direction) % sizes.count + sizes.count) % sizes.count } ?? 0
+            if sizes.indices.contains(next) { (width, height) = sizes[next] }
         case .width: width = GenerationLimits.width.clamped(width + 8 * direction)
         case .height: height = GenerationLimits.height.clamped(height + 8 * direction)
         case .batch: batchCount = GenerationLimits.batchCount.clamped(batchCount + direction)
@@ -168,6 +211,22 @@ public struct ParameterPanel: Sendable, Equatable {
             guard let named = try? SigmaSchedule(parsing: text) else { return "unknown schedule \(text)" }
             schedule = named
             return nil
+        case .size:
+            let parts = text.lowercased().split(separator: "x").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+            guard parts.count == 2, let w = parts[0], let h = parts[1] else { return "size must be WIDTHxHEIGHT, e.g. 1216x832" }
+            do {
+                (width, height) = (try GenerationLimits.width.check(w), try GenerationLimits.height.check(h))
+                return nil
+            } catch {
+                return error.description
+            }
+        case .spacing:
+            let name = text.lowercased()
+            guard name.isEmpty || name == "model's" || name == "model" || TimestepSpacing(rawValue: name) != nil else {
+                return "unknown timestep spacing \(text) (leading, linspace, trailing, or empty for the model's)"
+            }
+            timestepSpacing = TimestepSpacing(rawValue: name)
+            return nil
         case .seedLock, .preview, .model:
             return nil
         }
@@ -192,6 +251,10 @@ public struct ParameterPanel: Sendable, Equatable {
         request.strength = strength
         request.preview = preview
         request.fullPreviewInterval = fullPreviewInterval
+        request.timestepSpacing = timestepSpacing
+        request.clipSkip = clipSkip
+        request.eta = eta
+        request.sizeConditioning = sizeConditioning
         return request
     }
 
@@ -209,5 +272,9 @@ public struct ParameterPanel: Sendable, Equatable {
         if let height = request.height { self.height = height }
         batchCount = request.batchCount
         strength = request.strength
+        timestepSpacing = request.timestepSpacing
+        clipSkip = request.clipSkip
+        eta = request.eta
+        sizeConditioning = request.sizeConditioning
     }
 }

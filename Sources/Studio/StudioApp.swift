@@ -53,6 +53,7 @@ public final class StudioApp {
         let size = options.initial.size(for: model)
         state = StudioState(modelName: model.name, width: size.width, height: size.height,
                             gallery: Gallery.load(folder: options.outputFolder), themeName: options.theme.name)
+        state.panel.setModel(name: model.name, family: model.family, nativeSize: model.nativeSize)
         if !options.initial.prompt.isEmpty { state.prompt.text = options.initial.prompt }
         if !options.initial.negativePrompt.isEmpty { state.negative.text = options.initial.negativePrompt }
         var initial = options.initial

@@ -17,14 +17,14 @@ struct Bench: ParsableCommand {
             """
     )
 
-    @Option(help: "Architecture: sd15 or sd21.")
+    @Option(help: "Architecture: sd15, sd21 or sdxl.")
     var arch: Architecture = .sd15
 
-    @Option(help: "Image width in pixels (a multiple of 8).")
-    var width: Int = 512
+    @Option(help: "Image width in pixels (a multiple of 8; default: the architecture's native size, 512, 768 or 1024).")
+    var width: Int?
 
-    @Option(help: "Image height in pixels (a multiple of 8).")
-    var height: Int = 512
+    @Option(help: "Image height in pixels (a multiple of 8; default: the architecture's native size).")
+    var height: Int?
 
     @Option(help: "Threads for the kernels (default: all cores).")
     var threads: Int?
@@ -32,8 +32,8 @@ struct Bench: ParsableCommand {
     @Option(help: "Timed runs per component, after one warm-up.")
     var runs: Int = 3
 
-    @Option(help: "Comma-separated subset of: text_encoder, unet_batch1, unet_batch2, vae_decode, vae_encode (\"\" for none, e.g. with --samplers).")
-    var components: String = ComponentBenchmark.Component.allCases.map(\.rawValue).joined(separator: ",")
+    @Option(help: "Comma-separated subset of: text_encoder, unet_batch1, unet_batch2, vae_decode, vae_decode_tiled, vae_encode (\"\" for none, e.g. with --samplers; default: all but vae_decode_tiled, all for sdxl).")
+    var components: String?
 
     @Option(help: "Keep the large weights as f32, f16 or bf16 (default f32; f16/bf16 are converted back per layer, as for a half-precision checkpoint).")
     var weightType: WeightType?
@@ -47,7 +47,11 @@ struct Bench: ParsableCommand {
     @Flag(help: "Print one JSON object instead of a table.")
     var json = false
 
+    /// The size benchmarked: the options, else the architecture's native size.
+    var size: (width: Int, height: Int) { (width ?? arch.nativeSize, height ?? arch.nativeSize) }
+
     func validate() throws {
+        let (width, height) = size
         guard width > 0, height > 0, width % 8 == 0, height % 8 == 0, width <= 2048, height <= 2048 else {
             throw ValidationError("--width and --height must be multiples of 8 between 8 and 2048, not \(width)x\(height)")
         }
@@ -59,7 +63,8 @@ struct Bench: ParsableCommand {
     }
 
     func selectedComponents() throws -> [ComponentBenchmark.Component] {
-        try components.split(separator: ",", omittingEmptySubsequences: true).map {
+        let defaults = ComponentBenchmark.Component.allCases.filter { arch == .sdxl || $0 != .vaeDecodeTiled }
+        return try (components ?? defaults.map(\.rawValue).joined(separator: ",")).split(separator: ",", omittingEmptySubsequences: true).map {
             let name = $0.trimmingCharacters(in: .whitespaces)
             guard let component = ComponentBenchmark.Component(rawValue: name) else {
                 throw ValidationError("unknown component \"\(name)\" (valid: \(ComponentBenchmark.Component.allCases.map(\.rawValue).joined(separator: ", ")))")
@@ -70,6 +75,7 @@ struct Bench: ParsableCommand {
 
     func run() throws {
         if let threads { Threads.set(threads) }
+        let (width, height) = size
         let benchmark = ComponentBenchmark(architecture: arch, width: width, height: height, runs: runs,
                                            weightType: weightType)
         var results: [ComponentBenchmark.Result] = []
@@ -78,13 +84,13 @@ struct Bench: ParsableCommand {
             print("stipple bench: \(arch.rawValue) at \(width)x\(height), \(Threads.count) threads, median of \(runs) after a warm-up"
                   + ", weights \(weightType?.rawValue ?? "f32")"
                   + "; kernels \(KernelInfo.instructionSet), OpenBLAS core \(KernelInfo.blasCore)")
-            print("component        seconds    GFLOP   GFLOP/s")
+            print("component          seconds    GFLOP   GFLOP/s")
         }
         for component in selected {
             let result = try benchmark.run(component)
             results.append(result)
             if !json {
-                print(component.rawValue.padding(toLength: 15, withPad: " ", startingAt: 0)
+                print(component.rawValue.padding(toLength: 17, withPad: " ", startingAt: 0)
                       + String(format: "%9.3f %8.1f %9.1f", result.medianSeconds, Double(result.operations) / 1e9, result.gflops))
             }
         }

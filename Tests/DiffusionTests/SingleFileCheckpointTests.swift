@@ -173,7 +173,12 @@ import Tensor
     /// The names and shapes of a full-size single file (written by the fixture tool from the Hub
     /// configs on PyTorch's meta device) and the diffusers names and shapes of each component.
     static func fullSize(_ arch: String) throws -> (tensors: [String: TensorInfo], diffusers: [String: [String: [Int]]]) {
-        let data = try Data(contentsOf: folder.appendingPathComponent("shapes-\(arch).json"))
+        try fullSize(at: folder.appendingPathComponent("shapes-\(arch).json"))
+    }
+
+    /// The header-only layout of a full-size file in the JSON form of shapes-sd15.json.
+    static func fullSize(at url: URL) throws -> (tensors: [String: TensorInfo], diffusers: [String: [String: [Int]]]) {
+        let data = try Data(contentsOf: url)
         let json = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
         let ldm = try #require(json["ldm"] as? [String: [Any]])
         var tensors: [String: TensorInfo] = [:]

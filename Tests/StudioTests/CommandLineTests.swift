@@ -38,6 +38,33 @@ import Testing
         #expect(cfg.standardError.contains("CFG scale must be a number from 0 to 100, not -0.5"), "\(cfg.standardError)")
     }
 
+    /// An SDXL folder from the command line: SDXL's own options are written into the PNG and
+    /// `--from` reruns them to the same image; bad values are one line naming the option.
+    @Test func sdxlOptionsRoundTrip() throws {
+        guard StudioEndToEndTests.binaryIsBuilt() else { return }
+        let folder = try Self.folder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let sdxl = StudioEndToEndTests.root.appendingPathComponent("Tests/DiffusionTests/Fixtures/sdxl/sdxl").path
+        let options = ["--model", sdxl, "-W", "32", "-H", "48", "--steps", "3", "--seed", "5", "--sampler", "euler_a",
+                       "--timestep-spacing", "trailing", "--original-size", "2048x1536", "--crop-top-left", "0,256"]
+        let first = try Self.run(["generate", "-p", "a red house"] + options + ["-o", "a.png"], in: folder)
+        #expect(first.status == 0, "\(first.standardError)")
+        let text = try PNG.read(path: folder.appendingPathComponent("a.png").path).text("parameters") ?? ""
+        #expect(text.contains("Size: 32x48") && text.contains("Model: sdxl") && text.contains("Timestep spacing: trailing")
+            && text.contains("Original size: 2048x1536") && text.contains("Crop top left: \"0,256\""), "\(text)")
+        let again = try Self.run(["generate", "--model", sdxl, "--from", "a.png", "-o", "b.png"], in: folder)
+        #expect(again.status == 0, "\(again.standardError)")
+        let a = try PNG.read(path: folder.appendingPathComponent("a.png").path).image
+        let b = try PNG.read(path: folder.appendingPathComponent("b.png").path).image
+        #expect(a.pixels == b.pixels)
+        for (option, value, message) in [("--original-size", "2048", "original size must be WIDTHxHEIGHT in pixels"),
+                                         ("--crop-top-left", "0,-8", "crop coordinate must be"),
+                                         ("--timestep-spacing", "sideways", "timestep-spacing")] {
+            let bad = try Self.run(["generate", "--model", sdxl, "-p", "a", option, value], in: folder)
+            #expect(bad.status != 0 && bad.standardError.contains(message), "\(option): \(bad.standardError)")
+        }
+    }
+
     /// An output that cannot be written is reported before the first step, not after the run.
     @Test func unwritableOutputsFailBeforeSampling() throws {
         guard StudioEndToEndTests.binaryIsBuilt() else { return }

@@ -57,9 +57,9 @@ import Testing
             return done(state)
         }
 
-        /// The steps field (from the prompt: Tab Tab to the parameters, Down Down) set to `steps`.
+        /// The steps field (from the prompt: Tab Tab to the parameters, Down to schedule, spacing, steps) set to `steps`.
         mutating func setSteps(_ steps: Int) {
-            press([.tab, .tab, .down, .down])
+            press([.tab, .tab, .down, .down, .down])
             type("\(steps)")
             press([.enter])
         }

@@ -16,6 +16,14 @@ import Testing
         panel.adjust(by: 1)
         #expect(panel.selected == .schedule && panel.schedule == .karras)
         panel.selectNext()
+        #expect(panel.selected == .spacing && panel.value(.spacing) == "model's")
+        panel.adjust(by: -1)
+        #expect(panel.timestepSpacing == .linspace)
+        panel.adjust(by: 1)
+        panel.adjust(by: 1)
+        panel.adjust(by: 1)
+        #expect(panel.timestepSpacing == .trailing && panel.value(.spacing) == "trailing")
+        panel.selectNext()
         panel.adjust(by: -1)
         #expect(panel.steps == 19)
         panel.selectNext()
@@ -24,6 +32,8 @@ import Testing
         panel.selected = .width
         panel.adjust(by: 1)
         #expect(panel.width == 520)
+        panel.selectPrevious()
+        #expect(panel.selected == .size && panel.value(.size) == "520x512 custom")
         panel.selectPrevious()
         panel.selectPrevious()
         #expect(panel.selected == .seed)
@@ -84,5 +94,52 @@ import Testing
         loaded.load(request)
         #expect(loaded.sampler == .dpmpp2M && loaded.schedule == .karras && loaded.seed == 42 && loaded.seedLocked)
         #expect(loaded.width == 768 && loaded.height == 512)
+    }
+
+    @Test func sizeFieldOffersTheFamilysSizes() {
+        var panel = ParameterPanel(width: 512, height: 512)
+        panel.setModel(name: "juggernaut-xl", family: .sdxl, nativeSize: 1024)
+        #expect(panel.value(.model) == "juggernaut-xl (SDXL)")
+        #expect((panel.width, panel.height) == (1024, 1024) && panel.value(.size) == "1024x1024 (1:1)")
+        panel.selected = .size
+        panel.adjust(by: 1)
+        #expect((panel.width, panel.height) == (1152, 896) && panel.value(.size) == "1152x896 (9:7)")
+        panel.adjust(by: 1)
+        panel.adjust(by: 1)
+        #expect((panel.width, panel.height) == (1216, 832) && panel.value(.size) == "1216x832 (19:13)")
+        panel.adjust(by: -4)
+        #expect((panel.width, panel.height) == (640, 1536))  // wraps around
+        panel.type("8"); panel.type("3"); panel.type("2"); panel.type("x"); panel.type("1"); panel.type("2"); panel.type("1"); panel.type("6")
+        #expect(panel.applyTyped() == nil && (panel.width, panel.height) == (832, 1216))
+        panel.type("8"); panel.type("3"); panel.type("3"); panel.type("x"); panel.type("9")
+        #expect(panel.applyTyped()?.hasPrefix("width must be") == true && (panel.width, panel.height) == (832, 1216))
+        panel.type("w")
+        #expect(panel.applyTyped() == "size must be WIDTHxHEIGHT, e.g. 1216x832")
+
+        panel.setModel(name: "v1-5", family: .sd1, nativeSize: 512)
+        #expect(panel.value(.model) == "v1-5 (SD 1.x)" && (panel.width, panel.height) == (512, 512))
+        panel.adjust(by: 1)
+        #expect((panel.width, panel.height) == (576, 448))
+        #expect(ModelFamily.presetSizes(nativeSize: 512).count == 9)
+        #expect(ModelFamily.presetSizes(nativeSize: 1024).map { "\($0.width)x\($0.height)" }
+            == ["1024x1024", "1152x896", "896x1152", "1216x832", "832x1216", "1344x768", "768x1344", "1536x640", "640x1536"])
+    }
+
+    @Test func settingsWithoutAFieldPassThrough() {
+        var request = GenerationRequest(prompt: "a")
+        request.clipSkip = 2
+        request.eta = 0.5
+        request.timestepSpacing = .trailing
+        request.sizeConditioning = SizeConditioning(originalWidth: 2048, originalHeight: 1536, cropTop: 0, cropLeft: 256)
+        var panel = ParameterPanel(width: 64, height: 64)
+        panel.load(request)
+        let made = panel.request(prompt: "b", negative: "")
+        #expect(made.clipSkip == 2 && made.eta == 0.5 && made.timestepSpacing == .trailing
+            && made.sizeConditioning == request.sizeConditioning)
+        panel.selected = .spacing
+        for character in "sideways" { panel.type(character) }
+        #expect(panel.applyTyped()?.hasPrefix("unknown timestep spacing sideways") == true && panel.timestepSpacing == .trailing)
+        panel.type("m"); panel.type("o"); panel.type("d"); panel.type("e"); panel.type("l")
+        #expect(panel.applyTyped() == nil && panel.timestepSpacing == nil)
     }
 }

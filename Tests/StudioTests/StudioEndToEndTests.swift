@@ -94,7 +94,7 @@ import Testing
         // 900 steps (the most is the model's 1000), then Esc: the run is cancelled and nothing is saved.
         try tmux.run(["send-keys", "-t", "studio", "BTab"])  // focus: image
         try tmux.run(["send-keys", "-t", "studio", "BTab"])  // focus: parameters
-        for key in ["Down", "Down", "9", "0", "0", "Enter", "Tab", "Tab"] {
+        for key in ["Down", "Down", "Down", "9", "0", "0", "Enter", "Tab", "Tab"] {
             try tmux.run(["send-keys", "-t", "studio", key])
         }
         #expect(try tmux.wait(seconds: 10) { try tmux.screen().contains("Steps      900") })
@@ -228,7 +228,7 @@ import Testing
         try literal(sd2)
         try send("Enter")
         #expect(try tmux.wait(seconds: 30) { try tmux.screen().contains("Loaded sd2") }, "\((try? tmux.screen()) ?? "")")
-        #expect(try tmux.screen().contains("Model      \u{2039} sd2 \u{203A}"))
+        #expect(try tmux.screen().contains("Model      \u{2039} sd2 (SD 2.x) \u{203A}"))
         // A contact sheet of the earlier run, saved after the switch, still names sd1, its model.
         try send("Tab", "e")
         #expect(tmux.wait(seconds: 10) { Self.pngs(in: outputs).filter { $0.hasSuffix("-timeline-noisy.png") }.count == 2 })

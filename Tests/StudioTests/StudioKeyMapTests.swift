@@ -50,8 +50,9 @@ import Testing
         #expect(state.focus == .parameters)
         _ = StudioKeyMap.handle(.right, state: &state, editorWidth: 40)
         #expect(state.panel.sampler == .ddim)
-        _ = StudioKeyMap.handle(.down, state: &state, editorWidth: 40)
-        _ = StudioKeyMap.handle(.down, state: &state, editorWidth: 40)
+        _ = StudioKeyMap.handle(.down, state: &state, editorWidth: 40)  // schedule
+        _ = StudioKeyMap.handle(.down, state: &state, editorWidth: 40)  // spacing
+        _ = StudioKeyMap.handle(.down, state: &state, editorWidth: 40)  // steps
         Self.type("42", into: &state)
         #expect(state.panel.typing == "42" && state.panel.steps == 20)
         _ = StudioKeyMap.handle(.enter, state: &state, editorWidth: 40)

@@ -33,10 +33,11 @@ public struct CancellationBenchmark: Sendable {
         let unet = try UNet2DConditionModel(config: unetConfig, weights: weights)
         let sample = try weights.tensor("input.latent", shape: [2, 4, latentHeight, latentWidth])
         let context = try weights.tensor("input.context", shape: [2, 77, unetConfig.crossAttentionDim])
+        let added = try ComponentBenchmark.addedConditioning(unetConfig, weights: weights, batch: 2, width: width, height: height)
         var results: [Sample] = []
         for delay in delays {
             results.append(measure(.unetBatch2, after: delay) { check in
-                _ = try unet(sample, timesteps: [500, 500], context: context, check: check)
+                _ = try unet(sample, timesteps: [500, 500], context: context, added: added, check: check)
             })
         }
         let vae = try AutoencoderKL(config: try architecture.vaeConfig(), weights: weights)

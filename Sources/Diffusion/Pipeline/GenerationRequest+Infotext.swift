@@ -3,7 +3,8 @@ import Foundation
 extension Infotext {
     /// The text stipple writes for `image` made with `model` (A1111's field names and order):
     /// `Steps, Sampler, Schedule type, CFG scale, Seed, Size, Model hash, Model, Denoising
-    /// strength, Clip skip, Eta DDIM, RNG, Version`. The sampler is written under A1111's name
+    /// strength, Clip skip, Eta DDIM, RNG, Version`, plus stipple's `Timestep spacing`, and SDXL's
+    /// `Original size` and `Crop top left` when they are not the image's own. The sampler is written under A1111's name
     /// (`Euler a`, `DPM++ 2M`), `default` resolved to the model's own class.
     public init(image: GeneratedImage, model: StableDiffusionModel, modelHash: String?, version: String) {
         self.init(request: image.request, seed: image.seed, width: image.image.width, height: image.image.height,
@@ -25,6 +26,15 @@ extension Infotext {
         if request.initImage != nil { fields.append(("Denoising strength", Self.number(request.strength))) }
         if request.clipSkip != 1 { fields.append(("Clip skip", "\(request.clipSkip)")) }
         if request.eta != 0 { fields.append(("Eta DDIM", Self.number(request.eta))) }
+        // stipple's own fields, only when set (A1111 has no such settings): what `--from` needs
+        // to give the same image again.
+        if let spacing = request.timestepSpacing { fields.append(("Timestep spacing", spacing.rawValue)) }
+        let size = request.sizeConditioning
+        if model.family == .sdxl, !size.isDefault {
+            let original = (size.originalWidth ?? width, size.originalHeight ?? height)
+            fields.append(("Original size", "\(original.0)x\(original.1)"))
+            fields.append(("Crop top left", "\(size.cropTop),\(size.cropLeft)"))
+        }
         fields.append(("RNG", "CPU"))
         fields.append(("Version", version))
         self.init(prompt: request.prompt, negativePrompt: request.negativePrompt, fields: fields)
@@ -70,7 +80,11 @@ extension GenerationRequest {
         }
         // A1111 1.9+ writes the schedule here, older versions in the sampler's name; `Automatic`
         // leaves a ` Karras` name's schedule as it is.
-        if let type = infotext["Schedule type"] {
+        if let type = infotext["Schedule type"], type.lowercased().replacingOccurrences(of: "_", with: " ") == "sgm uniform" {
+            // A1111/Forge's "SGM Uniform" (what SDXL-Lightning and -Turbo are run with there):
+            // evenly spaced timesteps from the last; diffusers' trailing spacing (see warnings).
+            timestepSpacing = .trailing
+        } else if let type = infotext["Schedule type"] {
             do {
                 let parsed = try SigmaSchedule(parsing: type)
                 if parsed != .model { schedule = parsed }
@@ -91,6 +105,28 @@ extension GenerationRequest {
         // Clip skip's upper end depends on the model: GenerationRequest.validate checks it.
         if let skip = try value("Clip skip", GenerationLimits.clipSkip(layers: 1000).integer) { clipSkip = skip }
         if let eta = try value("Eta DDIM", GenerationLimits.eta.number) { self.eta = eta }
+        if let spacing = infotext["Timestep spacing"] {
+            guard let parsed = TimestepSpacing(rawValue: spacing.lowercased()) else {
+                throw .invalid("the image's timestep spacing \(GenerationLimits.shown(spacing)) is not leading, linspace or trailing")
+            }
+            timestepSpacing = parsed
+        }
+        if let original = infotext["Original size"] {
+            do {
+                let size = try SizeConditioning.parseSize(original)
+                (sizeConditioning.originalWidth, sizeConditioning.originalHeight) = (size.width, size.height)
+            } catch {
+                throw .invalid("the image's Original size: \(error.description)")
+            }
+        }
+        if let crop = infotext["Crop top left"] {
+            do {
+                let corner = try SizeConditioning.parseCorner(crop)
+                (sizeConditioning.cropTop, sizeConditioning.cropLeft) = (corner.top, corner.left)
+            } catch {
+                throw .invalid("the image's Crop top left: \(error.description)")
+            }
+        }
     }
 
     /// What `init(infotext:)` cannot reproduce from these parameters, one line each.
@@ -100,6 +136,10 @@ extension GenerationRequest {
         case "CPU": break
         case nil, "GPU": warnings.append("the image used GPU noise (A1111's default RNG); stipple draws torch's CPU noise, so the image will differ")
         case let other?: warnings.append("the image used RNG \(other); stipple draws torch's CPU noise, so the image will differ")
+        }
+        if let type = infotext["Schedule type"], type.lowercased().replacingOccurrences(of: "_", with: " ") == "sgm uniform" {
+            warnings.append("Schedule type SGM Uniform is run as trailing timestep spacing (its timesteps rounded to whole steps), "
+                            + "so the image may differ slightly")
         }
         for key in ["Hires upscale", "Hires steps", "Variation seed", "Face restoration", "Refiner"] where infotext[key] != nil {
             warnings.append("\(key) is not supported and is ignored")

@@ -206,6 +206,34 @@ public enum ModelFamily: String, Sendable, CaseIterable, CustomStringConvertible
         }
     }
 
+    /// The short name shown beside a model's name (the studio's Model field).
+    public var shortName: String {
+        switch self {
+        case .sd1: "SD 1.x"
+        case .sd2: "SD 2.x"
+        case .sdxl: "SDXL"
+        }
+    }
+
+    /// SDXL's training buckets near one megapixel (Stability's published aspect-ratio list, as
+    /// A1111 and ComfyUI users pick from): square, then each landscape size and its portrait twin.
+    public static let sdxlSizes: [(width: Int, height: Int)] = [
+        (1024, 1024), (1152, 896), (896, 1152), (1216, 832), (832, 1216), (1344, 768), (768, 1344), (1536, 640), (640, 1536),
+    ]
+
+    /// The sizes offered for a model made at `nativeSize` x `nativeSize`: SDXL's buckets scaled to
+    /// that area (multiples of 8), so an SD 1.x model gets 512x512, 576x448, 448x576, ... and a
+    /// 1024 model exactly SDXL's list.
+    public static func presetSizes(nativeSize: Int) -> [(width: Int, height: Int)] {
+        let scale = Double(max(8, nativeSize)) / 1024
+        var sizes: [(width: Int, height: Int)] = []
+        for (width, height) in sdxlSizes {
+            let scaled = (max(8, Int((Double(width) * scale / 8).rounded()) * 8), max(8, Int((Double(height) * scale / 8).rounded()) * 8))
+            if !sizes.contains(where: { $0 == scaled }) { sizes.append(scaled) }
+        }
+        return sizes
+    }
+
     /// The CLIP vocabulary shipped with stipple, padding as this family pads (for models without
     /// a tokenizer folder).
     public func bundledTokenizer() throws -> CLIPTokenizer {
