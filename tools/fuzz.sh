@@ -75,7 +75,9 @@ seed() {
     cp "$package/corpus/$target/"* "$dir/" 2>/dev/null || true
     local fixtures="$root/Tests"
     case $target in
-        safetensors) cp "$fixtures/DiffusionTests/Fixtures/safetensors/"* "$dir/" ;;
+        safetensors)  # the format's cases, and single-file checkpoints (the smaller SD1 and SDXL ones)
+            cp "$fixtures/DiffusionTests/Fixtures/safetensors/"* "$fixtures/DiffusionTests/Fixtures/single_file/sd1-fp16.safetensors" \
+               "$fixtures/DiffusionTests/Fixtures/sdxl/sdxl-fp16.safetensors" "$fixtures/DiffusionTests/Fixtures/sdxl/sdxl-refiner.safetensors" "$dir/" ;;
         png) cp "$fixtures/ImagingTests/Fixtures/png/"*.png "$dir/" ;;
         terminal-replies | keys) cp "$fixtures/TerminalTests/Fixtures/"*.reply "$dir/" ;;
         prompt-syntax | tokenizer | infotext)

@@ -226,7 +226,7 @@ struct GenerationOptions: ParsableArguments {
     @Option(name: .long, parsing: .unconditional, help: "Sampling steps (default 20).")
     var steps: Int?
 
-    @Option(name: .long, parsing: .unconditional, help: "Classifier-free guidance scale; 1 skips the unconditional pass (default 7).")
+    @Option(name: .long, parsing: .unconditional, help: "Classifier-free guidance scale; 1 and 0 skip the unconditional pass (0: as diffusers, for SDXL-Turbo and -Lightning) (default 7).")
     var cfgScale: Double?
 
     @Option(name: .long, parsing: .unconditional, help: "Seed; -1 picks a random one (default -1). Consecutive images use seed+1, ...")
@@ -257,7 +257,7 @@ struct GenerationOptions: ParsableArguments {
     @Option(name: .long, parsing: .unconditional, help: "img2img: how much to change the image, 0-1 (default 0.75).")
     var strength: Double?
 
-    @Option(name: .long, parsing: .unconditional, help: "Clip skip, A1111 numbering: 1 = last text-encoder layer (default 1).")
+    @Option(name: .long, parsing: .unconditional, help: "Clip skip, A1111 numbering: 1 = last text-encoder layer (default 1); SDXL uses the penultimate for 1 and 2, as A1111.")
     var clipSkip: Int?
 
     @Option(name: .long, parsing: .unconditional, help: "DDIM's eta (default 0).")

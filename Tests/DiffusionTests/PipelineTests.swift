@@ -46,17 +46,23 @@ import Testing
     }()
 
     /// Models are loaded once per folder and shared by the cases (as the studio shares one).
-    static let models = ModelCache()
+    static let models = ModelCache { try StableDiffusionModel(folder: folder.appendingPathComponent($0).path) }
 
+    /// Models by name, each loaded once by `load` (which must not use the cache itself).
     final class ModelCache: @unchecked Sendable {
         private var loaded: [String: StableDiffusionModel] = [:]
         private let lock = NSLock()
+        private let load: (String) throws -> StableDiffusionModel
+
+        init(load: @escaping (String) throws -> StableDiffusionModel) {
+            self.load = load
+        }
 
         func model(_ name: String) throws -> StableDiffusionModel {
             lock.lock()
             defer { lock.unlock() }
             if let model = loaded[name] { return model }
-            let model = try StableDiffusionModel(folder: PipelineTests.folder.appendingPathComponent(name).path)
+            let model = try load(name)
             loaded[name] = model
             return model
         }

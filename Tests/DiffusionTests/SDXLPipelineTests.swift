@@ -50,25 +50,12 @@ import Testing
         try! SafetensorsFile(path: folder.appendingPathComponent("latents.safetensors").path)
     }()
 
-    static let models = ModelCache()
-
-    /// Models loaded once each and shared by the cases.
-    final class ModelCache: @unchecked Sendable {
-        private var loaded: [String: StableDiffusionModel] = [:]
-        private let lock = NSLock()
-
-        func model(_ name: String) throws -> StableDiffusionModel {
-            lock.lock()
-            defer { lock.unlock() }
-            if let model = loaded[name] { return model }
-            let model: StableDiffusionModel
-            switch name {
-            case "sdxl-single": model = try SDXLPipelineTests.singleFile("sdxl.safetensors")
-            case "sdxl-fp16-single": model = try SDXLPipelineTests.singleFile("sdxl-fp16.safetensors")
-            default: model = try StableDiffusionModel(folder: SDXLPipelineTests.folder.appendingPathComponent(name).path)
-            }
-            loaded[name] = model
-            return model
+    /// Models loaded once each and shared by the cases: the folders, and the single files.
+    static let models = PipelineTests.ModelCache { name in
+        switch name {
+        case "sdxl-single": try singleFile("sdxl.safetensors")
+        case "sdxl-fp16-single": try singleFile("sdxl-fp16.safetensors")
+        default: try StableDiffusionModel(folder: folder.appendingPathComponent(name).path)
         }
     }
 

@@ -25,8 +25,8 @@ extension StableDiffusionModel {
             if let secondWeights = checkpoint.textEncoder2Weights, let secondConfig = checkpoint.textEncoder2Config {
                 let second = secondTokenizer ?? tokenizer
                 conditioner = try SDXLTextConditioner(
-                    first: .init(tokenizer: tokenizer, textModel: first, padToken: padToken),
-                    second: .init(tokenizer: second, textModel: CLIPTextModel(config: secondConfig, weights: secondWeights),
+                    first: CLIPTextConditioner(tokenizer: tokenizer, textModel: first, padToken: padToken),
+                    second: CLIPTextConditioner(tokenizer: second, textModel: CLIPTextModel(config: secondConfig, weights: secondWeights),
                                   padToken: second.pad),
                     projectionWeights: secondWeights, projectionDim: secondConfig.projectionDim, forceZerosForEmptyPrompt: true)
             } else {

@@ -15,7 +15,7 @@ public final class StableDiffusionModel: Sendable {
     public let name: String
     /// Which Stable Diffusion generation the weights belong to.
     public let family: ModelFamily
-    /// Prompts -> conditioning (today one CLIP: `CLIPTextConditioner`).
+    /// Prompts -> conditioning (`CLIPTextConditioner` for SD 1.x / 2.x, `SDXLTextConditioner` for SDXL).
     public let conditioner: any TextConditioner
     /// (latents, timesteps, conditioning) -> model output (today `UNet2DConditionModel`).
     public let denoiser: any Denoiser
@@ -25,7 +25,7 @@ public final class StableDiffusionModel: Sendable {
     public let scheduler: SchedulerConfig
     /// Pixels per latent cell (8 for SD; 2^(VAE levels - 1)).
     public var vaeScaleFactor: Int { decoder.downscale }
-    /// Latent channels (4 for SD1/SD2).
+    /// Latent channels (4 for SD 1.x, 2.x and XL).
     public var latentChannels: Int { decoder.latentChannels }
     /// The size the model was trained at (`unet.sample_size` x `vaeScaleFactor`), e.g. 512.
     public let nativeSize: Int
@@ -106,9 +106,9 @@ public final class StableDiffusionModel: Sendable {
                           try tokenizer(folder: path, name: "tokenizer_2", bundled: .exclamationMark))
         let secondWeights = try components.1.openWeights()
         let conditioner = try SDXLTextConditioner(
-            first: .init(tokenizer: tokenizers.0, textModel: CLIPTextModel(config: configs.0, weights: components.0.openWeights()),
+            first: CLIPTextConditioner(tokenizer: tokenizers.0, textModel: CLIPTextModel(config: configs.0, weights: components.0.openWeights()),
                          padToken: tokenizers.0.pad),
-            second: .init(tokenizer: tokenizers.1, textModel: CLIPTextModel(config: configs.1, weights: secondWeights),
+            second: CLIPTextConditioner(tokenizer: tokenizers.1, textModel: CLIPTextModel(config: configs.1, weights: secondWeights),
                           padToken: tokenizers.1.pad),
             projectionWeights: secondWeights, projectionDim: configs.1.projectionDim,
             forceZerosForEmptyPrompt: forceZerosForEmptyPrompt)
@@ -122,7 +122,7 @@ public final class StableDiffusionModel: Sendable {
         return try CLIPTokenizer.bundled(padding: bundled)
     }
 
-    /// An SD 1.x / 2.x model from its parts: a UNet that predicts what `scheduler` states and a VAE
+    /// A model (SD 1.x, 2.x or XL) from its parts: a text conditioner, a UNet that predicts what `scheduler` states and a VAE
     /// (single-file checkpoints and tests). With a `weightType` the UNet's large weights are
     /// converted to it into memory of its own, and it is a `ReloadingDenoiser` that can let them
     /// go; the text encoder and the VAE, which run once an image, always read theirs in place

@@ -15,29 +15,17 @@ import Tensor
 /// ComfyUI's `CLIPSetLastLayer` -2 is the same; so clip skip 1 and 2 both give the penultimate, and
 /// N > 2 takes `hidden_states[-N]` of both encoders (diffusers' `clip_skip` N - 2).
 public struct SDXLTextConditioner: TextConditioner {
-    /// One of the two encoders with its tokenizer and pad token.
-    public struct Encoder: Sendable {
-        public let tokenizer: CLIPTokenizer
-        public let textModel: CLIPTextModel
-        public let padToken: Int
-
-        public init(tokenizer: CLIPTokenizer, textModel: CLIPTextModel, padToken: Int) {
-            self.tokenizer = tokenizer
-            self.textModel = textModel
-            self.padToken = padToken
-        }
-    }
-
-    /// CLIP ViT-L (`text_encoder`, `conditioner.embedders.0`).
-    public let first: Encoder
+    /// CLIP ViT-L (`text_encoder`, `conditioner.embedders.0`) with its tokenizer and pad token:
+    /// each encoder is what SD 1.x / 2.x's whole text side is.
+    public let first: CLIPTextConditioner
     /// OpenCLIP ViT-bigG (`text_encoder_2`, `conditioner.embedders.1`).
-    public let second: Encoder
+    public let second: CLIPTextConditioner
     /// bigG's `text_projection` (no bias): pooled [1, hidden] -> [1, projection].
     let projection: Linear
     /// Whether an empty negative prompt is zeros rather than the encoding of "".
     public let forceZerosForEmptyPrompt: Bool
 
-    init(first: Encoder, second: Encoder, projection: Linear, forceZerosForEmptyPrompt: Bool) {
+    init(first: CLIPTextConditioner, second: CLIPTextConditioner, projection: Linear, forceZerosForEmptyPrompt: Bool) {
         self.first = first
         self.second = second
         self.projection = projection
@@ -46,7 +34,7 @@ public struct SDXLTextConditioner: TextConditioner {
 
     /// Builds the conditioner, reading bigG's `text_projection.weight` [projection, hidden] from
     /// `projectionWeights` (transformers' `CLIPTextModelWithProjection` names).
-    public init(first: Encoder, second: Encoder, projectionWeights: any WeightSource, projectionDim: Int,
+    public init(first: CLIPTextConditioner, second: CLIPTextConditioner, projectionWeights: any WeightSource, projectionDim: Int,
                 forceZerosForEmptyPrompt: Bool) throws {
         try self.init(first: first, second: second,
                       projection: Linear(projectionWeights, "text_projection", input: second.textModel.hiddenSize,
