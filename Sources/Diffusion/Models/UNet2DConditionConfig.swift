@@ -259,7 +259,9 @@ extension UNet2DConditionConfig {
         if let numClassEmbeds { throw unsupported("num_class_embeds", numClassEmbeds, "class-conditioned UNets") }
         if let encoderHidDim { throw unsupported("encoder_hid_dim", encoderHidDim, "projected encoder states, as in Kandinsky or DeepFloyd IF") }
         if let encoderHidDimType { throw unsupported("encoder_hid_dim_type", encoderHidDimType, "projected encoder states, as in Kandinsky or DeepFloyd IF") }
-        if let timeCondProjDim { throw unsupported("time_cond_proj_dim", timeCondProjDim, "guidance-embedding distilled UNets such as LCM") }
+        if let timeCondProjDim, timeCondProjDim < 2 {
+            throw invalid("time_cond_proj_dim \(timeCondProjDim) must be at least 2 (the guidance embedding's sines and cosines)")
+        }
         if dualCrossAttention { throw unsupported("dual_cross_attention", true, "Versatile Diffusion") }
         if resnetTimeScaleShift != "default" { throw unsupported("resnet_time_scale_shift", resnetTimeScaleShift, "only \"default\": the time embedding is added") }
         if timeEmbeddingType != "positional" { throw unsupported("time_embedding_type", timeEmbeddingType, "only sinusoidal \"positional\" timestep embeddings") }

@@ -44,6 +44,9 @@ struct UNetLayout {
     var timeEmbeddingChannels: Int
     /// SDXL's pooled-text and size/crop conditioning; nil for SD 1.x / 2.x.
     var textTime: TextTimeEmbedding?
+    /// LCM's `time_cond_proj_dim`: the width of the guidance-scale embedding added to the
+    /// timestep features through `time_embedding.cond_proj`; nil for other UNets.
+    var guidanceEmbeddingWidth: Int?
 }
 
 /// diffusers' `UNet2DConditionModel` for the SD 1.x / 2.x and SDXL families: predicts noise (or v)
@@ -57,6 +60,8 @@ public struct UNet2DConditionModel {
     let layout: UNetLayout
     let timeLinear1: Linear
     let timeLinear2: Linear
+    /// LCM's `time_embedding.cond_proj` (guidance embedding -> timestep features, no bias).
+    let guidanceProjection: Linear?
     /// SDXL's `add_embedding.linear_1` / `linear_2` (pooled text + time ids -> time embedding).
     let addLinear1: Linear?
     let addLinear2: Linear?
@@ -77,6 +82,9 @@ public struct UNet2DConditionModel {
         let first = layout.levels[0].channels
         timeLinear1 = try Linear(weights, "time_embedding.linear_1", input: first, output: layout.timeEmbeddingChannels)
         timeLinear2 = try Linear(weights, "time_embedding.linear_2", input: layout.timeEmbeddingChannels, output: layout.timeEmbeddingChannels)
+        guidanceProjection = try layout.guidanceEmbeddingWidth.map {
+            try Linear(weights, "time_embedding.cond_proj", input: $0, output: first, bias: false)
+        }
         if let textTime = layout.textTime {
             addLinear1 = try Linear(weights, "add_embedding.linear_1", input: textTime.inputWidth, output: layout.timeEmbeddingChannels)
             addLinear2 = try Linear(weights, "add_embedding.linear_2", input: layout.timeEmbeddingChannels, output: layout.timeEmbeddingChannels)
@@ -115,9 +123,16 @@ public struct UNet2DConditionModel {
 
     /// The time embedding MLP's output for each timestep: [N, 4 * channels], plus SDXL's added
     /// embedding of `added` (pooled [N, P] and time ids [N, k]) when the model has one.
-    func timeEmbedding(_ timesteps: [Float], added: (pooled: Tensor, timeIds: Tensor)? = nil) -> Tensor {
+    func timeEmbedding(_ timesteps: [Float], added: (pooled: Tensor, timeIds: Tensor)? = nil, guidance: [Float]? = nil) -> Tensor {
         var t = timestepEmbedding(timesteps: timesteps, dimension: layout.levels[0].channels,
                                   flipSinToCos: layout.flipSinToCos, downscaleFreqShift: layout.freqShift)  // [N, C0]
+        if let guidanceProjection, let width = layout.guidanceEmbeddingWidth, let guidance {
+            // diffusers' `get_guidance_scale_embedding`: w = scale - 1, times 1000, sines then cosines
+            // at frequencies exp(-ln(10000) k / (half - 1)).
+            let w = timestepEmbedding(timesteps: guidance.map { ($0 - 1) * 1000 }, dimension: width,
+                                      flipSinToCos: false, downscaleFreqShift: 1)  // [N, width]
+            t = add(t, guidanceProjection(w))
+        }
         t = timeLinear1(t)
         t = timeLinear2(silu(t))  // [N, 4 * C0]
         if let textTime = layout.textTime, let addLinear1, let addLinear2, let added {
@@ -138,19 +153,21 @@ public struct UNet2DConditionModel {
 
     /// sample [N, 4, h, w], one timestep per sample, context [N, 77 * k, contextDim] -> [N, 4, h, w].
     public func callAsFunction(_ sample: Tensor, timesteps: [Float], context: Tensor,
-                               added: (pooled: Tensor, timeIds: Tensor)? = nil) -> Tensor {
-        self(sample, timesteps: timesteps, context: context, added: added, check: {})
+                               added: (pooled: Tensor, timeIds: Tensor)? = nil, guidance: [Float]? = nil) -> Tensor {
+        self(sample, timesteps: timesteps, context: context, added: added, guidance: guidance, check: {})
     }
 
     /// As `callAsFunction(_:timesteps:context:added:)`; `check` runs before every resnet and transformer block, so a caller can abandon the call
     /// part-way by throwing from it (cancellation takes effect within one layer). `added` (SDXL's
     /// pooled text [N, P] and time ids [N, k]) must be given exactly when the model takes them.
     public func callAsFunction(_ sample: Tensor, timesteps: [Float], context: Tensor,
-                               added: (pooled: Tensor, timeIds: Tensor)? = nil,
+                               added: (pooled: Tensor, timeIds: Tensor)? = nil, guidance: [Float]? = nil,
                                check: () throws -> Void) rethrows -> Tensor {
         precondition(timesteps.count == sample.shape[0], "one timestep per sample")
         precondition((added == nil) == (layout.textTime == nil), "SDXL's pooled text and time ids go with SDXL's UNet only")
-        let t = timeEmbedding(timesteps, added: added)
+        precondition((guidance == nil) == (layout.guidanceEmbeddingWidth == nil) && (guidance?.count ?? timesteps.count) == timesteps.count,
+                     "a guidance scale per sample goes with an LCM UNet only")
+        let t = timeEmbedding(timesteps, added: added, guidance: guidance)
         var h = convIn(sample)
         var skips = [h]
         for block in down {

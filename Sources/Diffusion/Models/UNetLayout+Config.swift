@@ -27,5 +27,6 @@ extension UNetLayout {
         } else {
             textTime = nil
         }
+        guidanceEmbeddingWidth = config.timeCondProjDim
     }
 }

@@ -40,13 +40,15 @@ public struct Pipeline: Sendable {
         (resolved.width, resolved.height) = (width, height)
         let seed = request.seed ?? UInt64(UInt32.random(in: 0...UInt32.max))
         resolved.seed = seed
-        let guided = request.isGuided
+        // A model that takes the scale as an input (LCM) is never run twice per step.
+        let guided = request.isGuided && !model.denoiser.embedsGuidance
         // Fail on sampler settings before any model work.
         _ = try checkedSampler(resolved)
 
         try control.check()
         let (positive, negative) = try conditioning(resolved, guided: guided)
-        let context = negative.map { $0.batched(with: positive) } ?? positive
+        var context = negative.map { $0.batched(with: positive) } ?? positive
+        if model.denoiser.embedsGuidance { context.guidance = Float(request.cfgScale) }
         let decoder = latentDecoder(for: resolved)
 
         var images: [GeneratedImage] = []
@@ -85,10 +87,24 @@ public struct Pipeline: Sendable {
         do {
             var config = model.scheduler
             if let spacing = request.timestepSpacing { config.timestepSpacing = spacing.rawValue }
+            // An LCM-distilled UNet's img2img is LatentConsistencyModelImg2ImgPipeline's: the strength
+            // picks the steps from the start of the distillation schedule.
+            if model.denoiser.embedsGuidance, request.initImage != nil, request.schedule == .model, request.eta == 0,
+               (try? request.sampler.resolved(for: config)) == .lcm {
+                do {
+                    return try LCMSampler(config: config, steps: request.steps, strength: request.strength)
+                } catch {
+                    throw GenerationError.invalid(error.description)
+                }
+            }
             return try Diffusion.makeSampler(name: request.sampler, schedule: request.schedule, config: config,
                                              steps: request.steps, eta: Float(request.eta))
-        } catch {
+        } catch let error as GenerationError {
+            throw error
+        } catch let error as SamplerError {
             throw .invalid(error.description)
+        } catch {
+            throw .invalid("\(error)")
         }
     }
 

@@ -18,6 +18,9 @@ public struct Conditioning: Sendable {
     public var pooled: Tensor?
     /// [N, k]: extra per-sample conditioning values (SDXL's size and crop ids), nil when none.
     public var timeIds: Tensor?
+    /// The guidance scale, for a denoiser that takes it as an input (`Denoiser.embedsGuidance`:
+    /// LCM); the pipeline sets it, nil otherwise.
+    public var guidance: Float?
 
     public init(crossAttention: Tensor, pooled: Tensor? = nil, timeIds: Tensor? = nil) {
         self.crossAttention = crossAttention
@@ -35,8 +38,10 @@ public struct Conditioning: Sendable {
             guard let a, let b else { return nil }
             return concatBatch(a, b)
         }
-        return Conditioning(crossAttention: concatBatch(crossAttention, other.crossAttention),
-                            pooled: join(pooled, other.pooled), timeIds: join(timeIds, other.timeIds))
+        var joined = Conditioning(crossAttention: concatBatch(crossAttention, other.crossAttention),
+                                  pooled: join(pooled, other.pooled), timeIds: join(timeIds, other.timeIds))
+        joined.guidance = guidance
+        return joined
     }
 
     /// Whether every part is finite (a text encoder with broken weights gives NaN).

@@ -16,6 +16,7 @@ public final class ReloadingDenoiser: Denoiser {
     public let contextWidth: Int
     public let activationChannels: Int
     public let sampleSize: Int?
+    public let embedsGuidance: Bool
 
     /// Builds the denoiser with `load` now (so a broken checkpoint fails at load, not at the
     /// first step) and keeps it until `unload()`.
@@ -28,6 +29,7 @@ public final class ReloadingDenoiser: Denoiser {
         contextWidth = first.contextWidth
         activationChannels = first.activationChannels
         sampleSize = first.sampleSize
+        embedsGuidance = first.embedsGuidance
     }
 
     /// Whether the weights are in memory now.

@@ -17,9 +17,15 @@ public struct LCMSampler: Sampler {
     let clipRange: Float?
     /// `timestep_scaling`: how the timestep is scaled in the boundary condition.
     let timestepScaling: Float
+    /// The img2img strength the timesteps were picked for (LCM pipelines' own img2img), nil when
+    /// they span the whole distillation schedule.
+    let scheduleStrength: Double?
 
-    /// `LCMScheduler.from_config(config)` after `set_timesteps(steps)`.
-    public init(config: SchedulerConfig, steps: Int) throws(CheckpointError) {
+    /// `LCMScheduler.from_config(config)` after `set_timesteps(steps)`; with `strength`, after
+    /// `set_timesteps(steps, strength: strength)` as `LatentConsistencyModelImg2ImgPipeline` calls
+    /// it: the distillation schedule is cut to its first `Int(original * strength)` timesteps and
+    /// all `steps` are picked from that (img2img then starts at the first, not part-way).
+    public init(config: SchedulerConfig, steps: Int, strength: Double? = nil) throws(CheckpointError) {
         var defaults = SchedulerDefaults()
         defaults.betaStart = 0.00085
         defaults.betaEnd = 0.012
@@ -37,7 +43,14 @@ public struct LCMSampler: Sampler {
                 key: "steps", value: "\(steps)", note: "LCM allows at most original_inference_steps = \(original)"))
         }
         let k = train / original
-        let origin = (1...original).reversed().map { $0 * k - 1 }
+        let kept = strength.map { Int(Double(original) * $0) } ?? original
+        guard kept >= steps, kept >= 1 else {
+            throw CheckpointError(path: "", reason: .unsupportedConfig(
+                key: "steps", value: "\(steps)", note: "LCM img2img at strength \(Infotext.number(strength ?? 1)) keeps \(kept) of the "
+                    + "\(original) distillation timesteps; use at most \(kept) steps or a higher strength"))
+        }
+        scheduleStrength = strength
+        let origin = (1...kept).reversed().map { $0 * k - 1 }
         timesteps = TimestepSpacing.linspace(0, Double(origin.count), steps + 1).dropLast()
             .map { Float(origin[Int($0.rounded(.down))]) }
         finalAlphaCumprod = (config.setAlphaToOne ?? true) ? 1 : schedule.alphasCumprod[0]
@@ -47,6 +60,14 @@ public struct LCMSampler: Sampler {
     }
 
     public func scaleModelInput(_ sample: Tensor, stepIndex: Int) -> Tensor { sample }
+
+    /// Where img2img starts: at the first timestep when `strength` already cut the schedule,
+    /// else as every sampler (diffusers' `get_timesteps`).
+    public func firstStepIndex(strength: Double, steps: Int) -> Int {
+        guard scheduleStrength == nil else { return 0 }
+        let kept = min(Int(Double(steps) * strength), steps)
+        return min(max(steps - kept, 0) * order, timesteps.count)
+    }
 
     public mutating func step<Random: RandomSource>(modelOutput: Tensor, stepIndex: Int, sample: Tensor,
                                                     random: inout Random) -> SamplerStep {

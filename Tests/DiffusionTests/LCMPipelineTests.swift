@@ -1,0 +1,82 @@
+import Foundation
+import Imaging
+import Testing
+@testable import Diffusion
+
+/// Parity with diffusers' `LatentConsistencyModelPipeline` / `LatentConsistencyModelImg2ImgPipeline`
+/// on a tiny LCM-distilled UNet (`time_cond_proj_dim`: the guidance scale is an input, one UNet
+/// pass a step), and with `StableDiffusionPipeline` running a plain SD UNet with `LCMScheduler` at
+/// CFG 1 (what LCM-LoRA users run); Fixtures/lcm, made by tools/make_lcm_fixtures.py. The bar is
+/// the pipelines': <= 2 levels, >= 99% within one level, latents within 5e-3.
+@Suite struct LCMPipelineTests {
+    static var folder: URL { CheckpointFixtures.root.appendingPathComponent("lcm") }
+
+    struct Case: Decodable, CustomTestStringConvertible {
+        var name: String
+        var folder: String
+        var task: String
+        var prompt: String
+        var steps: Int
+        var cfg: Double
+        var seed: UInt64
+        var width: Int
+        var height: Int
+        var sampler: String
+        var strength: Double?
+        var init_image: String?
+        var output: String
+
+        var testDescription: String { name }
+    }
+
+    static let cases: [Case] = {
+        guard let data = try? Data(contentsOf: folder.appendingPathComponent("cases.json")) else { return [] }
+        return (try? JSONDecoder().decode([Case].self, from: data)) ?? []
+    }()
+
+    static let latents: SafetensorsFile = {
+        try! SafetensorsFile(path: folder.appendingPathComponent("latents.safetensors").path)
+    }()
+
+    static let models = PipelineTests.ModelCache { try StableDiffusionModel(folder: folder.appendingPathComponent($0).standardized.path) }
+
+    @Test func fixturesArePresent() {
+        #expect(Self.cases.count >= 10)
+    }
+
+    @Test func lcmUNetTakesTheGuidanceScale() throws {
+        let model = try Self.models.model("lcm")
+        #expect(model.denoiser.embedsGuidance)
+        #expect(try !Self.models.model("../pipelines/sd1").denoiser.embedsGuidance)
+    }
+
+    @Test(arguments: cases)
+    func matchesDiffusers(_ fixture: Case) throws {
+        let model = try Self.models.model(fixture.folder)
+        var request = GenerationRequest(prompt: fixture.prompt)
+        request.steps = fixture.steps
+        request.cfgScale = fixture.cfg
+        request.seed = fixture.seed
+        request.sampler = try SamplerName(parsing: fixture.sampler)
+        request.width = fixture.width
+        request.height = fixture.height
+        request.preview = .off
+        if let initName = fixture.init_image {
+            let image = try PNG.read(path: Self.folder.appendingPathComponent(initName).path).image
+            request.initImage = PixelImage(width: image.width, height: image.height, rgb: image.flattened().pixels)
+            request.strength = fixture.strength ?? 0.75
+        }
+        let image = try #require(try Pipeline(model: model).run(request).first)
+        let expected = try PNG.read(path: Self.folder.appendingPathComponent(fixture.output).path).image
+        let (worst, withinOne) = PipelineTests.compare(image.image.rgb, expected.flattened().pixels)
+        let latents = try Self.latents.tensor(fixture.name)
+        let latentError = zip(image.latents.storage, latents.storage).map { abs($0 - $1) }.max() ?? .infinity
+        if ProcessInfo.processInfo.environment["STIPPLE_PARITY_TABLE"] == "1" {
+            print("lcm \(fixture.name) max \(worst) within1 \(String(format: "%.4f", withinOne)) latents \(latentError)")
+        }
+        #expect(image.latents.shape == latents.shape)
+        #expect(latentError <= 5e-3, "\(fixture.name): latents differ by up to \(latentError)")
+        #expect(worst <= 2, "\(fixture.name): max difference \(worst) levels")
+        #expect(withinOne >= 0.99, "\(fixture.name): \(withinOne * 100)% of values within one level")
+    }
+}
