@@ -100,6 +100,7 @@ import Testing
         ("addition_time_embed_dim", "255", "invalid config: addition_embed_type \"text_time\" needs an even, positive addition_time_embed_dim"),
         ("projection_class_embeddings_input_dim", "null",
          "invalid config: addition_embed_type \"text_time\" needs projection_class_embeddings_input_dim (pooled width + ids x addition_time_embed_dim)"),
+        ("time_cond_proj_dim", "1", "invalid config: time_cond_proj_dim 1 must be at least 2 (the guidance embedding's sines and cosines)"),
         ("transformer_layers_per_block", "[1, 0, 10]", "invalid config: transformer_layers_per_block has 0; each level needs 1 to 64 transformer blocks"),
         ("transformer_layers_per_block", "[1, 2, 100]", "invalid config: transformer_layers_per_block has 100; each level needs 1 to 64 transformer blocks"),
     ])
@@ -117,7 +118,6 @@ import Testing
         ("num_class_embeds", "10"),
         ("encoder_hid_dim", "768"),
         ("encoder_hid_dim_type", #""text_proj""#),
-        ("time_cond_proj_dim", "256"),
         ("dual_cross_attention", "true"),
         ("resnet_time_scale_shift", #""scale_shift""#),
         ("time_embedding_type", #""fourier""#),
