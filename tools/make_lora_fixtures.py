@@ -25,7 +25,7 @@ follow the README's rule; every case differs visibly from the same run without i
 embedding; float64 reruns and typical mistakes (figures printed; they are in the README).
 Made with torch 2.15.0 (CPU), diffusers 0.42.1, transformers 5.25.0, peft 0.21.2; the run records
 its own versions in `versions.json`. Output is byte-for-byte reproducible (fixed seeds, one CPU
-thread). Runs in about a minute.
+thread). Runs in about 90 seconds (`--quick`: 40).
 """
 import argparse
 import contextlib
@@ -44,13 +44,14 @@ import torch
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import diffusers  # noqa: E402
-from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline  # noqa: E402
+from diffusers import StableDiffusionPipeline  # noqa: E402
 import peft  # noqa: E402
 import transformers  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import convert_to_single_file as converter  # noqa: E402
 import make_parity_fixtures as parity  # noqa: E402
+from make_lcm_fixtures import tree_bytes  # noqa: E402  (every file but README.md, as bytes)
 import make_pipeline_fixtures as pipelines  # noqa: E402
 import make_sdxl_fixtures as sdxl  # noqa: E402
 import make_single_file_fixtures as ldm  # noqa: E402
@@ -63,7 +64,7 @@ LORA_DIR, EMBEDDING_DIR = "loras", "embeddings"  # what --lora-dir / --embedding
 MODELS = {"sd1": "../pipelines/sd1", "sd2": "../pipelines/sd2", "sdxl": "../sdxl/sdxl"}
 
 # What the LoRAs target (diffusers module names, by their last parts).
-UNET_LINEAR = ("to_q", "to_k", "to_v", "to_out.0", "ff.net.0.proj", "ff.net.2", "proj_in", "proj_out")  # in attentions.N
+UNET_LINEAR = ("to_q", "to_k", "to_v", "to_out.0", "ff.net.0.proj", "ff.net.2", "proj_in", "proj_out")  # attentions.N
 UNET_CONV = ("conv1", "conv2", "conv_shortcut", "time_emb_proj")  # in resnets.N; plus down/upsamplers.0.conv
 TEXT = ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.out_proj", "mlp.fc1", "mlp.fc2")
 TEXT_ENCODERS = ("text_encoder", "text_encoder_2")
@@ -71,7 +72,8 @@ TEXT_ENCODERS = ("text_encoder", "text_encoder_2")
 KOHYA_PREFIX = {"unet": "lora_unet_", "text_encoder": "lora_te_"}
 KOHYA_PREFIX_XL = {"unet": "lora_unet_", "text_encoder": "lora_te1_", "text_encoder_2": "lora_te2_"}
 BASE_MODEL_VERSION = {"sd1": "sd_v1", "sd2": "sd_v2", "sdxl": "sdxl_base_v1-0"}
-ARCHITECTURE = {"sd1": "stable-diffusion-v1", "sd2": "stable-diffusion-v2-768-v", "sdxl": "stable-diffusion-xl-v1-base"}
+ARCHITECTURE = {"sd1": "stable-diffusion-v1", "sd2": "stable-diffusion-v2-768-v",
+                "sdxl": "stable-diffusion-xl-v1-base"}
 
 # The LoRA files. parts: target group -> (rank, alpha); alpha None = not stored (PEFT without
 # metadata, old diffusers: alpha = rank). strength: the size of alpha/rank * up @ down relative to
@@ -192,8 +194,10 @@ def make_entries(pipe, spec):
         group = next((g for g in spec["parts"] if in_group(component, name, g)), None)
         if group is None or not name.startswith(spec.get("within", "")):
             continue
-        rank, alpha = spec["parts"][group]
         weight = module.weight
+        if group == "unet_conv" and weight[0, 0].numel() == 1 and "unet" in spec["parts"]:
+            group = "unet"  # conv_dim / conv_alpha are for kxk convolutions; linear and 1x1 take the dim
+        rank, alpha = spec["parts"][group]
         fan_in = weight[0].numel()
         gain = spec["strength"] * rank / (alpha if alpha is not None else rank)
         if weight.dim() == 2:
@@ -203,8 +207,8 @@ def make_entries(pipe, spec):
             down = torch.randn(rank, *weight.shape[1:], generator=gen) * fan_in ** -0.5
             up = torch.randn(weight.shape[0], rank, 1, 1, generator=gen) * gain * rank ** -0.5
         entries.append((component, name, down.to(spec["dtype"]), up.to(spec["dtype"]), rank, alpha))
-    assert entries and {g for g in spec["parts"]} == {
-        next(g for g in spec["parts"] if in_group(c, n, g)) for c, n, *_ in entries}, spec
+    assert {g for g in spec["parts"]} == {next(g for g in spec["parts"] if in_group(c, n, g))
+                                          for c, n, *_ in entries}, spec
     return entries
 
 
@@ -286,7 +290,8 @@ def loha_tensors(pipe, spec, entries, gen_seed):
         out_features, in_features = up.shape[0], down.shape[1]
         tensors[f"{key}.hada_w1_a"] = up
         tensors[f"{key}.hada_w1_b"] = down
-        tensors[f"{key}.hada_w2_a"] = (torch.randn(out_features, rank, generator=gen) * rank ** -0.5).to(spec["dtype"])
+        w2_a = torch.randn(out_features, rank, generator=gen) * rank ** -0.5
+        tensors[f"{key}.hada_w2_a"] = w2_a.to(spec["dtype"])
         tensors[f"{key}.hada_w2_b"] = torch.randn(rank, in_features, generator=gen).to(spec["dtype"])
         tensors[f"{key}.alpha"] = torch.tensor(alpha, dtype=spec["dtype"])
     return tensors
@@ -591,7 +596,7 @@ def make_cases():
     for stem, weight in (("sd1_kohya_r4", "1"), ("sd1_kohya_r4", "0.5"), ("sd1_kohya_r4", "-0.8"),
                          ("sd1_kohya_unet_r8", "1"), ("sd1_kohya_te_r8", "1"), ("sd1_peft_r8", "1"),
                          ("sd1_peft_plain_r4", "1"), ("sd1_diffusers_old_r4", "1"), ("sd1_locon_r4", "1")):
-        label = stem.removeprefix("sd1_") + ("" if weight == "1" else f"-{weight}")
+        label = stem.removeprefix("sd1_") + ("" if weight == "1" else f"-w{weight}")
         cases.append(case("sd1", label, f"{house} <lora:{stem}:{weight}>", 601))
     cases.append(case("sd1", "two-loras", "a red house <lora:sd1_kohya_r4:0.8> by the sea "
                       "<lora:sd1_peft_r8:0.4> at sunset", 601))
@@ -652,10 +657,14 @@ def describe(entry, pipe, out_dir):
     tokenizers = (("prompt", pipe.tokenizer),) + ((("prompt_2", pipe.tokenizer_2),) if model == "sdxl" else ())
     for label, tokenizer in tokenizers:
         entry[f"{label}_ids"] = diffusers_ids(pipe, tokenizer, entry["diffusers_prompt"])
+        # A1111 replaces each tag by "" and keeps the spaces around it: the same ids
+        a1111_text = LORA_TAG.sub("", entry["prompt"])
+        assert diffusers_ids(pipe, tokenizer, a1111_text) == entry[f"{label}_ids"], entry["name"]
         if entry["negative_prompt"] is not None and entry["cfg"] > 1:
             entry[f"negative_{label}_ids"] = diffusers_ids(pipe, tokenizer, entry["negative_prompt"])
         if counts:
-            entry[f"{label}_embedding_ids"] = {str(i): list(v) for i, v in sorted(placeholders(tokenizer, counts).items())}
+            added = sorted(placeholders(tokenizer, counts).items())
+            entry[f"{label}_embedding_ids"] = {str(i): list(v) for i, v in added}
     for lora in entry["loras"]:
         parts = {}
         for component, _, _, _, scale in read_lora(os.path.join(out_dir, lora["file"]), pipe, model):
@@ -701,7 +710,8 @@ def lora_record(out_dir, stem, spec, entries):
     return dict(file=f"{LORA_DIR}/{stem}.safetensors", model=spec["model"], base_folder=MODELS[spec["model"]],
                 format=spec["format"], dtype=str(spec["dtype"]).removeprefix("torch."), tensors=count,
                 modules=modules, rank_alpha={g: list(v) for g, v in spec["parts"].items()},
-                metadata=None if metadata is None else dict(sorted(metadata.items())), sha256=sha256, tensor_data_sha256=data_hash, a1111_short_hash=data_hash[:12],
+                metadata=None if metadata is None else dict(sorted(metadata.items())), sha256=sha256,
+                tensor_data_sha256=data_hash, a1111_short_hash=data_hash[:12],
                 diffusers=diffusers_response(path, spec["model"]) or "loads")
 
 
@@ -732,13 +742,15 @@ def build(out_dir):
         if entry["loras"] or entry["embeddings"]:
             plain = plain_run(entry, out_dir)
             effect = compare(result, plain)
-            entry["effect_vs_plain"] = dict(max_levels=effect[0], mean_levels=round(mean_levels(result[0], plain[0]), 2),
+            entry["effect_vs_plain"] = dict(max_levels=effect[0],
+                                            mean_levels=round(mean_levels(result[0], plain[0]), 2),
                                             within_one_level=round(effect[1], 4),
                                             latents_max_abs_diff=float(f"{effect[2]:.3g}"))
             assert effect[0] > MIN_EFFECT and not meets_bar(effect), (entry["name"], effect)
         std = float(result[0].std())
         print(f"{entry['name']:28s} std {std:5.1f} levels, latents std {result[1].std():6.2f}"
-              + (f", vs plain: {figures_text(effect)}, mean {entry['effect_vs_plain']['mean_levels']}" if entry["loras"] or entry["embeddings"] else ""))
+              + (f", vs plain: {figures_text(effect)}, mean {entry['effect_vs_plain']['mean_levels']}"
+                 if entry["loras"] or entry["embeddings"] else ""))
         assert std > 20, f"{entry['name']}: nearly flat image"
     latents = {name: final.float().contiguous() for name, (_, final) in references.items()}
     safetensors.torch.save_file(latents, os.path.join(out_dir, "latents.safetensors"), metadata={"format": "pt"})
@@ -753,27 +765,14 @@ def build(out_dir):
     return cases, references
 
 
-def tree_bytes(root):
-    files = {}
-    for folder, _, names in os.walk(root):
-        for name in names:
-            path = os.path.join(folder, name)
-            if os.path.relpath(path, root) != "README.md":
-                with open(path, "rb") as f:
-                    files[os.path.relpath(path, root)] = f.read()
-    return files
-
-
 def check_rebuild(out_dir):
     """A second build in a temporary folder writes the same files, byte for byte."""
-    first = tree_bytes(out_dir)
     with tempfile.TemporaryDirectory() as tmp:
         with open(os.devnull, "w") as quiet, contextlib.redirect_stdout(quiet):
             build(tmp)
-        second = tree_bytes(tmp)
-    assert first.keys() == second.keys(), sorted(set(first) ^ set(second))
-    differ = [name for name in first if first[name] != second[name]]
-    assert not differ, f"a second build wrote different bytes: {differ}"
+        first, second = tree_bytes(out_dir), tree_bytes(tmp)
+    differ = sorted(name for name in first.keys() | second.keys() if first.get(name) != second.get(name))
+    assert not differ, f"a second build wrote different or other files: {differ}"
     print(f"determinism: a second build writes the same {len(first)} files byte for byte")
 
 
@@ -796,7 +795,7 @@ def check_loras(out_dir, cases, references):
 def check_routes(out_dir, cases, references):
     """fuse_lora(lora_scale=w) and set_adapters([name], [w]) + fuse_lora() fuse the same weights;
     LoRAs applied at run time (not fused) give the fused image within the bar."""
-    entry = next(c for c in cases if c["name"] == "sd1-kohya_r4-0.5")
+    entry = next(c for c in cases if c["name"] == "sd1-kohya_r4-w0.5")
     (path, weight), = lora_paths(out_dir, entry)
     a = prepared(out_dir, entry)
     b = load_base("sd1")
@@ -956,7 +955,8 @@ def mistakes(out_dir, cases, references):
         ("sd1-kohya_r4", "alpha ignored (alpha 1, rank 4: scale 1 instead of 0.25)", dict(scale=lambda s, d: 1.0)),
         ("sd2-kohya_r8", "alpha not divided by rank (alpha 4, rank 8: 4 instead of 0.5)",
          dict(scale=lambda s, d: s * d.shape[0])),
-        ("sd1-peft_r8", "lora_adapter_metadata ignored (alpha = rank: 1 instead of 0.5)", dict(scale=lambda s, d: 1.0)),
+        ("sd1-peft_r8", "lora_adapter_metadata ignored (alpha = rank: 1 instead of 0.5)",
+         dict(scale=lambda s, d: 1.0)),
         ("sd1-locon_r4", "the file's one ss_network_alpha (2) for the 3x3 convolutions too (2/8, not 1/8)",
          dict(scale=lambda s, d: 2.0 / d.shape[0] if conv3(d) else s)),
         ("sd1-locon_r4", "3x3 convolutions skipped", dict(keep=lambda c, d: not conv3(d))),
@@ -971,8 +971,8 @@ def mistakes(out_dir, cases, references):
         figures = compare(variant(by_name[name], **how), references[name])
         print(f"{name}, {label}: {figures_text(figures)}")
         caught &= not meets_bar(figures)
-    for name in ("sd1-kohya_r4", "sd1-kohya_r4-0.5"):
-        other = "sd1-kohya_r4-0.5" if name == "sd1-kohya_r4" else "sd1-kohya_r4--0.8"
+    for name in ("sd1-kohya_r4", "sd1-kohya_r4-w0.5"):
+        other = "sd1-kohya_r4-w0.5" if name == "sd1-kohya_r4" else "sd1-kohya_r4-w-0.8"
         figures = compare(references[name], references[other])
         print(f"{name} vs {other} (only the weight differs): {figures_text(figures)}")
         caught &= not meets_bar(figures)
