@@ -12,6 +12,12 @@ public func geluTanh(_ x: Tensor) -> Tensor { mapElements(x, GELUTanhFunction.se
 /// CLIP's quick GELU: y = x · sigmoid(1.702 x). Any shape.
 public func quickGELU(_ x: Tensor) -> Tensor { mapElements(x, QuickGELUFunction.self) }
 
+/// max(x, 0) elementwise (NaN stays NaN, as PyTorch's).
+public func relu(_ x: Tensor) -> Tensor { mapElements(x, ReLUFunction.self) }
+
+/// tanh(x / 3) · 3 elementwise: TAESD's soft clamp of latents to (-3, 3) before decoding.
+public func softClamp3(_ x: Tensor) -> Tensor { mapElements(x, SoftClamp3Function.self) }
+
 /// Gated GELU (diffusers GEGLU after its projection): x [..., 2n] -> x[..., :n] · gelu(x[..., n:]) [..., n].
 public func geglu(_ x: Tensor) -> Tensor {
     let width = x.shape.last ?? 0
@@ -49,6 +55,11 @@ enum GELUFunction: ElementwiseFunction { @inline(__always) static func apply(_ x
 enum GELUTanhFunction: ElementwiseFunction { @inline(__always) static func apply(_ x: Float) -> Float { fastGELUTanh(x) } }
 /// x · sigmoid(1.702 x).
 enum QuickGELUFunction: ElementwiseFunction { @inline(__always) static func apply(_ x: Float) -> Float { fastSwish(x, 1.702) } }
+
+/// max(x, 0); NaN passes through.
+enum ReLUFunction: ElementwiseFunction { @inline(__always) static func apply(_ x: Float) -> Float { x < 0 ? 0 : x } }
+/// tanh(x / 3) · 3 (libm's tanhf: called once per latent value, never in a hot loop).
+enum SoftClamp3Function: ElementwiseFunction { @inline(__always) static func apply(_ x: Float) -> Float { Foundation.tanhf(x / 3) * 3 } }
 
 /// y = F(x) elementwise over any shape, split over cores for large tensors.
 func mapElements<F: ElementwiseFunction>(_ x: Tensor, _: F.Type) -> Tensor {

@@ -21,7 +21,7 @@ struct Generate: ParsableCommand {
 
     @OptionGroup var options: GenerationOptions
 
-    @Option(name: .long, help: "Previews while sampling: off, approx or full (shown with --show on a terminal; default off).")
+    @Option(name: .long, help: "Previews while sampling: off, approx, full (the VAE every --preview-interval steps) or taesd (the tiny decoder every step) (shown with --show on a terminal; default off).")
     var preview: PreviewMode = .off
 
     @Option(name: .long, help: "What previews show: denoised (the model's estimate of the final image) or noisy (the latent as it is).")
@@ -61,8 +61,9 @@ struct Generate: ParsableCommand {
         let weightType = try options.weightTypeOrConfigured()
         let model: StableDiffusionModel
         do {
-            model = try ModelLocator.load(path: options.model, prediction: options.prediction?.type, weightType: weightType)
-        } catch {
+            model = try options.withTinyDecoder(ModelLocator.load(path: options.model, prediction: options.prediction?.type,
+                                                                  weightType: weightType))
+        } catch let error as CustomStringConvertible {
             throw CommandFailure(error.description)
         }
         clock.mark(.load)
@@ -209,6 +210,7 @@ enum PredictionChoice: String, ExpressibleByArgument, CaseIterable {
 
 extension PreviewMode: ExpressibleByArgument {}
 extension TimestepSpacing: ExpressibleByArgument {}
+extension ImageDecoder: ExpressibleByArgument {}
 extension PreviewLatent: ExpressibleByArgument {}
 
 /// The generation settings `stipple generate` and `stipple studio` share (for the studio they are
@@ -273,6 +275,12 @@ struct GenerationOptions: ParsableArguments {
 
     @Option(name: .long, help: "Prediction type of a single-file checkpoint: epsilon or v (SD2 768-v models).")
     var prediction: PredictionChoice?
+
+    @Option(name: .long, help: "A tiny decoder (TAESD) for --preview taesd and --decoder taesd: a diffusers AutoencoderTiny folder, or madebyollin's taesd_decoder.safetensors (its _encoder beside it is used too); default: the model folder's taesd/.")
+    var taesd: String?
+
+    @Option(name: .long, help: "What decodes the final image: vae (default) or taesd (far faster, a little less detail).")
+    var decoder: ImageDecoder?
 
     @Option(name: .long, help: "Folder for NNNNN-SEED.png files (default: outputs/, or output_dir in the config file).")
     var outputDir: String?
@@ -342,6 +350,13 @@ struct GenerationOptions: ParsableArguments {
             (request.sizeConditioning.originalWidth, request.sizeConditioning.originalHeight) = (originalSize.width, originalSize.height)
         }
         if let cropTopLeft { (request.sizeConditioning.cropTop, request.sizeConditioning.cropLeft) = (cropTopLeft.top, cropTopLeft.left) }
+        if let decoder { request.decoder = decoder }
+    }
+
+    /// `model` with `--taesd`'s tiny decoder, when given.
+    func withTinyDecoder(_ model: StableDiffusionModel) throws -> StableDiffusionModel {
+        guard let taesd else { return model }
+        return try model.withTinyDecoder(AutoencoderTiny.load(path: taesd))
     }
 }
 

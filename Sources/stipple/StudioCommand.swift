@@ -52,9 +52,9 @@ struct StudioCommand: ParsableCommand {
         FileHandle.standardError.write(Data("stipple: loading model...\n".utf8))
         let model: StableDiffusionModel
         do {
-            model = try ModelLocator.load(path: options.model, prediction: options.prediction?.type,
-                                          weightType: options.weightType ?? config.weightType)
-        } catch {
+            model = try options.withTinyDecoder(ModelLocator.load(path: options.model, prediction: options.prediction?.type,
+                                                                  weightType: options.weightType ?? config.weightType))
+        } catch let error as CustomStringConvertible {
             throw CommandFailure(error.description)
         }
         var initial = GenerationRequest(prompt: "")

@@ -22,6 +22,11 @@ import Testing
     @Test func geluMatchesReference() { expectElementwise(gelu(Self.inputs), geluReference(Self.inputs), tolerance: 1e-6) }
     @Test func geluTanhMatchesReference() { expectElementwise(geluTanh(Self.inputs), geluTanhReference(Self.inputs), tolerance: 1e-6) }
     @Test func quickGELUMatchesReference() { expectElementwise(quickGELU(Self.inputs), quickGELUReference(Self.inputs), tolerance: 1e-6) }
+    @Test func reluAndSoftClampMatchReference() {
+        expectElementwise(relu(Self.inputs), mapReference(Self.inputs) { max($0, 0) }, tolerance: 0)
+        expectElementwise(softClamp3(Self.inputs), mapReference(Self.inputs) { Foundation.tanh($0 / 3) * 3 }, tolerance: 1e-6)
+        #expect(relu(Tensor(shape: [1], values: [.nan])).storage[0].isNaN)  // as PyTorch: NaN is not hidden
+    }
 
     /// In the negative tail GELU is tiny; it must stay accurate relative to itself, not only to 1.
     @Test func geluNegativeTailIsRelativelyAccurate() {

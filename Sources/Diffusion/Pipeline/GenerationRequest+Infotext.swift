@@ -29,6 +29,7 @@ extension Infotext {
         // stipple's own fields, only when set (A1111 has no such settings): what `--from` needs
         // to give the same image again.
         if let spacing = request.timestepSpacing { fields.append(("Timestep spacing", spacing.rawValue)) }
+        if request.decoder == .taesd { fields.append(("Decoder", "TAESD")) }
         let size = request.sizeConditioning
         if model.family == .sdxl, !size.isDefault {
             let original = (size.originalWidth ?? width, size.originalHeight ?? height)
@@ -105,6 +106,12 @@ extension GenerationRequest {
         // Clip skip's upper end depends on the model: GenerationRequest.validate checks it.
         if let skip = try value("Clip skip", GenerationLimits.clipSkip(layers: 1000).integer) { clipSkip = skip }
         if let eta = try value("Eta DDIM", GenerationLimits.eta.number) { self.eta = eta }
+        if let decoder = infotext["Decoder"] {
+            guard let parsed = ImageDecoder(rawValue: decoder.lowercased()) else {
+                throw .invalid("the image's Decoder \(GenerationLimits.shown(decoder)) is not VAE or TAESD")
+            }
+            self.decoder = parsed
+        }
         if let spacing = infotext["Timestep spacing"] {
             guard let parsed = TimestepSpacing(rawValue: spacing.lowercased()) else {
                 throw .invalid("the image's timestep spacing \(GenerationLimits.shown(spacing)) is not leading, linspace or trailing")

@@ -43,6 +43,9 @@ public struct GenerationRequest: Sendable, Equatable {
     /// Also preview the other latent (`StepProgress.otherPreview`): the studio's timeline keeps
     /// both, so a person can toggle between them after the run.
     public var previewBothLatents = false
+    /// What decodes the final image: the model's VAE, or its tiny decoder (TAESD: far faster,
+    /// a little less detail).
+    public var decoder: ImageDecoder = .vae
     /// `full` previews decode with the VAE every this many steps.
     public var fullPreviewInterval: Int = 5
     /// Whether the VAE decodes (and img2img encodes) in overlapping tiles (`TiledDecoder`):
@@ -87,6 +90,10 @@ public struct GenerationRequest: Sendable, Equatable {
                 throw .invalid("init image is \(image.width)x\(image.height), the generation \(w)x\(h)")
             }
         }
+        if model.tinyDecoder == nil && (preview == .taesd || decoder == .taesd) {
+            throw .invalid("\(decoder == .taesd ? "--decoder taesd" : "--preview taesd") needs a tiny decoder: give --taesd PATH "
+                           + "(a TAESD folder or taesd_decoder.safetensors), or put one in the model folder's taesd/")
+        }
         try MemoryEstimate(request: self, model: model).check()
     }
 }
@@ -99,6 +106,16 @@ public enum PreviewMode: String, CaseIterable, Sendable {
     case approx
     /// A VAE decode every `fullPreviewInterval` steps (full size; costs a decode each time).
     case full
+    /// A tiny-decoder (TAESD) decode after every step: full size, about 1% of a VAE decode.
+    case taesd
+}
+
+/// What decodes the final image (`GenerationRequest.decoder`, `--decoder`).
+public enum ImageDecoder: String, CaseIterable, Sendable {
+    /// The model's VAE.
+    case vae
+    /// The model's tiny decoder (TAESD).
+    case taesd
 }
 
 /// When the VAE works in tiles (`GenerationRequest.vaeTiling`).

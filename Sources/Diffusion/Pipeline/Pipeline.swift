@@ -62,7 +62,7 @@ public struct Pipeline: Sendable {
                                      control: control, observer: observer)
             if unloadsDenoiserBeforeLastDecode && index == request.batchCount - 1 { model.denoiser.unload() }
             observer(.decoding(imageIndex: index))
-            let image = try decode(latents, decoder: decoder, control: control)
+            let image = try decode(latents, decoder: request.decoder == .taesd ? model.tinyDecoder ?? decoder : decoder, control: control)
             let duration = clock.now - start
             let seconds = Double(duration.components.seconds) + Double(duration.components.attoseconds) * 1e-18
             let generated = GeneratedImage(image: image, seed: single.seed!, imageIndex: index, request: single,
@@ -203,8 +203,9 @@ public struct Pipeline: Sendable {
             var otherPreview: PixelImage?
             switch request.preview {
             case .off: break
-            case .approx, .full:
+            case .approx, .full, .taesd:
                 let full = request.preview == .full
+                let tiny = request.preview == .taesd ? model.tinyDecoder : nil
                 if !full || step % request.fullPreviewInterval == 0 || step == total {
                     func latent(_ kind: PreviewLatent) -> Tensor {
                         switch kind {
@@ -215,7 +216,8 @@ public struct Pipeline: Sendable {
                         }
                     }
                     func pixels(_ kind: PreviewLatent) throws(GenerationError) -> PixelImage {
-                        full ? try decode(latent(kind), decoder: decoder, control: control) : model.previewFactors.rgb(latent(kind))
+                        if let tiny { return try decode(latent(kind), decoder: tiny, control: control) }
+                        return full ? try decode(latent(kind), decoder: decoder, control: control) : model.previewFactors.rgb(latent(kind))
                     }
                     preview = try pixels(request.previewLatent)
                     if request.previewBothLatents {

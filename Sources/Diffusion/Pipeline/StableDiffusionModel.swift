@@ -33,6 +33,9 @@ public final class StableDiffusionModel: Sendable {
     public let previewFactors: LatentPreviewFactors
     /// The weight files, for the model hash.
     public let weightFiles: [String]
+    /// A tiny autoencoder (TAESD) for cheap previews and, on request, the final decode: the
+    /// folder's `taesd/` when it has one, or one given with `withTinyDecoder`; nil otherwise.
+    public let tinyDecoder: AutoencoderTiny?
 
     /// What the denoiser's output means, as the model states it.
     public var parameterisation: Parameterisation { denoiser.parameterisation }
@@ -75,11 +78,26 @@ public final class StableDiffusionModel: Sendable {
             : try Self.clipConditioner(folder: path, variant: variant, crossAttentionWidth: unetConfig.crossAttentionDim)
         let factors = LatentPreviewFactors.load(folder: path)
             ?? .standard(family: text.family, latentChannels: vaeConfig.latentChannels)
+        let taesd = url.appendingPathComponent("taesd").path
+        let tiny = FileManager.default.fileExists(atPath: taesd) ? try AutoencoderTiny.load(path: taesd) : nil
         try self.init(path: path, name: url.lastPathComponent, family: text.family, conditioner: text.conditioner,
                       unetConfig: unetConfig, unetWeights: unetComponent.openWeights(), weightType: weightType,
                       vaeConfig: vaeConfig, vaeWeights: vaeComponent.openWeights(), scheduler: scheduler,
                       previewFactors: factors,
-                      weightFiles: unetComponent.weightFiles + text.weightFiles + vaeComponent.weightFiles)
+                      weightFiles: unetComponent.weightFiles + text.weightFiles + vaeComponent.weightFiles, tinyDecoder: tiny)
+    }
+
+    /// This model with `tiny` as its tiny decoder (`--taesd`); refused when its latents are not
+    /// the model's (channels, or pixels per latent cell).
+    public func withTinyDecoder(_ tiny: AutoencoderTiny) throws -> StableDiffusionModel {
+        guard tiny.latentChannels == latentChannels, tiny.downscale == vaeScaleFactor else {
+            throw CheckpointError(path: path, reason: .invalidConfig(
+                "the tiny decoder reads \(tiny.latentChannels)-channel latents at \(tiny.downscale) pixels a cell; "
+                    + "this model makes \(latentChannels)-channel latents at \(vaeScaleFactor)"))
+        }
+        return try StableDiffusionModel(path: path, name: name, family: family, conditioner: conditioner, denoiser: denoiser,
+                                        decoder: decoder, scheduler: scheduler, previewFactors: previewFactors,
+                                        weightFiles: weightFiles, tinyDecoder: tiny)
     }
 
     /// SD 1.x / 2.x's text side of a folder: `tokenizer/` (or the bundled vocabulary) and `text_encoder/`.
@@ -130,7 +148,8 @@ public final class StableDiffusionModel: Sendable {
     convenience init(path: String, name: String, family: ModelFamily, conditioner: any TextConditioner,
                      unetConfig: UNet2DConditionConfig, unetWeights: any WeightSource, weightType: WeightType? = nil,
                      vaeConfig: AutoencoderKLConfig, vaeWeights: any WeightSource, scheduler: SchedulerConfig,
-                     previewFactors: LatentPreviewFactors, weightFiles: [String]) throws {
+                     previewFactors: LatentPreviewFactors, weightFiles: [String],
+                     tinyDecoder: AutoencoderTiny? = nil) throws {
         let parameterisation = Parameterisation(scheduler: scheduler)
         let denoiser: any Denoiser
         if let weightType {
@@ -143,14 +162,14 @@ public final class StableDiffusionModel: Sendable {
         }
         try self.init(path: path, name: name, family: family, conditioner: conditioner, denoiser: denoiser,
                       decoder: AutoencoderKL(config: vaeConfig, weights: vaeWeights), scheduler: scheduler,
-                      previewFactors: previewFactors, weightFiles: weightFiles)
+                      previewFactors: previewFactors, weightFiles: weightFiles, tinyDecoder: tinyDecoder)
     }
 
     /// A model of any parts that fit together: the conditioning as wide as the denoiser attends
     /// to, the decoder's latents the denoiser's.
     init(path: String, name: String, family: ModelFamily, conditioner: any TextConditioner, denoiser: any Denoiser,
          decoder: any LatentDecoder, scheduler: SchedulerConfig, previewFactors: LatentPreviewFactors,
-         weightFiles: [String]) throws {
+         weightFiles: [String], tinyDecoder: AutoencoderTiny? = nil) throws {
         self.path = path
         self.name = name
         self.family = family
@@ -161,6 +180,7 @@ public final class StableDiffusionModel: Sendable {
         nativeSize = (denoiser.sampleSize ?? 64) * decoder.downscale
         self.previewFactors = previewFactors
         self.weightFiles = weightFiles
+        self.tinyDecoder = tinyDecoder
     }
 }
 
