@@ -129,7 +129,14 @@ import Testing
         let recorder = Recorder()
         let queue = GenerationQueue()
         let box = ControlBox()
-        recorder.onStep = { progress in if progress.step == 2 { box.control?.cancel() } }
+        recorder.onStep = { progress in
+            guard progress.step == 2 else { return }
+            // The job can reach step 2 before `submit` has returned its control (a fast model on
+            // a busy machine): wait for it rather than cancel nothing.
+            let deadline = Date().addingTimeInterval(10)
+            while box.control == nil && Date() < deadline { Thread.sleep(forTimeInterval: 0.001) }
+            box.control?.cancel()
+        }
         box.control = queue.submit(Self.request(steps: 10), model: model) { recorder.observe($0) }
         #expect(recorder.done.wait(timeout: .now() + 120) == .success)
         #expect(recorder.wasCancelled)
