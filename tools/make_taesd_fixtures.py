@@ -18,7 +18,7 @@ refuses to write unless the two agree byte for byte. Options:
                                          Encoder/Decoder (its taesd.py, not part of this project) and
                                          compare outputs; the full-width TAESD too (in memory only)
     --full-size DIR                      also write the full-width (64-channel) TAESD set, float16,
-                                         to DIR (about 9.8 MB: too big to commit; for a local check)
+                                         to DIR (about 10 MB: too big to commit; for a local check)
 
 The configurations (all `act_fn` relu, `upsample_fn` nearest, `upsampling_scaling_factor` 2,
 `latent_channels` 4, `scaling_factor` 1.0, `shift_factor` 0.0):
@@ -240,8 +240,8 @@ def check_with_taesd_py(path, folder, model, refs):
     taesd = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(taesd)
     encoder, decoder = taesd.Encoder(4).eval(), taesd.Decoder(4).eval()
-    encoder.load_state_dict({k: v.float() for k, v in safetensors.torch.load_file(os.path.join(folder, ENCODER_FILE)).items()})
-    decoder.load_state_dict({k: v.float() for k, v in safetensors.torch.load_file(os.path.join(folder, DECODER_FILE)).items()})
+    for module, file in ((encoder, ENCODER_FILE), (decoder, DECODER_FILE)):
+        module.load_state_dict({k: v.float() for k, v in safetensors.torch.load_file(os.path.join(folder, file)).items()})
     with torch.no_grad():
         for key, value in refs.items():
             kind, name, what = key.split(".")
@@ -331,7 +331,8 @@ def write_pipeline_cases(out_dir, tiny):
         pipelines.save_png(pixels, os.path.join(out_dir, entry["output"]))
         latents[entry["name"]] = final.float().contiguous()
         entries.append(entry)
-    safetensors.torch.save_file(latents, os.path.join(out_dir, "pipeline-latents.safetensors"), metadata={"format": "pt"})
+    safetensors.torch.save_file(latents, os.path.join(out_dir, "pipeline-latents.safetensors"),
+                                metadata={"format": "pt"})
     with open(os.path.join(out_dir, "cases.json"), "w") as f:
         json.dump(entries, f, indent=1)
         f.write("\n")
@@ -364,7 +365,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("out_dir", nargs="?", default=OUT, help="output folder (default: %(default)s)")
     parser.add_argument("--check-taesd-py", metavar="PATH", help="madebyollin's taesd.py, to check the original layout")
-    parser.add_argument("--full-size", metavar="DIR", help="also write the full-width set (float16, ~9.8 MB) to DIR")
+    parser.add_argument("--full-size", metavar="DIR", help="also write the full-width set (float16, ~10 MB) to DIR")
     options = parser.parse_args()
 
     torch.set_num_threads(1)

@@ -34,6 +34,31 @@ import Testing
         #expect(URL(fileURLWithPath: path).standardizedFileURL.path == Self.modelFolder.standardizedFileURL.path)
     }
 
+    /// Its tiny decoder (samples/shapes-64/taesd, distilled from its VAE by tools/train_taesd.py)
+    /// loads with the model and decodes its images close to the VAE (30 dB and more on the
+    /// card's held-out captions; the bar here leaves room for one caption).
+    @Test func tinyDecoderDecodesCloseToTheVAE() throws {
+        let model = try StableDiffusionModel(folder: Self.modelFolder.path)
+        let tiny = try #require(model.tinyDecoder)
+        #expect(tiny.latentChannels == model.latentChannels && tiny.downscale == model.vaeScaleFactor)
+        for (caption, seed) in Self.cases.prefix(3) {
+            var request = GenerationRequest(prompt: caption)
+            request.seed = seed
+            let vae = try #require(try Pipeline(model: model).run(request).first)
+            request.decoder = .taesd
+            let fast = try #require(try Pipeline(model: model).run(request).first)
+            #expect(fast.latents.storage == vae.latents.storage)
+            var sum = 0.0
+            for (a, b) in zip(fast.image.rgb, vae.image.rgb) {
+                let d = Double(Int(a) - Int(b))
+                sum += d * d
+            }
+            let mse = max(sum / Double(max(vae.image.rgb.count, 1)), 1e-9)
+            let psnr: Double = 10 * log10(65025 / mse)
+            #expect(psnr >= 25, "\(caption): \(psnr) dB")
+        }
+    }
+
     @Test func imagesShowWhatTheCaptionsAsk() throws {
         let model = try StableDiffusionModel(folder: Self.modelFolder.path)
         let pipeline = Pipeline(model: model)
