@@ -100,12 +100,10 @@ import Tensor
             if case .step(let progress) = event, progress.preview != nil { previews += 1 }
         }.first)
         #expect(previews == fixture.steps)  // a tiny-decoder preview after every step
-        let expected = try PNG.read(path: AutoencoderTinyTests.folder.appendingPathComponent(fixture.output).path).image
-        let (worst, withinOne) = PipelineTests.compare(image.image.rgb, expected.flattened().pixels)
         let latents = try SafetensorsFile(path: AutoencoderTinyTests.folder.appendingPathComponent("pipeline-latents.safetensors").path)
             .tensor(fixture.name)
-        let latentError = zip(image.latents.storage, latents.storage).map { abs($0 - $1) }.max() ?? .infinity
-        #expect(latentError <= 5e-3 && worst <= 2 && withinOne >= 0.99, "\(fixture.name): \(worst) levels, \(withinOne), latents \(latentError)")
+        try PipelineTests.expectParity(image, png: AutoencoderTinyTests.folder.appendingPathComponent(fixture.output),
+                                       latents: latents, label: "taesd \(fixture.name)")
         #expect(throws: GenerationError.self) {
             var vaeOnly = request
             vaeOnly.preview = .off

@@ -67,16 +67,7 @@ import Testing
             request.strength = fixture.strength ?? 0.75
         }
         let image = try #require(try Pipeline(model: model).run(request).first)
-        let expected = try PNG.read(path: Self.folder.appendingPathComponent(fixture.output).path).image
-        let (worst, withinOne) = PipelineTests.compare(image.image.rgb, expected.flattened().pixels)
-        let latents = try Self.latents.tensor(fixture.name)
-        let latentError = zip(image.latents.storage, latents.storage).map { abs($0 - $1) }.max() ?? .infinity
-        if ProcessInfo.processInfo.environment["STIPPLE_PARITY_TABLE"] == "1" {
-            print("lcm \(fixture.name) max \(worst) within1 \(String(format: "%.4f", withinOne)) latents \(latentError)")
-        }
-        #expect(image.latents.shape == latents.shape)
-        #expect(latentError <= 5e-3, "\(fixture.name): latents differ by up to \(latentError)")
-        #expect(worst <= 2, "\(fixture.name): max difference \(worst) levels")
-        #expect(withinOne >= 0.99, "\(fixture.name): \(withinOne * 100)% of values within one level")
+        try PipelineTests.expectParity(image, png: Self.folder.appendingPathComponent(fixture.output),
+                                       latents: Self.latents.tensor(fixture.name), label: "lcm \(fixture.name)")
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Imaging
+import Tensor
 import Testing
 @testable import Diffusion
 
@@ -102,27 +103,32 @@ import Testing
         #expect(Self.cases.count >= 63)
     }
 
+    /// The pipeline bar, for every parity suite: `image` against diffusers' PNG at `png` and its
+    /// final latents: max difference <= 2 levels, >= 99% of values within one level, latents within
+    /// 5e-3 (printed with STIPPLE_PARITY_TABLE=1 under `label`).
+    static func expectParity(_ image: GeneratedImage, png: URL, latents: Tensor, label: String,
+                             sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let expected = try PNG.read(path: png.path).image
+        #expect(image.image.width == expected.width && image.image.height == expected.height, sourceLocation: sourceLocation)
+        let (worst, withinOne) = compare(image.image.rgb, expected.flattened().pixels)
+        let latentError = zip(image.latents.storage, latents.storage).map { abs($0 - $1) }.max() ?? .infinity
+        if ProcessInfo.processInfo.environment["STIPPLE_PARITY_TABLE"] == "1" {
+            print("\(label) max \(worst) within1 \(String(format: "%.4f", withinOne)) latents \(latentError)")
+        }
+        #expect(image.latents.shape == latents.shape, sourceLocation: sourceLocation)
+        #expect(latentError <= 5e-3, "\(label): latents differ by up to \(latentError)", sourceLocation: sourceLocation)
+        #expect(worst <= 2, "\(label): max difference \(worst) levels", sourceLocation: sourceLocation)
+        #expect(withinOne >= 0.99, "\(label): \(withinOne * 100)% of values within one level", sourceLocation: sourceLocation)
+    }
+
     @Test(arguments: cases)
     func matchesDiffusers(_ fixture: Case) throws {
         let model = try Self.models.model(fixture.model)
         let images = try Pipeline(model: model).run(try Self.request(for: fixture))
         #expect(images.count == 1)
         guard let image = images.first else { return }
-        let expected = try PNG.read(path: Self.folder.appendingPathComponent(fixture.output).path).image
-        #expect(image.image.width == expected.width && image.image.height == expected.height)
-        let (worst, withinOne) = Self.compare(image.image.rgb, expected.flattened().pixels)
-        if ProcessInfo.processInfo.environment["STIPPLE_PARITY_TABLE"] == "1" {
-            print("pipeline \(fixture.name) max \(worst) within1 \(String(format: "%.4f", withinOne))")
-        }
-        let latents = try Self.latents.tensor(fixture.name)
-        let latentError = zip(image.latents.storage, latents.storage).map { abs($0 - $1) }.max() ?? .infinity
-        #expect(image.latents.shape == latents.shape)
-        #expect(latentError <= 5e-3, "\(fixture.name): latents differ by up to \(latentError)")
-        if ProcessInfo.processInfo.environment["STIPPLE_PARITY_TABLE"] == "1" {
-            print("pipeline \(fixture.name) latents \(latentError)")
-        }
-        #expect(worst <= 2, "\(fixture.name): max difference \(worst) levels")
-        #expect(withinOne >= 0.99, "\(fixture.name): \(withinOne * 100)% of values within one level")
+        try Self.expectParity(image, png: Self.folder.appendingPathComponent(fixture.output),
+                              latents: Self.latents.tensor(fixture.name), label: "pipeline \(fixture.name)")
     }
 }
 

@@ -113,18 +113,8 @@ import Testing
         let images = try Pipeline(model: model).run(try Self.request(for: fixture))
         #expect(images.count == 1)
         guard let image = images.first else { return }
-        let expected = try PNG.read(path: Self.folder.appendingPathComponent(fixture.output).path).image
-        #expect(image.image.width == expected.width && image.image.height == expected.height)
-        let (worst, withinOne) = PipelineTests.compare(image.image.rgb, expected.flattened().pixels)
-        let latents = try Self.latents.tensor(fixture.name)
-        let latentError = zip(image.latents.storage, latents.storage).map { abs($0 - $1) }.max() ?? .infinity
-        if ProcessInfo.processInfo.environment["STIPPLE_PARITY_TABLE"] == "1" {
-            print("sdxl \(fixture.name) max \(worst) within1 \(String(format: "%.4f", withinOne)) latents \(latentError)")
-        }
-        #expect(image.latents.shape == latents.shape)
-        #expect(latentError <= 5e-3, "\(fixture.name): latents differ by up to \(latentError)")
-        #expect(worst <= 2, "\(fixture.name): max difference \(worst) levels")
-        #expect(withinOne >= 0.99, "\(fixture.name): \(withinOne * 100)% of values within one level")
+        try PipelineTests.expectParity(image, png: Self.folder.appendingPathComponent(fixture.output),
+                                       latents: Self.latents.tensor(fixture.name), label: "sdxl \(fixture.name)")
     }
 }
 
