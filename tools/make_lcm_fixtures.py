@@ -227,20 +227,11 @@ def run_case(pipe, entry, out_dir, runner_class=None, embedding=None, **extra):
     args = dict(prompt=entry["prompt"], num_inference_steps=entry["steps"], guidance_scale=entry["cfg"],
                 generator=torch.Generator("cpu").manual_seed(entry["seed"]), output_type="np",
                 callback_on_step_end=keep, callback_on_step_end_tensor_inputs=watched, **extra)
-    if entry["task"] == "txt2img":
-        args.update(width=entry["width"], height=entry["height"])
-    else:
-        image = Image.open(os.path.join(out_dir, entry["init_image"]))
-        image.load()
-        assert image.size == (entry["width"], entry["height"]), entry["name"]
-        args.update(image=image, strength=entry["strength"])
-    with torch.inference_mode():
-        images = runner(**args).images
-    assert images.shape == (1, entry["height"], entry["width"], 3), images.shape
+    pixels = pipelines.run_pixels(runner, args, entry, out_dir)
     last = seen[-1][1]
     if "denoised" in last:  # the LCM pipelines decode `denoised`: the last step's prev_sample
         assert torch.equal(last["denoised"], last["latents"]), entry["name"]
-    return (images[0] * 255).round().astype(np.uint8), last["latents"], [t for t, _ in seen]
+    return pixels, last["latents"], [t for t, _ in seen]
 
 
 def describe(entry, pipe, timesteps):

@@ -362,6 +362,14 @@ def run_case(pipe, entry, out_dir):
                 num_inference_steps=entry["steps"], guidance_scale=entry["cfg"],
                 generator=torch.Generator("cpu").manual_seed(entry["seed"]), output_type="np",
                 callback_on_step_end=keep_latents)
+    return run_pixels(runner, args, entry, out_dir), steps[-1]
+
+
+def run_pixels(runner, args, entry, out_dir):
+    """Runs `runner` with `args` plus the case's size (txt2img) or init image and strength
+    (img2img); returns the uint8 image [H, W, 3] as the pipeline's numpy_to_pil makes it.
+    Shared by the SDXL and LCM fixture scripts."""
+    args = dict(args)
     if entry["task"] == "txt2img":
         args.update(width=entry["width"], height=entry["height"])
     else:
@@ -372,8 +380,7 @@ def run_case(pipe, entry, out_dir):
     with torch.inference_mode():
         images = runner(**args).images
     assert images.shape == (1, entry["height"], entry["width"], 3), images.shape
-    pixels = (images[0] * 255).round().astype(np.uint8)  # the pipeline's numpy_to_pil
-    return pixels, steps[-1]
+    return (images[0] * 255).round().astype(np.uint8)
 
 
 def save_png(pixels, path):

@@ -359,18 +359,7 @@ def run_case(pipe, entry, out_dir):
                 crops_coords_top_left=tuple(entry["crops_coords_top_left"]))
     if entry["original_size"] is not None:
         args["original_size"] = tuple(entry["original_size"])
-    if entry["task"] == "txt2img":
-        args.update(width=entry["width"], height=entry["height"])
-    else:
-        image = Image.open(os.path.join(out_dir, entry["init_image"]))
-        image.load()
-        assert image.size == (entry["width"], entry["height"]), entry["name"]
-        args.update(image=image, strength=entry["strength"])
-    with torch.inference_mode():
-        images = runner(**args).images
-    assert images.shape == (1, entry["height"], entry["width"], 3), images.shape
-    pixels = (images[0] * 255).round().astype(np.uint8)  # the pipeline's numpy_to_pil
-    return pixels, steps[-1]
+    return pipelines.run_pixels(runner, args, entry, out_dir), steps[-1]
 
 
 def add_time_ids(entry):
