@@ -152,7 +152,11 @@ public struct PromptConditioning {
 
     /// `conditioning` [1, T, hidden] followed by the empty prompt's encoding up to `length` tokens.
     func padded(_ conditioning: Tensor, to length: Int, clipSkip: Int) throws(PromptConditioningError) -> Tensor {
-        let empty = try encode("", clipSkip: clipSkip)  // [1, 77, hidden]
+        Self.padded(conditioning, to: length, with: try encode("", clipSkip: clipSkip))
+    }
+
+    /// `conditioning` [1, T, width] followed by copies of `empty` [1, 77, width] up to `length` tokens.
+    static func padded(_ conditioning: Tensor, to length: Int, with empty: Tensor) -> Tensor {
         var storage = conditioning.storage
         for _ in 0..<((length - conditioning.shape[1]) / CLIPTokenizer.windowLength) { storage += empty.storage }
         return Tensor(shape: [1, length, conditioning.shape[2]], values: storage)

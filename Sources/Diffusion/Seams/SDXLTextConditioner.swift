@@ -75,8 +75,8 @@ public struct SDXLTextConditioner: TextConditioner {
                 let length = max(positive.states.shape[1], negative.states.shape[1])
                 if positive.states.shape[1] < length || negative.states.shape[1] < length {
                     let empty = try encode("", with: encoders, clipSkip: clipSkip).states
-                    positive.states = Self.padded(positive.states, to: length, with: empty)
-                    negative.states = Self.padded(negative.states, to: length, with: empty)
+                    positive.states = PromptConditioning.padded(positive.states, to: length, with: empty)
+                    negative.states = PromptConditioning.padded(negative.states, to: length, with: empty)
                 }
             }
             return (Conditioning(crossAttention: positive.states, pooled: positive.pooled, timeIds: timeIds),
@@ -102,10 +102,4 @@ public struct SDXLTextConditioner: TextConditioner {
         return (joined, projection(pooled))
     }
 
-    /// `states` [1, T, width] followed by copies of `empty` [1, 77, width] up to `length` tokens.
-    private static func padded(_ states: Tensor, to length: Int, with empty: Tensor) -> Tensor {
-        var storage = states.storage
-        for _ in 0..<((length - states.shape[1]) / CLIPTokenizer.windowLength) { storage += empty.storage }
-        return Tensor(shape: [1, length, states.shape[2]], values: storage)
-    }
 }
