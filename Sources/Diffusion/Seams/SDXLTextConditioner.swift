@@ -101,5 +101,4 @@ public struct SDXLTextConditioner: TextConditioner {
             b.shape[1] < length ? try encoders.1.padded(b, to: length, clipSkip: clipSkip) : b)
         return (joined, projection(pooled))
     }
-
 }
