@@ -18,13 +18,17 @@ public struct StudioConfig: Sendable, Equatable {
     public var theme: String?
     /// The precision the UNet's large weights are kept in (`weight_type`: "f32", "f16" or "bf16"; nil: as stored).
     public var weightType: WeightType?
+    /// Where `<lora:NAME:WEIGHT>` finds its LoRA files (`lora_dir`).
+    public var loraDirectory: String?
+    /// Where textual-inversion embeddings are found by file name (`embeddings_dir`).
+    public var embeddingsDirectory: String?
     /// VAE tiling for the studio's generations (`vae_tiling`: "auto", "on" or "off").
     public var vaeTiling: VAETiling?
     /// What was ignored, one line each without the file's name: unknown keys, wrong types.
     public var warnings: [String] = []
 
     /// The keys stipple reads, in the order the warnings list them.
-    public static let knownKeys = ["model", "output_dir", "theme", "vae_tiling", "weight_type"]
+    public static let knownKeys = ["embeddings_dir", "lora_dir", "model", "output_dir", "theme", "vae_tiling", "weight_type"]
 
     /// The file is not valid TOML (or not UTF-8 text): where and why, one line.
     public struct SyntaxError: Error, CustomStringConvertible, Equatable {
@@ -81,6 +85,8 @@ public struct StudioConfig: Sendable, Equatable {
             switch key {
             case "model": model = string
             case "output_dir": outputDirectory = string
+            case "lora_dir": loraDirectory = string
+            case "embeddings_dir": embeddingsDirectory = string
             case "weight_type":
                 guard let type = WeightType(rawValue: string) else {
                     warnings.append("weight_type must be f32, f16 or bf16, not \(Self.quoted(string)); ignored")

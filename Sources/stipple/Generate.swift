@@ -57,6 +57,11 @@ struct Generate: ParsableCommand {
         }
         var request = try baseRequest()
         try applyOptions(to: &request)
+        do {
+            options.applyFolders(to: &request, config: try StudioConfig.current())
+        } catch {
+            throw CommandFailure(error.description)
+        }
 
         let weightType = try options.weightTypeOrConfigured()
         let model: StableDiffusionModel
@@ -282,6 +287,12 @@ struct GenerationOptions: ParsableArguments {
     @Option(name: .long, help: "What decodes the final image: vae (default) or taesd (far faster, a little less detail).")
     var decoder: ImageDecoder?
 
+    @Option(name: .long, help: "Folder of LoRA files that <lora:NAME:WEIGHT> in the prompt names (NAME.safetensors; default: lora_dir in the config file).")
+    var loraDir: String?
+
+    @Option(name: .long, help: "Folder of textual-inversion embeddings, used by file name in the prompts (default: embeddings_dir in the config file).")
+    var embeddingsDir: String?
+
     @Option(name: .long, help: "Folder for NNNNN-SEED.png files (default: outputs/, or output_dir in the config file).")
     var outputDir: String?
 
@@ -351,6 +362,12 @@ struct GenerationOptions: ParsableArguments {
         }
         if let cropTopLeft { (request.sizeConditioning.cropTop, request.sizeConditioning.cropLeft) = (cropTopLeft.top, cropTopLeft.left) }
         if let decoder { request.decoder = decoder }
+    }
+
+    /// --lora-dir and --embeddings-dir, else the config file's `lora_dir` and `embeddings_dir`.
+    func applyFolders(to request: inout GenerationRequest, config: StudioConfig) {
+        request.loraFolder = loraDir ?? config.loraDirectory ?? request.loraFolder
+        request.embeddingsFolder = embeddingsDir ?? config.embeddingsDirectory ?? request.embeddingsFolder
     }
 
     /// `model` with `--taesd`'s tiny decoder, when given.

@@ -59,6 +59,7 @@ struct StudioCommand: ParsableCommand {
         }
         var initial = GenerationRequest(prompt: "")
         options.apply(to: &initial)
+        options.applyFolders(to: &initial, config: config)
         if let tiling = config.vaeTiling { initial.vaeTiling = tiling }
         // A small model's VAE decodes in milliseconds: show real previews of every step.
         let small = model.nativeSize <= 128

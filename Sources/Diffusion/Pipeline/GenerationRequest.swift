@@ -51,6 +51,11 @@ public struct GenerationRequest: Sendable, Equatable {
     /// Whether the VAE decodes (and img2img encodes) in overlapping tiles (`TiledDecoder`):
     /// `.auto` tiles when the whole decode would not fit the memory available (`MemoryEstimate`).
     public var vaeTiling: VAETiling = .auto
+    /// Where `<lora:NAME:WEIGHT>` in the prompt finds `NAME.safetensors` (`--lora-dir`, `lora_dir`).
+    public var loraFolder: String?
+    /// Where textual-inversion embeddings named in the prompts are found, by file name
+    /// (`--embeddings-dir`, `embeddings_dir`).
+    public var embeddingsFolder: String?
 
     public init(prompt: String) {
         self.prompt = prompt
