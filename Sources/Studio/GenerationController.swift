@@ -193,6 +193,8 @@ public final class GenerationController {
             state.current?.append(step)
         case .decoding:
             state.setStatus("Decoding...")
+        case .warning(let message):
+            state.setStatus("Warning: \(message)", .warning)
         case .image(let image):
             state.current?.final = image.image
             save(image, state: &state)

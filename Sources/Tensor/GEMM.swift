@@ -126,3 +126,18 @@ func parallelSgemm(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, b:
         if splitRows { product(rows: start..<end, columns: 0..<n) } else { product(rows: 0..<m, columns: start..<end) }
     }
 }
+
+/// C += A · B for row-major A [m, k], B [k, n] and C's m · n values at `c` (a LoRA merge's
+/// `W += scale · up @ down`, the scale already in A).
+public func addProduct(_ a: Tensor, _ b: Tensor, to c: UnsafeMutablePointer<Float>) {
+    precondition(a.shape.count == 2 && b.shape.count == 2 && a.shape[1] == b.shape[0], "addProduct shapes \(a.shape) x \(b.shape)")
+    let (m, k, n) = (a.shape[0], a.shape[1], b.shape[1])
+    guard m > 0, n > 0, k > 0 else { return }
+    let threads = BLASThreads.prepare()
+    a.storage.withUnsafeBufferPointer { pa in
+        b.storage.withUnsafeBufferPointer { pb in
+            parallelSgemm(m: m, n: n, k: k, a: pa.baseAddress!, lda: k, b: pb.baseAddress!, ldb: n, transposedB: false,
+                          beta: 1, c: c, ldc: n, threads: threads)
+        }
+    }
+}

@@ -45,6 +45,8 @@ final class ProgressReporter {
             }
         case .image(let image):
             line(String(format: "done in %.2fs", image.seconds))
+        case .warning(let message):
+            line(TerminalText.visible("warning: " + message))
         case .finished, .failed, .cancelled:
             finishLine()
         }

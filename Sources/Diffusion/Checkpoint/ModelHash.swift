@@ -17,14 +17,25 @@ public enum ModelHash {
 
     /// The full SHA-256 (hex) of `file`, cached.
     public static func full(file: String) throws -> String {
+        try cached(file: file, kind: "") { try SHA256.hex(file: file) }
+    }
+
+    /// The SHA-256 of a safetensors file's bytes after its header (A1111's hash of a LoRA:
+    /// `Lora hashes` takes its first 12 digits), cached as `full` is.
+    static func tensorData(file: SafetensorsFile) throws -> String {
+        try cached(file: file.path, kind: "#tensor-data") { SHA256.hexDigits(file.tensorDataSHA256()) }
+    }
+
+    /// `compute`'s digest of `file`, from the cache when the file has not changed since.
+    private static func cached(file: String, kind: String, _ compute: () throws -> String) throws -> String {
         let attributes = try FileManager.default.attributesOfItem(atPath: file)
         let size = (attributes[.size] as? NSNumber)?.int64Value ?? -1
         let modified = (attributes[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0
-        let key = URL(fileURLWithPath: file).standardizedFileURL.path
+        let key = URL(fileURLWithPath: file).standardizedFileURL.path + kind
         let stamp = "\(size):\(modified)"
         var cache = loadCache()
         if let entry = cache[key], entry.stamp == stamp { return entry.sha256 }
-        let digest = try SHA256.hex(file: file)
+        let digest = try compute()
         cache[key] = CacheEntry(stamp: stamp, sha256: digest)
         saveCache(cache)
         return digest
@@ -141,7 +152,12 @@ public struct SHA256 {
     public static func hex(_ data: [UInt8]) -> String {
         var hasher = SHA256()
         data.withUnsafeBytes { hasher.update($0) }
-        return hasher.finish().map { String(format: "%02x", $0) }.joined()
+        return hexDigits(hasher.finish())
+    }
+
+    /// A digest as lower-case hex.
+    static func hexDigits(_ digest: [UInt8]) -> String {
+        digest.map { String(format: "%02x", $0) }.joined()
     }
 
     /// Hex digest of a file, read in 4 MB pieces.
@@ -159,6 +175,6 @@ public struct SHA256 {
             if chunk.isEmpty { break }
             chunk.withUnsafeBytes { hasher.update($0) }
         }
-        return hasher.finish().map { String(format: "%02x", $0) }.joined()
+        return hexDigits(hasher.finish())
     }
 }

@@ -96,6 +96,20 @@ public final class SafetensorsFile: @unchecked Sendable {  // immutable after in
         return StoredWeight(shape: info.shape, dtype: info.dtype, bytes: mapping + dataStart + info.dataOffsets.lowerBound, owner: self)
     }
 
+    /// The SHA-256 of the data area, the bytes after the header (A1111's "addnet" hash of a LoRA).
+    func tensorDataSHA256() -> [UInt8] {
+        var hasher = SHA256()
+        let piece = 4 << 20
+        var offset = dataStart
+        while offset < mappedByteCount {
+            let count = min(piece, mappedByteCount - offset)
+            hasher.update(UnsafeRawBufferPointer(start: mapping + offset, count: count))
+            releaseMappedPages(mapping + offset, byteCount: count)
+            offset += count
+        }
+        return hasher.finish()
+    }
+
     /// Names of the tensors loaded so far (to report weights a model did not use).
     public var loadedTensorNames: Set<String> {
         loaded.withLock { $0 }

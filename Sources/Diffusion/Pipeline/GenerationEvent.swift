@@ -10,6 +10,9 @@ public enum GenerationEvent: Sendable {
     case decoding(imageIndex: Int)
     case image(GeneratedImage)
     case finished([GeneratedImage])
+    /// Something the run goes on without (a LoRA module that fits no layer, an unknown prompt
+    /// tag); one line, before the first image starts.
+    case warning(String)
     case failed(String)
     case cancelled
 }
@@ -73,4 +76,17 @@ public struct GeneratedImage: Sendable {
     public var latents: Tensor
     /// Seconds for this image, conditioning excluded.
     public var seconds: Double
+    /// The LoRAs the prompt applied, with A1111's short hashes (its `Lora hashes` field).
+    public var loraHashes: [NamedHash] = []
+}
+
+/// A file used by name in a prompt (a LoRA, an embedding) and its short hash, for the infotext.
+public struct NamedHash: Sendable, Equatable {
+    public var name: String
+    public var hash: String
+
+    public init(name: String, hash: String) {
+        self.name = name
+        self.hash = hash
+    }
 }

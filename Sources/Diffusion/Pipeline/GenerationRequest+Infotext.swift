@@ -8,13 +8,13 @@ extension Infotext {
     /// (`Euler a`, `DPM++ 2M`), `default` resolved to the model's own class.
     public init(image: GeneratedImage, model: StableDiffusionModel, modelHash: String?, version: String) {
         self.init(request: image.request, seed: image.seed, width: image.image.width, height: image.image.height,
-                  model: model, modelHash: modelHash, version: version)
+                  model: model, modelHash: modelHash, version: version, loraHashes: image.loraHashes)
     }
 
     /// The text for an image of `width` x `height` made by `request` with `seed` (an intermediate
     /// step's preview, say).
     public init(request: GenerationRequest, seed: UInt64, width: Int, height: Int, model: StableDiffusionModel,
-                modelHash: String?, version: String) {
+                modelHash: String?, version: String, loraHashes: [NamedHash] = []) {
         var fields: [(key: String, value: String)] = [("Steps", "\(request.steps)")]
         fields.append(("Sampler", Self.samplerName(request.sampler, model: model)))
         if let schedule = request.schedule.displayName { fields.append(("Schedule type", schedule)) }
@@ -37,6 +37,10 @@ extension Infotext {
             fields.append(("Crop top left", "\(size.cropTop),\(size.cropLeft)"))
         }
         fields.append(("RNG", "CPU"))
+        if !loraHashes.isEmpty {
+            // A1111's form: `Lora hashes: "name: 0123456789ab, other: ..."` (quoted: it holds commas).
+            fields.append(("Lora hashes", loraHashes.map { "\($0.name): \($0.hash)" }.joined(separator: ", ")))
+        }
         fields.append(("Version", version))
         self.init(prompt: request.prompt, negativePrompt: request.negativePrompt, fields: fields)
     }

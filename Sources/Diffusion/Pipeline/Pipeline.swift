@@ -35,6 +35,62 @@ public struct Pipeline: Sendable {
     public func run(_ request: GenerationRequest, control: GenerationControl = GenerationControl(),
                     observer: (GenerationEvent) -> Void = { _ in }) throws(GenerationError) -> [GeneratedImage] {
         try request.validate(for: model)
+        // A1111's extra-network tags (`<lora:NAME:W>`) leave the prompts before they are encoded;
+        // the LoRAs they name are merged into a model built beside this one.
+        let tags = ExtraNetworkTags(parsing: request.prompt), negativeTags = ExtraNetworkTags(parsing: request.negativePrompt)
+        let uses: [LoRAUse]
+        do {
+            uses = try tags.loras.map { tag in
+                LoRAUse(file: try LoRALibrary.shared.file(named: tag.name, in: request.loraFolder),
+                        textWeight: Float(tag.textWeight), unetWeight: Float(tag.unetWeight))
+            }
+        } catch let error as CustomStringConvertible {
+            throw .invalid(error.description)
+        } catch {
+            throw .invalid("\(error)")
+        }
+        let patched: (model: StableDiffusionModel, warnings: [String])
+        do {
+            patched = try model.withLoRAs(uses)
+        } catch let error as CustomStringConvertible {
+            throw .invalid(error.description)
+        } catch {
+            throw .invalid("\(error)")
+        }
+        for note in tags.notes + patched.warnings { observer(.warning(note)) }
+        if !negativeTags.loras.isEmpty || !negativeTags.notes.isEmpty {
+            observer(.warning("tags such as <lora:…> in the negative prompt are taken out and not applied (as A1111 leaves them unapplied)"))
+        }
+        guard request.prompt != tags.prompt || request.negativePrompt != negativeTags.prompt else {
+            return try runResolved(request, control: control, observer: observer)
+        }
+        var untagged = request
+        (untagged.prompt, untagged.negativePrompt) = (tags.prompt, negativeTags.prompt)
+        var hashes: [NamedHash] = []
+        for use in uses where !hashes.contains(where: { $0.name == use.file.name }) {
+            hashes.append(NamedHash(name: use.file.name, hash: (try? use.file.shortHash()) ?? "unknown"))
+        }
+        // Images report the prompt as written, tags and all (A1111 keeps them in its infotext).
+        func retagged(_ image: GeneratedImage) -> GeneratedImage {
+            var image = image
+            (image.request.prompt, image.request.negativePrompt) = (request.prompt, request.negativePrompt)
+            image.loraHashes = hashes
+            return image
+        }
+        let images = try Pipeline(model: patched.model, unloadsDenoiserBeforeLastDecode: unloadsDenoiserBeforeLastDecode)
+            .runResolved(untagged, control: control) { event in
+                switch event {
+                case .image(let image): observer(.image(retagged(image)))
+                case .finished(let images): observer(.finished(images.map(retagged)))
+                default: observer(event)
+                }
+            }
+        return images.map(retagged)
+    }
+
+    /// `run` for a request whose prompts hold no extra-network tags (or on a model they were applied to).
+    func runResolved(_ request: GenerationRequest, control: GenerationControl,
+                     observer: (GenerationEvent) -> Void) throws(GenerationError) -> [GeneratedImage] {
         var resolved = request
         let (width, height) = request.size(for: model)
         (resolved.width, resolved.height) = (width, height)

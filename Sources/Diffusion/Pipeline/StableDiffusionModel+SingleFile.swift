@@ -20,21 +20,25 @@ extension StableDiffusionModel {
                      weightType: WeightType? = nil) throws {
         let path = checkpoint.path
         do {
-            let first = try CLIPTextModel(config: checkpoint.textEncoderConfig, weights: checkpoint.textEncoderWeights)
-            let conditioner: any TextConditioner
+            let text: WeightedParts.TextBuilder
             if let secondWeights = checkpoint.textEncoder2Weights, let secondConfig = checkpoint.textEncoder2Config {
-                let second = secondTokenizer ?? tokenizer
-                conditioner = try SDXLTextConditioner(
-                    first: CLIPTextConditioner(tokenizer: tokenizer, textModel: first, padToken: padToken),
-                    second: CLIPTextConditioner(tokenizer: second, textModel: CLIPTextModel(config: secondConfig, weights: secondWeights),
-                                  padToken: second.pad),
-                    projectionWeights: secondWeights, projectionDim: secondConfig.projectionDim, forceZerosForEmptyPrompt: true)
+                let firstWeights = checkpoint.textEncoderWeights, configs = (checkpoint.textEncoderConfig, secondConfig)
+                let tokenizers = (tokenizer, secondTokenizer ?? tokenizer)
+                text = { patch in
+                    try Self.sdxlConditioner(configs: configs, tokenizers: tokenizers,
+                                             weights: (patch(.textEncoder, firstWeights), patch(.textEncoder2, secondWeights)),
+                                             forceZerosForEmptyPrompt: true)
+                }
             } else {
-                conditioner = CLIPTextConditioner(tokenizer: tokenizer, textModel: first, padToken: padToken)
+                let (config, weights) = (checkpoint.textEncoderConfig, checkpoint.textEncoderWeights)
+                text = { patch in
+                    CLIPTextConditioner(tokenizer: tokenizer, textModel: try CLIPTextModel(config: config, weights: patch(.textEncoder, weights)),
+                                        padToken: padToken)
+                }
             }
             try self.init(path: path, name: URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent,
                           family: checkpoint.family,
-                          conditioner: conditioner,
+                          conditioner: text(WeightedParts.unpatched), text: text,
                           unetConfig: checkpoint.unetConfig, unetWeights: checkpoint.unetWeights, weightType: weightType,
                           vaeConfig: checkpoint.vaeConfig, vaeWeights: checkpoint.vaeWeights,
                           scheduler: scheduler ?? checkpoint.schedulerConfig,

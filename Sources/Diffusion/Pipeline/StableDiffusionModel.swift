@@ -36,6 +36,11 @@ public final class StableDiffusionModel: Sendable {
     /// A tiny autoencoder (TAESD) for cheap previews and, on request, the final decode: the
     /// folder's `taesd/` when it has one, or one given with `withTinyDecoder`; nil otherwise.
     public let tinyDecoder: AutoencoderTiny?
+    /// How the conditioner and the denoiser are built from their weights, to build them again with
+    /// LoRAs merged (`withLoRAs`); nil for a model put together from ready parts.
+    let parts: WeightedParts?
+    /// The last `withLoRAs` result, reused while the same LoRAs at the same weights are asked for.
+    let loraCache = Locked<LoRACacheEntry?>(nil)
 
     /// What the denoiser's output means, as the model states it.
     public var parameterisation: Parameterisation { denoiser.parameterisation }
@@ -76,11 +81,12 @@ public final class StableDiffusionModel: Sendable {
         let text = index.isSDXL
             ? try Self.sdxlConditioner(folder: path, variant: variant, forceZerosForEmptyPrompt: index.forceZerosForEmptyPrompt)
             : try Self.clipConditioner(folder: path, variant: variant, crossAttentionWidth: unetConfig.crossAttentionDim)
+        let conditioner = try text.build(WeightedParts.unpatched)
         let factors = LatentPreviewFactors.load(folder: path)
             ?? .standard(family: text.family, latentChannels: vaeConfig.latentChannels)
         let taesd = url.appendingPathComponent("taesd").path
         let tiny = FileManager.default.fileExists(atPath: taesd) ? try AutoencoderTiny.load(path: taesd) : nil
-        try self.init(path: path, name: url.lastPathComponent, family: text.family, conditioner: text.conditioner,
+        try self.init(path: path, name: url.lastPathComponent, family: text.family, conditioner: conditioner, text: text.build,
                       unetConfig: unetConfig, unetWeights: unetComponent.openWeights(), weightType: weightType,
                       vaeConfig: vaeConfig, vaeWeights: vaeComponent.openWeights(), scheduler: scheduler,
                       previewFactors: factors,
@@ -97,40 +103,52 @@ public final class StableDiffusionModel: Sendable {
         }
         return try StableDiffusionModel(path: path, name: name, family: family, conditioner: conditioner, denoiser: denoiser,
                                         decoder: decoder, scheduler: scheduler, previewFactors: previewFactors,
-                                        weightFiles: weightFiles, tinyDecoder: tiny)
+                                        weightFiles: weightFiles, tinyDecoder: tiny, parts: parts)
     }
 
     /// SD 1.x / 2.x's text side of a folder: `tokenizer/` (or the bundled vocabulary) and `text_encoder/`.
     private static func clipConditioner(folder path: String, variant: String?, crossAttentionWidth: Int) throws
-        -> (family: ModelFamily, conditioner: any TextConditioner, weightFiles: [String]) {
+        -> (family: ModelFamily, build: WeightedParts.TextBuilder, weightFiles: [String]) {
         let component = try DiffusersComponent(model: path, component: "text_encoder", variant: variant)
         let config = try component.loadConfig(CLIPTextConfig.self)
         let family = ModelFamily(textEncoder: config, crossAttentionWidth: crossAttentionWidth)
         let tokenizer = try tokenizer(folder: path, name: "tokenizer", bundled: family.padToken)
-        let conditioner = CLIPTextConditioner(tokenizer: tokenizer, textModel: try CLIPTextModel(
-            config: config, weights: component.openWeights()), padToken: tokenizer.pad)
-        return (family, conditioner, component.weightFiles)
+        let weights = try component.openWeights()
+        return (family, { patch in
+            CLIPTextConditioner(tokenizer: tokenizer, textModel: try CLIPTextModel(config: config, weights: patch(.textEncoder, weights)),
+                                padToken: tokenizer.pad)
+        }, component.weightFiles)
     }
 
     /// SDXL's text side of a folder: `tokenizer/` + `text_encoder/` (CLIP-L) and `tokenizer_2/` +
     /// `text_encoder_2/` (OpenCLIP-bigG with its projection); without tokenizer folders, the
     /// bundled vocabulary padding with `<|endoftext|>` and `!` respectively.
     private static func sdxlConditioner(folder path: String, variant: String?, forceZerosForEmptyPrompt: Bool) throws
-        -> (family: ModelFamily, conditioner: any TextConditioner, weightFiles: [String]) {
+        -> (family: ModelFamily, build: WeightedParts.TextBuilder, weightFiles: [String]) {
         let components = (try DiffusersComponent(model: path, component: "text_encoder", variant: variant),
                           try DiffusersComponent(model: path, component: "text_encoder_2", variant: variant))
         let configs = (try components.0.loadConfig(CLIPTextConfig.self), try components.1.loadConfig(CLIPTextConfig.self))
         let tokenizers = (try tokenizer(folder: path, name: "tokenizer", bundled: .endOfText),
                           try tokenizer(folder: path, name: "tokenizer_2", bundled: .exclamationMark))
-        let secondWeights = try components.1.openWeights()
-        let conditioner = try SDXLTextConditioner(
-            first: CLIPTextConditioner(tokenizer: tokenizers.0, textModel: CLIPTextModel(config: configs.0, weights: components.0.openWeights()),
-                         padToken: tokenizers.0.pad),
-            second: CLIPTextConditioner(tokenizer: tokenizers.1, textModel: CLIPTextModel(config: configs.1, weights: secondWeights),
-                          padToken: tokenizers.1.pad),
-            projectionWeights: secondWeights, projectionDim: configs.1.projectionDim,
-            forceZerosForEmptyPrompt: forceZerosForEmptyPrompt)
-        return (.sdxl, conditioner, components.0.weightFiles + components.1.weightFiles)
+        let weights = (try components.0.openWeights(), try components.1.openWeights())
+        return (.sdxl, { patch in
+            try sdxlConditioner(configs: configs, tokenizers: tokenizers,
+                                weights: (patch(.textEncoder, weights.0), patch(.textEncoder2, weights.1)),
+                                forceZerosForEmptyPrompt: forceZerosForEmptyPrompt)
+        }, components.0.weightFiles + components.1.weightFiles)
+    }
+
+    /// SDXL's conditioner from both encoders' configs, tokenizers (each padding with its own pad
+    /// token) and weights (bigG's also give its `text_projection`).
+    static func sdxlConditioner(configs: (CLIPTextConfig, CLIPTextConfig), tokenizers: (CLIPTokenizer, CLIPTokenizer),
+                                weights: (any WeightSource, any WeightSource), forceZerosForEmptyPrompt: Bool) throws
+        -> SDXLTextConditioner {
+        try SDXLTextConditioner(
+            first: CLIPTextConditioner(tokenizer: tokenizers.0, textModel: CLIPTextModel(config: configs.0, weights: weights.0),
+                                       padToken: tokenizers.0.pad),
+            second: CLIPTextConditioner(tokenizer: tokenizers.1, textModel: CLIPTextModel(config: configs.1, weights: weights.1),
+                                        padToken: tokenizers.1.pad),
+            projectionWeights: weights.1, projectionDim: configs.1.projectionDim, forceZerosForEmptyPrompt: forceZerosForEmptyPrompt)
     }
 
     /// The tokenizer in the folder's `name/`, else the bundled vocabulary padding with `bundled`.
@@ -145,31 +163,38 @@ public final class StableDiffusionModel: Sendable {
     /// converted to it into memory of its own, and it is a `ReloadingDenoiser` that can let them
     /// go; the text encoder and the VAE, which run once an image, always read theirs in place
     /// (converting them would only add memory: a mapped weight is held one layer at a time).
+    /// `text` builds the conditioner again from patched weights (LoRAs); `conditioner` is what it
+    /// built unpatched.
     convenience init(path: String, name: String, family: ModelFamily, conditioner: any TextConditioner,
+                     text: @escaping WeightedParts.TextBuilder,
                      unetConfig: UNet2DConditionConfig, unetWeights: any WeightSource, weightType: WeightType? = nil,
                      vaeConfig: AutoencoderKLConfig, vaeWeights: any WeightSource, scheduler: SchedulerConfig,
                      previewFactors: LatentPreviewFactors, weightFiles: [String],
                      tinyDecoder: AutoencoderTiny? = nil) throws {
         let parameterisation = Parameterisation(scheduler: scheduler)
-        let denoiser: any Denoiser
-        if let weightType {
-            let weights = unetWeights.keeping(weightType)
-            denoiser = try ReloadingDenoiser {
-                try UNet2DConditionModel(config: unetConfig, weights: weights, parameterisation: parameterisation)
+        let denoiserBuilder: WeightedParts.DenoiserBuilder = { patch in
+            let weights = patch(.unet, unetWeights)
+            guard let weightType else {
+                return try UNet2DConditionModel(config: unetConfig, weights: weights, parameterisation: parameterisation)
             }
-        } else {
-            denoiser = try UNet2DConditionModel(config: unetConfig, weights: unetWeights, parameterisation: parameterisation)
+            let typed = weights.keeping(weightType)
+            return try ReloadingDenoiser {
+                try UNet2DConditionModel(config: unetConfig, weights: typed, parameterisation: parameterisation)
+            }
         }
-        try self.init(path: path, name: name, family: family, conditioner: conditioner, denoiser: denoiser,
+        let parts = WeightedParts(conditioner: text, denoiser: denoiserBuilder, unetLDMNames: LDMKeyMap.unet(unetConfig))
+        try self.init(path: path, name: name, family: family, conditioner: conditioner,
+                      denoiser: denoiserBuilder(WeightedParts.unpatched),
                       decoder: AutoencoderKL(config: vaeConfig, weights: vaeWeights), scheduler: scheduler,
-                      previewFactors: previewFactors, weightFiles: weightFiles, tinyDecoder: tinyDecoder)
+                      previewFactors: previewFactors, weightFiles: weightFiles, tinyDecoder: tinyDecoder, parts: parts)
     }
 
     /// A model of any parts that fit together: the conditioning as wide as the denoiser attends
     /// to, the decoder's latents the denoiser's.
     init(path: String, name: String, family: ModelFamily, conditioner: any TextConditioner, denoiser: any Denoiser,
          decoder: any LatentDecoder, scheduler: SchedulerConfig, previewFactors: LatentPreviewFactors,
-         weightFiles: [String], tinyDecoder: AutoencoderTiny? = nil) throws {
+         weightFiles: [String], tinyDecoder: AutoencoderTiny? = nil, parts: WeightedParts? = nil) throws {
+        self.parts = parts
         self.path = path
         self.name = name
         self.family = family

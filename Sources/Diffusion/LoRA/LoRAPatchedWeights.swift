@@ -1,0 +1,118 @@
+import Foundation
+import Parallel
+import Tensor
+
+/// One LoRA file and the weights a prompt gives it: `<lora:NAME:W>` gives W to both the text
+/// encoders and the UNet; A1111's `<lora:NAME:TE:UNET>` (or `te=`, `unet=`) gives them apart.
+public struct LoRAUse: Sendable {
+    public let file: LoRAFile
+    public let textWeight: Float
+    public let unetWeight: Float
+
+    public init(file: LoRAFile, textWeight: Float, unetWeight: Float) {
+        self.file = file
+        self.textWeight = textWeight
+        self.unetWeight = unetWeight
+    }
+
+    func weight(for component: LoRAComponent) -> Float {
+        component == .unet ? unetWeight : textWeight
+    }
+}
+
+/// Which modules of which LoRA the layers of a model found, to report the ones that matched nothing.
+final class LoRAMatchLog: Sendable {
+    private let matched = Locked<Set<String>>([])
+
+    func record(lora: Int, component: LoRAComponent, flat: String) {
+        matched.withLock { _ = $0.insert("\(lora)/\(component.rawValue)/\(flat)") }
+    }
+
+    func contains(lora: Int, component: LoRAComponent, flat: String) -> Bool {
+        matched.withLock { $0.contains("\(lora)/\(component.rawValue)/\(flat)") }
+    }
+}
+
+/// A model component's weights with LoRAs merged in: each Linear / Conv2d weight a LoRA module
+/// adapts is given as `W + Σ weight · alpha / rank · up @ down`, computed in Float32 from the
+/// stored weight and kept in the stored weight's own precision (a half-precision checkpoint's
+/// merged layers take 2 bytes a weight, as before); every other tensor is the base's, read in
+/// place as before. The base is never changed, so the same mapping serves the model without
+/// LoRAs and with any other set.
+///
+/// A layer is found by its diffusers name made flat (`down_blocks_0_attentions_0_proj_in`), and for
+/// the UNet also by its LDM/SGM name (`input_blocks_1_1_proj_in`: how kohya names SDXL's UNet and
+/// some SD 1.x files).
+struct LoRAPatchedWeights: WeightSource {
+    let base: any WeightSource
+    let component: LoRAComponent
+    let loras: [LoRAUse]
+    /// The UNet's LDM names, for LoRAs that use them.
+    let ldmNames: LDMKeyMap?
+    let log: LoRAMatchLog
+
+    var tensorNames: [String] { base.tensorNames }
+    func info(_ name: String) -> TensorInfo? { base.info(name) }
+    var loadedTensorNames: Set<String> { base.loadedTensorNames }
+
+    func tensor(_ name: String, shape: [Int]) throws(CheckpointError) -> Tensor {
+        try base.tensor(name, shape: shape)
+    }
+
+    func storedWeight(_ name: String, shape: [Int]) throws(CheckpointError) -> StoredWeight {
+        let stored = try base.storedWeight(name, shape: shape)
+        guard name.hasSuffix(".weight"), shape.count == 2 || shape.count == 4 else { return stored }
+        let updates = self.updates(module: String(name.dropLast(".weight".count)))
+        guard !updates.isEmpty else { return stored }
+        return try Self.merged(stored, updates: updates)
+    }
+
+    /// The LoRA modules (with their weights) that adapt `module`, recorded in the log.
+    func updates(module: String) -> [(module: LoRAModule, weight: Float, file: LoRAFile)] {
+        var names = [LoRAFile.textFlat(module.replacingOccurrences(of: ".", with: "_"), component)]
+        if let ldm = ldmNames?.ldmName(of: module + ".weight"), ldm.name.hasSuffix(".weight") {
+            names.append(String(ldm.name.dropLast(".weight".count)).replacingOccurrences(of: ".", with: "_"))
+        }
+        var found: [(LoRAModule, Float, LoRAFile)] = []
+        for (index, use) in loras.enumerated() {
+            for flat in names {
+                guard let update = use.file.module(component, flat) else { continue }
+                log.record(lora: index, component: component, flat: flat)
+                let weight = use.weight(for: component)
+                if weight != 0 { found.append((update, weight, use.file)) }
+                break
+            }
+        }
+        return found
+    }
+
+    /// `stored` with `updates` added, in `stored`'s precision.
+    static func merged(_ stored: StoredWeight, updates: [(module: LoRAModule, weight: Float, file: LoRAFile)])
+        throws(CheckpointError) -> StoredWeight {
+        let rows = stored.shape[0], columns = stored.count / max(1, rows)
+        for (update, _, file) in updates where update.outputs != rows || update.columns != columns {
+            throw CheckpointError(path: file.path, tensor: update.key, reason: .invalidConfig(
+                "updates a layer of \(rows)x\(columns) with up \(update.up.shape) @ down \(update.down.shape): a LoRA for another kind of model"))
+        }
+        var values = [Float](repeating: 0, count: stored.count)
+        values.withUnsafeMutableBufferPointer { out in
+            guard let base = out.baseAddress else { return }
+            stored.withFloat32 { base.update(from: $0, count: out.count) }
+            for (update, weight, _) in updates {
+                var up = Tensor(zeros: [rows, update.rank])
+                up.storage.withUnsafeMutableBufferPointer { p in update.up.withFloat32 { p.baseAddress!.update(from: $0, count: p.count) } }
+                let scale = weight * update.scale
+                for i in up.storage.indices { up.storage[i] *= scale }
+                var down = Tensor(zeros: [update.rank, columns])
+                down.storage.withUnsafeMutableBufferPointer { p in update.down.withFloat32 { p.baseAddress!.update(from: $0, count: p.count) } }
+                addProduct(up, down, to: base)
+            }
+        }
+        let merged = StoredWeight(Tensor(shape: stored.shape, values: values))
+        switch stored.dtype {
+        case .f16: return merged.converted(to: .f16)
+        case .bf16: return merged.converted(to: .bf16)
+        default: return merged
+        }
+    }
+}

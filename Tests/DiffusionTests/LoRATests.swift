@@ -1,0 +1,218 @@
+import Foundation
+import Imaging
+import Testing
+@testable import Diffusion
+
+/// LoRAs against diffusers' `load_lora_weights` + `fuse_lora` (Fixtures/lora, made by
+/// tools/make_lora_fixtures.py): kohya, LoCon, PEFT and old-diffusers files on the tiny SD 1.x,
+/// SD 2.x and SDXL pipelines, named in the prompt as `<lora:NAME:W>`. The bar is the pipelines':
+/// <= 2 levels, >= 99% within one level, latents within 5e-3. Each LoRA moves its image 70-173
+/// levels (the fixture's `effect_vs_plain`), so a LoRA ignored, or scaled wrongly, fails.
+@Suite struct LoRATests {
+    static var folder: URL { CheckpointFixtures.root.appendingPathComponent("lora") }
+    static var loraFolder: String { folder.appendingPathComponent("loras").path }
+
+    struct Case: Decodable, CustomTestStringConvertible {
+        struct LoRA: Decodable { var name: String }
+        struct Embedding: Decodable { var name: String }
+        var name: String
+        var folder: String
+        var prompt: String
+        var negative_prompt: String?
+        var steps: Int
+        var cfg: Double
+        var seed: UInt64
+        var width: Int
+        var height: Int
+        var sampler: String
+        var clip_skip: Int?
+        var output: String
+        var loras: [LoRA]
+        var embeddings: [Embedding]
+
+        var testDescription: String { name }
+    }
+
+    struct LoRAInfo: Decodable {
+        var format: String
+        var a1111_short_hash: String
+        var modules: [String: Int]
+        var diffusers: String
+    }
+
+    static let cases: [Case] = {
+        guard let data = try? Data(contentsOf: folder.appendingPathComponent("cases.json")) else { return [] }
+        return (try? JSONDecoder().decode([Case].self, from: data)) ?? []
+    }()
+
+    static let loraCases = cases.filter { $0.embeddings.isEmpty }
+
+    static let infos: [String: LoRAInfo] = {
+        guard let data = try? Data(contentsOf: folder.appendingPathComponent("loras.json")) else { return [:] }
+        return (try? JSONDecoder().decode([String: LoRAInfo].self, from: data)) ?? [:]
+    }()
+
+    static let latents: SafetensorsFile = {
+        try! SafetensorsFile(path: folder.appendingPathComponent("latents.safetensors").path)
+    }()
+
+    static let models = PipelineTests.ModelCache { try StableDiffusionModel(folder: folder.appendingPathComponent($0).standardized.path) }
+
+    static func request(_ fixture: Case) throws -> GenerationRequest {
+        var request = GenerationRequest(prompt: fixture.prompt)
+        request.negativePrompt = fixture.negative_prompt ?? ""
+        request.steps = fixture.steps
+        request.cfgScale = fixture.cfg
+        request.seed = fixture.seed
+        request.sampler = try SamplerName(parsing: fixture.sampler)
+        request.width = fixture.width
+        request.height = fixture.height
+        request.clipSkip = fixture.clip_skip ?? 1
+        request.preview = .off
+        request.loraFolder = loraFolder
+        return request
+    }
+
+    @Test func fixturesArePresent() {
+        #expect(Self.loraCases.count >= 14)
+        #expect(Self.infos.count == 11)
+    }
+
+    @Test(arguments: loraCases)
+    func matchesDiffusers(_ fixture: Case) throws {
+        let model = try Self.models.model(fixture.folder)
+        var warnings: [String] = []
+        let image = try #require(try Pipeline(model: model).run(Self.request(fixture)) { event in
+            if case .warning(let text) = event { warnings.append(text) }
+        }.first)
+        #expect(warnings.isEmpty, "\(warnings)")
+        try PipelineTests.expectParity(image, png: Self.folder.appendingPathComponent(fixture.output),
+                                       latents: Self.latents.tensor(fixture.name), label: "lora \(fixture.name)")
+        // The image reports the prompt as written, and A1111's short hash of each LoRA.
+        #expect(image.request.prompt == fixture.prompt)
+        #expect(image.loraHashes.map(\.name) == fixture.loras.map(\.name).reduce(into: []) { if !$0.contains($1) { $0.append($1) } })
+        for hash in image.loraHashes { #expect(hash.hash == Self.infos[hash.name]?.a1111_short_hash) }
+    }
+
+    /// Every file is read as the format the fixture says, with its modules per component; LoHa is
+    /// refused naming the kind.
+    @Test func readsEachFormat() throws {
+        for (name, info) in Self.infos.sorted(by: { $0.key < $1.key }) {
+            let path = Self.folder.appendingPathComponent("loras/\(name).safetensors").path
+            guard info.diffusers == "loads" else {
+                #expect(throws: CheckpointError.self) { try LoRAFile(path: path) }
+                do { _ = try LoRAFile(path: path) } catch {
+                    #expect("\(error)".contains("LyCORIS LoHa is not supported"), "\(error)")
+                }
+                continue
+            }
+            let file = try LoRAFile(path: path)
+            let expected: LoRAFile.Format = switch info.format {
+            case "kohya": .kohya
+            case "locon": .locon
+            case "peft": .peft
+            default: .diffusersOld
+            }
+            #expect(file.format == expected, "\(name): \(info.format)")
+            for (component, count) in info.modules {
+                let ours: LoRAComponent = component == "unet" ? .unet : component == "text_encoder_2" ? .textEncoder2 : .textEncoder
+                #expect(file.flatNames(ours).count == count, "\(name) \(component)")
+            }
+        }
+    }
+
+    /// After a run with LoRAs, a run without gives the plain model's image again (nothing merged
+    /// into the base), and a run with other weights differs.
+    @Test func weightsChangeWithoutReloading() throws {
+        let model = try Self.models.model("../pipelines/sd1")
+        let plain = try #require(Self.cases.first { $0.name == "sd1-plain" })
+        let halved = try #require(Self.cases.first { $0.name == "sd1-kohya_r4-w0.5" })
+        let full = try #require(Self.cases.first { $0.name == "sd1-kohya_r4" })
+        let pipeline = Pipeline(model: model)
+        let first = try #require(try pipeline.run(Self.request(full)).first)
+        let second = try #require(try pipeline.run(Self.request(halved)).first)
+        let third = try #require(try pipeline.run(Self.request(plain)).first)
+        try PipelineTests.expectParity(second, png: Self.folder.appendingPathComponent(halved.output),
+                                       latents: Self.latents.tensor(halved.name), label: "after w1: w0.5")
+        try PipelineTests.expectParity(third, png: Self.folder.appendingPathComponent(plain.output),
+                                       latents: Self.latents.tensor(plain.name), label: "after LoRAs: plain")
+        #expect(first.image.rgb != second.image.rgb)
+    }
+
+    @Test func loraForAnotherFamilyIsRefusedNamingIt() throws {
+        let model = try Self.models.model("../pipelines/sd1")
+        var request = GenerationRequest(prompt: "a house <lora:sdxl_kohya_r4:1>")
+        (request.steps, request.width, request.height, request.preview, request.loraFolder) = (2, 32, 32, .off, Self.loraFolder)
+        #expect {
+            try Pipeline(model: model).run(request)
+        } throws: { error in
+            let text = "\(error)"
+            return text.contains("sdxl_kohya_r4.safetensors") && text.contains("another kind of model") && !text.contains("\n")
+        }
+    }
+
+    @Test func missingFolderAndNameAreOneLineErrors() throws {
+        let model = try Self.models.model("../pipelines/sd1")
+        var request = GenerationRequest(prompt: "a house <lora:nothing_here:1>")
+        (request.steps, request.width, request.height, request.preview) = (2, 32, 32, .off)
+        #expect { try Pipeline(model: model).run(request) } throws: { "\($0)".contains("--lora-dir") }
+        request.loraFolder = Self.loraFolder
+        #expect { try Pipeline(model: model).run(request) } throws: {
+            "\($0)".contains("\"nothing_here\" not found") && "\($0)".contains("sd1_kohya_r4")
+        }
+        request.prompt = "a house <lora:../lora/loras/sd1_kohya_r4:1>"
+        #expect { try Pipeline(model: model).run(request) } throws: { "\($0)".contains("without folders") }
+        request.loraFolder = "/nonexistent/loras"
+        request.prompt = "a house <lora:sd1_kohya_r4:1>"
+        #expect { try Pipeline(model: model).run(request) } throws: { "\($0)".contains("does not exist") }
+    }
+
+    @Test func infotextCarriesLoraHashesAndTags() throws {
+        let model = try Self.models.model("../pipelines/sd1")
+        let fixture = try #require(Self.cases.first { $0.name == "sd1-two-loras" })
+        var request = try Self.request(fixture)
+        request.steps = 2
+        let image = try #require(try Pipeline(model: model).run(request).first)
+        let text = Infotext(image: image, model: model, modelHash: nil, version: "test").text
+        #expect(text.hasPrefix(fixture.prompt))
+        #expect(text.contains("Lora hashes: \"sd1_kohya_r4: 8dbdbfc10ca5, sd1_peft_r8: 1a542017c28e\""), "\(text)")
+        let back = try GenerationRequest(infotext: Infotext(parsing: text))
+        #expect(back.prompt == fixture.prompt)
+    }
+}
+
+/// `<lora:…>` tags as A1111 reads them.
+@Suite struct ExtraNetworkTagTests {
+    @Test func takesTagsOutAndReadsWeights() {
+        let tags = ExtraNetworkTags(parsing: "a red house <lora:one:0.8> by the sea <lora:two> <lyco:three:-0.5:1.5> at sunset")
+        #expect(tags.prompt == "a red house  by the sea   at sunset")
+        #expect(tags.loras == [
+            .init(name: "one", textWeight: 0.8, unetWeight: 0.8), .init(name: "two", textWeight: 1, unetWeight: 1),
+            .init(name: "three", textWeight: -0.5, unetWeight: 1.5),
+        ])
+        #expect(tags.notes.isEmpty)
+    }
+
+    @Test func namedWeights() {
+        #expect(ExtraNetworkTags(parsing: "<lora:x:te=0.3>").loras == [.init(name: "x", textWeight: 0.3, unetWeight: 0.3)])
+        #expect(ExtraNetworkTags(parsing: "<lora:x:unet=0.7>").loras == [.init(name: "x", textWeight: 1, unetWeight: 0.7)])
+        #expect(ExtraNetworkTags(parsing: "<lora:x:0.2:unet=0.9>").loras == [.init(name: "x", textWeight: 0.2, unetWeight: 0.9)])
+    }
+
+    @Test func leavesOtherAnglesAlone() {
+        for text in ["a < b and c > d", "<3 love", "<lora:>", "x <lora:a:1", "<:x>", "<lora<lora:a:1>"] {
+            let tags = ExtraNetworkTags(parsing: text)
+            #expect(tags.loras.isEmpty || text == "<lora<lora:a:1>", "\(text)")
+            if text != "<lora<lora:a:1>" { #expect(tags.prompt == text, "\(text)") }
+        }
+        #expect(ExtraNetworkTags(parsing: "<lora<lora:a:1>").prompt == "<lora")
+    }
+
+    @Test func badWeightsAndOtherNetworksAreNotes() {
+        let bad = ExtraNetworkTags(parsing: "a <lora:x:heavy> b <hypernet:h:1> c <lora:y:nan>")
+        #expect(bad.loras.isEmpty)
+        #expect(bad.prompt == "a  b  c ")
+        #expect(bad.notes.count == 3)
+        #expect(bad.notes.contains { $0.contains("hypernet") })
+    }
+}
