@@ -215,6 +215,7 @@ enum PredictionChoice: String, ExpressibleByArgument, CaseIterable {
 
 extension PreviewMode: ExpressibleByArgument {}
 extension TimestepSpacing: ExpressibleByArgument {}
+extension LoRAApplication: ExpressibleByArgument {}
 extension ImageDecoder: ExpressibleByArgument {}
 extension PreviewLatent: ExpressibleByArgument {}
 
@@ -290,6 +291,9 @@ struct GenerationOptions: ParsableArguments {
     @Option(name: .long, help: "Folder of LoRA files that <lora:NAME:WEIGHT> in the prompt names (NAME.safetensors; default: lora_dir in the config file).")
     var loraDir: String?
 
+    @Option(name: .long, help: "How LoRAs are applied: merge (into the weights once, in their own precision; default) or runtime (beside each layer at every step: no copy of any weight, slower steps).")
+    var loraApply: LoRAApplication?
+
     @Option(name: .long, help: "Folder of textual-inversion embeddings, used by file name in the prompts (default: embeddings_dir in the config file).")
     var embeddingsDir: String?
 
@@ -362,6 +366,7 @@ struct GenerationOptions: ParsableArguments {
         }
         if let cropTopLeft { (request.sizeConditioning.cropTop, request.sizeConditioning.cropLeft) = (cropTopLeft.top, cropTopLeft.left) }
         if let decoder { request.decoder = decoder }
+        if let loraApply { request.loraApplication = loraApply }
     }
 
     /// --lora-dir and --embeddings-dir, else the config file's `lora_dir` and `embeddings_dir`.

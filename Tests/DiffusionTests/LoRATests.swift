@@ -94,6 +94,22 @@ import Testing
         for hash in image.loraHashes { #expect(hash.hash == Self.infos[hash.name]?.a1111_short_hash) }
     }
 
+    /// LoRAs run beside the layers (`--lora-apply runtime`) give diffusers' images too: LoCon's 3x3
+    /// convolutions, two LoRAs at once, the LCM-style file (every convolution), SDXL's two encoders.
+    @Test(arguments: ["sd1-locon_r4", "sd1-two-loras", "sd1-lcm_lora_r8", "sd2-kohya_r8", "sdxl-kohya_r4"])
+    func runtimeApplicationMatchesDiffusers(_ name: String) throws {
+        let fixture = try #require(Self.loraCases.first { $0.name == name })
+        var request = try Self.request(fixture)
+        request.loraApplication = .runtime
+        var warnings: [String] = []
+        let image = try #require(try Pipeline(model: Self.models.model(fixture.folder)).run(request) { event in
+            if case .warning(let text) = event { warnings.append(text) }
+        }.first)
+        #expect(warnings.isEmpty, "\(warnings)")
+        try PipelineTests.expectParity(image, png: Self.folder.appendingPathComponent(fixture.output),
+                                       latents: Self.latents.tensor(fixture.name), label: "lora runtime \(fixture.name)")
+    }
+
     /// Every file is read as the format the fixture says, with its modules per component; LoHa is
     /// refused naming the kind.
     @Test func readsEachFormat() throws {

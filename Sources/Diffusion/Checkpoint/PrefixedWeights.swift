@@ -36,6 +36,10 @@ public struct PrefixedWeights: WeightSource {
         try base.storedWeight(prefix + name, shape: shape)
     }
 
+    public func lowRankAdapters(_ module: String) throws(CheckpointError) -> [LowRankAdapter] {
+        try base.lowRankAdapters(prefix + module)
+    }
+
     public var loadedTensorNames: Set<String> {
         Set(base.loadedTensorNames.compactMap(stripped))
     }

@@ -246,6 +246,10 @@ public struct TypedWeights: WeightSource {
     public func storedWeight(_ name: String, shape: [Int]) throws(CheckpointError) -> StoredWeight {
         try base.storedWeight(name, shape: shape).converted(to: type)
     }
+
+    public func lowRankAdapters(_ module: String) throws(CheckpointError) -> [LowRankAdapter] {
+        try base.lowRankAdapters(module)
+    }
 }
 
 extension WeightSource {

@@ -20,6 +20,9 @@ public protocol WeightSource: Sendable {
     func storedWeight(_ name: String, shape: [Int]) throws(CheckpointError) -> StoredWeight
     /// Names of the tensors loaded so far through this source (to report unused weights).
     var loadedTensorNames: Set<String> { get }
+    /// Low-rank updates to run beside the layer `module` (LoRAs applied at run time); none for
+    /// plain weight files.
+    func lowRankAdapters(_ module: String) throws(CheckpointError) -> [LowRankAdapter]
 }
 
 extension WeightSource {
@@ -31,6 +34,8 @@ extension WeightSource {
     public func storedWeight(_ name: String, shape: [Int]) throws(CheckpointError) -> StoredWeight {
         StoredWeight(try tensor(name, shape: shape))
     }
+
+    public func lowRankAdapters(_ module: String) throws(CheckpointError) -> [LowRankAdapter] { [] }
 
     /// The named tensor at whatever shape it is stored with (for code that reads the shape
     /// first, e.g. to tell a 1x1 convolution from a linear layer).

@@ -2,6 +2,16 @@ import Foundation
 import Parallel
 import Tensor
 
+/// How LoRAs reach the layers they adapt (`--lora-apply`).
+public enum LoRAApplication: String, Sendable, CaseIterable {
+    /// Added into the layers' weights once, kept in the weights' own precision: no cost per step;
+    /// the adapted layers take memory of their own (the base stays in the file mapping).
+    case merge
+    /// Run beside each adapted layer at every call (the low-rank product): no copy of any weight,
+    /// more work per step.
+    case runtime
+}
+
 /// One LoRA file and the weights a prompt gives it: `<lora:NAME:W>` gives W to both the text
 /// encoders and the UNet; A1111's `<lora:NAME:TE:UNET>` (or `te=`, `unet=`) gives them apart.
 public struct LoRAUse: Sendable {
@@ -50,6 +60,8 @@ struct LoRAPatchedWeights: WeightSource {
     /// The UNet's LDM names, for LoRAs that use them.
     let ldmNames: LDMKeyMap?
     let log: LoRAMatchLog
+    /// Merged into the weights, or run beside the layers.
+    let application: LoRAApplication
 
     var tensorNames: [String] { base.tensorNames }
     func info(_ name: String) -> TensorInfo? { base.info(name) }
@@ -61,10 +73,16 @@ struct LoRAPatchedWeights: WeightSource {
 
     func storedWeight(_ name: String, shape: [Int]) throws(CheckpointError) -> StoredWeight {
         let stored = try base.storedWeight(name, shape: shape)
-        guard name.hasSuffix(".weight"), shape.count == 2 || shape.count == 4 else { return stored }
+        guard application == .merge, name.hasSuffix(".weight"), shape.count == 2 || shape.count == 4 else { return stored }
         let updates = self.updates(module: String(name.dropLast(".weight".count)))
         guard !updates.isEmpty else { return stored }
         return try Self.merged(stored, updates: updates)
+    }
+
+    func lowRankAdapters(_ module: String) throws(CheckpointError) -> [LowRankAdapter] {
+        let own = try base.lowRankAdapters(module)
+        guard application == .runtime else { return own }
+        return own + updates(module: module).map { LowRankAdapter($0.module, weight: $0.weight, file: $0.file) }
     }
 
     /// The LoRA modules (with their weights) that adapt `module`, recorded in the log.
@@ -113,6 +131,37 @@ struct LoRAPatchedWeights: WeightSource {
         case .f16: return merged.converted(to: .f16)
         case .bf16: return merged.converted(to: .bf16)
         default: return merged
+        }
+    }
+}
+
+/// A LoRA module applied at run time, beside its layer: the layer's output plus
+/// `up · (down applied to the input)`, the scale (weight · alpha / rank) folded into `up`.
+public struct LowRankAdapter: Sendable {
+    /// [rank, in] or [rank, in, kh, kw].
+    let down: StoredWeight
+    /// [out, rank], scaled.
+    let up: StoredWeight
+    let file: LoRAFile
+    let key: String
+
+    init(_ module: LoRAModule, weight: Float, file: LoRAFile) {
+        down = module.down
+        var up = Tensor(zeros: [module.outputs, module.rank])
+        let scale = weight * module.scale
+        up.storage.withUnsafeMutableBufferPointer { p in module.up.withFloat32 { p.baseAddress!.update(from: $0, count: p.count) } }
+        for i in up.storage.indices { up.storage[i] *= scale }
+        self.up = StoredWeight(up)
+        self.file = file
+        key = module.key
+    }
+
+    /// Refuses an adapter whose shapes do not fit a layer of `outputs` x `columns` (in · k · k).
+    func check(outputs: Int, columns: Int, kernel: Int) throws(CheckpointError) {
+        let downColumns = down.shape.dropFirst().reduce(1, *)
+        guard up.shape[0] == outputs, downColumns == columns else {
+            throw CheckpointError(path: file.path, tensor: key, reason: .invalidConfig(
+                "updates a layer of \(outputs)x\(columns) with up \(up.shape) @ down \(down.shape): a LoRA for another kind of model"))
         }
     }
 }

@@ -34,7 +34,8 @@ extension StableDiffusionModel {
     ///
     /// A LoRA none of whose modules fits this model (one made for another family) is an error
     /// naming it; so is a module whose shapes do not fit its layer.
-    public func withLoRAs(_ loras: [LoRAUse]) throws -> (model: StableDiffusionModel, warnings: [String]) {
+    public func withLoRAs(_ loras: [LoRAUse], application: LoRAApplication = .merge) throws
+        -> (model: StableDiffusionModel, warnings: [String]) {
         if loras.isEmpty {
             loraCache.withLock { $0 = nil }  // frees the merged weights
             return (self, [])
@@ -42,7 +43,7 @@ extension StableDiffusionModel {
         guard let parts else {
             throw CheckpointError(path: path, reason: .invalidConfig("this model was not loaded from weight files, so LoRAs cannot be merged into it"))
         }
-        let key = loras.map { "\($0.file.path)\u{0}\($0.file.identity)\u{0}\($0.textWeight)\u{0}\($0.unetWeight)" }
+        let key = [application.rawValue] + loras.map { "\($0.file.path)\u{0}\($0.file.identity)\u{0}\($0.textWeight)\u{0}\($0.unetWeight)" }
         if let cached = loraCache.withLock({ $0 }), cached.key == key { return (cached.model, cached.warnings) }
         // Drop the previous merge before making the next, so two are never held at once; a
         // converted UNet (`--weight-type`) is let go too (the patched one converts its own).
@@ -51,7 +52,8 @@ extension StableDiffusionModel {
         let log = LoRAMatchLog()
         let ldm = parts.unetLDMNames
         let patch: WeightedParts.Patch = { component, source in
-            LoRAPatchedWeights(base: source, component: component, loras: loras, ldmNames: component == .unet ? ldm : nil, log: log)
+            LoRAPatchedWeights(base: source, component: component, loras: loras, ldmNames: component == .unet ? ldm : nil, log: log,
+                               application: application)
         }
         let conditioner = try parts.conditioner(patch)
         let denoiser = try parts.denoiser(patch)

@@ -5,15 +5,24 @@ import Tensor
 struct Linear {
     let weight: StoredWeight
     let bias: Tensor?
+    /// LoRAs applied at run time: `x · downᵀ · upᵀ` added to the output.
+    let adapters: [LowRankAdapter]
 
     init(_ weights: any WeightSource, _ name: String, input: Int, output: Int, bias hasBias: Bool = true) throws {
         weight = try weights.storedWeight(name + ".weight", shape: [output, input])
         bias = hasBias ? try weights.tensor(name + ".bias", shape: [output]) : nil
+        adapters = try weights.lowRankAdapters(name)
+        for adapter in adapters { try adapter.check(outputs: output, columns: input, kernel: 1) }
     }
 
     func callAsFunction(_ x: Tensor) -> Tensor {
         OperationCount.add(multiplyAdds: x.count * weight.shape[0])
-        return weight.withFloat32Matrix { linear(x, weight: $0, bias: bias) }  // [..., in] -> [..., out]
+        var y = weight.withFloat32Matrix { linear(x, weight: $0, bias: bias) }  // [..., in] -> [..., out]
+        for adapter in adapters {
+            let low = adapter.down.withFloat32Matrix { linear(x, weight: $0, bias: nil) }
+            y = add(y, adapter.up.withFloat32Matrix { linear(low, weight: $0, bias: nil) })
+        }
+        return y
     }
 }
 
@@ -31,14 +40,26 @@ struct Conv2d {
         bias = hasBias ? try weights.tensor(name + ".bias", shape: [output]) : nil
         self.stride = stride
         self.padding = padding
+        adapters = try weights.lowRankAdapters(name)
+        for adapter in adapters { try adapter.check(outputs: output, columns: input * kernel * kernel, kernel: kernel) }
     }
+
+    /// LoRAs applied at run time: a kxk convolution to the rank's channels, then a 1x1 one, added.
+    let adapters: [LowRankAdapter]
 
     /// [N, in, H, W] -> [N, out, H', W'], plus `residual` (shaped as the output) where given.
     func callAsFunction(_ x: Tensor, residual: Tensor? = nil) -> Tensor {
-        let y = weight.withFloat32Matrix {
+        var y = weight.withFloat32Matrix {
             conv2d(x, weight: $0, weightShape: weight.shape, bias: bias, stride: stride, padding: padding, residual: residual)
         }
         OperationCount.add(multiplyAdds: y.count * weight.count / weight.shape[0])
+        for adapter in adapters {
+            let kernel = weight.shape[2], rank = adapter.down.shape[0], shape = [rank, weight.shape[1], kernel, kernel]
+            let low = adapter.down.withFloat32Matrix { conv2d(x, weight: $0, weightShape: shape, bias: nil, stride: stride, padding: padding) }
+            y = adapter.up.withFloat32Matrix {
+                conv2d(low, weight: $0, weightShape: [weight.shape[0], rank, 1, 1], bias: nil, residual: y)
+            }
+        }
         return y
     }
 }

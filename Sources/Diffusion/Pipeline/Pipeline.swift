@@ -51,7 +51,7 @@ public struct Pipeline: Sendable {
         }
         let patched: (model: StableDiffusionModel, warnings: [String])
         do {
-            patched = try model.withLoRAs(uses)
+            patched = try model.withLoRAs(uses, application: request.loraApplication)
         } catch let error as CustomStringConvertible {
             throw .invalid(error.description)
         } catch {
