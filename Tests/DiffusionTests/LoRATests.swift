@@ -192,8 +192,17 @@ import Testing
         let text = Infotext(image: image, model: model, modelHash: nil, version: "test").text
         #expect(text.hasPrefix(fixture.prompt))
         #expect(text.contains("Lora hashes: \"sd1_kohya_r4: 8dbdbfc10ca5, sd1_peft_r8: 1a542017c28e\""), "\(text)")
-        let back = try GenerationRequest(infotext: Infotext(parsing: text))
+        var back = try GenerationRequest(infotext: Infotext(parsing: text))
         #expect(back.prompt == fixture.prompt)
+        #expect(back.recordedLoRAHashes == image.loraHashes)
+        // Rerun from the infotext: same LoRAs, no warning; a LoRA file that changed since is named.
+        back.loraFolder = Self.loraFolder
+        var warnings: [String] = []
+        _ = try Pipeline(model: model).run(back) { if case .warning(let w) = $0 { warnings.append(w) } }
+        #expect(warnings.isEmpty)
+        back.recordedLoRAHashes[1].hash = "000000000000"
+        _ = try Pipeline(model: model).run(back) { if case .warning(let w) = $0 { warnings.append(w) } }
+        #expect(warnings.count == 1 && warnings[0].contains("sd1_peft_r8") && warnings[0].contains("000000000000"), "\(warnings)")
     }
 }
 

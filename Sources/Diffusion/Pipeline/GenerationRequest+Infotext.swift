@@ -65,6 +65,7 @@ extension GenerationRequest {
     public init(infotext: Infotext) throws(GenerationError) {
         self.init(prompt: infotext.prompt)
         negativePrompt = infotext.negativePrompt
+        if let hashes = infotext["Lora hashes"] { recordedLoRAHashes = Self.namedHashes(hashes) }
         /// The field `key` read by `rule` (nil when absent): `Steps: nan`, `Clip skip: inf` or
         /// `Steps: 1e300` are refused with the rule's message, never converted.
         func value<T>(_ key: String, _ read: (String) throws(SettingError) -> T) throws(GenerationError) -> T? {
@@ -137,6 +138,16 @@ extension GenerationRequest {
             } catch {
                 throw .invalid("the image's Crop top left: \(error.description)")
             }
+        }
+    }
+
+    /// A1111's `name: hash, name: hash` list (`Lora hashes`); entries without a colon are skipped.
+    static func namedHashes(_ text: String) -> [NamedHash] {
+        text.split(separator: ",").compactMap { entry in
+            guard let colon = entry.lastIndex(of: ":") else { return nil }
+            let name = entry[..<colon].trimmingCharacters(in: .whitespaces)
+            let hash = entry[entry.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+            return name.isEmpty || hash.isEmpty ? nil : NamedHash(name: name, hash: hash)
         }
     }
 

@@ -53,6 +53,9 @@ public struct GenerationRequest: Sendable, Equatable {
     public var vaeTiling: VAETiling = .auto
     /// Where `<lora:NAME:WEIGHT>` in the prompt finds `NAME.safetensors` (`--lora-dir`, `lora_dir`).
     public var loraFolder: String?
+    /// The LoRA hashes an image's infotext recorded (`--from`): a LoRA found here with another
+    /// hash is reported, since the image will differ.
+    public var recordedLoRAHashes: [NamedHash] = []
     /// Whether LoRAs are merged into the weights or run beside the layers (`--lora-apply`).
     public var loraApplication: LoRAApplication = .merge
     /// Where textual-inversion embeddings named in the prompts are found, by file name

@@ -68,7 +68,12 @@ public struct Pipeline: Sendable {
         (untagged.prompt, untagged.negativePrompt) = (tags.prompt, negativeTags.prompt)
         var hashes: [NamedHash] = []
         for use in uses where !hashes.contains(where: { $0.name == use.file.name }) {
-            hashes.append(NamedHash(name: use.file.name, hash: (try? use.file.shortHash()) ?? "unknown"))
+            let hash = NamedHash(name: use.file.name, hash: (try? use.file.shortHash()) ?? "unknown")
+            hashes.append(hash)
+            if let recorded = request.recordedLoRAHashes.first(where: { $0.name == hash.name }), recorded.hash != hash.hash {
+                observer(.warning("LoRA \(hash.name): the image was made with a file of hash \(recorded.hash), the one here has "
+                                  + "\(hash.hash); the image will differ"))
+            }
         }
         // Images report the prompt as written, tags and all (A1111 keeps them in its infotext).
         func retagged(_ image: GeneratedImage) -> GeneratedImage {
