@@ -18,6 +18,10 @@ public func fuzz(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
         _ = checkpoint.unusedTensorNames
     }
     _ = file.metadata
+    // As a LoRA file: format, modules (names, shapes, alphas, PEFT metadata).
+    if let lora = try? LoRAFile(path: scratch.path) {
+        _ = lora.moduleCount
+    }
     for name in file.tensorNames {
         guard let info = file.info(name) else { fatalError("listed tensor \(name) has no info") }
         // Loading converts every element: skip the (legitimately) huge ones.
