@@ -206,6 +206,92 @@ import Testing
     }
 }
 
+/// LoRA files made here, tensor by tensor: the parts of the format the fixtures do not cover.
+@Suite struct LoRAFileTests {
+    /// Writes a safetensors file of float32 tensors (and metadata) to a temporary path.
+    static func write(_ tensors: [(String, [Int], [Float])], metadata: [String: String] = [:]) throws -> String {
+        var header: [String: Any] = metadata.isEmpty ? [:] : ["__metadata__": metadata]
+        var data = Data()
+        for (name, shape, values) in tensors {
+            header[name] = ["dtype": "F32", "shape": shape, "data_offsets": [data.count, data.count + values.count * 4]]
+            values.withUnsafeBytes { data.append(contentsOf: $0) }
+        }
+        var json = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
+        while json.count % 8 != 0 { json.append(0x20) }
+        var file = Data()
+        withUnsafeBytes(of: UInt64(json.count).littleEndian) { file.append(contentsOf: $0) }
+        file.append(json)
+        file.append(data)
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("lora-\(UUID().uuidString).safetensors")
+        try file.write(to: url)
+        return url.path
+    }
+
+    static func ones(_ shape: [Int]) -> [Float] { [Float](repeating: 1, count: shape.reduce(1, *)) }
+
+    @Test func peftAlphaPatternAndRankStabilisedScaling() throws {
+        let config = #"{"unet.r": 4, "unet.lora_alpha": 2, "unet.alpha_pattern": {"mid_block.attentions.0.proj_out": 8}, "unet.use_rslora": false, "text_encoder.r": 4, "text_encoder.lora_alpha": 8, "text_encoder.use_rslora": true}"#
+        let path = try Self.write([
+            ("unet.mid_block.attentions.0.proj_out.lora_A.weight", [4, 3], Self.ones([4, 3])),
+            ("unet.mid_block.attentions.0.proj_out.lora_B.weight", [3, 4], Self.ones([3, 4])),
+            ("unet.mid_block.attentions.0.proj_in.lora_A.weight", [4, 3], Self.ones([4, 3])),
+            ("unet.mid_block.attentions.0.proj_in.lora_B.weight", [3, 4], Self.ones([3, 4])),
+            ("text_encoder.text_model.encoder.layers.0.mlp.fc1.lora_A.weight", [4, 3], Self.ones([4, 3])),
+            ("text_encoder.text_model.encoder.layers.0.mlp.fc1.lora_B.weight", [5, 4], Self.ones([5, 4])),
+        ], metadata: ["lora_adapter_metadata": config])
+        let file = try LoRAFile(path: path)
+        #expect(file.format == .peft)
+        #expect(file.module(.unet, "mid_block_attentions_0_proj_out")?.scale == 2)  // 8 / 4
+        #expect(file.module(.unet, "mid_block_attentions_0_proj_in")?.scale == 0.5)  // 2 / 4
+        #expect(file.module(.textEncoder, "encoder_layers_0_mlp_fc1")?.scale == 4)  // 8 / sqrt(4)
+    }
+
+    @Test(arguments: [("x.hada_w1_a", "LyCORIS LoHa"), ("x.lokr_w1", "LyCORIS LoKr"), ("x.oft_blocks", "LyCORIS OFT"),
+                      ("x.diff", "LyCORIS full-weight diff"), ("lora_unet_x.dora_scale", "DoRA"), ("lora_unet_x.lora_mid.weight", "CP decomposition")])
+    func otherKindsAreRefusedByName(_ name: String, _ kind: String) throws {
+        let path = try Self.write([(name, [2, 2], Self.ones([2, 2]))])
+        #expect { try LoRAFile(path: path) } throws: { "\($0)".contains(kind) && "\($0)".contains("not supported") }
+    }
+
+    @Test func brokenModulesAreOneLineErrors() throws {
+        let noUp = try Self.write([("lora_unet_a.lora_down.weight", [2, 3], Self.ones([2, 3]))])
+        #expect { try LoRAFile(path: noUp) } throws: { "\($0)".contains("lora_unet_a") && "\($0)".contains("no up") }
+        let mismatched = try Self.write([("lora_unet_a.lora_down.weight", [2, 3], Self.ones([2, 3])),
+                                         ("lora_unet_a.lora_up.weight", [3, 5], Self.ones([3, 5]))])
+        #expect { try LoRAFile(path: mismatched) } throws: { "\($0)".contains("do not make a low-rank update") }
+        let badAlpha = try Self.write([("lora_unet_a.lora_down.weight", [2, 3], Self.ones([2, 3])),
+                                       ("lora_unet_a.lora_up.weight", [3, 2], Self.ones([3, 2])), ("lora_unet_a.alpha", [2], [1, 2])])
+        #expect { try LoRAFile(path: badAlpha) } throws: { "\($0)".contains("alpha") }
+        let nothing = try Self.write([("model.weight", [2, 2], Self.ones([2, 2]))])
+        #expect { try LoRAFile(path: nothing) } throws: { "\($0)".contains("no LoRA tensors") }
+    }
+
+    /// A file with tensors of no module, and modules that fit no layer of the model: the rest
+    /// applies, both are named in warnings.
+    @Test func unknownTensorsAndUnmatchedModulesAreWarnings() throws {
+        let fixture = try SafetensorsFile(path: LoRATests.folder.appendingPathComponent("loras/sd1_kohya_te_r8.safetensors").path)
+        var tensors: [(String, [Int], [Float])] = try fixture.tensorNames.map { name in
+            let tensor = try fixture.tensor(name)
+            return (name, tensor.shape, tensor.storage)
+        }
+        tensors.append(("bundle_emb.style.string_to_param.*", [1, 32], Self.ones([1, 32])))
+        tensors.append(("lora_unet_no_such_layer.lora_down.weight", [2, 3], Self.ones([2, 3])))
+        tensors.append(("lora_unet_no_such_layer.lora_up.weight", [3, 2], Self.ones([3, 2])))
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("loras-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        try FileManager.default.moveItem(atPath: try Self.write(tensors), toPath: folder.appendingPathComponent("extra.safetensors").path)
+        var request = GenerationRequest(prompt: "a house <lora:extra:1>")
+        (request.steps, request.width, request.height, request.preview, request.loraFolder) = (2, 32, 32, .off, folder.path)
+        var warnings: [String] = []
+        _ = try Pipeline(model: LoRATests.models.model("../pipelines/sd1")).run(request) {
+            if case .warning(let text) = $0 { warnings.append(text) }
+        }
+        #expect(warnings.count == 2, "\(warnings)")
+        #expect(warnings.contains { $0.contains("bundle_emb.style") && $0.contains("left out") })
+        #expect(warnings.contains { $0.contains("1 of its 19 modules") && $0.contains("lora_unet_no_such_layer") })
+    }
+}
+
 /// `<lora:…>` tags as A1111 reads them.
 @Suite struct ExtraNetworkTagTests {
     @Test func takesTagsOutAndReadsWeights() {

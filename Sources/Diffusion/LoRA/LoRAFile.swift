@@ -64,6 +64,9 @@ public final class LoRAFile: Sendable {
     /// The base model the file says it was trained on (kohya's `ss_base_model_version` or
     /// `modelspec.architecture`), for messages.
     public let baseModel: String?
+    /// Tensors that are not part of a LoRA module (A1111's bundled embeddings, `bundle_emb.…`,
+    /// and anything else unknown): left out, and named in a warning.
+    public let ignoredTensors: [String]
     /// The file's size and modification time when read (a changed file is read again).
     let identity: String
     /// Keeps the mapping the weights are read from alive.
@@ -101,6 +104,7 @@ public final class LoRAFile: Sendable {
         let parsed = try Self.parse(file: file, names: names)
         format = parsed.format
         modules = parsed.modules
+        ignoredTensors = parsed.ignored
     }
 
     /// Size and modification time of the file at `path` ("" when it cannot be read).
@@ -156,7 +160,7 @@ public final class LoRAFile: Sendable {
 
     /// The modules of a LoRA or LoCon file, whatever its naming.
     private static func parse(file: SafetensorsFile, names: [String]) throws(CheckpointError)
-        -> (format: Format, modules: [LoRAComponent: [String: LoRAModule]]) {
+        -> (format: Format, modules: [LoRAComponent: [String: LoRAModule]], ignored: [String]) {
         let path = file.path
         let peftConfig = try PEFTConfig(metadata: file.metadata, path: path)
         var parts: [LoRAComponent: [String: Parts]] = [:]
@@ -190,10 +194,6 @@ public final class LoRAFile: Sendable {
                 "no LoRA tensors (expected names such as lora_unet_….lora_down.weight or unet.….lora_A.weight; found "
                     + "\(unknown.prefix(2).joined(separator: ", "))\(unknown.count > 2 ? ", …" : ""))"))
         }
-        if let first = unknown.first {
-            throw CheckpointError(path: path, tensor: first, reason: .invalidConfig(
-                "not a LoRA tensor this reader knows (\(unknown.count) such); the file may be another kind of network"))
-        }
         var modules: [LoRAComponent: [String: LoRAModule]] = [:]
         for (component, entries) in parts {
             for (flat, entry) in entries {
@@ -215,7 +215,7 @@ public final class LoRAFile: Sendable {
         // LyCORIS writes LoCon under kohya's names; its metadata tells them apart (kohya's own
         // networks also adapt 3x3 convolutions, as the LCM-LoRA does).
         let lycoris = file.metadata["ss_network_module"]?.hasPrefix("lycoris") ?? false
-        return (format == .kohya && lycoris ? .locon : format, modules)
+        return (format == .kohya && lycoris ? .locon : format, modules, unknown)
     }
 
     private enum Role {

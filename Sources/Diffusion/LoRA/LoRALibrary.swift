@@ -28,7 +28,8 @@ public final class LoRALibrary: Sendable {
         for case let url as URL in enumerator where url.pathExtension.lowercased() == "safetensors" {
             if (try? url.resourceValues(forKeys: [.isRegularFileKey]).isRegularFile) == true { paths.append(url.path) }
         }
-        return paths.sorted { $0.split(separator: "/").count < $1.split(separator: "/").count || ($0.split(separator: "/").count == $1.split(separator: "/").count && $0 < $1) }
+        func depth(_ path: String) -> Int { path.reduce(0) { $1 == "/" ? $0 + 1 : $0 } }
+        return paths.sorted { (depth($0), $0) < (depth($1), $1) }
     }
 
     /// The LoRA `name` names in `folder`; errors name what is wrong in one line.

@@ -59,6 +59,11 @@ extension StableDiffusionModel {
         let denoiser = try parts.denoiser(patch)
         var warnings: [String] = []
         for (index, use) in loras.enumerated() {
+            if let first = use.file.ignoredTensors.first {
+                let count = use.file.ignoredTensors.count
+                warnings.append("LoRA \(use.file.name): \(count) tensor\(count == 1 ? "" : "s") that belong to no LoRA module "
+                                + "\(count == 1 ? "is" : "are") left out (\(first)\(count > 1 ? ", …" : ""))")
+            }
             var total = 0, unmatched: [String] = []
             for component in use.file.components {
                 for flat in use.file.flatNames(component) {
