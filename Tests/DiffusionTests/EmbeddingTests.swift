@@ -229,6 +229,20 @@ import Testing
         }
     }
 
+    /// Chunks made by hand with vectors that do not fit are refused, never a trap.
+    @Test func handMadeChunksThatDoNotFitAreRefused() throws {
+        let reader = try Self.reader(EmbeddingLibrary(folder: Self.embeddingsFolder, cache: EmbeddingCache()))
+        let chunk = try #require(try reader.chunks(of: "a tinystyle").first)
+        var narrow = chunk
+        narrow.embeddings[0].vectors = EmbeddingVectors(count: 2, width: 4, values: [Float](repeating: 0, count: 8))
+        var late = chunk
+        late.embeddings[0].offset = 2
+        for bad in [narrow, late] {
+            #expect(throws: PromptConditioningError.self) { _ = try reader.encode(chunks: [bad]) }
+        }
+        #expect(throws: Never.self) { _ = try reader.encode(chunks: [chunk]) }
+    }
+
     @Test func theNegativePromptUsesEmbeddingsToo() throws {
         let conditioner = try #require(try Self.sd1.conditioner as? CLIPTextConditioner)
         let library = EmbeddingLibrary(folder: Self.embeddingsFolder, cache: EmbeddingCache())

@@ -133,12 +133,18 @@ public struct PromptConditioning {
         guard GenerationLimits.clipSkip(layers: layerCount).contains(Double(clipSkip)) else {
             throw .clipSkipOutOfRange(clipSkip, layerCount: layerCount)
         }
+        let hidden = textModel.config.hiddenSize
         for chunk in chunks {
             if let weight = chunk.weights.first(where: { !(abs($0) <= Self.maximumWeight) }) {
                 throw .weightOutOfRange(weight)
             }
+            // Chunks made elsewhere: vectors that do not fit this encoder or their chunk are refused.
+            for embedded in chunk.embeddings where embedded.vectors.width != hidden || embedded.offset < 0
+                || embedded.offset + embedded.vectors.count > min(chunk.tokens.count, CLIPTokenizer.tokensPerWindow) {
+                throw .embedding(EmbeddingError(path: embedded.embedding.path, problem: "\(embedded.vectors.count) vectors \(embedded.vectors.width) wide "
+                    + "at token \(embedded.offset) do not fit a chunk of \(chunk.tokens.count) tokens for a \(hidden)-wide text encoder"))
+            }
         }
-        let hidden = textModel.config.hiddenSize
         var storage: [Float] = []
         storage.reserveCapacity(chunks.count * CLIPTokenizer.windowLength * hidden)
         var pooled: Tensor?
