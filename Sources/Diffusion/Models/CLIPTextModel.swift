@@ -31,15 +31,23 @@ public struct CLIPTextModel {
     /// transformers' `output_hidden_states`, without the final layer norm. Stops after
     /// `upToLayer` layers when given (clip skip needs no more).
     /// tokens: one row of ids per sequence, all the same length -> [N, T, hidden] each
-    public func hiddenStates(tokens: [[Int]], upToLayer: Int? = nil) -> [Tensor] {
+    /// vectors: per row (or none), token-embedding vectors [hidden] by position that stand in for
+    /// the table's row of the id there (textual-inversion embeddings); positions are added as usual.
+    public func hiddenStates(tokens: [[Int]], vectors: [[Int: ArraySlice<Float>]] = [], upToLayer: Int? = nil) -> [Tensor] {
         let (n, length, hidden) = (tokens.count, tokens[0].count, config.hiddenSize)
+        precondition(vectors.isEmpty || vectors.count == n, "one vector map per row")
         var h = Tensor(zeros: [n, length, hidden])
         var embedding = [Float](repeating: 0, count: hidden)
         for (b, row) in tokens.enumerated() {
             precondition(row.count == length && length <= config.maxPositionEmbeddings, "token rows must share one length within the position table")
             for (position, id) in row.enumerated() {
                 let out = (b * length + position) * hidden
-                embedding.withUnsafeMutableBufferPointer { tokenEmbedding.copyRow(id, into: $0.baseAddress!) }
+                if let vector = vectors.isEmpty ? nil : vectors[b][position] {
+                    precondition(vector.count == hidden, "a token-embedding vector is \(hidden) wide")
+                    embedding.replaceSubrange(0..<hidden, with: vector)
+                } else {
+                    embedding.withUnsafeMutableBufferPointer { tokenEmbedding.copyRow(id, into: $0.baseAddress!) }
+                }
                 for c in 0..<hidden {
                     h.storage[out + c] = embedding[c] + positionEmbedding.storage[position * hidden + c]
                 }

@@ -3,7 +3,7 @@ import Foundation
 extension Infotext {
     /// The text stipple writes for `image` made with `model` (A1111's field names and order):
     /// `Steps, Sampler, Schedule type, CFG scale, Seed, Size, Model hash, Model, Denoising
-    /// strength, Clip skip, Eta DDIM, RNG, Version`, plus stipple's `Timestep spacing`, and SDXL's
+    /// strength, Clip skip, Eta DDIM, RNG, TI hashes, Version`, plus stipple's `Timestep spacing`, and SDXL's
     /// `Original size` and `Crop top left` when they are not the image's own. The sampler is written under A1111's name
     /// (`Euler a`, `DPM++ 2M`), `default` resolved to the model's own class.
     public init(image: GeneratedImage, model: StableDiffusionModel, modelHash: String?, version: String) {
@@ -37,6 +37,7 @@ extension Infotext {
             fields.append(("Crop top left", "\(size.cropTop),\(size.cropLeft)"))
         }
         fields.append(("RNG", "CPU"))
+        if let hashes = Self.embeddingHashes(request, model: model) { fields.append(("TI hashes", hashes)) }
         if !loraHashes.isEmpty {
             // A1111's form: `Lora hashes: "name: 0123456789ab, other: ..."` (quoted: it holds commas).
             fields.append(("Lora hashes", loraHashes.map { "\($0.name): \($0.hash)" }.joined(separator: ", ")))

@@ -186,7 +186,8 @@ public struct Pipeline: Sendable {
         let (width, height) = request.size(for: model)
         let result = try model.conditioner.encode(ConditioningRequest(
             prompt: request.prompt, negativePrompt: guided ? request.negativePrompt : nil, clipSkip: request.clipSkip,
-            width: width, height: height, sizeConditioning: request.sizeConditioning))
+            width: width, height: height, sizeConditioning: request.sizeConditioning,
+            embeddings: request.embeddingsFolder.map { EmbeddingLibrary(folder: $0) }))
         guard result.positive.isFinite, result.negative?.isFinite ?? true else {
             throw .failed("the model produced NaN encoding the prompt (the text encoder's output: its weights are not finite)")
         }

@@ -12,6 +12,10 @@ import Tensor
 /// A window whose weights are all 1 is left exactly as the encoder made it, so a prompt without
 /// syntax that fits one window gives exactly diffusers' `StableDiffusionPipeline.encode_prompt`
 /// (tokenizer padding to 77 with truncation; A1111's clip skip N is diffusers' `clip_skip` N - 1).
+///
+/// Textual-inversion embeddings (given a library) are found in the prompt's tokens as A1111 finds
+/// them (`EmbeddingVocabulary`): their vectors replace the token-embedding lookup at as many
+/// positions as they have vectors, which count toward the chunk and take the text's emphasis.
 public struct PromptConditioning {
     /// The tokenizer, usually the model folder's own.
     public let tokenizer: CLIPTokenizer
@@ -24,12 +28,17 @@ public struct PromptConditioning {
     /// Whether the conditioning is the chosen layer's output through the final layer norm (SD 1.x /
     /// 2.x) or the raw hidden state (SDXL, whose encoders give `hidden_states[-2]` as they are).
     public let finalLayerNorm: Bool
+    /// The embeddings prompts may name, as this encoder's tokenizer reads their names; nil: none.
+    let embeddings: EmbeddingVocabulary?
 
     /// Conditioning with `textModel` for prompts read by `tokenizer`, windows padded with
     /// `padToken` (default: the tokenizer's own pad token, `!` for an SD2 folder's tokenizer).
-    /// Throws when the tokenizer's ids or the 77-token windows do not fit the text encoder.
-    public init(tokenizer: CLIPTokenizer, textModel: CLIPTextModel, padToken: Int? = nil,
-                finalLayerNorm: Bool = true) throws(PromptConditioningError) {
+    /// Prompts may use the textual-inversion embeddings of `embeddings`, taking each one's
+    /// vectors for `embeddingEncoder` (SD 1.x / 2.x: `.single`; SDXL's encoders `.clipL`, `.clipG`).
+    /// Throws when the tokenizer's ids or the 77-token windows do not fit the text encoder, or the
+    /// embeddings folder cannot be listed.
+    public init(tokenizer: CLIPTokenizer, textModel: CLIPTextModel, padToken: Int? = nil, finalLayerNorm: Bool = true,
+                embeddings: EmbeddingLibrary? = nil, embeddingEncoder: EmbeddingEncoder = .single) throws(PromptConditioningError) {
         let pad = padToken ?? tokenizer.pad
         guard tokenizer.vocabularySize <= textModel.config.vocabSize, pad >= 0, pad < textModel.config.vocabSize else {
             throw .vocabularyMismatch(tokenizer: tokenizer.vocabularySize, textModel: textModel.config.vocabSize, pad: pad)
@@ -41,6 +50,13 @@ public struct PromptConditioning {
         self.textModel = textModel
         self.padToken = pad
         self.finalLayerNorm = finalLayerNorm
+        do {
+            self.embeddings = try embeddings.map { (library) throws(EmbeddingError) in
+                try EmbeddingVocabulary(library: library, tokenizer: tokenizer, encoder: embeddingEncoder, width: textModel.hiddenSize)
+            }
+        } catch {
+            throw .embedding(error)
+        }
     }
 
     /// The conditioning of `prompt`: [1, 77 x chunks, hidden]. `clipSkip` counts as A1111's
@@ -50,13 +66,32 @@ public struct PromptConditioning {
         try encode(chunks: chunks(of: prompt), clipSkip: clipSkip)
     }
 
-    /// `prompt` cut into 75-token chunks as A1111 cuts it.
+    /// `prompt` cut into 75-token chunks as A1111 cuts it, with its embeddings' vectors.
     public func chunks(of prompt: String) throws(PromptConditioningError) -> [PromptChunk] {
+        let pieces: [PromptSyntax.Piece]
         do {
-            return try tokenizer.chunks(of: prompt, commaBacktrack: commaBacktrack)
+            pieces = try PromptSyntax.parse(prompt)
         } catch {
             throw .syntax(error)
         }
+        do {
+            return try tokenizer.chunks(of: pieces, commaBacktrack: commaBacktrack, embeddings: embeddings)
+        } catch {
+            throw .embedding(error)
+        }
+    }
+
+    /// The embeddings `prompts` use, each once, in the order first used.
+    public func embeddings(usedBy prompts: [String]) throws(PromptConditioningError) -> [TextualInversion] {
+        var used: [TextualInversion] = []
+        for prompt in prompts {
+            for chunk in try chunks(of: prompt) {
+                for embedded in chunk.embeddings where !used.contains(where: { $0.path == embedded.embedding.path }) {
+                    used.append(embedded.embedding)
+                }
+            }
+        }
+        return used
     }
 
     /// The conditioning of `prompt` and of `negative`, the same length: when one has fewer chunks,
@@ -98,19 +133,26 @@ public struct PromptConditioning {
         guard GenerationLimits.clipSkip(layers: layerCount).contains(Double(clipSkip)) else {
             throw .clipSkipOutOfRange(clipSkip, layerCount: layerCount)
         }
+        let hidden = textModel.config.hiddenSize
         for chunk in chunks {
             if let weight = chunk.weights.first(where: { !(abs($0) <= Self.maximumWeight) }) {
                 throw .weightOutOfRange(weight)
             }
+            // Chunks made elsewhere: vectors that do not fit this encoder or their chunk are refused.
+            for embedded in chunk.embeddings where embedded.vectors.width != hidden || embedded.offset < 0
+                || embedded.offset + embedded.vectors.count > min(chunk.tokens.count, CLIPTokenizer.tokensPerWindow) {
+                throw .embedding(EmbeddingError(path: embedded.embedding.path, problem: "\(embedded.vectors.count) vectors \(embedded.vectors.width) wide "
+                    + "at token \(embedded.offset) do not fit a chunk of \(chunk.tokens.count) tokens for a \(hidden)-wide text encoder"))
+            }
         }
-        let hidden = textModel.config.hiddenSize
         var storage: [Float] = []
         storage.reserveCapacity(chunks.count * CLIPTokenizer.windowLength * hidden)
         var pooled: Tensor?
         for (index, chunk) in chunks.enumerated() {
             let window = tokenizer.window(chunk.tokens, padWith: padToken)
             let pools = pooling && index == 0
-            let states = textModel.hiddenStates(tokens: [window], upToLayer: pools ? nil : layerCount - (clipSkip - 1))
+            let vectors = chunk.embeddings.isEmpty ? [] : [chunk.windowVectors]
+            let states = textModel.hiddenStates(tokens: [window], vectors: vectors, upToLayer: pools ? nil : layerCount - (clipSkip - 1))
             let chosen = states[layerCount - (clipSkip - 1)]  // hidden_states[-clipSkip]
             var z = finalLayerNorm ? textModel.applyFinalLayerNorm(chosen) : chosen  // [1, 77, hidden]
             if pools, let last = states.last {
@@ -175,10 +217,14 @@ public enum PromptConditioningError: Error, CustomStringConvertible, Equatable, 
     case tooFewPositions(Int)
     /// A token's emphasis weight (brackets multiplied out) is beyond `maximumWeight`.
     case weightOutOfRange(Float)
+    /// A textual-inversion embedding the prompt names (or the embeddings folder) is unusable.
+    case embedding(EmbeddingError)
 
     public var description: String {
         switch self {
         case .syntax(let error):
+            error.description
+        case .embedding(let error):
             error.description
         case .clipSkipOutOfRange(let clipSkip, let layerCount):
             "clip skip must be a whole number from 1 to \(layerCount + 1) (this text encoder has \(layerCount) layers), not \(clipSkip)"

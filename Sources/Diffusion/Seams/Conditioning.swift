@@ -50,9 +50,9 @@ public struct Conditioning: Sendable {
     }
 }
 
-/// What a text conditioner is asked for: the prompts, A1111's clip skip and the image size
-/// (which SDXL's conditioner turns into its size and crop ids: original size, crop top-left,
-/// target size).
+/// What a text conditioner is asked for: the prompts, A1111's clip skip, the image size (which
+/// SDXL's conditioner turns into its size and crop ids: original size, crop top-left, target
+/// size) and the textual-inversion embeddings the prompts may name.
 public struct ConditioningRequest: Sendable, Equatable {
     public var prompt: String
     /// The negative prompt when guided (CFG != 1), nil otherwise.
@@ -65,15 +65,19 @@ public struct ConditioningRequest: Sendable, Equatable {
     /// from (nil: the image size, as A1111 and diffusers default) and the top-left corner of the
     /// cut (0, 0 by default).
     public var sizeConditioning: SizeConditioning
+    /// Where embeddings named in the prompts are found (A1111's embeddings folder); nil: none,
+    /// every word is text.
+    public var embeddings: EmbeddingLibrary?
 
     public init(prompt: String, negativePrompt: String?, clipSkip: Int = 1, width: Int, height: Int,
-                sizeConditioning: SizeConditioning = SizeConditioning()) {
+                sizeConditioning: SizeConditioning = SizeConditioning(), embeddings: EmbeddingLibrary? = nil) {
         self.prompt = prompt
         self.negativePrompt = negativePrompt
         self.clipSkip = clipSkip
         self.width = width
         self.height = height
         self.sizeConditioning = sizeConditioning
+        self.embeddings = embeddings
     }
 
     /// SDXL's six time ids: original height and width, crop top and left, target height and width.
@@ -115,6 +119,15 @@ public protocol TextConditioner: Sendable {
     /// The conditioning of the prompt, and with a negative prompt (for CFG) that of the negative
     /// prompt, the same length as the prompt's. Errors are one line.
     func encode(_ request: ConditioningRequest) throws(GenerationError) -> (positive: Conditioning, negative: Conditioning?)
+
+    /// The textual-inversion embeddings `encode` would use for `request`: each once, the prompt's
+    /// before the negative prompt's (what infotext's `TI hashes` lists). Errors as `encode`'s.
+    func embeddings(usedBy request: ConditioningRequest) throws(GenerationError) -> [TextualInversion]
+}
+
+extension TextConditioner {
+    /// A conditioner that reads no embeddings uses none.
+    public func embeddings(usedBy request: ConditioningRequest) throws(GenerationError) -> [TextualInversion] { [] }
 }
 
 /// A size in pixels (`WxH`).

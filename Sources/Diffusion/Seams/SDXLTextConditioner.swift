@@ -14,6 +14,8 @@ import Tensor
 /// negative). Clip skip: A1111 leaves SDXL at the penultimate layer whatever it is set to, and
 /// ComfyUI's `CLIPSetLastLayer` -2 is the same; so clip skip 1 and 2 both give the penultimate, and
 /// N > 2 takes `hidden_states[-N]` of both encoders (diffusers' `clip_skip` N - 2).
+/// A textual-inversion embedding named in a prompt gives each encoder its own vectors: the file's
+/// `clip_l` to CLIP-L, `clip_g` to bigG (A1111's SDXL embeddings); pooling stays at EOS.
 public struct SDXLTextConditioner: TextConditioner {
     /// CLIP ViT-L (`text_encoder`, `conditioner.embedders.0`) with its tokenizer and pad token:
     /// each encoder is what SD 1.x / 2.x's whole text side is.
@@ -58,9 +60,8 @@ public struct SDXLTextConditioner: TextConditioner {
                 throw PromptConditioningError.clipSkipOutOfRange(request.clipSkip, layerCount: layerCount)
             }
             let clipSkip = max(2, request.clipSkip)
-            let encoders = (
-                try PromptConditioning(tokenizer: first.tokenizer, textModel: first.textModel, padToken: first.padToken, finalLayerNorm: false),
-                try PromptConditioning(tokenizer: second.tokenizer, textModel: second.textModel, padToken: second.padToken, finalLayerNorm: false))
+            let encoders = (try first.promptConditioning(request.embeddings, encoder: .clipL, finalLayerNorm: false),
+                            try second.promptConditioning(request.embeddings, encoder: .clipG, finalLayerNorm: false))
             let timeIds = Tensor(shape: [1, 6], values: request.timeIds)
             var positive = try encode(request.prompt, with: encoders, clipSkip: clipSkip)
             guard let negativePrompt = request.negativePrompt else {
@@ -86,6 +87,12 @@ public struct SDXLTextConditioner: TextConditioner {
         } catch {
             throw .invalid("\(error)")
         }
+    }
+
+    /// The embeddings the prompt and (when given) the negative prompt use, in that order (as
+    /// CLIP-L's tokenizer finds them; bigG's reads the same names).
+    public func embeddings(usedBy request: ConditioningRequest) throws(GenerationError) -> [TextualInversion] {
+        try first.embeddings(usedBy: request, encoder: .clipL)
     }
 
     /// One prompt through both encoders: states [1, 77k, contextWidth] and pooled [1, pooledWidth].
