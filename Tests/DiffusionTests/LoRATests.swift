@@ -183,6 +183,23 @@ import Testing
         #expect { try Pipeline(model: model).run(request) } throws: { "\($0)".contains("does not exist") }
     }
 
+    /// An embedding and a LoRA in one prompt: both apply, and the infotext lists each under its
+    /// field (a LoRA tag is not read as a use of an embedding of the same name).
+    @Test func embeddingAndLoRATogether() throws {
+        let model = try Self.models.model("../pipelines/sd1")
+        var request = GenerationRequest(prompt: "a tinystyle house <lora:sd1_kohya_r4:1> <lora:tinystyle:0>")
+        (request.steps, request.width, request.height, request.preview, request.seed) = (3, 32, 32, .off, 5)
+        request.loraFolder = Self.loraFolder
+        request.embeddingsFolder = Self.folder.appendingPathComponent("embeddings").path
+        // No LoRA is named tinystyle: the tag is refused, not read as the embedding.
+        #expect { try Pipeline(model: model).run(request) } throws: { "\($0)".contains("\"tinystyle\" not found") }
+        request.prompt = "a tinystyle house <lora:sd1_kohya_r4:1>"
+        let image = try #require(try Pipeline(model: model).run(request).first)
+        let text = Infotext(image: image, model: model, modelHash: nil, version: "test").text
+        #expect(text.contains("TI hashes: \"tinystyle: "), "\(text)")
+        #expect(text.contains("Lora hashes: \"sd1_kohya_r4: 8dbdbfc10ca5\""), "\(text)")
+    }
+
     @Test func infotextCarriesLoraHashesAndTags() throws {
         let model = try Self.models.model("../pipelines/sd1")
         let fixture = try #require(Self.cases.first { $0.name == "sd1-two-loras" })
