@@ -40,7 +40,7 @@ struct Generate: ParsableCommand {
     @Option(name: .long, help: "Rerun the parameters stored in a PNG (ours or AUTOMATIC1111's); options given override them.")
     var from: String?
 
-    @Flag(name: .long, help: "Print how long each stage took (model load, prompt, sampling, decode, save) and the peak resident memory to standard error.")
+    @Flag(name: .long, help: "Print how long each stage took (model load, prompt (with any LoRA merge), sampling, decode, save), when the first preview came, and the peak resident memory to standard error.")
     var timings = false
 
     func validate() throws {
@@ -111,6 +111,7 @@ struct Generate: ParsableCommand {
                 switch event {
                 case .started(let start): clock.mark(start.imageIndex == 0 ? .prompt : .other)
                 case .decoding: clock.mark(.sampling)
+                case .step(let step) where step.imageIndex == 0 && step.preview != nil: clock.preview(step: step.step, elapsed: step.elapsed)
                 case .image: clock.mark(.decode)
                 default: break
                 }
@@ -408,9 +409,21 @@ final class StageClock: @unchecked Sendable {  // used from the engine's callbac
     private var last = Date()
     private let start = Date()
     private var totals: [(TimingStage, Double)] = []
+    /// The first image's first preview: its step, seconds from the end of the prompt stage, and
+    /// the sampling seconds up to that step.
+    private var firstPreview: (step: Int, seconds: Double, sampling: Double)?
+    /// When the first image's sampling began (the prompt stage's end).
+    private var samplingStart: Date?
+
+    /// A preview of the first image arrived with step `step`, `elapsed` seconds of sampling in.
+    func preview(step: Int, elapsed: Double) {
+        guard firstPreview == nil, let samplingStart else { return }
+        firstPreview = (step, Date().timeIntervalSince(samplingStart), elapsed)
+    }
 
     func mark(_ stage: TimingStage) {
         let now = Date()
+        if stage == .prompt && samplingStart == nil { samplingStart = now }
         if let i = totals.firstIndex(where: { $0.0 == stage }) {
             totals[i].1 += now.timeIntervalSince(last)
         } else {
@@ -423,6 +436,9 @@ final class StageClock: @unchecked Sendable {  // used from the engine's callbac
         let parts = totals.map { stage, seconds in
             String(format: "%@ %.3f s", stage.label(steps: steps), seconds)
         }
-        return "timings: " + parts.joined(separator: ", ") + String(format: "; total %.3f s", Date().timeIntervalSince(start))
+        let preview = firstPreview.map {
+            String(format: "; first preview %.3f s into sampling (step %d, which ended %.3f s in)", $0.seconds, $0.step, $0.sampling)
+        } ?? ""
+        return "timings: " + parts.joined(separator: ", ") + String(format: "; total %.3f s", Date().timeIntervalSince(start)) + preview
     }
 }
