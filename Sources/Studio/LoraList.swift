@@ -2,25 +2,34 @@ import Foundation
 import Terminal
 
 /// The LoRA files of the LoRA folder (`--lora-dir`, `lora_dir`) as the studio lists them (F7):
-/// each `NAME.safetensors` directly in the folder (hidden files and subfolders left out), by name;
-/// Enter writes `<lora:NAME:1>` into the prompt, which the engine looks up as
-/// `FOLDER/NAME.safetensors`.
+/// the `.safetensors` files in the folder and the folders below it (hidden ones left out), found
+/// as the engine finds a `<lora:NAME:…>` (A1111's way: by file name, wherever it lies below);
+/// Enter writes `<lora:NAME:1>` into the prompt.
 public struct LoraList: Sendable, Equatable {
     public struct Entry: Sendable, Equatable {
-        /// The file name without `.safetensors`: what the tag names.
-        public var name: String
+        /// The file's path below the folder (`style.safetensors`, `sd15/style.safetensors`).
+        public var path: String
         public var bytes: Int64
 
-        /// Whether `name` can stand in a tag: `:` `<` `>` and control characters would end or break
-        /// it (such a file is listed, shown escaped, and refused on Enter).
+        public init(path: String, bytes: Int64) {
+            (self.path, self.bytes) = (path, bytes)
+        }
+
+        /// The file name without its extension: what the tag names.
+        public var name: String { URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent }
+
+        /// Whether `name` can stand in a tag as it is: `:` `<` `>` and control characters would
+        /// end or break it, spaces at either end are dropped by the tag's reader (such a file is
+        /// listed, shown escaped, and refused on Enter).
         public var fitsInTag: Bool {
-            !name.isEmpty && !name.unicodeScalars.contains {
+            !name.isEmpty && name.first != " " && name.last != " " && !name.unicodeScalars.contains {
                 ":<>".unicodeScalars.contains($0) || TerminalText.needsEscape($0, keepingLineBreaks: false)
             }
         }
 
-        /// The name as the list shows it: control characters escaped (`TerminalText`).
-        public var shownName: String { TerminalText.visible(name) }
+        /// The entry as the list shows it: its path without the extension (`sd15/style`), control
+        /// characters escaped (`TerminalText`).
+        public var shownName: String { TerminalText.visible(String(path.dropLast(URL(fileURLWithPath: path).pathExtension.count + 1))) }
 
         /// The size as the list shows it: `812 KB`, `144.3 MB`.
         public var shownSize: String {
@@ -36,7 +45,6 @@ public struct LoraList: Sendable, Equatable {
         case noFolder
         case missing(String)
         case notAFolder(String)
-        case unreadable(String, String)
         case empty(String)
 
         public var description: String {
@@ -44,14 +52,13 @@ public struct LoraList: Sendable, Equatable {
             case .noFolder: "no LoRA folder: start the studio with --lora-dir DIR, or set lora_dir in ~/.config/stipple/config.toml"
             case .missing(let folder): "LoRA folder \(folder) is not there (--lora-dir, lora_dir)"
             case .notAFolder(let path): "LoRA folder \(path) is a file, not a folder (--lora-dir, lora_dir)"
-            case .unreadable(let folder, let why): "LoRA folder \(folder) cannot be read: \(why)"
-            case .empty(let folder): "no .safetensors files in the LoRA folder \(folder)"
+            case .empty(let folder): "no .safetensors files in the LoRA folder \(folder) or below it"
             }
         }
     }
 
     public let folder: String
-    /// By name, case-insensitively.
+    /// By name, case-insensitively (then by path).
     public let entries: [Entry]
     /// The chosen entry's index.
     public var selected = 0
@@ -66,21 +73,22 @@ public struct LoraList: Sendable, Equatable {
         var isFolder: ObjCBool = false
         guard FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder) else { return .failure(.missing(folder)) }
         guard isFolder.boolValue else { return .failure(.notAFolder(folder)) }
-        let names: [String]
-        do {
-            names = try FileManager.default.contentsOfDirectory(atPath: folder)
-        } catch {
-            return .failure(.unreadable(folder, (error as NSError).localizedDescription))
+        var entries: [Entry] = []
+        // Folders below that cannot be read are left out, as the engine's lookup leaves them.
+        let walker = FileManager.default.enumerator(atPath: folder)
+        while let path = walker?.nextObject() as? String {
+            let url = URL(fileURLWithPath: folder).appendingPathComponent(path)
+            if url.lastPathComponent.hasPrefix(".") {
+                walker?.skipDescendants()
+                continue
+            }
+            guard url.pathExtension.lowercased() == "safetensors", !url.deletingPathExtension().lastPathComponent.isEmpty,
+                  let attributes = try? FileManager.default.attributesOfItem(atPath: url.resolvingSymlinksInPath().path),
+                  attributes[.type] as? FileAttributeType == .typeRegular else { continue }
+            entries.append(Entry(path: path, bytes: (attributes[.size] as? NSNumber)?.int64Value ?? 0))
         }
-        let suffix = ".safetensors"
-        let entries = names.compactMap { file -> Entry? in
-            guard file.hasSuffix(suffix), !file.hasPrefix("."), file.count > suffix.count else { return nil }
-            let path = URL(fileURLWithPath: folder).appendingPathComponent(file).resolvingSymlinksInPath().path
-            guard let attributes = try? FileManager.default.attributesOfItem(atPath: path),
-                  attributes[.type] as? FileAttributeType == .typeRegular else { return nil }
-            return Entry(name: String(file.dropLast(suffix.count)), bytes: (attributes[.size] as? NSNumber)?.int64Value ?? 0)
-        }.sorted { ($0.name.lowercased(), $0.name) < ($1.name.lowercased(), $1.name) }
         guard !entries.isEmpty else { return .failure(.empty(folder)) }
+        entries.sort { ($0.name.lowercased(), $0.path) < ($1.name.lowercased(), $1.path) }
         return .success(LoraList(folder: folder, entries: entries))
     }
 

@@ -1,15 +1,18 @@
 import Foundation
 
-/// A `<lora:NAME:WEIGHT>` tag in a prompt (A1111's extra-network syntax) as the editors insert
-/// and change it: the LoRA list's Enter writes one at the cursor, Alt-= / Alt-- change the
-/// weight of the one the cursor is on by rewriting its text (as A1111's Ctrl-Up/Down change an
-/// emphasis weight).
+/// A `<lora:NAME:WEIGHT>` tag in a prompt (A1111's extra-network syntax; `<lyco:…>` and any case of
+/// the type too, as the engine reads them) as the editors insert and change it: the LoRA list's
+/// Enter writes one at the cursor, Alt-= / Alt-- change the weight of the one the cursor is on by
+/// rewriting that number in its text (as A1111's Ctrl-Up/Down change an emphasis weight).
 public struct LoraTag: Equatable, Sendable {
     /// The tag's characters in the editor, `<` through `>`.
     public var range: Range<Int>
+    /// The name, without the spaces the tag's reader drops.
     public var name: String
-    /// nil when the tag has no weight (`<lora:NAME>`, which A1111 runs at 1).
+    /// nil when the tag has no weight (`<lora:NAME>`, which runs at 1).
     public var weight: Double?
+    /// The weight's characters (spaces around it included); nil when it has none.
+    public var weightRange: Range<Int>?
 
     /// The step of Alt-= / Alt--.
     public static let weightStep = 0.1
@@ -22,7 +25,7 @@ public struct LoraTag: Equatable, Sendable {
         case notLoRA(String)
         /// A LoRA tag whose name or weight cannot be read.
         case malformed(String)
-        /// A1111's `<lora:NAME:TE:UNET>` (or named) weights: more than one number.
+        /// A1111's `<lora:NAME:TE:UNET>` or named (`te=`, `unet=`) weights.
         case severalWeights(String)
 
         public var description: String {
@@ -30,7 +33,7 @@ public struct LoraTag: Equatable, Sendable {
             case .noTag: "put the cursor on a <lora:NAME:WEIGHT> tag to change its weight (F7: the LoRA list)"
             case .notLoRA(let tag): "\(tag) is not a <lora:...> tag"
             case .malformed(let tag): "\(tag): no name and weight to read, left as it is"
-            case .severalWeights(let tag): "\(tag) has more than one weight: change them by typing"
+            case .severalWeights(let tag): "\(tag) has more than one weight or named ones: change them by typing"
             }
         }
     }
@@ -56,22 +59,23 @@ public struct LoraTag: Equatable, Sendable {
             return .failure(.noTag)
         }
         let text = String(characters[range])
-        let inside = String(characters[(range.lowerBound + 1)..<(range.upperBound - 1)])
-        guard inside.hasPrefix("lora:") else { return .failure(.notLoRA(text)) }
-        let parts = inside.dropFirst(5).split(separator: ":", omittingEmptySubsequences: false).map(String.init)
-        let name = parts[0]
-        guard !name.trimmingCharacters(in: .whitespaces).isEmpty else { return .failure(.malformed(text)) }
-        switch parts.count {
-        case 1:
-            return .success(LoraTag(range: range, name: name, weight: nil))
-        case 2:
-            guard let weight = Double(parts[1].trimmingCharacters(in: .whitespaces)), weight.isFinite else {
-                return .failure(.malformed(text))
-            }
-            return .success(LoraTag(range: range, name: name, weight: weight))
-        default:
-            return .failure(.severalWeights(text))
+        // The parts between `<`, the colons and `>`, as ranges of `characters`.
+        var parts: [Range<Int>] = []
+        var start = range.lowerBound + 1
+        for index in start..<range.upperBound where characters[index] == ":" || index == range.upperBound - 1 {
+            parts.append(start..<index)
+            start = index + 1
         }
+        let type = String(characters[parts[0]]).lowercased()
+        guard parts.count > 1, type == "lora" || type == "lyco" else { return .failure(.notLoRA(text)) }
+        let name = String(characters[parts[1]]).trimmingCharacters(in: .whitespaces)
+        guard !name.isEmpty else { return .failure(.malformed(text)) }
+        guard parts.count <= 3, !characters[parts.last!].contains("=") else { return .failure(.severalWeights(text)) }
+        guard parts.count == 3 else { return .success(LoraTag(range: range, name: name, weight: nil, weightRange: nil)) }
+        guard let weight = Double(String(characters[parts[2]]).trimmingCharacters(in: .whitespaces)), weight.isFinite else {
+            return .failure(.malformed(text))
+        }
+        return .success(LoraTag(range: range, name: name, weight: weight, weightRange: parts[2]))
     }
 
     /// Every `<...>` on one line without `<` or `>` inside, in order.
@@ -106,8 +110,8 @@ extension TextEditor {
     }
 
     /// Changes the weight of the LoRA tag at the cursor by `delta` (a tag without one starts from
-    /// 1), rewriting its text; the cursor keeps its place in the tag. Returns the tag as it is now,
-    /// or why it was left alone.
+    /// 1), rewriting that number (or adding `:WEIGHT`); the rest of the tag and the cursor's place
+    /// in it stay. Returns the tag as it is now, or why it was left alone.
     @discardableResult
     public mutating func adjustLoraWeight(by delta: Double) -> Result<LoraTag, LoraTag.Problem> {
         switch LoraTag.at(cursor, in: characters) {
@@ -115,13 +119,16 @@ extension TextEditor {
             return .failure(problem)
         case .success(var tag):
             let weight = (((tag.weight ?? 1) + delta) * 100).rounded() / 100
-            let text = LoraTag.text(name: tag.name, weight: weight)
-            let offset = cursor - tag.range.lowerBound
-            let old = tag.range
-            // After the `>` stays after it; inside, the same place, at most on the new `>`.
-            let place = offset == old.count ? text.count : min(offset, text.count - 1)
-            replace(old, with: text, cursor: old.lowerBound + place)
-            (tag.range, tag.weight) = (old.lowerBound..<(old.lowerBound + text.count), weight)
+            let number = LoraTag.format(weight)
+            // The weight's characters, or the place before `>` where `:WEIGHT` goes.
+            let old = tag.weightRange ?? (tag.range.upperBound - 1)..<(tag.range.upperBound - 1)
+            let text = (tag.weightRange == nil ? ":" : "") + number
+            let shift = text.count - old.count
+            let place = cursor <= old.lowerBound ? cursor : cursor >= old.upperBound ? cursor + shift : min(cursor, old.lowerBound + text.count)
+            replace(old, with: text, cursor: place)
+            let numberStart = old.lowerBound + text.count - number.count
+            (tag.range, tag.weight, tag.weightRange)
+                = (tag.range.lowerBound..<(tag.range.upperBound + shift), weight, numberStart..<(old.lowerBound + text.count))
             return .success(tag)
         }
     }

@@ -160,14 +160,14 @@ public struct StudioState: Sendable {
     public mutating func toggleFewStepPreset() {
         switch panel.toggleFewStepPreset(prompt: prompt.text) {
         case .applied(let preset):
-            let again = "; F6 again: back"
+            let line = "Few-step preset, \(preset.summary). F6 again: back."
             if let note = preset.note {
-                setStatus("Few-step preset, \(preset.summary)\(again). Note: \(note)", .warning)
+                setStatus(line + " " + note.prefix(1).uppercased() + note.dropFirst() + (preset.kind == .lcmLoRA ? " (F7)." : "."), .warning)
             } else {
-                setStatus("Few-step preset, \(preset.summary)\(again).", .success)
+                setStatus(line, .success)
             }
         case .restored(let before):
-            setStatus("Settings before the few-step preset back: \(before.sampler.rawValue), \(before.steps) steps, CFG "
+            setStatus("Few-step preset off, back to \(before.sampler.rawValue), \(before.steps) steps, CFG "
                       + panel.value(.cfg) + ", previews \(before.preview.rawValue), decoder \(before.decoder.rawValue).")
         }
     }
@@ -186,7 +186,7 @@ public struct StudioState: Sendable {
             }
             loras = list
             focus = .loras
-            setStatus("\(list.entries.count) LoRA\(list.entries.count == 1 ? "" : "s") in \(list.folder): Enter puts <lora:NAME:1> at the prompt's cursor.")
+            setStatus("\(list.entries.count) LoRA\(list.entries.count == 1 ? "" : "s"): Enter puts <lora:NAME:1> at the prompt's cursor, Esc goes back.")
         case .failure(let problem): setStatus(sentence: problem.description, .warning)
         }
     }
@@ -194,10 +194,10 @@ public struct StudioState: Sendable {
     /// Enter in the LoRA list: the chosen file's tag at the prompt's cursor, back to the prompt.
     public mutating func insertChosenLora() {
         guard let list = loras, let entry = list.selectedEntry else { return }
-        let file = URL(fileURLWithPath: list.folder).appendingPathComponent(entry.name + ".safetensors").path
+        let file = URL(fileURLWithPath: list.folder).appendingPathComponent(entry.path).path
         guard entry.fitsInTag, FileManager.default.fileExists(atPath: file) else {
-            setStatus("\(entry.shownName) cannot be named in a <lora:...> tag (a : < > or control character in the file name); rename the file.",
-                      .error)
+            setStatus("\(entry.shownName) cannot be named in a <lora:...> tag (: < >, control characters or spaces at its ends); "
+                      + "rename the file.", .error)
             return
         }
         prompt.insertLoraTag(name: entry.name)

@@ -241,7 +241,9 @@ public struct StudioView {
         }
         screen.fill(row: rect.row, column: rect.column, rows: 1, columns: rect.columns, style: CellStyle(.statusBackground))
         let hints = "Enter generate  Esc cancel  Tab focus  ^S save  ^Q quit  F1 help"
-        let room = rect.columns - hints.count - 2
+        // A warning, an error or a success longer than the room beside the hints takes the whole line.
+        let cut = state.statusKind != .info && state.status.count + 1 > rect.columns - hints.count - 2
+        let room = cut ? 0 : rect.columns - hints.count - 2
         screen.put(" " + state.status, row: rect.row, column: rect.column, style: CellStyle(role),
                    width: room > 20 ? room : rect.columns)
         if room > 20 {

@@ -32,7 +32,7 @@ import Testing
         for model in [Model(name: "m", hasTinyDecoder: true), Model(name: "turbo", hasTinyDecoder: true),
                       Model(name: "m", embedsGuidance: true, hasTinyDecoder: true)] {
             let preset = FewStepPreset(model: model, prompt: "")
-            #expect(preset.preview == .taesd && preset.decoder == .taesd && preset.summary.hasSuffix(", TAESD previews and decode"))
+            #expect(preset.preview == .taesd && preset.decoder == .taesd && preset.summary.hasSuffix(", TAESD"))
         }
     }
 
@@ -55,7 +55,8 @@ import Testing
         #expect(FewStepPreset.loraNames(in: "a cat, <lora:lcm-lora-sdv1-5:1> <lora:style> <lora:two:0.5:0.8>, <lora::1>")
                 == ["lcm-lora-sdv1-5", "style", "two"])
         #expect(FewStepPreset.loraNames(in: "<lora:open <lora:closed:1> <lora:unclosed") == ["closed"])
-        #expect(FewStepPreset.loraNames(in: "<hypernet:x:1> (lora:1.2)").isEmpty)
+        #expect(FewStepPreset.loraNames(in: "<hypernet:x:1> (lora:1.2) <lora>").isEmpty)
+        #expect(FewStepPreset.loraNames(in: "<LoRA: spaced :1> <lyco:locon_style:0.6>") == ["spaced", "locon_style"])
 
         let missing = FewStepPreset(model: Model(name: "m"), prompt: "a cat <lora:style:0.8>")
         #expect(missing.note?.hasPrefix("no LCM-LoRA in the prompt") == true)

@@ -111,9 +111,12 @@ import Testing
         #expect(set == ParameterPanel.PresetFields(sampler: .lcm, schedule: .model, timestepSpacing: nil, steps: 4, cfgScale: 1,
                                                    preview: .taesd, decoder: .taesd))
         // No LCM-LoRA in the prompt: said, as a warning.
-        #expect(state.statusKind == .warning && state.status.hasPrefix(
-            "Few-step preset, LCM-LoRA: lcm, 4 steps, CFG 1, TAESD previews and decode; F6 again: back. Note: no LCM-LoRA in the prompt"),
-            "\(state.status)")
+        #expect(state.statusKind == .warning && state.status == "Few-step preset, LCM-LoRA: lcm, 4 steps, CFG 1, TAESD. F6 again: back. "
+            + "No LCM-LoRA in the prompt: 4 steps at CFG 1 stay blurry without one (F7).", "\(state.status)")
+        // The whole message is on the status line of a wide window (the key hints make way).
+        let screen = HeadlessScreen(rows: 50, columns: 160)
+        StudioView().draw(state, on: screen)
+        #expect(screen.line(49).hasSuffix("stay blurry without one (F7).") && !screen.line(49).contains("^Q quit"), "\(screen.line(49))")
         guard case .generate(let request)? = Self.press([.enter], &state).first else {
             Issue.record("no request")
             return
@@ -122,12 +125,12 @@ import Testing
 
         _ = Self.press([.function(6)], &state)
         #expect(state.panel.presetFields == before && state.panel.beforePreset == nil)
-        #expect(state.status == "Settings before the few-step preset back: dpmpp_2m, 30 steps, CFG 6.5, previews full, decoder vae.")
+        #expect(state.status == "Few-step preset off, back to dpmpp_2m, 30 steps, CFG 6.5, previews full, decoder vae.")
 
         // With an LCM-LoRA in the prompt there is nothing to warn of.
         Self.type(" <lora:lcm-lora-sdv1-5:1>", &state)
         _ = Self.press([.function(6)], &state)
-        #expect(state.statusKind == .success && state.status == "Few-step preset, LCM-LoRA: lcm, 4 steps, CFG 1, TAESD previews and decode; F6 again: back.")
+        #expect(state.statusKind == .success && state.status == "Few-step preset, LCM-LoRA: lcm, 4 steps, CFG 1, TAESD. F6 again: back.")
         // A preset field changed by hand: the key sets the preset again (and then puts back the 8 steps).
         state.panel.steps = 8
         _ = Self.press([.function(6)], &state)
@@ -142,7 +145,7 @@ import Testing
         _ = Self.press([.function(6)], &state)
         #expect(state.panel.sampler == .eulerA && state.panel.steps == 1 && state.panel.cfgScale == 0 && state.panel.timestepSpacing == .trailing)
         #expect(state.panel.preview == .approx && state.panel.decoder == .vae)  // no tiny decoder: left
-        #expect(state.status == "Few-step preset, Turbo model: euler_a, 1 step, CFG 0, trailing spacing; F6 again: back.")
+        #expect(state.status == "Few-step preset, Turbo model: euler_a, 1 step, CFG 0, trailing spacing. F6 again: back.")
         // Another model loaded: the key sets that model's preset (it differs from what is shown).
         state.panel.setModel(FewStepPreset.Model(name: "lcm-dreamshaper", embedsGuidance: true))
         _ = Self.press([.function(6)], &state)

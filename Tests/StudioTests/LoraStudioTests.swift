@@ -20,6 +20,7 @@ import Testing
             if file.hasSuffix("/") {
                 try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
             } else {
+                try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
                 try Data(repeating: 7, count: 1500).write(to: url)
             }
         }
@@ -28,19 +29,24 @@ import Testing
 
     // MARK: The list
 
+    /// Found as the engine finds a tag's file (A1111's way): by name, in the folder or below it,
+    /// hidden files and folders left out, any case of `.safetensors`.
     @Test func listsTheSafetensorsFilesByName() throws {
         let folder = try Self.folder(["b_style.safetensors", "A_detail.safetensors", ".hidden.safetensors", "notes.txt",
                                       "sub.safetensors/", "upper.SAFETENSORS", "esc\u{1B}]52;c;x\u{07}.safetensors",
-                                      "colon:name.safetensors"])
+                                      "colon:name.safetensors", "sd15/deep.safetensors", ".cache/secret.safetensors",
+                                      " spaced .safetensors"])
         defer { try? FileManager.default.removeItem(at: folder) }
         try FileManager.default.createSymbolicLink(atPath: folder.appendingPathComponent("linked.safetensors").path,
                                                    withDestinationPath: folder.appendingPathComponent("b_style.safetensors").path)
         let list = try LoraList.load(folder: folder.path).get()
-        #expect(list.entries.map(\.name) == ["A_detail", "b_style", "colon:name", "esc\u{1B}]52;c;x\u{07}", "linked"])
-        #expect(list.entries.map(\.fitsInTag) == [true, true, false, false, true])
-        #expect(list.entries[0].bytes == 1500 && list.entries[0].shownSize == "2 KB")
-        #expect(list.entries[3].shownName == "esc\\e]52;c;x\\x07")
-        #expect(LoraList.Entry(name: "x", bytes: 144_300_000).shownSize == "144.3 MB")
+        #expect(list.entries.map(\.name) == [" spaced ", "A_detail", "b_style", "colon:name", "deep", "esc\u{1B}]52;c;x\u{07}", "linked", "upper"])
+        #expect(list.entries.map(\.fitsInTag) == [false, true, true, false, true, false, true, true])
+        #expect(list.entries[4].path == "sd15/deep.safetensors" && list.entries[4].shownName == "sd15/deep")
+        #expect(list.entries[7].shownName == "upper")
+        #expect(list.entries[1].bytes == 1500 && list.entries[1].shownSize == "2 KB")
+        #expect(list.entries[5].shownName == "esc\\e]52;c;x\\x07")
+        #expect(LoraList.Entry(path: "x.safetensors", bytes: 144_300_000).shownSize == "144.3 MB")
     }
 
     @Test func noFolderAMissingOneAndAnEmptyOneAreSaidNotShown() throws {
@@ -58,7 +64,7 @@ import Testing
         #expect(state.status == "No LoRA folder: start the studio with --lora-dir DIR, or set lora_dir in ~/.config/stipple/config.toml.")
         state.panel.loraFolder = empty.path
         Self.press([.function(7)], &state)
-        #expect(state.focus == .prompt && state.status == "No .safetensors files in the LoRA folder \(empty.path).")
+        #expect(state.focus == .prompt && state.status == "No .safetensors files in the LoRA folder \(empty.path) or below it.")
         state.panel.loraFolder = "/no/such/folder"
         Self.press([.function(7)], &state)
         #expect(state.focus == .prompt && state.status == "LoRA folder /no/such/folder is not there (--lora-dir, lora_dir).")
@@ -73,7 +79,7 @@ import Testing
         for _ in 0..<6 { state.prompt.moveLeft() }  // after "a cat,"
         Self.press([.function(7)], &state)
         #expect(state.focus == .loras && state.loras?.entries.count == 3)
-        #expect(state.status == "3 LoRAs in \(folder.path): Enter puts <lora:NAME:1> at the prompt's cursor.")
+        #expect(state.status == "3 LoRAs: Enter puts <lora:NAME:1> at the prompt's cursor, Esc goes back.")
         Self.press([.down, .enter], &state)
         #expect(state.prompt.text == "a cat, <lora:b_style:1> night" && state.focus == .prompt)
         #expect(state.prompt.cursor == "a cat, <lora:b_style:1>".count)
@@ -105,7 +111,7 @@ import Testing
         state.prompt.text = "x"
         Self.press([.function(7), .end, .enter], &state)
         #expect(state.prompt.text == "x" && state.statusKind == .error && state.focus == .loras)
-        #expect(state.status.hasPrefix("bad:name cannot be named in a <lora:...> tag"))
+        #expect(state.status.hasPrefix("bad:name cannot be named in a <lora:...> tag (: < >, control characters or spaces at its ends)"))
     }
 
     @Test func theListIsDrawnEscapedAndScrolls() throws {
@@ -157,6 +163,13 @@ import Testing
         // No weight is 1; spaces around it are read and dropped.
         #expect(Self.adjust("<lora:style>|", by: 0.1).text == "<lora:style:1.1>|")
         #expect(Self.adjust("<lora:style: 0.5 >|", by: -0.1).text == "<lora:style:0.4>|")
+        // Only the number is rewritten: the type's spelling and the name's spaces stay.
+        #expect(Self.adjust("<LORA: style :1>|", by: 0.1).text == "<LORA: style :1.1>|")
+        #expect(Self.adjust("<lyco:style:0.5>|", by: 0.1).text == "<lyco:style:0.6>|")
+        #expect(Self.adjust("<lora:st|yle>", by: -0.1).text == "<lora:st|yle:0.9>")
+        #expect(Self.adjust("<lora:style:0.|5>", by: 0.1).text == "<lora:style:0.|6>")
+        #expect(Self.adjust("<lora:style:0.5|5>", by: 0.1).text == "<lora:style:0.6|5>")
+        #expect(Self.adjust("<lora:style:9.95|>", by: 0.1).text == "<lora:style:10.05|>")
         // Through zero to negative weights and back.
         #expect(Self.adjust("<lora:style:0.1>|", by: -0.1).text == "<lora:style:0>|")
         #expect(Self.adjust("<lora:style:0>|", by: -0.1).text == "<lora:style:-0.1>|")
@@ -170,7 +183,7 @@ import Testing
         // Names keep their text (spaces, dots, unicode).
         #expect(Self.adjust("<lora:my style v2.0 ☃:1>|", by: 0.1).text == "<lora:my style v2.0 ☃:1.1>|")
         if case .success(let tag) = Self.adjust("x <lora:a:1>|", by: 0.1).result {
-            #expect(tag == LoraTag(range: 2..<14, name: "a", weight: 1.1))
+            #expect(tag == LoraTag(range: 2..<14, name: "a", weight: 1.1, weightRange: 10..<13))
         } else {
             Issue.record("no tag")
         }
@@ -183,7 +196,8 @@ import Testing
             ("<lora:style:1|", .noTag),
             ("<lora:style:1\n>|", .noTag),
             ("<hypernet:style:1>|", .notLoRA("<hypernet:style:1>")),
-            ("<LORA:style:1>|", .notLoRA("<LORA:style:1>")),
+            ("<loras:style:1>|", .notLoRA("<loras:style:1>")),
+            ("<lora>|", .notLoRA("<lora>")),
             ("<lora:style:heavy>|", .malformed("<lora:style:heavy>")),
             ("<lora:style:inf>|", .malformed("<lora:style:inf>")),
             ("<lora:style:>|", .malformed("<lora:style:>")),
@@ -191,6 +205,7 @@ import Testing
             ("<lora: :1>|", .malformed("<lora: :1>")),
             ("<lora:style:0.5:0.8>|", .severalWeights("<lora:style:0.5:0.8>")),
             ("<lora:style:1:unet=0.5>|", .severalWeights("<lora:style:1:unet=0.5>")),
+            ("<lora:style:te=0.5>|", .severalWeights("<lora:style:te=0.5>")),
         ]
         for (text, problem) in cases {
             let (after, result) = Self.adjust(text, by: 0.1)
@@ -208,7 +223,7 @@ import Testing
         state.prompt.text = "a cat <lora:style:0.7:0.2>"
         Self.press([.alt("=")], &state)
         #expect(state.prompt.text == "a cat <lora:style:0.7:0.2>" && state.statusKind == .warning)
-        #expect(state.status == "<lora:style:0.7:0.2> has more than one weight: change them by typing.")
+        #expect(state.status == "<lora:style:0.7:0.2> has more than one weight or named ones: change them by typing.")
         state.prompt.text = "a cat"
         Self.press([.alt("=")], &state)
         #expect(state.status == "Put the cursor on a <lora:NAME:WEIGHT> tag to change its weight (F7: the LoRA list).")

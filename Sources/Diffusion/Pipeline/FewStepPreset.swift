@@ -76,7 +76,7 @@ public struct FewStepPreset: Sendable, Equatable {
         decoder = model.hasTinyDecoder ? .taesd : nil
         switch kind {
         case .lcmLoRA where lcmLoRAs.isEmpty:
-            note = "no LCM-LoRA in the prompt: add one (<lora:NAME:1>, e.g. lcm-lora-sdv1-5), or 4 steps at CFG 1 stay blurry"
+            note = "no LCM-LoRA in the prompt: 4 steps at CFG 1 stay blurry without one"
         case .lcmModel where !lcmLoRAs.isEmpty, .turbo where !lcmLoRAs.isEmpty:
             note = "the model is distilled already: \(lcmLoRAs.joined(separator: ", ")) in the prompt is not needed"
         default:
@@ -99,27 +99,28 @@ public struct FewStepPreset: Sendable, Equatable {
         if let decoder { request.decoder = decoder }
     }
 
-    /// One line for people: "LCM-LoRA: lcm, 4 steps, CFG 1, TAESD previews and decode".
+    /// One line for people: "LCM-LoRA: lcm, 4 steps, CFG 1, TAESD" (TAESD: previews and decode).
     public var summary: String {
         var parts = [sampler.rawValue, "\(steps) step\(steps == 1 ? "" : "s")", "CFG " + Self.format(cfgScale)]
         if let timestepSpacing { parts.append("\(timestepSpacing.rawValue) spacing") }
-        if preview == .taesd && decoder == .taesd { parts.append("TAESD previews and decode") }
+        if preview == .taesd && decoder == .taesd { parts.append("TAESD") }
         return "\(kind.rawValue): " + parts.joined(separator: ", ")
     }
 
-    /// The names of the `<lora:NAME...>` tags in `prompt` (A1111's extra-network syntax).
+    /// The names of the `<lora:NAME…>` tags in `prompt` (A1111's extra-network syntax; `lyco` and
+    /// any case of the type too, as the engine reads them).
     public static func loraNames(in prompt: String) -> [String] {
         var names: [String] = []
         var rest = Substring(prompt)
-        while let open = rest.range(of: "<lora:") {
-            rest = rest[open.upperBound...]
-            guard let close = rest.firstIndex(where: { $0 == ">" || $0 == "<" }) else { break }
-            if rest[close] == "<" {  // not closed before the next tag opens
-                rest = rest[close...]
-                continue
+        while let open = rest.firstIndex(of: "<") {
+            rest = rest[rest.index(after: open)...]
+            // Not closed before the next tag opens: that one is looked at next.
+            guard let close = rest.firstIndex(where: { $0 == ">" || $0 == "<" }), rest[close] == ">" else { continue }
+            let parts = rest[..<close].split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
+            if parts.count >= 2, ["lora", "lyco"].contains(parts[0].lowercased()) {
+                let name = parts[1].trimmingCharacters(in: .whitespaces)
+                if !name.isEmpty { names.append(name) }
             }
-            let name = rest[..<close].split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)[0]
-            if !name.isEmpty { names.append(String(name)) }
             rest = rest[close...]
         }
         return names
