@@ -66,11 +66,15 @@ public struct ParameterPanel: Sendable, Equatable {
     public var clipSkip = 1
     public var eta = 0.0
     public var sizeConditioning = SizeConditioning()
-    /// Passed on from the command line and the config file, kept when an image's parameters are
-    /// loaded: where `<lora:NAME:W>` and embeddings are found, and VAE tiling.
-    public var loraFolder: String?
-    public var embeddingsFolder: String?
-    public var vaeTiling: VAETiling = .auto
+    /// What every request starts from: the command line's and the config file's settings that
+    /// have no field here (the LoRA and embeddings folders, VAE tiling, and whatever else a request
+    /// carries), passed on as they are; loading an image's parameters leaves them.
+    public var base = GenerationRequest(prompt: "")
+    /// Where `<lora:NAME:W>` files are found (`--lora-dir`, `lora_dir`): what F7 lists.
+    public var loraFolder: String? {
+        get { base.loraFolder }
+        set { base.loraFolder = newValue }
+    }
     /// `full` previews decode every this many steps.
     public var fullPreviewInterval = 5
     /// The selected field.
@@ -297,7 +301,9 @@ public struct ParameterPanel: Sendable, Equatable {
     /// seed is locked (the drawn seed is kept, so it shows and can be locked).
     public mutating func request(prompt: String, negative: String) -> GenerationRequest {
         if !seedLocked { seed = UInt64(UInt32.random(in: 0...UInt32.max)) }
-        var request = GenerationRequest(prompt: prompt)
+        var request = base
+        request.prompt = prompt
+        request.initImage = nil  // the controller reads the Init image field's file
         request.negativePrompt = negative
         request.sampler = sampler
         request.schedule = schedule
@@ -315,9 +321,6 @@ public struct ParameterPanel: Sendable, Equatable {
         request.clipSkip = clipSkip
         request.eta = eta
         request.sizeConditioning = sizeConditioning
-        request.loraFolder = loraFolder
-        request.embeddingsFolder = embeddingsFolder
-        request.vaeTiling = vaeTiling
         return request
     }
 

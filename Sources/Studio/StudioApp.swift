@@ -61,9 +61,7 @@ public final class StudioApp {
         initial.height = size.height
         state.panel.load(initial)
         state.panel.preview = options.initial.preview
-        state.panel.loraFolder = options.initial.loraFolder
-        state.panel.embeddingsFolder = options.initial.embeddingsFolder
-        state.panel.vaeTiling = options.initial.vaeTiling
+        state.panel.base = options.initial
         state.panel.fullPreviewInterval = options.initial.fullPreviewInterval
         state.panel.initImage = options.initImagePath ?? ""
         if options.initial.seed == nil { state.panel.seedLocked = false }

@@ -81,14 +81,17 @@ import Testing
     @Test func folderAndTilingFromTheCommandLineReachEveryRequest() throws {
         var state = StudioState(modelName: "m", width: 64, height: 64)
         state.panel.loraFolder = "/loras"
-        state.panel.embeddingsFolder = "/embeddings"
-        state.panel.vaeTiling = .on
+        state.panel.base.embeddingsFolder = "/embeddings"
+        (state.panel.base.vaeTiling, state.panel.base.previewLatent) = (.on, .noisy)
+        // The command line's own settings in the base are the panel's to set.
+        (state.panel.base.steps, state.panel.base.prompt) = (99, "from the command line")
         Self.type("a cat <lora:style:0.5>", &state)
         guard case .generate(let request)? = Self.press([.enter], &state).first else {
             Issue.record("no request")
             return
         }
         #expect(request.loraFolder == "/loras" && request.embeddingsFolder == "/embeddings" && request.vaeTiling == .on)
+        #expect(request.previewLatent == .noisy && request.steps == 20 && request.prompt == "a cat <lora:style:0.5>")
         // Loading an image's parameters (which carry no folders) keeps them.
         state.panel.load(try GenerationRequest(infotext: Infotext.read("a dog\nSteps: 5, Sampler: Euler a, CFG scale: 3, Seed: 9, Size: 64x64")))
         guard case .generate(let again)? = Self.press([.enter], &state).first else {
