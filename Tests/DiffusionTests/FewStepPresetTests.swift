@@ -21,6 +21,8 @@ import Testing
             #expect(turbo.timestepSpacing == .trailing && turbo.schedule == .model)
         }
 
+        // A folder higher up named turbo says nothing about the model.
+        #expect(FewStepPreset(model: Model(name: "v1-5", path: "/home/turbo/models/sd15/v1-5"), prompt: "").kind == .lcmLoRA)
         let plain = FewStepPreset(model: Model(name: "v1-5-pruned", path: "/models/v1-5-pruned.safetensors"), prompt: "a cat")
         #expect(plain.kind == .lcmLoRA && plain.sampler == .lcm && plain.steps == 4 && plain.cfgScale == 1)
         #expect(plain.timestepSpacing == nil && plain.preview == nil && plain.decoder == nil)

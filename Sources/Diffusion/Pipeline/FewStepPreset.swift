@@ -6,9 +6,10 @@ import Foundation
 /// - an LCM-distilled UNet (`Denoiser.embedsGuidance`: `time_cond_proj_dim`): the `lcm` sampler,
 ///   4 steps, CFG 8.5, diffusers' `LatentConsistencyModelPipeline` defaults (the scale is an input
 ///   of the UNet, not classifier-free guidance: one pass a step whatever it is);
-/// - a Turbo model (SD-Turbo, SDXL-Turbo), told by `turbo` in the model's name or path (any case;
-///   the weights do not say it): `euler_a`, 1 step, CFG 0, `trailing` spacing, as Stability's
-///   model cards run them;
+/// - a Turbo model (SD-Turbo, SDXL-Turbo), told by `turbo` in the model's name or the two folders
+///   above it (any case; the weights do not say it, and a Hugging Face cache names the snapshot
+///   folder by a hash): `euler_a`, 1 step, CFG 0, `trailing` spacing, as Stability's model cards
+///   run them;
 /// - otherwise an LCM-LoRA is expected in the prompt (`<lora:lcm-lora-sdv1-5:1>`): `lcm`, 4 steps,
 ///   CFG 1 (the LCM-LoRA model cards' settings; CFG 1 is one pass a step).
 ///
@@ -34,9 +35,10 @@ public struct FewStepPreset: Sendable, Equatable {
                       hasTinyDecoder: model.tinyDecoder != nil)
         }
 
-        /// `turbo` in the name or the path (a Hugging Face cache names the folder by a hash).
+        /// `turbo` in the name, or in the path's last three parts (a Hugging Face cache's
+        /// `models--stabilityai--sd-turbo/snapshots/HASH`); folders higher up do not count.
         public var isTurbo: Bool {
-            name.lowercased().contains("turbo") || path.lowercased().contains("turbo")
+            ([name] + URL(fileURLWithPath: path).pathComponents.suffix(3)).contains { $0.lowercased().contains("turbo") }
         }
     }
 
