@@ -83,7 +83,7 @@ public final class GenerationController {
         var request = request
         let model = self.model.model
         // Both latents for the timeline's toggle, unless that means a second large VAE decode.
-        request.previewBothLatents = request.preview == .approx || model.nativeSize <= 128
+        request.previewBothLatents = request.preview == .approx || request.preview == .taesd || model.nativeSize <= 128
         let path = state.panel.initImage.trimmingCharacters(in: .whitespaces)
         do {
             if !path.isEmpty {
@@ -169,9 +169,9 @@ public final class GenerationController {
     /// old one); the size follows its native size.
     func useModel(_ loaded: StableDiffusionModel, seconds: Double, state: inout StudioState) {
         model = ModelUse(model: loaded, hash: ModelHashTask(model: loaded))
-        state.panel.setModel(name: loaded.name, family: loaded.family, nativeSize: loaded.nativeSize)
-        state.setStatus(String(format: "Loaded %@ in %.1f s (%@, %dx%d).", loaded.name, seconds, loaded.family.rawValue,
-                               loaded.nativeSize, loaded.nativeSize), .success)
+        let changed = state.panel.setModel(loaded)
+        state.setStatus(String(format: "Loaded %@ in %.1f s (%@, %dx%d)", loaded.name, seconds, loaded.family.rawValue,
+                               loaded.nativeSize, loaded.nativeSize) + (changed.map { "; \($0)." } ?? "."), .success)
     }
 
     func handle(_ event: GenerationEvent, state: inout StudioState) {

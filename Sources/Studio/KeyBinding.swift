@@ -2,7 +2,7 @@ import Terminal
 
 /// Where a key binding acts: anywhere, in the focused panel, or over the help overlay.
 public enum KeyContext: CaseIterable, Sendable {
-    case anywhere, editors, parameters, image, gallery
+    case anywhere, editors, parameters, image, gallery, loras
     /// While the help overlay is shown (any key closes it; these do nothing else).
     case help
 
@@ -13,6 +13,7 @@ public enum KeyContext: CaseIterable, Sendable {
         case .parameters: self = .parameters
         case .image: self = .image
         case .gallery: self = .gallery
+        case .loras: self = .loras
         }
     }
 
@@ -24,6 +25,7 @@ public enum KeyContext: CaseIterable, Sendable {
         case .parameters: "Parameter panel"
         case .image: "Image pane"
         case .gallery: "Gallery"
+        case .loras: "LoRA list"
         case .help: "This help"
         }
     }

@@ -7,7 +7,8 @@ import Foundation
 public struct ParameterPanel: Sendable, Equatable {
     /// The fields, in the order shown.
     public enum Field: String, CaseIterable, Sendable {
-        case model, sampler, schedule, spacing, steps, cfg, seed, seedLock, size, width, height, batch, initImage, strength, preview
+        case model, sampler, schedule, spacing, steps, cfg, seed, seedLock, size, width, height, batch, initImage, strength, preview,
+             decoder
 
         public var label: String {
             switch self {
@@ -26,6 +27,7 @@ public struct ParameterPanel: Sendable, Equatable {
             case .initImage: "Init image"
             case .strength: "Strength"
             case .preview: "Preview"
+            case .decoder: "Decoder"
             }
         }
     }
@@ -50,6 +52,13 @@ public struct ParameterPanel: Sendable, Equatable {
     public var initImage = ""
     public var strength = 0.75
     public var preview: PreviewMode = .approx
+    /// What decodes the final image (TAESD only with a tiny decoder).
+    public var decoder: ImageDecoder = .vae
+    /// What the few-step preset and the TAESD choices read of the loaded model.
+    public var model = FewStepPreset.Model(name: "")
+    /// The preset's fields as they were before the few-step key set them, kept for the key to
+    /// put back (`toggleFewStepPreset`).
+    public var beforePreset: PresetFields?
     /// The timestep spacing; nil keeps the model scheduler's (`trailing` for SDXL-Turbo/-Lightning).
     public var timestepSpacing: TimestepSpacing?
     /// Settings without a field of their own, kept from the command line or a loaded image and
@@ -57,6 +66,15 @@ public struct ParameterPanel: Sendable, Equatable {
     public var clipSkip = 1
     public var eta = 0.0
     public var sizeConditioning = SizeConditioning()
+    /// What every request starts from: the command line's and the config file's settings that
+    /// have no field here (the LoRA and embeddings folders, VAE tiling, and whatever else a request
+    /// carries), passed on as they are; loading an image's parameters leaves them.
+    public var base = GenerationRequest(prompt: "")
+    /// Where `<lora:NAME:W>` files are found (`--lora-dir`, `lora_dir`): what F7 lists.
+    public var loraFolder: String? {
+        get { base.loraFolder }
+        set { base.loraFolder = newValue }
+    }
     /// `full` previews decode every this many steps.
     public var fullPreviewInterval = 5
     /// The selected field.
@@ -93,8 +111,15 @@ public struct ParameterPanel: Sendable, Equatable {
         case .initImage: initImage.isEmpty ? "none" : initImage
         case .strength: String(format: "%.2f", strength)
         case .preview: preview.rawValue
+        case .decoder: model.hasTinyDecoder ? decoder.rawValue : "\(decoder.rawValue) (no tiny decoder)"
         }
     }
+
+    /// Previews offered: TAESD only with a tiny decoder.
+    public var previews: [PreviewMode] { PreviewMode.allCases.filter { $0 != .taesd || model.hasTinyDecoder } }
+
+    /// Why TAESD cannot be chosen for a model without a tiny decoder.
+    public static let noTinyDecoder = "this model has no tiny decoder (TAESD): start with --taesd PATH, or put one in the model folder's taesd/"
 
     /// `WxH (a:b)` when width and height are one of the offered sizes, else `WxH custom`.
     var sizeLabel: String {
@@ -115,6 +140,26 @@ public struct ParameterPanel: Sendable, Equatable {
         (width, height) = (nativeSize, nativeSize)
     }
 
+    /// The model loaded, with what the few-step preset and the TAESD choices read of it. Without a
+    /// tiny decoder, TAESD previews become approx and a TAESD decode the VAE's; returns what
+    /// changed so, for the status line.
+    @discardableResult
+    public mutating func setModel(_ loaded: StableDiffusionModel) -> String? {
+        setModel(name: loaded.name, family: loaded.family, nativeSize: loaded.nativeSize)
+        return setModel(FewStepPreset.Model(loaded))
+    }
+
+    /// `setModel(_:)`'s part that needs no weights (tests).
+    @discardableResult
+    public mutating func setModel(_ traits: FewStepPreset.Model) -> String? {
+        model = traits
+        guard !traits.hasTinyDecoder, preview == .taesd || decoder == .taesd else { return nil }
+        var changed: [String] = []
+        if preview == .taesd { (preview, changed) = (.approx, changed + ["previews approx"]) }
+        if decoder == .taesd { (decoder, changed) = (.vae, changed + ["decoder vae"]) }
+        return "no tiny decoder: " + changed.joined(separator: ", ")
+    }
+
     // MARK: Moving and changing
 
     public mutating func selectNext() { move(by: 1) }
@@ -127,8 +172,10 @@ public struct ParameterPanel: Sendable, Equatable {
         typing = nil
     }
 
-    /// Left/right on the selected field: the previous/next choice, or the number stepped.
-    public mutating func adjust(by direction: Int) {
+    /// Left/right on the selected field: the previous/next choice, or the number stepped; returns
+    /// why not where the field has no other choice (TAESD without a tiny decoder).
+    @discardableResult
+    public mutating func adjust(by direction: Int) -> String? {
         typing = nil
         switch selected {
         case .sampler: sampler = Self.cycle(Self.samplers, from: sampler, by: direction)
@@ -149,8 +196,12 @@ public struct ParameterPanel: Sendable, Equatable {
         case .batch: batchCount = GenerationLimits.batchCount.clamped(batchCount + direction)
         case .initImage, .model: break
         case .strength: strength = min(1, max(0.05, ((strength + 0.05 * Double(direction)) * 20).rounded() / 20))
-        case .preview: preview = Self.cycle(PreviewMode.allCases, from: preview, by: direction)
+        case .preview: preview = Self.cycle(previews, from: preview, by: direction)
+        case .decoder:
+            guard model.hasTinyDecoder else { return Self.noTinyDecoder }
+            decoder = Self.cycle(ImageDecoder.allCases, from: decoder, by: direction)
         }
+        return nil
     }
 
     /// The choice `direction` places after `current` in `choices`, wrapping around (from the
@@ -227,7 +278,19 @@ public struct ParameterPanel: Sendable, Equatable {
             }
             timestepSpacing = TimestepSpacing(rawValue: name)
             return nil
-        case .seedLock, .preview, .model:
+        case .preview:
+            guard let mode = PreviewMode(rawValue: text.lowercased()) else {
+                return "unknown preview \(text) (\(previews.map(\.rawValue).joined(separator: ", ")))"
+            }
+            guard previews.contains(mode) else { return Self.noTinyDecoder }
+            preview = mode
+            return nil
+        case .decoder:
+            guard let named = ImageDecoder(rawValue: text.lowercased()) else { return "unknown decoder \(text) (vae or taesd)" }
+            guard named == .vae || model.hasTinyDecoder else { return Self.noTinyDecoder }
+            decoder = named
+            return nil
+        case .seedLock, .model:
             return nil
         }
     }
@@ -238,7 +301,9 @@ public struct ParameterPanel: Sendable, Equatable {
     /// seed is locked (the drawn seed is kept, so it shows and can be locked).
     public mutating func request(prompt: String, negative: String) -> GenerationRequest {
         if !seedLocked { seed = UInt64(UInt32.random(in: 0...UInt32.max)) }
-        var request = GenerationRequest(prompt: prompt)
+        var request = base
+        request.prompt = prompt
+        request.initImage = nil  // the controller reads the Init image field's file
         request.negativePrompt = negative
         request.sampler = sampler
         request.schedule = schedule
@@ -250,6 +315,7 @@ public struct ParameterPanel: Sendable, Equatable {
         request.batchCount = batchCount
         request.strength = strength
         request.preview = preview
+        request.decoder = decoder
         request.fullPreviewInterval = fullPreviewInterval
         request.timestepSpacing = timestepSpacing
         request.clipSkip = clipSkip
@@ -276,5 +342,63 @@ public struct ParameterPanel: Sendable, Equatable {
         clipSkip = request.clipSkip
         eta = request.eta
         sizeConditioning = request.sizeConditioning
+        if request.decoder == .vae || model.hasTinyDecoder { decoder = request.decoder }
+    }
+
+    // MARK: The few-step preset
+
+    /// The fields the few-step preset sets.
+    public struct PresetFields: Sendable, Equatable {
+        public var sampler: SamplerName
+        public var schedule: SigmaSchedule
+        public var timestepSpacing: TimestepSpacing?
+        public var steps: Int
+        public var cfgScale: Double
+        public var preview: PreviewMode
+        public var decoder: ImageDecoder
+    }
+
+    public var presetFields: PresetFields {
+        get { PresetFields(sampler: sampler, schedule: schedule, timestepSpacing: timestepSpacing, steps: steps, cfgScale: cfgScale,
+                           preview: preview, decoder: decoder) }
+        set { (sampler, schedule, timestepSpacing, steps, cfgScale, preview, decoder)
+                = (newValue.sampler, newValue.schedule, newValue.timestepSpacing, newValue.steps, newValue.cfgScale,
+                   newValue.preview, newValue.decoder) }
+    }
+
+    /// What the few-step key did.
+    public enum PresetToggle: Equatable, Sendable {
+        /// The preset's settings were set (the fields before kept in `beforePreset`).
+        case applied(FewStepPreset)
+        /// The fields before the preset were put back.
+        case restored(PresetFields)
+    }
+
+    /// The few-step key: sets the preset for the loaded model and `prompt`, keeping the fields it
+    /// replaces; pressed again while the panel still shows the preset, puts them back. After a
+    /// preset field was changed by hand (or another model loaded) it sets the preset again.
+    public mutating func toggleFewStepPreset(prompt: String) -> PresetToggle {
+        typing = nil
+        let preset = FewStepPreset(model: model, prompt: prompt)
+        var withPreset = self
+        withPreset.apply(preset)
+        if let before = beforePreset, withPreset.presetFields == presetFields {
+            presetFields = before
+            beforePreset = nil
+            return .restored(before)
+        }
+        beforePreset = presetFields
+        apply(preset)
+        return .applied(preset)
+    }
+
+    mutating func apply(_ preset: FewStepPreset) {
+        sampler = preset.sampler
+        schedule = preset.schedule
+        timestepSpacing = preset.timestepSpacing
+        steps = preset.steps
+        cfgScale = preset.cfgScale
+        if let preview = preset.preview { self.preview = preview }
+        if let decoder = preset.decoder { self.decoder = decoder }
     }
 }

@@ -53,7 +53,7 @@ public final class StudioApp {
         let size = options.initial.size(for: model)
         state = StudioState(modelName: model.name, width: size.width, height: size.height,
                             gallery: Gallery.load(folder: options.outputFolder), themeName: options.theme.name)
-        state.panel.setModel(name: model.name, family: model.family, nativeSize: model.nativeSize)
+        state.panel.setModel(model)
         if !options.initial.prompt.isEmpty { state.prompt.text = options.initial.prompt }
         if !options.initial.negativePrompt.isEmpty { state.negative.text = options.initial.negativePrompt }
         var initial = options.initial
@@ -61,6 +61,7 @@ public final class StudioApp {
         initial.height = size.height
         state.panel.load(initial)
         state.panel.preview = options.initial.preview
+        state.panel.base = options.initial
         state.panel.fullPreviewInterval = options.initial.fullPreviewInterval
         state.panel.initImage = options.initImagePath ?? ""
         if options.initial.seed == nil { state.panel.seedLocked = false }

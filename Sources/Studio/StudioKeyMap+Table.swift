@@ -4,7 +4,7 @@ extension StudioKeyMap {
     /// Every key the studio acts on, in the order they are tried (within a context, the first that
     /// matches and applies wins; `anywhere` before the focused panel's). The help overlay is made
     /// from this table.
-    public static let bindings: [KeyBinding] = anywhere + editors + parameters + image + gallery + whileHelpShown
+    public static let bindings: [KeyBinding] = anywhere + editors + parameters + image + gallery + loraList + whileHelpShown
 
     static let anywhere: [KeyBinding] = [
         KeyBinding([[.ctrl("q"), .ctrl("c")]], .anywhere, "quit (cancels a run)") { _, _, _ in [.quit] },
@@ -20,13 +20,21 @@ extension StudioKeyMap {
         },
         KeyBinding([[.function(4)]], .anywhere, "timeline as a contact sheet PNG") { _, _, _ in [.exportTimeline] },
         KeyBinding([[.function(5)]], .anywhere, "next theme") { _, _, _ in [.nextTheme] },
+        KeyBinding([[.function(6)]], .anywhere, "few-step preset for this model (again: back)") { state, _, _ in
+            state.toggleFewStepPreset()
+            return []
+        },
+        KeyBinding([[.function(7)]], .anywhere, "LoRA list (open / close)") { state, _, _ in
+            state.toggleLoraList()
+            return []
+        },
         KeyBinding([[.pageUp], [.pageDown]], .anywhere, "timeline: previous / next step",
-                   when: { $0.focus != .gallery }) { state, key, _ in
+                   when: { !inList($0) }) { state, key, _ in
             state.scrub(by: key == .pageUp ? -1 : 1)
             return []
         },
         KeyBinding([[.escape]], .anywhere, "cancel the running generation",
-                   when: { !typingInPanel($0) && !($0.focus == .gallery && !$0.jobs.running) }) { state, _, _ in
+                   when: { !typingInPanel($0) && !(inList($0) && !$0.jobs.running) }) { state, _, _ in
             state.jobs.running ? [.cancel] : []
         },
         KeyBinding([[.ctrl("p")]], .anywhere, "pause / resume the run") { state, _, _ in
@@ -41,7 +49,7 @@ extension StudioKeyMap {
             return []
         },
         KeyBinding([[.enter]], .anywhere, "generate (queued while one runs)",
-                   when: { !typingInPanel($0) && $0.focus != .gallery }) { state, _, _ in generate(&state) },
+                   when: { !typingInPanel($0) && !inList($0) }) { state, _, _ in generate(&state) },
     ]
 
     static let editors: [KeyBinding] = [
@@ -84,6 +92,10 @@ extension StudioKeyMap {
         KeyBinding([[.ctrl("u")]], .editors, "delete to the start of the line") { state, _, _ in
             editFocused(&state) { $0.deleteToLineStart() }
         },
+        KeyBinding([[.alt("="), .alt("+")], [.alt("-")]], .editors, "<lora:...> at the cursor: weight +0.1 / -0.1") { state, key, _ in
+            state.adjustLoraWeight(by: key == .alt("-") ? -LoraTag.weightStep : LoraTag.weightStep)
+            return []
+        },
     ]
 
     static let parameters: [KeyBinding] = [
@@ -92,7 +104,7 @@ extension StudioKeyMap {
             return []
         },
         KeyBinding([[.left], [.right]], .parameters, "change the value") { state, key, _ in
-            state.panel.adjust(by: key == .left ? -1 : 1)
+            if let problem = state.panel.adjust(by: key == .left ? -1 : 1) { state.setStatus(sentence: problem, .warning) }
             return []
         },
         KeyBinding([[.character("?")]], .parameters, "this help (when not typing)",
@@ -173,6 +185,34 @@ extension StudioKeyMap {
         KeyBinding([[.character("?")]], .gallery, "this help") { state, _, _ in
             state.showHelp = true
             return [.showGalleryEntry]
+        },
+    ]
+
+    static let loraList: [KeyBinding] = [
+        KeyBinding([[.up, .character("k")], [.down, .character("j")]], .loras, "choose") { state, key, _ in
+            state.loras?.move(by: key == .up || key == .character("k") ? -1 : 1)
+            return []
+        },
+        KeyBinding([[.pageUp], [.pageDown]], .loras, "ten up / down") { state, key, _ in
+            state.loras?.move(by: key == .pageUp ? -10 : 10)
+            return []
+        },
+        KeyBinding([[.home], [.end]], .loras, "first / last") { state, key, _ in
+            let count = state.loras?.entries.count ?? 0
+            state.loras?.move(by: (key == .home ? -1 : 1) * count)
+            return []
+        },
+        KeyBinding([[.enter]], .loras, "put <lora:NAME:1> at the prompt's cursor") { state, _, _ in
+            state.insertChosenLora()
+            return []
+        },
+        KeyBinding([[.escape]], .loras, "back to the prompt (when idle)", when: { !$0.jobs.running }) { state, _, _ in
+            state.focus = .prompt
+            return []
+        },
+        KeyBinding([[.character("?")]], .loras, "this help") { state, _, _ in
+            state.showHelp = true
+            return []
         },
     ]
 

@@ -57,6 +57,11 @@ public enum StudioKeyMap {
         state.focus == .parameters && state.panel.typing != nil
     }
 
+    /// A list (the gallery, the LoRA list) has the keys: Enter, Esc and PgUp/PgDn are its own.
+    static func inList(_ state: StudioState) -> Bool {
+        state.focus == .gallery || state.focus == .loras
+    }
+
     /// Runs `change` on the focused editor.
     static func editFocused(_ state: inout StudioState, _ change: (inout TextEditor) -> Void) -> [StudioState.Effect] {
         if state.focus == .negative { change(&state.negative) } else { change(&state.prompt) }

@@ -15,6 +15,8 @@ public struct StudioState: Sendable {
         case image
         /// The gallery list (it takes the left column while focused).
         case gallery
+        /// The LoRA list (F7; it takes the place of the negative prompt and the parameters).
+        case loras
     }
 
     /// How a status message reads.
@@ -67,6 +69,8 @@ public struct StudioState: Sendable {
     /// Which latent the timeline shows.
     public var latent: PreviewLatent = .denoised
     public var gallery: Gallery
+    /// The LoRA folder's files as last listed (F7).
+    public var loras: LoraList?
     /// An image opened from the gallery, shown in the pane until a timeline is looked at again.
     public var opened: (url: URL, image: PixelImage)?
     public var themeName: String
@@ -149,9 +153,75 @@ public struct StudioState: Sendable {
         }
     }
 
+    // MARK: The few-step preset and LoRAs
+
+    /// The few-step key: the preset for the loaded model into the panel, or (again) the settings
+    /// it replaced back (`ParameterPanel.toggleFewStepPreset`); the status says which and what.
+    public mutating func toggleFewStepPreset() {
+        switch panel.toggleFewStepPreset(prompt: prompt.text) {
+        case .applied(let preset):
+            let line = "Few-step preset, \(preset.summary). F6 again: back."
+            if let note = preset.note {
+                setStatus(line + " " + note.prefix(1).uppercased() + note.dropFirst() + (preset.kind == .lcmLoRA ? " (F7)." : "."), .warning)
+            } else {
+                setStatus(line, .success)
+            }
+        case .restored(let before):
+            setStatus("Few-step preset off, back to \(before.sampler.rawValue), \(before.steps) steps, CFG "
+                      + panel.value(.cfg) + ", previews \(before.preview.rawValue), decoder \(before.decoder.rawValue).")
+        }
+    }
+
+    /// F7: lists the LoRA folder and focuses the list (the choice kept by name when listed again),
+    /// or closes the list; no folder or no files: the status says so.
+    public mutating func toggleLoraList() {
+        if focus == .loras {
+            focus = .prompt
+            return
+        }
+        switch LoraList.load(folder: panel.loraFolder) {
+        case .success(var list):
+            if let chosen = loras?.selectedEntry?.name, let index = list.entries.firstIndex(where: { $0.name == chosen }) {
+                list.selected = index
+            }
+            loras = list
+            focus = .loras
+            setStatus("\(list.entries.count) LoRA\(list.entries.count == 1 ? "" : "s"): Enter puts <lora:NAME:1> at the prompt's cursor, Esc goes back.")
+        case .failure(let problem): setStatus(sentence: problem.description, .warning)
+        }
+    }
+
+    /// Enter in the LoRA list: the chosen file's tag at the prompt's cursor, back to the prompt.
+    public mutating func insertChosenLora() {
+        guard let list = loras, let entry = list.selectedEntry else { return }
+        let file = URL(fileURLWithPath: list.folder).appendingPathComponent(entry.path).path
+        guard entry.fitsInTag, FileManager.default.fileExists(atPath: file) else {
+            setStatus("\(entry.shownName) cannot be named in a <lora:...> tag (: < >, control characters or spaces at its ends); "
+                      + "rename the file.", .error)
+            return
+        }
+        prompt.insertLoraTag(name: entry.name)
+        focus = .prompt
+        setStatus("Added \(LoraTag.text(name: entry.name, weight: 1)); Alt-= / Alt-- change its weight.", .success)
+    }
+
+    /// Alt-= / Alt--: the weight of the LoRA tag at the focused editor's cursor, by `delta`.
+    public mutating func adjustLoraWeight(by delta: Double) {
+        let result = focus == .negative ? negative.adjustLoraWeight(by: delta) : prompt.adjustLoraWeight(by: delta)
+        switch result {
+        case .success(let tag): setStatus("\(tag.name): weight \(LoraTag.format(tag.weight ?? 1)).")
+        case .failure(let problem): setStatus(sentence: problem.description, .warning)
+        }
+    }
+
     public mutating func setStatus(_ text: String, _ kind: StatusKind = .info) {
         status = text
         statusKind = kind
+    }
+
+    /// A one-line message (as errors word them) as a sentence: capital first, full stop last.
+    mutating func setStatus(sentence text: String, _ kind: StatusKind) {
+        setStatus(text.prefix(1).uppercased() + text.dropFirst() + (text.hasSuffix(".") ? "" : "."), kind)
     }
 }
 

@@ -75,6 +75,12 @@ public struct StudioView {
             let left = Rect(row: layout.prompt.row, column: 0, rows: layout.parameters.row + layout.parameters.rows - layout.prompt.row,
                             columns: layout.prompt.columns)
             drawGallery(state.gallery, in: left, on: screen)
+        } else if state.focus == .loras, let list = state.loras {
+            // The prompt stays in view with its cursor, where Enter puts the tag.
+            drawEditor(state.prompt, title: "Prompt", in: layout.prompt, focused: false, cursor: true, on: screen)
+            let below = Rect(row: layout.negative.row, column: 0, rows: layout.parameters.row + layout.parameters.rows - layout.negative.row,
+                             columns: layout.negative.columns)
+            drawLoraList(list, in: below, on: screen)
         } else {
             drawEditor(state.prompt, title: "Prompt", in: layout.prompt, focused: state.focus == .prompt, on: screen)
             drawEditor(state.negative, title: "Negative prompt", in: layout.negative, focused: state.focus == .negative, on: screen)
@@ -129,6 +135,26 @@ public struct StudioView {
         }
     }
 
+    /// The LoRA list: names (escaped) and sizes, the chosen one highlighted, scrolled to keep it
+    /// in view.
+    func drawLoraList(_ list: LoraList, in rect: Rect, on screen: TextScreen) {
+        frame(rect, title: "LoRAs (\(list.entries.count)) \u{00B7} Enter insert \u{00B7} Esc back", focused: true, on: screen)
+        let inner = rect.inner
+        guard inner.rows > 1, inner.columns > 0 else { return }
+        screen.put(list.folder, row: inner.row, column: inner.column, style: CellStyle(.dimText), width: inner.columns)
+        let rows = inner.rows - 1
+        let first = max(0, min(list.selected - rows / 2, list.entries.count - rows))
+        for (offset, entry) in list.entries.dropFirst(first).prefix(rows).enumerated() {
+            let row = inner.row + 1 + offset
+            let style = first + offset == list.selected ? CellStyle(.selection, bold: true) : CellStyle(.text)
+            let size = entry.shownSize
+            let room = max(0, inner.columns - size.count - 1)
+            screen.fill(row: row, column: inner.column, rows: 1, columns: inner.columns, style: style)
+            screen.put(entry.shownName, row: row, column: inner.column, style: style, width: room)
+            if room > 0 { screen.put(size, row: row, column: inner.column + room + 1, style: style, width: size.count) }
+        }
+    }
+
     /// The editors' text width for a window (what up/down wrap by).
     public static func editorWidth(columns: Int, rows: Int) -> Int {
         StudioLayout(rows: rows, columns: columns).prompt.inner.columns
@@ -148,7 +174,8 @@ public struct StudioView {
                    width: rect.columns - 4)
     }
 
-    func drawEditor(_ editor: TextEditor, title: String, in rect: Rect, focused: Bool, on screen: TextScreen) {
+    func drawEditor(_ editor: TextEditor, title: String, in rect: Rect, focused: Bool, cursor showCursor: Bool = false,
+                    on screen: TextScreen) {
         frame(rect, title: title, focused: focused, on: screen)
         let inner = rect.inner
         guard inner.rows > 0, inner.columns > 0 else { return }
@@ -160,7 +187,7 @@ public struct StudioView {
         for (offset, text) in texts.dropFirst(first).prefix(inner.rows).enumerated() {
             screen.put(text, row: inner.row + offset, column: inner.column, style: .normal, width: inner.columns)
         }
-        if focused {
+        if focused || showCursor {
             screen.cursor = (inner.row + cursor.row - first, inner.column + min(cursor.column, inner.columns - 1))
         }
     }
@@ -214,7 +241,9 @@ public struct StudioView {
         }
         screen.fill(row: rect.row, column: rect.column, rows: 1, columns: rect.columns, style: CellStyle(.statusBackground))
         let hints = "Enter generate  Esc cancel  Tab focus  ^S save  ^Q quit  F1 help"
-        let room = rect.columns - hints.count - 2
+        // A warning, an error or a success longer than the room beside the hints takes the whole line.
+        let cut = state.statusKind != .info && state.status.count + 1 > rect.columns - hints.count - 2
+        let room = cut ? 0 : rect.columns - hints.count - 2
         screen.put(" " + state.status, row: rect.row, column: rect.column, style: CellStyle(role),
                    width: room > 20 ? room : rect.columns)
         if room > 20 {

@@ -93,6 +93,14 @@ public struct TextEditor: Sendable, Equatable {
         deleteBackward(to: lineStart(of: cursor))
     }
 
+    /// Replaces `range` of the characters with `text` (taken as it is) and puts the cursor at
+    /// `cursor` in the result (clamped); an edit like typing (history browsing ends).
+    public mutating func replace(_ range: Range<Int>, with text: String, cursor: Int) {
+        characters.replaceSubrange(range.clamped(to: 0..<characters.count), with: Array(text))
+        self.cursor = max(0, min(characters.count, cursor))
+        edited()
+    }
+
     /// Deletes from `start` up to the cursor, which moves there.
     private mutating func deleteBackward(to start: Int) {
         characters.removeSubrange(start..<cursor)

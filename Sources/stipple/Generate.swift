@@ -21,8 +21,11 @@ struct Generate: ParsableCommand {
 
     @OptionGroup var options: GenerationOptions
 
-    @Option(name: .long, help: "Previews while sampling: off, approx, full (the VAE every --preview-interval steps) or taesd (the tiny decoder every step) (shown with --show on a terminal; default off).")
-    var preview: PreviewMode = .off
+    @Option(name: .long, help: "Previews while sampling: off, approx, full (the VAE every --preview-interval steps) or taesd (the tiny decoder every step) (shown with --show on a terminal; default off, or taesd with --preset few-step, --show and a tiny decoder).")
+    var preview: PreviewMode?
+
+    @Option(name: .long, help: "few-step: the few-step settings for the model: LCM-distilled UNet: lcm, 4 steps, CFG 8.5; a model named *turbo*: euler_a, 1 step, CFG 0, trailing; else (an LCM-LoRA in the prompt): lcm, 4 steps, CFG 1; with a tiny decoder, TAESD decode. Options given win.")
+    var preset: GenerationPreset?
 
     @Option(name: .long, help: "What previews show: denoised (the model's estimate of the final image) or noisy (the latent as it is).")
     var previewLatent: PreviewLatent = .denoised
@@ -72,6 +75,7 @@ struct Generate: ParsableCommand {
             throw CommandFailure(error.description)
         }
         clock.mark(.load)
+        if let preset { try apply(preset, model: model, to: &request) }
         if let initImage = options.initImage {
             request.initImage = try Self.loadInitImage(initImage, width: options.width ?? request.width,
                                                        height: options.height ?? request.height)
@@ -173,7 +177,7 @@ struct Generate: ParsableCommand {
     /// is the config file's `vae_tiling`, else automatic.
     func applyOptions(to request: inout GenerationRequest) throws {
         options.apply(to: &request)
-        request.preview = preview
+        request.preview = preview ?? .off
         request.previewLatent = previewLatent
         if let vaeTiling {
             request.vaeTiling = vaeTiling ? .on : .off

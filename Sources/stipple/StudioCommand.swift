@@ -26,8 +26,9 @@ struct StudioCommand: ParsableCommand {
     var theme: String?
 
     @Option(name: .long, help: """
-        Previews while sampling: off, approx (latent -> RGB, free) or full (a VAE decode). \
-        Default: full at every step for small models (native size 128 or less, where a decode is cheap), else approx.
+        Previews while sampling: off, approx (latent -> RGB, free), full (a VAE decode) or taesd (the tiny decoder). \
+        Default: taesd at every step when the model has a tiny decoder (its folder's taesd/, or --taesd), else full at \
+        every step for small models (native size 128 or less, where a decode is cheap), else approx.
         """)
     var preview: PreviewMode?
 
@@ -61,9 +62,10 @@ struct StudioCommand: ParsableCommand {
         options.apply(to: &initial)
         options.applyFolders(to: &initial, config: config)
         if let tiling = config.vaeTiling { initial.vaeTiling = tiling }
-        // A small model's VAE decodes in milliseconds: show real previews of every step.
+        // A tiny decoder shows every step at full size for about 1% of a VAE decode; a small
+        // model's VAE decodes in milliseconds: real previews of every step either way.
         let small = model.nativeSize <= 128
-        initial.preview = preview ?? (small ? .full : .approx)
+        initial.preview = preview ?? (model.tinyDecoder != nil ? .taesd : small ? .full : .approx)
         initial.fullPreviewInterval = small ? 1 : 5
         // Ask the terminal what it can draw before curses takes it over.
         let capabilities = TerminalCapabilities.detect(probe: graphics == .auto || graphics.mode == .sixel)

@@ -166,4 +166,28 @@ import Testing
                     "\(field): \(run.standardError)")
         }
     }
+
+    /// `--preset few-step`: the preset for the model, said on stderr; options given win over it.
+    @Test func fewStepPresetAndTheOptionsThatWin() throws {
+        guard StudioEndToEndTests.binaryIsBuilt() else { return }
+        let folder = try Self.folder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let bundled = StudioEndToEndTests.root.appendingPathComponent("samples/shapes-64").path
+        let lcm = StudioEndToEndTests.root.appendingPathComponent("Tests/DiffusionTests/Fixtures/lcm/lcm").path
+        for (name, arguments, said, written) in [
+            ("bundled.png", ["--model", bundled], "few-step preset (LCM-LoRA): lcm, 4 steps, CFG 1, decoder taesd\nstipple: note: no LCM-LoRA",
+             ["Steps: 4, Sampler: LCM,", "CFG scale: 1,", "Decoder: TAESD"]),
+            ("given.png", ["--model", bundled, "--steps", "2", "--cfg-scale", "1.5", "--decoder", "vae"],
+             "few-step preset (LCM-LoRA): lcm, 2 steps, CFG 1.5, decoder vae", ["Steps: 2, Sampler: LCM,", "CFG scale: 1.5,"]),
+            ("lcm.png", ["--model", lcm, "-W", "32", "-H", "32"], "few-step preset (LCM model): lcm, 4 steps, CFG 8.5, decoder vae\n",
+             ["Steps: 4, Sampler: LCM,", "CFG scale: 8.5,"]),
+        ] {
+            let run = try Self.run(["generate", "-p", "a fox", "--seed", "3", "--preset", "few-step"] + arguments + ["-o", name], in: folder)
+            #expect(run.status == 0 && run.standardError.contains("stipple: " + said), "\(name): \(run.standardError)")
+            let text = try PNG.read(path: folder.appendingPathComponent(name).path).text("parameters") ?? ""
+            #expect(written.allSatisfy { text.contains($0) } && text.contains("Decoder: TAESD") == (name == "bundled.png"), "\(name): \(text)")
+        }
+        let unknown = try Self.run(["generate", "-p", "a fox", "--preset", "fast"], in: folder)
+        #expect(unknown.status == 64 && unknown.standardError.contains("few-step"), "\(unknown.standardError)")
+    }
 }

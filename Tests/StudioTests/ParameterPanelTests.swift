@@ -41,6 +41,8 @@ import Testing
         panel.selectPrevious()
         #expect(panel.selected == .model)
         panel.selectPrevious()
+        #expect(panel.selected == .decoder)
+        panel.selectPrevious()
         #expect(panel.selected == .preview)
         panel.adjust(by: 1)
         #expect(panel.preview == .full)

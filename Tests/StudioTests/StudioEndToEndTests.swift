@@ -244,6 +244,45 @@ import Testing
     /// A Swift runtime error in our code path (the trap harness runs the studio with a hook that
     /// indexes an empty array right after its first frame): the process dies of the trap, and the terminal is back in
     /// cooked mode with echo, out of the alternate screen, cursor shown.
+    /// Issue 16 in the real terminal: F7 lists the LoRA fixtures, Enter puts a tag at the cursor,
+    /// Alt-= / Alt-- rewrite its weight, F6 sets the few-step preset (the panel shows it) and F6 puts
+    /// the settings back; a generation with the preset saves an LCM image.
+    @Test func loraListWeightKeysAndFewStepPreset() throws {
+        guard Self.binaryIsBuilt() else { return }
+        let session = try Session()
+        defer { session.close() }
+        let (tmux, outputs) = (session.tmux, session.outputs)
+        let loras = Self.root.appendingPathComponent("Tests/DiffusionTests/Fixtures/lora/loras").path
+        try session.start(extra: "--lora-dir '\(loras)'", columns: 120, rows: 40)
+        #expect(try tmux.wait(seconds: 60) { try tmux.screen().contains("Parameters") }, "the studio did not start")
+        func send(_ keys: String...) throws { for key in keys { try tmux.run(["send-keys", "-t", "studio", key]) } }
+
+        try tmux.run(["send-keys", "-t", "studio", "-l", "a red house, sea"])
+        try send("Left", "Left", "Left", "Left", "Left", "F7")
+        #expect(try tmux.wait(seconds: 10) { try tmux.screen().contains("LoRAs (11)") && tmux.screen().contains("sdxl_kohya_r4") })
+        try send("End", "Enter")
+        #expect(try tmux.wait(seconds: 10) { try tmux.screen().contains("a red house <lora:sdxl_kohya_r4:1>, sea") })
+        try send("M-=", "M-=", "M--")
+        #expect(try tmux.wait(seconds: 10) { try tmux.screen().contains("a red house <lora:sdxl_kohya_r4:1.1>, sea") },
+                "\((try? tmux.screen()) ?? "")")
+        try send("C-u", "C-k")
+        try tmux.run(["send-keys", "-t", "studio", "-l", "a red house"])
+        try send("F6")
+        #expect(try tmux.wait(seconds: 10) {
+            let screen = try tmux.screen()
+            return screen.contains("Sampler    LCM") && screen.contains("Steps      4") && screen.contains("Few-step preset, LCM-LoRA")
+        }, "\((try? tmux.screen()) ?? "")")
+        try send("F6")
+        #expect(try tmux.wait(seconds: 10) { try tmux.screen().contains("Steps      6") && tmux.screen().contains("Few-step preset off") })
+        try send("F6", "Enter")
+        #expect(tmux.wait(seconds: 60) { Self.pngs(in: outputs).count == 1 }, "no image was saved")
+        let saved = try #require(Self.pngs(in: outputs).first)
+        let parameters = try #require(try PNG.read(path: outputs.appendingPathComponent(saved).path).text("parameters"))
+        #expect(parameters.hasPrefix("a red house\nSteps: 4, Sampler: LCM, CFG scale: 1, "), "\(parameters)")
+        try send("C-q")
+        #expect(session.ended().status == "0")
+    }
+
     @Test func aRuntimeErrorStillRestoresTheTerminal() throws {
         guard Self.binaryIsBuilt() else { return }
         guard FileManager.default.isExecutableFile(atPath: Self.trapHarness) else {

@@ -91,7 +91,7 @@ import Testing
     /// Every key the studio can receive, for the checks below.
     static let everyKey: [Key] = [.enter, .newline, .escape, .tab, .backTab, .backspace, .delete, .up, .down, .left, .right,
                                   .wordLeft, .wordRight, .home, .end, .pageUp, .pageDown, .paste("x")]
-        + "abcdefghijklmnopqrstuvwxyz".map { Key.ctrl($0) } + "abcdefghijklmnopqrstuvwxyz[]".map { Key.alt($0) }
+        + "abcdefghijklmnopqrstuvwxyz".map { Key.ctrl($0) } + "abcdefghijklmnopqrstuvwxyz[]=+-".map { Key.alt($0) }
         + (1...12).map { Key.function($0) } + (32...126).map { Key.character(Character(Unicode.Scalar($0)!)) }
 
     /// The help is made from the table the keys are dispatched by: in every panel and state, a key
