@@ -109,23 +109,9 @@ public struct FewStepPreset: Sendable, Equatable {
         return "\(kind.rawValue): " + parts.joined(separator: ", ")
     }
 
-    /// The names of the `<lora:NAME…>` tags in `prompt` (A1111's extra-network syntax; `lyco` and
-    /// any case of the type too, as the engine reads them).
+    /// The names of the `<lora:NAME…>` tags in `prompt`, as the pipeline reads them (`ExtraNetworkTags`).
     public static func loraNames(in prompt: String) -> [String] {
-        var names: [String] = []
-        var rest = Substring(prompt)
-        while let open = rest.firstIndex(of: "<") {
-            rest = rest[rest.index(after: open)...]
-            // Not closed before the next tag opens: that one is looked at next.
-            guard let close = rest.firstIndex(where: { $0 == ">" || $0 == "<" }), rest[close] == ">" else { continue }
-            let parts = rest[..<close].split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
-            if parts.count >= 2, ["lora", "lyco"].contains(parts[0].lowercased()) {
-                let name = parts[1].trimmingCharacters(in: .whitespaces)
-                if !name.isEmpty { names.append(name) }
-            }
-            rest = rest[close...]
-        }
-        return names
+        ExtraNetworkTags(parsing: prompt).loras.map(\.name)
     }
 
     static func format(_ value: Double) -> String {
