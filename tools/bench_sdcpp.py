@@ -41,9 +41,11 @@ Few-step options, each given to both programs the way a user would:
   file name without `.safetensors`) is appended to the prompt of both; stipple gets `--lora-dir`
   and sd.cpp `lora_model_dir` = the LoRA's folder (all LoRAs must share one). sd.cpp applies a
   LoRA to the weights before sampling ("immediately" for unquantised weights) and logs it
-  ("apply_loras completed"; the "LoRA" row; stipple's row comes from a `lora` stage of its
-  `--timings` line, if it has one); the run fails if sd.cpp cannot find the file or applies only
-  part of its tensors ("Only (k / n) LoRA tensors have been applied").
+  ("apply_loras completed": the "LoRA" row). stipple's `--timings` has no LoRA stage (the row is
+  filled if it gains one): it merges between the load and the first step, inside its "prompt"
+  stage. The run fails if sd.cpp cannot find the file or applies only part of its tensors ("Only
+  (k / n) LoRA tensors have been applied"), or if stipple's PNG does not name every LoRA in its
+  `Lora hashes` (A1111's infotext field, written for the LoRAs it used).
 - `--taesd PATH`: the final image is decoded by TAESD on both sides. PATH is a folder holding both
   layouts of the same weights (as make_few_step_models.py writes /work/models/taesd) or a file in
   it: stipple gets `--taesd` madebyollin's `taesd_decoder.safetensors` (with `_encoder` beside it;
@@ -99,6 +101,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import zlib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PROMPT = "a red circle on blue"
@@ -212,14 +215,53 @@ def tail(path, lines=15):
         return "".join(f.readlines()[-lines:])
 
 
+def png_texts(path):
+    """{keyword: text} of a PNG's tEXt, zTXt and iTXt chunks."""
+    texts = {}
+    with open(path, "rb") as f:
+        data = f.read()
+    position = 8
+    while position + 8 <= len(data):
+        length, kind = struct.unpack(">I4s", data[position:position + 8])
+        body = data[position + 8:position + 8 + length]
+        position += 12 + length
+        if kind not in (b"tEXt", b"zTXt", b"iTXt"):
+            continue
+        key, _, rest = body.partition(b"\0")
+        if kind == b"tEXt":
+            text = rest.decode("latin-1")
+        elif kind == b"zTXt":
+            text = zlib.decompress(rest[1:]).decode("latin-1")
+        else:
+            compressed, rest = rest[0], rest[2:]
+            _, _, rest = rest.partition(b"\0")  # language tag
+            _, _, rest = rest.partition(b"\0")  # translated keyword
+            text = (zlib.decompress(rest) if compressed else rest).decode("utf-8")
+        texts[key.decode("latin-1")] = text
+    return texts
+
+
+def check_stipple_loras(args, image):
+    """stipple used every LoRA: its PNG's parameters carry `Lora hashes` naming each (A1111's
+    infotext field for the LoRAs a run used)."""
+    parameters = png_texts(image).get("parameters", "")
+    found = re.search(r'Lora hashes: "([^"]*)"', parameters)
+    missing = [name for _, name, _ in lora_specs(args) if not found or f"{name}:" not in found.group(1)]
+    if missing:
+        fail(f"stipple did not apply the LoRA {', '.join(missing)}: no `Lora hashes` naming it in {image}'s "
+             "parameters (does this stipple read <lora:NAME:WEIGHT>? --peer-only runs sd.cpp alone)")
+    return found.group(1) if found else None
+
+
 def run_stipple(args, out_dir, index):
     log = os.path.join(out_dir, f"stipple-{index}.log")
     command = [args.stipple, "generate", "--model", args.model, "-p", prompt(args)]
     if negative(args):
         command += ["-n", negative(args)]
+    image = os.path.join(out_dir, f"stipple-{index}.png")
     command += ["--seed", str(args.seed), "--steps", str(args.steps), "--cfg-scale", str(args.cfg_scale),
                 "--sampler", args.sampler, "-W", str(args.width), "-H", str(args.height),
-                "--threads", str(args.threads), "--timings", "-o", os.path.join(out_dir, f"stipple-{index}.png")]
+                "--threads", str(args.threads), "--timings", "-o", image]
     if args.weight_type:
         command += ["--weight-type", args.weight_type]
     if args.timestep_spacing != "default":
@@ -238,11 +280,12 @@ def run_stipple(args, out_dir, index):
     stages = dict(re.findall(r"(\w+)(?: \(\d+ steps\))? ([\d.]+) s", line.split(";")[0]))
     if "sampling" not in stages or "decode" not in stages:
         fail(f"no timings line in {log} (does this stipple have --timings?)")
+    checks = {"lora_hashes": check_stipple_loras(args, image)} if args.lora else {}
     lora = sum(float(v) for k, v in stages.items() if "lora" in k.lower()) if any(
         "lora" in k.lower() for k in stages) else None
     result.update(load_s=float(stages.get("load", 0)), prompt_s=float(stages.get("prompt", 0)), lora_s=lora,
                   step_s=float(stages["sampling"]) / args.steps, decode_s=float(stages["decode"]),
-                  stages={k: float(v) for k, v in stages.items()})
+                  stages={k: float(v) for k, v in stages.items()}, checks=checks)
     return result
 
 
