@@ -38,24 +38,12 @@ public struct Pipeline: Sendable {
         // A1111's extra-network tags (`<lora:NAME:W>`) leave the prompts before they are encoded;
         // the LoRAs they name are merged into a model built beside this one.
         let tags = ExtraNetworkTags(parsing: request.prompt), negativeTags = ExtraNetworkTags(parsing: request.negativePrompt)
-        let uses: [LoRAUse]
-        do {
-            uses = try tags.loras.map { tag in
+        let (uses, patched) = try Self.refusingAsInvalid {
+            let uses = try tags.loras.map { tag in
                 LoRAUse(file: try LoRALibrary.shared.file(named: tag.name, in: request.loraFolder),
                         textWeight: Float(tag.textWeight), unetWeight: Float(tag.unetWeight))
             }
-        } catch let error as CustomStringConvertible {
-            throw .invalid(error.description)
-        } catch {
-            throw .invalid("\(error)")
-        }
-        let patched: (model: StableDiffusionModel, warnings: [String])
-        do {
-            patched = try model.withLoRAs(uses, application: request.loraApplication)
-        } catch let error as CustomStringConvertible {
-            throw .invalid(error.description)
-        } catch {
-            throw .invalid("\(error)")
+            return (uses, try model.withLoRAs(uses, application: request.loraApplication))
         }
         for note in tags.notes + patched.warnings { observer(.warning(note)) }
         if !negativeTags.loras.isEmpty || !negativeTags.notes.isEmpty {
@@ -91,6 +79,17 @@ public struct Pipeline: Sendable {
                 }
             }
         return images.map(retagged)
+    }
+
+    /// `body`'s result; what it throws becomes `GenerationError.invalid` with the error's one line.
+    private static func refusingAsInvalid<T>(_ body: () throws -> T) throws(GenerationError) -> T {
+        do {
+            return try body()
+        } catch let error as CustomStringConvertible {
+            throw .invalid(error.description)
+        } catch {
+            throw .invalid("\(error)")
+        }
     }
 
     /// `run` for a request whose prompts hold no extra-network tags (or on a model they were applied to).
