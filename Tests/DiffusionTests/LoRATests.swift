@@ -110,6 +110,19 @@ import Testing
                                        latents: Self.latents.tensor(fixture.name), label: "lora runtime \(fixture.name)")
     }
 
+    /// A merge that would not fit the memory available runs the LoRA beside the layers instead, and says so.
+    @Test func mergeTooLargeForMemoryRunsAtRunTime() throws {
+        let model = try Self.models.model("../pipelines/sd1")
+        let file = try LoRALibrary.shared.file(named: "sd1_kohya_r4", in: Self.loraFolder)
+        let use = LoRAUse(file: file, textWeight: 1, unetWeight: 1)
+        let roomy = try model.withLoRAs([use], available: 1e12)
+        #expect(roomy.warnings.isEmpty)
+        let tight = try model.withLoRAs([use], available: Double(file.adaptedWeightCount))  // a quarter of the copies' bytes
+        #expect(tight.warnings.count == 1 && tight.warnings[0].contains("--lora-apply runtime"), "\(tight.warnings)")
+        #expect(tight.model !== roomy.model)
+        _ = try model.withLoRAs([])
+    }
+
     /// Every file is read as the format the fixture says, with its modules per component; LoHa is
     /// refused naming the kind.
     @Test func readsEachFormat() throws {

@@ -83,6 +83,11 @@ public final class LoRAFile: Sendable {
     /// Number of modules (layers adapted) over all components.
     public var moduleCount: Int { modules.values.reduce(0) { $0 + $1.count } }
 
+    /// Weights of the layers the file adapts (a merge copies that many).
+    public var adaptedWeightCount: Int {
+        modules.values.reduce(0) { total, modules in total + modules.values.reduce(0) { $0 + $1.outputs * $1.columns } }
+    }
+
     /// Components the file adapts.
     public var components: [LoRAComponent] { LoRAComponent.allCases.filter { !(modules[$0]?.isEmpty ?? true) } }
 

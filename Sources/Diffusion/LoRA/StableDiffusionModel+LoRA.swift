@@ -34,7 +34,11 @@ extension StableDiffusionModel {
     ///
     /// A LoRA none of whose modules fits this model (one made for another family) is an error
     /// naming it; so is a module whose shapes do not fit its layer.
-    public func withLoRAs(_ loras: [LoRAUse], application: LoRAApplication = .merge) throws
+    ///
+    /// A merge whose copies of the adapted layers (at 2 bytes a weight) would take more than half
+    /// the memory `available` runs at run time instead, with a warning: slower steps, no copies.
+    public func withLoRAs(_ loras: [LoRAUse], application asked: LoRAApplication = .merge,
+                          available: Double? = MemoryEstimate.availableBytes()) throws
         -> (model: StableDiffusionModel, warnings: [String]) {
         if loras.isEmpty {
             loraCache.withLock { $0 = nil }  // frees the merged weights
@@ -43,25 +47,34 @@ extension StableDiffusionModel {
         guard let parts else {
             throw CheckpointError(path: path, reason: .invalidConfig("this model was not loaded from weight files, so LoRAs cannot be merged into it"))
         }
+        var application = asked, warnings: [String] = []
+        // An upper bound: two LoRAs adapting one layer count it twice.
+        let mergeBytes = Double(loras.reduce(0) { $0 + $1.file.adaptedWeightCount }) * 2
+        if application == .merge, let available, mergeBytes > available / 2 {
+            application = .runtime
+            warnings.append(String(format: "merging the LoRAs would copy %.1f GB of weights with %.1f GB of memory available; "
+                                   + "they run beside the layers instead (--lora-apply runtime: slower steps)",
+                                   mergeBytes / 1e9, available / 1e9))
+        }
         let key = [application.rawValue] + loras.map { "\($0.file.path)\u{0}\($0.file.identity)\u{0}\($0.textWeight)\u{0}\($0.unetWeight)" }
-        if let cached = loraCache.withLock({ $0 }), cached.key == key { return (cached.model, cached.warnings) }
+        if let cached = loraCache.withLock({ $0 }), cached.key == key { return (cached.model, warnings + cached.warnings) }
         // Drop the previous merge before making the next, so two are never held at once; a
         // converted UNet (`--weight-type`) is let go too (the patched one converts its own).
         loraCache.withLock { $0 = nil }
         denoiser.unload()
         let log = LoRAMatchLog()
-        let ldm = parts.unetLDMNames
+        let (ldm, chosen) = (parts.unetLDMNames, application)
         let patch: WeightedParts.Patch = { component, source in
             LoRAPatchedWeights(base: source, component: component, loras: loras, ldmNames: component == .unet ? ldm : nil, log: log,
-                               application: application)
+                               application: chosen)
         }
         let conditioner = try parts.conditioner(patch)
         let denoiser = try parts.denoiser(patch)
-        var warnings: [String] = []
+        var fileWarnings: [String] = []
         for (index, use) in loras.enumerated() {
             if let first = use.file.ignoredTensors.first {
                 let count = use.file.ignoredTensors.count
-                warnings.append("LoRA \(use.file.name): \(count) tensor\(count == 1 ? "" : "s") that belong to no LoRA module "
+                fileWarnings.append("LoRA \(use.file.name): \(count) tensor\(count == 1 ? "" : "s") that belong to no LoRA module "
                                 + "\(count == 1 ? "is" : "are") left out (\(first)\(count > 1 ? ", …" : ""))")
             }
             var total = 0, unmatched: [String] = []
@@ -80,13 +93,13 @@ extension StableDiffusionModel {
                     "none of its \(total) modules is a layer of this \(family.shortName) model\(hint): a LoRA for another kind of model"))
             }
             unmatched.sort()
-            warnings.append("LoRA \(use.file.name): \(unmatched.count) of its \(total) modules match no layer of this model "
+            fileWarnings.append("LoRA \(use.file.name): \(unmatched.count) of its \(total) modules match no layer of this model "
                             + "and are left out (\(unmatched.prefix(2).joined(separator: ", "))\(unmatched.count > 2 ? ", …" : ""))")
         }
         let model = try StableDiffusionModel(path: path, name: name, family: family, conditioner: conditioner, denoiser: denoiser,
                                              decoder: decoder, scheduler: scheduler, previewFactors: previewFactors,
                                              weightFiles: weightFiles, tinyDecoder: tinyDecoder, parts: nil)
-        loraCache.withLock { $0 = LoRACacheEntry(key: key, model: model, warnings: warnings) }
-        return (model, warnings)
+        loraCache.withLock { $0 = LoRACacheEntry(key: key, model: model, warnings: fileWarnings) }
+        return (model, warnings + fileWarnings)
     }
 }
