@@ -62,7 +62,7 @@ struct StudioCommand: ParsableCommand {
         options.apply(to: &initial)
         options.applyFolders(to: &initial, config: config)
         if let tiling = config.vaeTiling { initial.vaeTiling = tiling }
-        // A tiny decoder shows every step at full size for about 1% of a VAE decode; a small
+        // A tiny decoder shows every step at full size for about a sixth of a VAE decode's time; a small
         // model's VAE decodes in milliseconds: real previews of every step either way.
         let small = model.nativeSize <= 128
         initial.preview = preview ?? (model.tinyDecoder != nil ? .taesd : small ? .full : .approx)

@@ -123,12 +123,13 @@ import Testing
             readers = [(try conditioner.first.promptConditioning(library, encoder: .clipL, finalLayerNorm: false), ids.prompt_ids, .clipL),
                        (try conditioner.second.promptConditioning(library, encoder: .clipG, finalLayerNorm: false), try #require(ids.prompt_2_ids), .clipG)]
         } else {
-            let negative = fixture.negative_prompt.contains("tinystyle")
+            let negative = (fixture.negative_prompt ?? "").contains("tinystyle")
             readers = [(try Self.reader(library), negative ? ids.negative_prompt_ids : ids.prompt_ids, .single)]
         }
         let file = try SafetensorsFile(path: Self.embeddingsFolder + (sdxl ? "/tinyxl.safetensors" : "/tinystyle.safetensors"))
         for (reader, expected, encoder) in readers {
-            let prompt = fixture.negative_prompt.contains("tinystyle") ? fixture.negative_prompt : fixture.prompt
+            let negative = fixture.negative_prompt ?? ""
+            let prompt = negative.contains("tinystyle") ? negative : fixture.prompt
             let chunks = try reader.chunks(of: prompt)
             #expect(chunks.count == 1)
             let chunk = try #require(chunks.first)

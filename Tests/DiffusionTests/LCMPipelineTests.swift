@@ -11,28 +11,7 @@ import Testing
 @Suite struct LCMPipelineTests {
     static var folder: URL { CheckpointFixtures.root.appendingPathComponent("lcm") }
 
-    struct Case: Decodable, CustomTestStringConvertible {
-        var name: String
-        var folder: String
-        var task: String
-        var prompt: String
-        var steps: Int
-        var cfg: Double
-        var seed: UInt64
-        var width: Int
-        var height: Int
-        var sampler: String
-        var strength: Double?
-        var init_image: String?
-        var output: String
-
-        var testDescription: String { name }
-    }
-
-    static let cases: [Case] = {
-        guard let data = try? Data(contentsOf: folder.appendingPathComponent("cases.json")) else { return [] }
-        return (try? JSONDecoder().decode([Case].self, from: data)) ?? []
-    }()
+    static let cases = PipelineCase.load(from: folder)
 
     static let latents: SafetensorsFile = {
         try! SafetensorsFile(path: folder.appendingPathComponent("latents.safetensors").path)
@@ -51,21 +30,9 @@ import Testing
     }
 
     @Test(arguments: cases)
-    func matchesDiffusers(_ fixture: Case) throws {
-        let model = try Self.models.model(fixture.folder)
-        var request = GenerationRequest(prompt: fixture.prompt)
-        request.steps = fixture.steps
-        request.cfgScale = fixture.cfg
-        request.seed = fixture.seed
-        request.sampler = try SamplerName(parsing: fixture.sampler)
-        request.width = fixture.width
-        request.height = fixture.height
-        request.preview = .off
-        if let initName = fixture.init_image {
-            let image = try PNG.read(path: Self.folder.appendingPathComponent(initName).path).image
-            request.initImage = PixelImage(width: image.width, height: image.height, rgb: image.flattened().pixels)
-            request.strength = fixture.strength ?? 0.75
-        }
+    func matchesDiffusers(_ fixture: PipelineCase) throws {
+        let model = try Self.models.model(fixture.folder ?? "")
+        let request = try fixture.request(imagesIn: Self.folder)
         let image = try #require(try Pipeline(model: model).run(request).first)
         try PipelineTests.expectParity(image, png: Self.folder.appendingPathComponent(fixture.output),
                                        latents: Self.latents.tensor(fixture.name), label: "lcm \(fixture.name)")

@@ -12,26 +12,7 @@ import Testing
     static var folder: URL { CheckpointFixtures.root.appendingPathComponent("lora") }
     static var loraFolder: String { folder.appendingPathComponent("loras").path }
 
-    struct Case: Decodable, CustomTestStringConvertible {
-        struct LoRA: Decodable { var name: String }
-        struct Embedding: Decodable { var name: String }
-        var name: String
-        var folder: String
-        var prompt: String
-        var negative_prompt: String?
-        var steps: Int
-        var cfg: Double
-        var seed: UInt64
-        var width: Int
-        var height: Int
-        var sampler: String
-        var clip_skip: Int?
-        var output: String
-        var loras: [LoRA]
-        var embeddings: [Embedding]
-
-        var testDescription: String { name }
-    }
+    typealias Case = PipelineCase
 
     struct LoRAInfo: Decodable {
         var format: String
@@ -40,12 +21,9 @@ import Testing
         var diffusers: String
     }
 
-    static let cases: [Case] = {
-        guard let data = try? Data(contentsOf: folder.appendingPathComponent("cases.json")) else { return [] }
-        return (try? JSONDecoder().decode([Case].self, from: data)) ?? []
-    }()
+    static let cases = PipelineCase.load(from: folder)
 
-    static let loraCases = cases.filter { $0.embeddings.isEmpty }
+    static let loraCases = cases.filter { $0.embeddings?.isEmpty ?? true }
 
     static let infos: [String: LoRAInfo] = {
         guard let data = try? Data(contentsOf: folder.appendingPathComponent("loras.json")) else { return [:] }
@@ -59,16 +37,7 @@ import Testing
     static let models = PipelineTests.ModelCache { try StableDiffusionModel(folder: folder.appendingPathComponent($0).standardized.path) }
 
     static func request(_ fixture: Case) throws -> GenerationRequest {
-        var request = GenerationRequest(prompt: fixture.prompt)
-        request.negativePrompt = fixture.negative_prompt ?? ""
-        request.steps = fixture.steps
-        request.cfgScale = fixture.cfg
-        request.seed = fixture.seed
-        request.sampler = try SamplerName(parsing: fixture.sampler)
-        request.width = fixture.width
-        request.height = fixture.height
-        request.clipSkip = fixture.clip_skip ?? 1
-        request.preview = .off
+        var request = try fixture.request(imagesIn: folder)
         request.loraFolder = loraFolder
         return request
     }
@@ -80,7 +49,7 @@ import Testing
 
     @Test(arguments: loraCases)
     func matchesDiffusers(_ fixture: Case) throws {
-        let model = try Self.models.model(fixture.folder)
+        let model = try Self.models.model(fixture.folder ?? "")
         var warnings: [String] = []
         let image = try #require(try Pipeline(model: model).run(Self.request(fixture)) { event in
             if case .warning(let text) = event { warnings.append(text) }
@@ -90,7 +59,7 @@ import Testing
                                        latents: Self.latents.tensor(fixture.name), label: "lora \(fixture.name)")
         // The image reports the prompt as written, and A1111's short hash of each LoRA.
         #expect(image.request.prompt == fixture.prompt)
-        #expect(image.loraHashes.map(\.name) == fixture.loras.map(\.name).reduce(into: []) { if !$0.contains($1) { $0.append($1) } })
+        #expect(image.loraHashes.map(\.name) == (fixture.loras ?? []).map(\.name).reduce(into: []) { if !$0.contains($1) { $0.append($1) } })
         for hash in image.loraHashes { #expect(hash.hash == Self.infos[hash.name]?.a1111_short_hash) }
     }
 
@@ -102,7 +71,7 @@ import Testing
         var request = try Self.request(fixture)
         request.loraApplication = .runtime
         var warnings: [String] = []
-        let image = try #require(try Pipeline(model: Self.models.model(fixture.folder)).run(request) { event in
+        let image = try #require(try Pipeline(model: Self.models.model(fixture.folder ?? "")).run(request) { event in
             if case .warning(let text) = event { warnings.append(text) }
         }.first)
         #expect(warnings.isEmpty, "\(warnings)")

@@ -13,38 +13,9 @@ import Testing
 @Suite struct SDXLPipelineTests {
     static var folder: URL { CheckpointFixtures.root.appendingPathComponent("sdxl") }
 
-    /// One case of cases.json.
-    struct Case: Decodable, CustomTestStringConvertible {
-        var name: String
-        var model: String
-        var task: String
-        var prompt: String
-        /// nil: diffusers got `negative_prompt=None` (zeros); stipple passes "".
-        var negative_prompt: String?
-        var steps: Int
-        var cfg: Double
-        var seed: UInt64
-        var width: Int
-        var height: Int
-        var sampler: String
-        var schedule: String
-        var timestep_spacing: String?
-        var clip_skip: Int
-        /// [height, width]
-        var original_size: [Int]?
-        /// [top, left]
-        var crops_coords_top_left: [Int]
-        var strength: Double?
-        var init_image: String?
-        var output: String
+    typealias Case = PipelineCase
 
-        var testDescription: String { name }
-    }
-
-    static let cases: [Case] = {
-        guard let data = try? Data(contentsOf: folder.appendingPathComponent("cases.json")) else { return [] }
-        return (try? JSONDecoder().decode([Case].self, from: data)) ?? []
-    }()
+    static let cases = PipelineCase.load(from: folder)
 
     static let latents: SafetensorsFile = {
         try! SafetensorsFile(path: folder.appendingPathComponent("latents.safetensors").path)
@@ -78,28 +49,7 @@ import Testing
     }
 
     static func request(for fixture: Case) throws -> GenerationRequest {
-        var request = GenerationRequest(prompt: fixture.prompt)
-        request.negativePrompt = fixture.negative_prompt ?? ""
-        request.steps = fixture.steps
-        request.cfgScale = fixture.cfg
-        request.seed = fixture.seed
-        request.sampler = try SamplerName(parsing: fixture.sampler)
-        request.schedule = try SigmaSchedule(parsing: fixture.schedule)
-        request.timestepSpacing = fixture.timestep_spacing.flatMap(TimestepSpacing.init(rawValue:))
-        request.clipSkip = fixture.clip_skip
-        request.width = fixture.width
-        request.height = fixture.height
-        if let original = fixture.original_size {
-            (request.sizeConditioning.originalHeight, request.sizeConditioning.originalWidth) = (original[0], original[1])
-        }
-        (request.sizeConditioning.cropTop, request.sizeConditioning.cropLeft) = (fixture.crops_coords_top_left[0], fixture.crops_coords_top_left[1])
-        request.preview = .off
-        if let initName = fixture.init_image {
-            let image = try PNG.read(path: folder.appendingPathComponent(initName).path).image
-            request.initImage = PixelImage(width: image.width, height: image.height, rgb: image.flattened().pixels)
-            request.strength = fixture.strength ?? 0.75
-        }
-        return request
+        try fixture.request(imagesIn: folder)
     }
 
     @Test func fixturesArePresent() {

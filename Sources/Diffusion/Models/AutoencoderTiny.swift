@@ -78,7 +78,8 @@ public struct AutoencoderTinyConfig: DiffusersConfig, Equatable {
 }
 
 /// diffusers' `AutoencoderTiny` (madebyollin's TAESD / TAESDXL): a small convolutional encoder
-/// and decoder trained to match the full VAE, about 1% of its work. Its latents are the
+/// and decoder trained to match the full VAE, a few percent of its weights and about a sixth of its
+/// decode time (0.6 s against 3.7-4.3 s at 512x512 on two cores). Its latents are the
 /// denoiser's as they are (`scaling_factor` 1), so it is a `LatentDecoder` for cheap previews and,
 /// when speed matters more than the last detail, the final image.
 public struct AutoencoderTiny: LatentDecoder {
