@@ -104,13 +104,19 @@ struct LoRAPatchedWeights: WeightSource {
         return found
     }
 
+    /// The error for a module whose shapes do not fit the `rows` x `columns` layer it names.
+    static func misfit(file: LoRAFile, key: String, rows: Int, columns: Int, up: [Int], down: [Int]) -> CheckpointError {
+        let hint = file.baseModel.map { " (the file says it is for \($0))" } ?? ""
+        return CheckpointError(path: file.path, tensor: key, reason: .invalidConfig(
+            "updates a layer of \(rows)x\(columns) with up \(up) @ down \(down): a LoRA for another kind of model\(hint)"))
+    }
+
     /// `stored` with `updates` added, in `stored`'s precision.
     static func merged(_ stored: StoredWeight, updates: [(module: LoRAModule, weight: Float, file: LoRAFile)])
         throws(CheckpointError) -> StoredWeight {
         let rows = stored.shape[0], columns = stored.count / max(1, rows)
         for (update, _, file) in updates where update.outputs != rows || update.columns != columns {
-            throw CheckpointError(path: file.path, tensor: update.key, reason: .invalidConfig(
-                "updates a layer of \(rows)x\(columns) with up \(update.up.shape) @ down \(update.down.shape): a LoRA for another kind of model"))
+            throw misfit(file: file, key: update.key, rows: rows, columns: columns, up: update.up.shape, down: update.down.shape)
         }
         var values = [Float](repeating: 0, count: stored.count)
         values.withUnsafeMutableBufferPointer { out in
@@ -160,8 +166,7 @@ public struct LowRankAdapter: Sendable {
     func check(outputs: Int, columns: Int, kernel: Int) throws(CheckpointError) {
         let downColumns = down.shape.dropFirst().reduce(1, *)
         guard up.shape[0] == outputs, downColumns == columns else {
-            throw CheckpointError(path: file.path, tensor: key, reason: .invalidConfig(
-                "updates a layer of \(outputs)x\(columns) with up \(up.shape) @ down \(down.shape): a LoRA for another kind of model"))
+            throw LoRAPatchedWeights.misfit(file: file, key: key, rows: outputs, columns: columns, up: up.shape, down: down.shape)
         }
     }
 }
