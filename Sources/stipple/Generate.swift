@@ -296,7 +296,7 @@ struct GenerationOptions: ParsableArguments {
     @Option(name: .long, help: "Folder of LoRA files that <lora:NAME:WEIGHT> in the prompt names (NAME.safetensors; default: lora_dir in the config file).")
     var loraDir: String?
 
-    @Option(name: .long, help: "How LoRAs are applied: merge (into the weights once, in their own precision; default) or runtime (beside each layer at every step: no copy of any weight, slower steps).")
+    @Option(name: .long, help: "How LoRAs are applied: runtime (beside each layer at every step: no weight copied; default) or merge (into copies of the adapted layers once, in their own precision: faster steps for repeated runs with a large LoRA, memory for the copies).")
     var loraApply: LoRAApplication?
 
     @Option(name: .long, help: "Folder of textual-inversion embeddings, used by file name in the prompts (default: embeddings_dir in the config file).")

@@ -63,20 +63,20 @@ import Testing
         for hash in image.loraHashes { #expect(hash.hash == Self.infos[hash.name]?.a1111_short_hash) }
     }
 
-    /// LoRAs run beside the layers (`--lora-apply runtime`) give diffusers' images too: LoCon's 3x3
-    /// convolutions, two LoRAs at once, the LCM-style file (every convolution), SDXL's two encoders.
-    @Test(arguments: ["sd1-locon_r4", "sd1-two-loras", "sd1-lcm_lora_r8", "sd2-kohya_r8", "sdxl-kohya_r4"])
-    func runtimeApplicationMatchesDiffusers(_ name: String) throws {
+    /// LoRAs merged into the weights (`--lora-apply merge`) give diffusers' images too: LoCon's 3x3
+    /// convolutions, two LoRAs at once, the LCM-style file (every convolution), SD2, SDXL's two encoders.
+    @Test(arguments: ["sd1-kohya_r4", "sd1-locon_r4", "sd1-two-loras", "sd1-lcm_lora_r8", "sd2-kohya_r8", "sdxl-kohya_r4"])
+    func mergedApplicationMatchesDiffusers(_ name: String) throws {
         let fixture = try #require(Self.loraCases.first { $0.name == name })
         var request = try Self.request(fixture)
-        request.loraApplication = .runtime
+        request.loraApplication = .merge
         var warnings: [String] = []
         let image = try #require(try Pipeline(model: Self.models.model(fixture.folder ?? "")).run(request) { event in
             if case .warning(let text) = event { warnings.append(text) }
         }.first)
         #expect(warnings.isEmpty, "\(warnings)")
         try PipelineTests.expectParity(image, png: Self.folder.appendingPathComponent(fixture.output),
-                                       latents: Self.latents.tensor(fixture.name), label: "lora runtime \(fixture.name)")
+                                       latents: Self.latents.tensor(fixture.name), label: "lora merged \(fixture.name)")
     }
 
     /// A merge that would not fit the memory available runs the LoRA beside the layers instead, and says so.
@@ -84,9 +84,9 @@ import Testing
         let model = try Self.models.model("../pipelines/sd1")
         let file = try LoRALibrary.shared.file(named: "sd1_kohya_r4", in: Self.loraFolder)
         let use = LoRAUse(file: file, textWeight: 1, unetWeight: 1)
-        let roomy = try model.withLoRAs([use], available: 1e12)
+        let roomy = try model.withLoRAs([use], application: .merge, available: 1e12)
         #expect(roomy.warnings.isEmpty)
-        let tight = try model.withLoRAs([use], available: Double(file.adaptedWeightCount))  // a quarter of the copies' bytes
+        let tight = try model.withLoRAs([use], application: .merge, available: Double(file.adaptedWeightCount))  // a quarter of the copies' bytes
         #expect(tight.warnings.count == 1 && tight.warnings[0].contains("--lora-apply runtime"), "\(tight.warnings)")
         #expect(tight.model !== roomy.model)
         _ = try model.withLoRAs([])
@@ -121,15 +121,19 @@ import Testing
 
     /// After a run with LoRAs, a run without gives the plain model's image again (nothing merged
     /// into the base), and a run with other weights differs.
-    @Test func weightsChangeWithoutReloading() throws {
+    @Test(arguments: LoRAApplication.allCases)
+    func weightsChangeWithoutReloading(_ application: LoRAApplication) throws {
         let model = try Self.models.model("../pipelines/sd1")
         let plain = try #require(Self.cases.first { $0.name == "sd1-plain" })
         let halved = try #require(Self.cases.first { $0.name == "sd1-kohya_r4-w0.5" })
         let full = try #require(Self.cases.first { $0.name == "sd1-kohya_r4" })
         let pipeline = Pipeline(model: model)
-        let first = try #require(try pipeline.run(Self.request(full)).first)
-        let second = try #require(try pipeline.run(Self.request(halved)).first)
-        let third = try #require(try pipeline.run(Self.request(plain)).first)
+        func run(_ fixture: Case) throws -> GeneratedImage {
+            var request = try Self.request(fixture)
+            request.loraApplication = application
+            return try #require(try pipeline.run(request).first)
+        }
+        let (first, second, third) = (try run(full), try run(halved), try run(plain))
         try PipelineTests.expectParity(second, png: Self.folder.appendingPathComponent(halved.output),
                                        latents: Self.latents.tensor(halved.name), label: "after w1: w0.5")
         try PipelineTests.expectParity(third, png: Self.folder.appendingPathComponent(plain.output),

@@ -169,22 +169,28 @@ public struct StoredWeight: @unchecked Sendable {  // the bytes are never writte
             }
             result = StoredWeight(Tensor(shape: shape, values: values))
         case .f16, .bf16:
-            let buffer = HalfBuffer(count: n)
-            withFloat32 { source in
-                nonisolated(unsafe) let (source, out) = (source, buffer.pointer)
-                let pieces = (n + conversionChunkElements - 1) / conversionChunkElements
-                let narrow = type == .f16 ? narrowToFloat16 : narrowToBFloat16
-                parallelFor(pieces) { piece in
-                    let start = piece * conversionChunkElements
-                    narrow(out + start, source + start, min(conversionChunkElements, n - start))
-                }
-            }
-            result = StoredWeight(shape: shape, dtype: type.dtype, bytes: UnsafeRawPointer(buffer.pointer), owner: buffer)
+            result = withFloat32 { Self.narrowed($0, shape: shape, to: type) }
         }
         if case .bytes(let bytes, let dtype, let owner) = storage, owner is SafetensorsFile {
             releaseMappedPages(bytes, byteCount: n * (dtype == .f32 ? 4 : 2))
         }
         return result
+    }
+
+    /// `shape`'s Float32 values at `source` kept as half precision (`type` f16 or bf16, rounded to
+    /// nearest even) in memory of their own.
+    static func narrowed(_ source: UnsafePointer<Float>, shape: [Int], to type: WeightType) -> StoredWeight {
+        precondition(type != .f32, "narrowing is to f16 or bf16")
+        let n = shape.reduce(1, *)
+        let buffer = HalfBuffer(count: n)
+        nonisolated(unsafe) let (source, out) = (source, buffer.pointer)
+        let pieces = (n + conversionChunkElements - 1) / conversionChunkElements
+        let narrow = type == .f16 ? narrowToFloat16 : narrowToBFloat16
+        parallelFor(pieces) { piece in
+            let start = piece * conversionChunkElements
+            narrow(out + start, source + start, min(conversionChunkElements, n - start))
+        }
+        return StoredWeight(shape: shape, dtype: type.dtype, bytes: UnsafeRawPointer(buffer.pointer), owner: buffer)
     }
 
     static func converter(_ dtype: TensorInfo.DType) -> @Sendable (UnsafeMutablePointer<Float>, UnsafeRawPointer, Int) -> Void {

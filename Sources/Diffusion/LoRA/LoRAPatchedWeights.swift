@@ -4,12 +4,12 @@ import Tensor
 
 /// How LoRAs reach the layers they adapt (`--lora-apply`).
 public enum LoRAApplication: String, Sendable, CaseIterable {
-    /// Added into the layers' weights once, kept in the weights' own precision: no cost per step;
-    /// the adapted layers take memory of their own (the base stays in the file mapping).
-    case merge
     /// Run beside each adapted layer at every call (the low-rank product): no copy of any weight,
-    /// more work per step.
+    /// a little more work per step (the default: see DECISIONS.md).
     case runtime
+    /// Added into copies of the adapted layers once, kept in the weights' own precision: no cost
+    /// per step; the copies take memory of their own (the base stays in the file mapping).
+    case merge
 }
 
 /// One LoRA file and the weights a prompt gives it: `<lora:NAME:W>` gives W to both the text
@@ -118,10 +118,10 @@ struct LoRAPatchedWeights: WeightSource {
         for (update, _, file) in updates where update.outputs != rows || update.columns != columns {
             throw misfit(file: file, key: update.key, rows: rows, columns: columns, up: update.up.shape, down: update.down.shape)
         }
-        var values = [Float](repeating: 0, count: stored.count)
-        values.withUnsafeMutableBufferPointer { out in
-            guard let base = out.baseAddress else { return }
-            stored.withFloat32 { base.update(from: $0, count: out.count) }
+        // The Float32 work is done in pooled scratch (fresh memory for every layer would fault in
+        // every page of it); only the merged weight, in the stored precision, is memory of its own.
+        return ScratchPool.shared.withBuffer(count: stored.count) { base in
+            stored.withFloat32 { base.update(from: $0, count: stored.count) }
             for (update, weight, _) in updates {
                 var up = Tensor(zeros: [rows, update.rank])
                 up.storage.withUnsafeMutableBufferPointer { p in update.up.withFloat32 { p.baseAddress!.update(from: $0, count: p.count) } }
@@ -131,12 +131,11 @@ struct LoRAPatchedWeights: WeightSource {
                 down.storage.withUnsafeMutableBufferPointer { p in update.down.withFloat32 { p.baseAddress!.update(from: $0, count: p.count) } }
                 addProduct(up, down, to: base)
             }
-        }
-        let merged = StoredWeight(Tensor(shape: stored.shape, values: values))
-        switch stored.dtype {
-        case .f16: return merged.converted(to: .f16)
-        case .bf16: return merged.converted(to: .bf16)
-        default: return merged
+            switch stored.dtype {
+            case .f16: return StoredWeight.narrowed(base, shape: stored.shape, to: .f16)
+            case .bf16: return StoredWeight.narrowed(base, shape: stored.shape, to: .bf16)
+            default: return StoredWeight(Tensor(shape: stored.shape, values: Array(UnsafeBufferPointer(start: base, count: stored.count))))
+            }
         }
     }
 }

@@ -37,7 +37,7 @@ extension StableDiffusionModel {
     ///
     /// A merge whose copies of the adapted layers (at 2 bytes a weight) would take more than half
     /// the memory `available` runs at run time instead, with a warning: slower steps, no copies.
-    public func withLoRAs(_ loras: [LoRAUse], application asked: LoRAApplication = .merge,
+    public func withLoRAs(_ loras: [LoRAUse], application asked: LoRAApplication = .runtime,
                           available: Double? = MemoryEstimate.availableBytes()) throws
         -> (model: StableDiffusionModel, warnings: [String]) {
         if loras.isEmpty {

@@ -57,7 +57,7 @@ public struct GenerationRequest: Sendable, Equatable {
     /// hash is reported, since the image will differ.
     public var recordedLoRAHashes: [NamedHash] = []
     /// Whether LoRAs are merged into the weights or run beside the layers (`--lora-apply`).
-    public var loraApplication: LoRAApplication = .merge
+    public var loraApplication: LoRAApplication = .runtime
     /// Where textual-inversion embeddings named in the prompts are found, by file name
     /// (`--embeddings-dir`, `embeddings_dir`).
     public var embeddingsFolder: String?
