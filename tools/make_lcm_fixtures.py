@@ -421,11 +421,7 @@ def main():
     parser.add_argument("out_dir", nargs="?", default=OUT, help="output folder (default: %(default)s)")
     out_dir = parser.parse_args().out_dir
 
-    torch.set_num_threads(1)
-    torch.manual_seed(0)
-    for library in (diffusers, transformers):
-        library.utils.logging.set_verbosity_error()
-        library.utils.logging.disable_progress_bar()
+    pipelines.quiet_and_seeded()
     check_inert_keys()
     cases, references, pipes = build(out_dir)
     check_guidance_embedding(pipes["lcm"])

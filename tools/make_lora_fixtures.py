@@ -988,11 +988,7 @@ def main():
     options = parser.parse_args()
     out_dir = options.out_dir
 
-    torch.set_num_threads(1)
-    torch.manual_seed(0)
-    for library in (diffusers, transformers):
-        library.utils.logging.set_verbosity_error()
-        library.utils.logging.disable_progress_bar()
+    pipelines.quiet_and_seeded()
     cases, references = build(out_dir)
     check_loras(out_dir, cases, references)
     check_routes(out_dir, cases, references)

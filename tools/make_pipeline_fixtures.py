@@ -460,6 +460,16 @@ def write_cases(path, cases):
     assert json.load(open(path, encoding="utf-8")) == cases
 
 
+def quiet_and_seeded():
+    """One CPU thread and torch's global seed 0 (every fixture script starts so), and no loading
+    chatter from diffusers or transformers (accelerate notes, progress bars)."""
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    for library in (diffusers, transformers):
+        library.utils.logging.set_verbosity_error()
+        library.utils.logging.disable_progress_bar()
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("out_dir", nargs="?", default=OUT, help="output folder (default: %(default)s)")
@@ -468,12 +478,7 @@ def main():
     options = parser.parse_args()
     out_dir = options.out_dir
 
-    torch.set_num_threads(1)
-    torch.manual_seed(0)
-    diffusers.utils.logging.set_verbosity_error()  # loading chatter (accelerate, progress bars)
-    diffusers.utils.logging.disable_progress_bar()
-    transformers.utils.logging.set_verbosity_error()
-    transformers.utils.logging.disable_progress_bar()
+    quiet_and_seeded()
     clear_folder(out_dir)
     expected = write_pipelines(out_dir)
     cases = make_cases()

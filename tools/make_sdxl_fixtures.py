@@ -500,11 +500,7 @@ def main():
     parser.add_argument("out_dir", nargs="?", default=OUT, help="output folder (default: %(default)s)")
     out_dir = parser.parse_args().out_dir
 
-    torch.set_num_threads(1)
-    torch.manual_seed(0)
-    for library in (diffusers, transformers):
-        library.utils.logging.set_verbosity_error()
-        library.utils.logging.disable_progress_bar()
+    pipelines.quiet_and_seeded()
     pipelines.clear_folder(out_dir)
     expected = write_models(out_dir)
     write_refiner(out_dir, expected["sdxl"])
