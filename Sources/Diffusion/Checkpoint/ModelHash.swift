@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 import UserFiles
 
@@ -85,6 +86,10 @@ public struct SHA256 {
         0x748f_82ee, 0x78a5_636f, 0x84c8_7814, 0x8cc7_0208, 0x90be_fffa, 0xa450_6ceb, 0xbef9_a3f7, 0xc671_78f2,
     ]
 
+    /// Whether whole blocks go through the SHA extensions when the CPU has them (tests turn it off
+    /// to compare with the portable compression).
+    var usesAcceleration = true
+
     public init() {}
 
     /// Adds `bytes` to the message.
@@ -99,6 +104,11 @@ public struct SHA256 {
                 buffer.withUnsafeBytes { compress($0.baseAddress!) }
                 buffer.removeAll(keepingCapacity: true)
             }
+        }
+        let blocks = (bytes.count - offset) / 64
+        if blocks > 0, usesAcceleration, let base = bytes.baseAddress,
+           state.withUnsafeMutableBufferPointer({ stipple_sha256_blocks($0.baseAddress!, base + offset, blocks) }) == 1 {
+            offset += 64 * blocks
         }
         while bytes.count - offset >= 64 {
             compress(bytes.baseAddress! + offset)
