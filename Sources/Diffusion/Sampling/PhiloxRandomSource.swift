@@ -1,0 +1,68 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Parallel
+import Tensor
+
+/// The normal values of AUTOMATIC1111's Philox generator (`modules/rng_philox.py`, its "NV" source,
+/// made to give what `torch.randn(shape, device="cuda")` gives after `torch.manual_seed(seed)`, the
+/// noise of A1111's default "GPU" source on NVIDIA cards), call after call on one generator.
+///
+/// Each call draws every value from its own counter, Philox 4x32 with 10 rounds: counter
+/// (call number, 0, value index, 0), key the seed's low and high 32 bits, the key bumped by
+/// Weyl constants between rounds. The first two output words go through one Box-Muller transform
+/// (the other two are unused), computed as A1111's numpy code does: the float32 constants 2^-32 and
+/// 2^-32 · 2π widened to double with the words, log, square root and sine in double, then rounded
+/// to float32. Equal bit for bit to that code on the fixture's seeds and shapes
+/// (Tests/DiffusionTests/Fixtures/rng, `tools/make_philox_fixtures.py`).
+public struct PhiloxRandomSource: RandomSource, Sendable {
+    /// The seed (any 64-bit value; A1111's seeds are 32-bit).
+    public let seed: UInt64
+    /// Calls made so far: the next call's counter word 0.
+    public private(set) var calls: UInt32 = 0
+
+    /// A fresh generator, as A1111's `rng_philox.Generator(seed)`.
+    public init(seed: UInt64) {
+        self.seed = seed
+    }
+
+    /// The next call's values, as `Generator.randn(shape)`.
+    public mutating func normal(shape: [Int]) -> Tensor {
+        let count = shape.reduce(1, *)
+        let (call, key) = (calls, (UInt32(truncatingIfNeeded: seed), UInt32(truncatingIfNeeded: seed >> 32)))
+        calls &+= 1
+        guard count > 0 else { return Tensor(shape: shape, values: []) }
+        let values = [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+            nonisolated(unsafe) let out = buffer.baseAddress!
+            parallelChunks(count, grain: 4096) { range in
+                for index in range { out[index] = Self.value(call: call, index: UInt32(truncatingIfNeeded: index), key: key) }
+            }
+            initialized = count
+        }
+        return Tensor(shape: shape, values: values)
+    }
+
+    private static let philoxM: (UInt64, UInt64) = (0xD251_1F53, 0xCD9E_8D57)
+    private static let philoxW: (UInt32, UInt32) = (0x9E37_79B9, 0xBB67_AE85)
+    /// numpy's float32 arrays of 2^-32 and 2^-32 · 2π (each literal rounded to double first, as
+    /// Python reads it), widened back to double as numpy promotes them against uint32 words.
+    private static let scale: Double = { let literal: Double = 2.3283064e-10; return Double(Float(literal)) }()
+    private static let angleScale: Double = { let literal: Double = 2.3283064e-10 * 6.2831855; return Double(Float(literal)) }()
+
+    /// The value at `index` of call `call`.
+    static func value(call: UInt32, index: UInt32, key: (UInt32, UInt32)) -> Float {
+        var (c0, c1, c2, c3) = (call, UInt32(0), index, UInt32(0))
+        var (k0, k1) = key
+        for round in 0..<10 {
+            let p0 = UInt64(c0) &* philoxM.0, p2 = UInt64(c2) &* philoxM.1
+            (c0, c1, c2, c3) = (UInt32(truncatingIfNeeded: p2 >> 32) ^ c1 ^ k0, UInt32(truncatingIfNeeded: p2),
+                                UInt32(truncatingIfNeeded: p0 >> 32) ^ c3 ^ k1, UInt32(truncatingIfNeeded: p0))
+            if round < 9 { (k0, k1) = (k0 &+ philoxW.0, k1 &+ philoxW.1) }
+        }
+        let u = Double(c0) * scale + scale / 2
+        let v = Double(c1) * angleScale + angleScale / 2
+        return Float((-2 * log(u)).squareRoot() * sin(v))
+    }
+}
