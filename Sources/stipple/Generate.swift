@@ -221,6 +221,7 @@ enum PredictionChoice: String, ExpressibleByArgument, CaseIterable {
 extension PreviewMode: ExpressibleByArgument {}
 extension TimestepSpacing: ExpressibleByArgument {}
 extension LoRAApplication: ExpressibleByArgument {}
+extension NoiseSource: ExpressibleByArgument {}
 extension ImageDecoder: ExpressibleByArgument {}
 extension PreviewLatent: ExpressibleByArgument {}
 
@@ -241,6 +242,9 @@ struct GenerationOptions: ParsableArguments {
 
     @Option(name: .long, parsing: .unconditional, help: "Classifier-free guidance scale; 1 and 0 skip the unconditional pass (0: as diffusers, for SDXL-Turbo and -Lightning) (default 7).")
     var cfgScale: Double?
+
+    @Option(name: .long, help: "Noise from the seed: cpu (torch's CPU generator, as diffusers; default) or gpu (A1111's Philox generator: its default GPU noise on NVIDIA cards, its NV source).")
+    var rng: NoiseSource?
 
     @Option(name: .long, parsing: .unconditional, help: "Seed; -1 picks a random one (default -1). Consecutive images use seed+1, ...")
     var seed: String?
@@ -372,6 +376,7 @@ struct GenerationOptions: ParsableArguments {
         if let cropTopLeft { (request.sizeConditioning.cropTop, request.sizeConditioning.cropLeft) = (cropTopLeft.top, cropTopLeft.left) }
         if let decoder { request.decoder = decoder }
         if let loraApply { request.loraApplication = loraApply }
+        if let rng { request.noiseSource = rng }
     }
 
     /// --lora-dir and --embeddings-dir, else the config file's `lora_dir` and `embeddings_dir`.

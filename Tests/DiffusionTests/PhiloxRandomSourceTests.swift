@@ -47,4 +47,27 @@ import Testing
         #expect(abs(mean) < 0.02 && abs(variance - 1) < 0.02)
         #expect(source.calls == 2)
     }
+
+    /// `--rng gpu` starts from Philox noise: diffusers given that noise as `latents` makes the same
+    /// image (PNDM, the folder's own, and Euler: samplers that draw nothing after the start).
+    @Test(arguments: [("philox-sd1-pndm", SamplerName.default, UInt64(601), 12, 32), ("philox-sd1-euler", .euler, 977, 10, 40)])
+    func pipelineFromPhiloxNoiseMatchesDiffusers(_ name: String, _ sampler: SamplerName, _ seed: UInt64, _ steps: Int,
+                                                  _ size: Int) throws {
+        let folder = CheckpointFixtures.root.appendingPathComponent("rng")
+        var request = GenerationRequest(prompt: "a red house by the sea at sunset")
+        request.negativePrompt = "blurry, dark"
+        (request.sampler, request.seed, request.steps, request.cfgScale) = (sampler, seed, steps, 7.5)
+        (request.width, request.height, request.preview, request.noiseSource) = (size, size, .off, .gpu)
+        let image = try #require(try Pipeline(model: PipelineTests.models.model("sd1")).run(request).first)
+        let latents = try SafetensorsFile(path: folder.appendingPathComponent("philox_pipeline.safetensors").path).tensor(name)
+        try PipelineTests.expectParity(image, png: folder.appendingPathComponent(name + ".png"), latents: latents, label: name)
+        // The infotext says so in A1111's words, and reads back.
+        let text = Infotext(image: image, model: try PipelineTests.models.model("sd1"), modelHash: nil, version: "v").text
+        #expect(text.contains("RNG: NV"))
+        #expect(try GenerationRequest(infotext: Infotext(parsing: text)).noiseSource == .gpu)
+        // torch's CPU noise makes another image.
+        request.noiseSource = .cpu
+        let cpu = try #require(try Pipeline(model: PipelineTests.models.model("sd1")).run(request).first)
+        #expect(cpu.image.rgb != image.image.rgb)
+    }
 }

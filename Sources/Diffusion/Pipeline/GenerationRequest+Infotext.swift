@@ -36,7 +36,8 @@ extension Infotext {
             fields.append(("Original size", "\(original.0)x\(original.1)"))
             fields.append(("Crop top left", "\(size.cropTop),\(size.cropLeft)"))
         }
-        fields.append(("RNG", "CPU"))
+        // A1111's names: CPU, or NV for its Philox generator (which A1111 then uses too).
+        fields.append(("RNG", request.noiseSource == .gpu ? "NV" : "CPU"))
         if let hashes = Self.embeddingHashes(request, model: model) { fields.append(("TI hashes", hashes)) }
         if !loraHashes.isEmpty {
             // A1111's form: `Lora hashes: "name: 0123456789ab, other: ..."` (quoted: it holds commas).
@@ -67,6 +68,11 @@ extension GenerationRequest {
         self.init(prompt: infotext.prompt)
         negativePrompt = infotext.negativePrompt
         if let hashes = infotext["Lora hashes"] { recordedLoRAHashes = Self.namedHashes(hashes) }
+        // A1111 writes no RNG field for its default GPU source; NV is its Philox imitation of it.
+        switch infotext["RNG"]?.uppercased() {
+        case nil, "GPU", "NV": noiseSource = .gpu
+        default: noiseSource = .cpu
+        }
         /// The field `key` read by `rule` (nil when absent): `Steps: nan`, `Clip skip: inf` or
         /// `Steps: 1e300` are refused with the rule's message, never converted.
         func value<T>(_ key: String, _ read: (String) throws(SettingError) -> T) throws(GenerationError) -> T? {
@@ -157,7 +163,9 @@ extension GenerationRequest {
         var warnings: [String] = []
         switch infotext["RNG"]?.uppercased() {
         case "CPU": break
-        case nil, "GPU": warnings.append("the image used GPU noise (A1111's default RNG); stipple draws torch's CPU noise, so the image will differ")
+        case "NV": break
+        case nil, "GPU": warnings.append("the image used A1111's GPU noise (its default RNG): stipple draws it with A1111's Philox "
+                                         + "generator, which equals it on NVIDIA cards (not on AMD or Apple ones)")
         case let other?: warnings.append("the image used RNG \(other); stipple draws torch's CPU noise, so the image will differ")
         }
         if let type = infotext["Schedule type"], type.lowercased().replacingOccurrences(of: "_", with: " ") == "sgm uniform" {

@@ -14,6 +14,9 @@ public struct GenerationRequest: Sendable, Equatable {
     public var isGuided: Bool { cfgScale != 1 && cfgScale != 0 }
     /// The first image's seed; nil draws a random one (reported in the results).
     public var seed: UInt64?
+    /// Which generator draws the noise from the seed (`--rng`): torch's CPU one, or A1111's
+    /// Philox imitation of CUDA's.
+    public var noiseSource: NoiseSource = .cpu
     /// The sampler (`.default` = the model's own scheduler class). Text such as `euler_a` or
     /// `DPM++ 2M Karras` becomes a sampler and schedule through `SamplerChoice(parsing:)`.
     public var sampler: SamplerName = .default

@@ -199,7 +199,7 @@ public struct Pipeline: Sendable {
                 observer: (GenerationEvent) -> Void) throws(GenerationError) -> Tensor {
         let decoder = chosen ?? model.decoder
         var sampler = try checkedSampler(request)
-        var random = TorchRandomSource(seed: request.seed!)
+        var random = NoiseStream(request.noiseSource, seed: request.seed!)
         let (width, height) = (request.width!, request.height!)
         let shape = [1, model.latentChannels, height / model.vaeScaleFactor, width / model.vaeScaleFactor]
         let check = { () throws(GenerationError) in try control.check() }

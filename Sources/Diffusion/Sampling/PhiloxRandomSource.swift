@@ -66,3 +66,41 @@ public struct PhiloxRandomSource: RandomSource, Sendable {
         return Float((-2 * log(u)).squareRoot() * sin(v))
     }
 }
+
+/// Where a generation's noise comes from (`--rng`, infotext `RNG`).
+public enum NoiseSource: String, Sendable, CaseIterable {
+    /// torch's CPU generator (`TorchRandomSource`): diffusers', ComfyUI's and stable-diffusion.cpp's
+    /// "cpu" noise, and A1111's "CPU" source.
+    case cpu
+    /// A1111's Philox generator (`PhiloxRandomSource`): its "NV" source, equal to the noise of its
+    /// default "GPU" source on NVIDIA cards (and to stable-diffusion.cpp's `--rng cuda`).
+    case gpu
+}
+
+/// One image's noise stream from either source.
+struct NoiseStream: RandomSource {
+    private enum Generator {
+        case torch(TorchRandomSource)
+        case philox(PhiloxRandomSource)
+    }
+
+    private var generator: Generator
+
+    init(_ source: NoiseSource, seed: UInt64) {
+        switch source {
+        case .cpu: generator = .torch(TorchRandomSource(seed: seed))
+        case .gpu: generator = .philox(PhiloxRandomSource(seed: seed))
+        }
+    }
+
+    mutating func normal(shape: [Int]) -> Tensor {
+        switch generator {
+        case .torch(var torch):
+            defer { generator = .torch(torch) }
+            return torch.normal(shape: shape)
+        case .philox(var philox):
+            defer { generator = .philox(philox) }
+            return philox.normal(shape: shape)
+        }
+    }
+}
