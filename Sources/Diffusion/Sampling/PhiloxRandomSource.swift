@@ -73,7 +73,7 @@ public enum NoiseSource: String, Sendable, CaseIterable {
     /// "cpu" noise, and A1111's "CPU" source.
     case cpu
     /// A1111's Philox generator (`PhiloxRandomSource`): its "NV" source, equal to the noise of its
-    /// default "GPU" source on NVIDIA cards (and to stable-diffusion.cpp's `--rng cuda`).
+    /// default "GPU" source on NVIDIA cards.
     case gpu
 }
 
