@@ -1,15 +1,10 @@
-// SHA-256 block compression with the x86 SHA extensions (sha256rnds2, sha256msg1, sha256msg2),
-// chosen at run time; callers fall back to their own portable compression when it is absent.
+// SHA-256 block compression: with the x86 SHA extensions (sha256rnds2, sha256msg1, sha256msg2)
+// when the CPU has them, chosen at run time, else portable C.
 #include "sha256.h"
-#include "ckernels.h"
 
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-
-#if defined(__x86_64__)
-#include <cpuid.h>
-#include <immintrin.h>
 
 static const uint32_t round_constants[64] = {
     0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
@@ -21,6 +16,34 @@ static const uint32_t round_constants[64] = {
     0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
     0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
 };
+
+static inline uint32_t rotate(uint32_t x, int n) { return (x >> n) | (x << (32 - n)); }
+
+void stipple_sha256_blocks_portable(uint32_t state[8], const uint8_t *data, size_t blocks) {
+    for (size_t block = 0; block < blocks; block++, data += 64) {
+        uint32_t w[64];
+        for (int i = 0; i < 16; i++) {
+            w[i] = (uint32_t)data[4 * i] << 24 | (uint32_t)data[4 * i + 1] << 16 | (uint32_t)data[4 * i + 2] << 8 | data[4 * i + 3];
+        }
+        for (int i = 16; i < 64; i++) {
+            const uint32_t s0 = rotate(w[i - 15], 7) ^ rotate(w[i - 15], 18) ^ (w[i - 15] >> 3);
+            const uint32_t s1 = rotate(w[i - 2], 17) ^ rotate(w[i - 2], 19) ^ (w[i - 2] >> 10);
+            w[i] = w[i - 16] + s0 + w[i - 7] + s1;
+        }
+        uint32_t a = state[0], b = state[1], c = state[2], d = state[3], e = state[4], f = state[5], g = state[6], h = state[7];
+        for (int i = 0; i < 64; i++) {
+            const uint32_t t1 = h + (rotate(e, 6) ^ rotate(e, 11) ^ rotate(e, 25)) + ((e & f) ^ (~e & g)) + round_constants[i] + w[i];
+            const uint32_t t2 = (rotate(a, 2) ^ rotate(a, 13) ^ rotate(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
+            h = g; g = f; f = e; e = d + t1; d = c; c = b; b = a; a = t1 + t2;
+        }
+        state[0] += a; state[1] += b; state[2] += c; state[3] += d;
+        state[4] += e; state[5] += f; state[6] += g; state[7] += h;
+    }
+}
+
+#if defined(__x86_64__)
+#include <cpuid.h>
+#include <immintrin.h>
 
 static int probe(void) {
     unsigned int eax, ebx, ecx, edx;
@@ -83,15 +106,13 @@ int stipple_sha256_accelerated(void) {
     return known;
 }
 
-int stipple_sha256_blocks(uint32_t state[8], const uint8_t *data, size_t blocks) {
-    if (!stipple_sha256_accelerated()) return 0;
-    compress(state, data, blocks);
-    return 1;
+void stipple_sha256_blocks(uint32_t state[8], const uint8_t *data, size_t blocks) {
+    if (stipple_sha256_accelerated()) compress(state, data, blocks);
+    else stipple_sha256_blocks_portable(state, data, blocks);
 }
 #else
 int stipple_sha256_accelerated(void) { return 0; }
-int stipple_sha256_blocks(uint32_t state[8], const uint8_t *data, size_t blocks) {
-    (void)state; (void)data; (void)blocks;
-    return 0;
+void stipple_sha256_blocks(uint32_t state[8], const uint8_t *data, size_t blocks) {
+    stipple_sha256_blocks_portable(state, data, blocks);
 }
 #endif

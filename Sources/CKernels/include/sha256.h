@@ -1,4 +1,4 @@
-// SHA-256's compression function with the x86 SHA extensions, for model hashes.
+// SHA-256's compression function (the x86 SHA extensions where present), for model hashes.
 #ifndef STIPPLE_SHA256_H
 #define STIPPLE_SHA256_H
 
@@ -14,9 +14,12 @@ extern "C" {
 int stipple_sha256_accelerated(void);
 
 /// Runs `blocks` 64-byte blocks at `data` through SHA-256's compression, updating `state` (the
-/// eight working words, A first) with the SHA extensions. Returns 1 when it did, 0 (nothing done)
-/// when the CPU lacks them: the caller then compresses the blocks itself.
-int stipple_sha256_blocks(uint32_t state[8], const uint8_t *data, size_t blocks);
+/// eight working words, A first): with the SHA extensions when `stipple_sha256_accelerated()`,
+/// else `stipple_sha256_blocks_portable`.
+void stipple_sha256_blocks(uint32_t state[8], const uint8_t *data, size_t blocks);
+
+/// The same in portable C (for CPUs without the extensions, and for tests).
+void stipple_sha256_blocks_portable(uint32_t state[8], const uint8_t *data, size_t blocks);
 
 #ifdef __cplusplus
 }
