@@ -1,9 +1,10 @@
+import Diffusion
 import Foundation
 import Terminal
 
 /// The LoRA files of the LoRA folder (`--lora-dir`, `lora_dir`) as the studio lists them (F7):
 /// the `.safetensors` files in the folder and the folders below it (hidden ones left out), found
-/// as the engine finds a `<lora:NAME:…>` (A1111's way: by file name, wherever it lies below);
+/// by `LoRALibrary.files`, where the engine finds a `<lora:NAME:…>` (by file name, wherever it lies below);
 /// Enter writes `<lora:NAME:1>` into the prompt.
 public struct LoraList: Sendable, Equatable {
     public struct Entry: Sendable, Equatable {
@@ -73,20 +74,7 @@ public struct LoraList: Sendable, Equatable {
         var isFolder: ObjCBool = false
         guard FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder) else { return .failure(.missing(folder)) }
         guard isFolder.boolValue else { return .failure(.notAFolder(folder)) }
-        var entries: [Entry] = []
-        // Folders below that cannot be read are left out, as the engine's lookup leaves them.
-        let walker = FileManager.default.enumerator(atPath: folder)
-        while let path = walker?.nextObject() as? String {
-            let url = URL(fileURLWithPath: folder).appendingPathComponent(path)
-            if url.lastPathComponent.hasPrefix(".") {
-                walker?.skipDescendants()
-                continue
-            }
-            guard url.pathExtension.lowercased() == "safetensors", !url.deletingPathExtension().lastPathComponent.isEmpty,
-                  let attributes = try? FileManager.default.attributesOfItem(atPath: url.resolvingSymlinksInPath().path),
-                  attributes[.type] as? FileAttributeType == .typeRegular else { continue }
-            entries.append(Entry(path: path, bytes: (attributes[.size] as? NSNumber)?.int64Value ?? 0))
-        }
+        var entries = LoRALibrary.files(in: folder).map { Entry(path: $0.path, bytes: $0.bytes) }
         guard !entries.isEmpty else { return .failure(.empty(folder)) }
         entries.sort { ($0.name.lowercased(), $0.path) < ($1.name.lowercased(), $1.path) }
         return .success(LoraList(folder: folder, entries: entries))

@@ -186,6 +186,24 @@ import Testing
         #expect(text.contains("Lora hashes: \"sd1_kohya_r4: 8dbdbfc10ca5\""), "\(text)")
     }
 
+    /// Names are found below the folder too (links followed, hidden folders left out), as the
+    /// studio's LoRA list shows them.
+    @Test func namesAreFoundInFoldersBelow() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("loras-\(UUID().uuidString)")
+        let original = Self.folder.appendingPathComponent("loras/sd1_kohya_r4.safetensors").path
+        for sub in ["styles", ".hidden"] {
+            try FileManager.default.createDirectory(at: folder.appendingPathComponent(sub), withIntermediateDirectories: true)
+        }
+        try FileManager.default.createSymbolicLink(atPath: folder.appendingPathComponent("styles/linked.safetensors").path,
+                                                   withDestinationPath: original)
+        try FileManager.default.copyItem(atPath: original, toPath: folder.appendingPathComponent(".hidden/secret.safetensors").path)
+        let library = LoRALibrary()
+        #expect(try library.file(named: "linked", in: folder.path).moduleCount == 150)
+        #expect(throws: LoRAError.self) { try library.file(named: "secret", in: folder.path) }
+        #expect(LoRALibrary.names(in: folder.path) == ["linked"])
+        #expect(LoRALibrary.files(in: folder.path).map(\.path) == ["styles/linked.safetensors"])
+    }
+
     @Test func infotextCarriesLoraHashesAndTags() throws {
         let model = try Self.models.model("../pipelines/sd1")
         let fixture = try #require(Self.cases.first { $0.name == "sd1-two-loras" })

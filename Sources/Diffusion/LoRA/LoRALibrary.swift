@@ -15,21 +15,36 @@ public final class LoRALibrary: Sendable {
     /// The names of the LoRA files in `folder` and below, sorted (case-insensitively); empty when
     /// the folder cannot be read.
     public static func names(in folder: String) -> [String] {
-        paths(in: folder).map { URL(fileURLWithPath: $0).deletingPathExtension().lastPathComponent }
+        files(in: folder).map { URL(fileURLWithPath: $0.path).deletingPathExtension().lastPathComponent }
             .sorted { $0.localizedCaseInsensitiveCompare($1) == .orderedAscending }
     }
 
-    /// Paths of the `.safetensors` files in `folder` and below (the folder's own first).
-    static func paths(in folder: String) -> [String] {
-        guard let enumerator = FileManager.default.enumerator(
-            at: URL(fileURLWithPath: folder), includingPropertiesForKeys: [.isRegularFileKey],
-            options: [.skipsHiddenFiles]) else { return [] }
-        var paths: [String] = []
-        for case let url as URL in enumerator where url.pathExtension.lowercased() == "safetensors" {
-            if (try? url.resourceValues(forKeys: [.isRegularFileKey]).isRegularFile) == true { paths.append(url.path) }
+    /// The `.safetensors` files in `folder` and the folders below it, as paths relative to
+    /// `folder` with their sizes: hidden files and folders are left out, links are followed to
+    /// regular files, folders that cannot be read are skipped. What the engine looks names up in
+    /// and what the studio's LoRA list shows.
+    public static func files(in folder: String) -> [(path: String, bytes: Int64)] {
+        var files: [(path: String, bytes: Int64)] = []
+        let walker = FileManager.default.enumerator(atPath: folder)
+        while let path = walker?.nextObject() as? String {
+            let url = URL(fileURLWithPath: folder).appendingPathComponent(path)
+            if url.lastPathComponent.hasPrefix(".") {
+                walker?.skipDescendants()
+                continue
+            }
+            guard url.pathExtension.lowercased() == "safetensors", !url.deletingPathExtension().lastPathComponent.isEmpty,
+                  let attributes = try? FileManager.default.attributesOfItem(atPath: url.resolvingSymlinksInPath().path),
+                  attributes[.type] as? FileAttributeType == .typeRegular else { continue }
+            files.append((path, (attributes[.size] as? NSNumber)?.int64Value ?? 0))
         }
+        return files
+    }
+
+    /// Full paths of `files(in:)`, the folder's own first (then by path).
+    static func paths(in folder: String) -> [String] {
         func depth(_ path: String) -> Int { path.reduce(0) { $1 == "/" ? $0 + 1 : $0 } }
-        return paths.sorted { (depth($0), $0) < (depth($1), $1) }
+        return files(in: folder).map(\.path).sorted { (depth($0), $0) < (depth($1), $1) }
+            .map { URL(fileURLWithPath: folder).appendingPathComponent($0).path }
     }
 
     /// The LoRA `name` names in `folder`; errors name what is wrong in one line.
