@@ -69,6 +69,8 @@ public final class LoRAFile: Sendable {
     public let ignoredTensors: [String]
     /// The file's size and modification time when read (a changed file is read again).
     let identity: String
+    /// " (the file says it is for BASE)" when it says, for messages about a LoRA that does not fit.
+    var baseModelNote: String { baseModel.map { " (the file says it is for \($0))" } ?? "" }
     /// Keeps the mapping the weights are read from alive.
     private let file: SafetensorsFile
 

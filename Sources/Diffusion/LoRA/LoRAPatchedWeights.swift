@@ -106,9 +106,8 @@ struct LoRAPatchedWeights: WeightSource {
 
     /// The error for a module whose shapes do not fit the `rows` x `columns` layer it names.
     static func misfit(file: LoRAFile, key: String, rows: Int, columns: Int, up: [Int], down: [Int]) -> CheckpointError {
-        let hint = file.baseModel.map { " (the file says it is for \($0))" } ?? ""
-        return CheckpointError(path: file.path, tensor: key, reason: .invalidConfig(
-            "updates a layer of \(rows)x\(columns) with up \(up) @ down \(down): a LoRA for another kind of model\(hint)"))
+        CheckpointError(path: file.path, tensor: key, reason: .invalidConfig(
+            "updates a layer of \(rows)x\(columns) with up \(up) @ down \(down): a LoRA for another kind of model\(file.baseModelNote)"))
     }
 
     /// `stored` with `updates` added, in `stored`'s precision.

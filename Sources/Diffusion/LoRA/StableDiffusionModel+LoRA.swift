@@ -45,7 +45,7 @@ extension StableDiffusionModel {
             return (self, [])
         }
         guard let parts else {
-            throw CheckpointError(path: path, reason: .invalidConfig("this model was not loaded from weight files, so LoRAs cannot be merged into it"))
+            throw CheckpointError(path: path, reason: .invalidConfig("this model was not loaded from weight files, so LoRAs cannot be applied to it"))
         }
         var application = asked, warnings: [String] = []
         // An upper bound: two LoRAs adapting one layer count it twice.
@@ -88,9 +88,8 @@ extension StableDiffusionModel {
             }
             guard !unmatched.isEmpty else { continue }
             if unmatched.count == total {
-                let hint = use.file.baseModel.map { " (the file says it is for \($0))" } ?? ""
                 throw CheckpointError(path: use.file.path, reason: .invalidConfig(
-                    "none of its \(total) modules is a layer of this \(family.shortName) model\(hint): a LoRA for another kind of model"))
+                    "none of its \(total) modules is a layer of this \(family.shortName) model: a LoRA for another kind of model\(use.file.baseModelNote)"))
             }
             unmatched.sort()
             fileWarnings.append("LoRA \(use.file.name): \(unmatched.count) of its \(total) modules match no layer of this model "
