@@ -253,7 +253,25 @@ struct GenerationOptions: ParsableArguments {
             transform: { try SamplerChoice(parsing: $0) })
     var sampler: SamplerChoice?
 
-    @Option(name: .long, help: "Sigma schedule: default, karras or exponential.", transform: { try SigmaSchedule(parsing: $0) })
+    @Option(name: .long, parsing: .unconditional, help: "A1111's variation seed: the starting noise is blended towards this seed's by --variation-strength (consecutive images use +1, as seeds).",
+            transform: { text in
+                guard let seed = try GenerationLimits.seed(text) else { throw ValidationError("--variation-seed must be a whole number from 0 to \(UInt64.max)") }
+                return seed
+            })
+    var variationSeed: UInt64?
+
+    @Option(name: .long, parsing: .unconditional, help: "How far towards the variation seed's noise, 0 to 1 (A1111's variation strength; default 0).",
+            transform: { try GenerationLimits.variationStrength.number($0) })
+    var variationStrength: Double?
+
+    @Option(name: .long, parsing: .unconditional, help: "A1111's eta noise seed delta (ENSD): the ancestral steps' noise comes from seed + this (NovelAI used 31337; default 0).",
+            transform: { text in
+                guard let delta = try GenerationLimits.seed(text) else { throw ValidationError("--ensd must be a whole number from 0 to \(UInt64.max)") }
+                return delta
+            })
+    var ensd: UInt64?
+
+    @Option(name: .long, help: "Sigma schedule: default (the model's), karras, exponential, or uniform (k-diffusion's, A1111's Automatic for Euler, Euler a, Heun and LMS).", transform: { try SigmaSchedule(parsing: $0) })
     var schedule: SigmaSchedule?
 
     @Option(name: .long, help: "Spread of the steps over the training timesteps: leading, linspace or trailing (default: the model scheduler's; SDXL-Turbo and -Lightning want trailing).")
@@ -362,7 +380,12 @@ struct GenerationOptions: ParsableArguments {
         if let seed { request.seed = (try? GenerationLimits.seed(seed)) ?? nil }
         // A schedule in the sampler's name ("DPM++ 2M Karras") wins over --schedule.
         if let schedule { request.schedule = schedule }
-        if let sampler { request.setSampler(sampler) }
+        if let sampler {
+            request.setSampler(sampler)
+            // A schedule read from --from that the new sampler lacks (A1111's uniform for Euler a,
+            // then --sampler dpmpp_2m) gives way to the model's own.
+            if schedule == nil, !request.sampler.supports(request.schedule) { request.schedule = .model }
+        }
         if let width { request.width = width }
         if let height { request.height = height }
         if let batchCount { request.batchCount = batchCount }
@@ -377,6 +400,9 @@ struct GenerationOptions: ParsableArguments {
         if let decoder { request.decoder = decoder }
         if let loraApply { request.loraApplication = loraApply }
         if let rng { request.noiseSource = rng }
+        if let variationSeed { request.variationSeed = variationSeed }
+        if let variationStrength { request.variationStrength = variationStrength }
+        if let ensd { request.noiseSeedDelta = ensd }
     }
 
     /// --lora-dir and --embeddings-dir, else the config file's `lora_dir` and `embeddings_dir`.

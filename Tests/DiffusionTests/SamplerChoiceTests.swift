@@ -40,10 +40,10 @@ import Testing
             #expect(try SigmaSchedule(parsing: schedule.rawValue.uppercased()) == schedule)
             if let display = schedule.displayName { #expect(try SigmaSchedule(parsing: display) == schedule) }
         }
-        // A1111's Schedule type for the model's own spacing.
-        #expect(try SigmaSchedule(parsing: "Automatic") == .model && SigmaSchedule(parsing: "Uniform") == .model)
+        // A1111's Schedule type for the sampler's own schedule; its Uniform is k-diffusion's.
+        #expect(try SigmaSchedule(parsing: "Automatic") == .model && SigmaSchedule(parsing: "Uniform") == .uniform)
         #expect(throws: SamplerError.unknownSchedule("karas")) { try SigmaSchedule(parsing: "karas") }
-        #expect(SamplerError.unknownSchedule("karas").description == "unknown schedule \"karas\"; valid: default, karras, exponential")
+        #expect(SamplerError.unknownSchedule("karas").description == "unknown schedule \"karas\"; valid: default, karras, exponential, uniform")
     }
 
     /// `Sampler` and `Schedule type` as A1111 1.9+ (its own field) and older versions (a suffix) write
@@ -53,7 +53,13 @@ import Testing
         ("Sampler: DPM++ 2M Karras", .dpmpp2M, .karras),
         ("Sampler: DPM++ 2M Karras, Schedule type: Automatic", .dpmpp2M, .karras),
         ("Sampler: DPM++ 2M Karras, Schedule type: Exponential", .dpmpp2M, .exponential),
-        ("Sampler: Euler a, Schedule type: Automatic", .eulerA, .model),
+        // A1111's Automatic for Euler a, Euler, Heun and LMS is k-diffusion's uniform schedule.
+        ("Sampler: Euler a, Schedule type: Automatic", .eulerA, .uniform),
+        ("Sampler: Euler a", .eulerA, .uniform),
+        ("Sampler: Heun, Schedule type: Uniform", .heun, .uniform),
+        ("Sampler: DPM++ 2M, Schedule type: Uniform", .dpmpp2M, .model),
+        // stipple's own text names its schedule: none is the model's.
+        ("Sampler: Euler a, Version: stipple 0.1.0", .eulerA, .model),
         ("Sampler: euler, Schedule type: exponential", .euler, .exponential),
         ("Sampler: deis", .deis, .model),
     ])
@@ -71,7 +77,7 @@ import Testing
                 return error.description
             }
         }
-        #expect(error("Sampler: Euler, Schedule type: Beta") == "the image's schedule type \"Beta\" is not one stipple has (Karras, Exponential)")
+        #expect(error("Sampler: Euler, Schedule type: Beta") == "the image's schedule type \"Beta\" is not one stipple has (Karras, Exponential, Uniform)")
         #expect(error("Sampler: Restart")?.hasPrefix("the image's sampler \"Restart\" is not one stipple has (unknown sampler \"Restart\"; valid: ") == true)
     }
 
@@ -80,10 +86,11 @@ import Testing
     @Test func parametersTextRoundTripsEverySamplerAndSchedule() throws {
         let model = try GenerationTests.model()
         for sampler in SamplerName.allCases where sampler != .default {
-            for schedule in SigmaSchedule.allCases {
+            for schedule in SigmaSchedule.allCases where sampler.supports(schedule) {
                 var request = GenerationRequest(prompt: "a fox")
                 (request.sampler, request.schedule) = (sampler, schedule)
-                let text = Infotext(request: request, seed: 1, width: 32, height: 32, model: model, modelHash: nil, version: "v")
+                let text = Infotext(request: request, seed: 1, width: 32, height: 32, model: model, modelHash: nil,
+                                    version: "stipple 0.1.0")
                 let back = try GenerationRequest(infotext: Infotext(parsing: text.text))
                 #expect(back.sampler == sampler && back.schedule == schedule, "\(text.text)")
             }

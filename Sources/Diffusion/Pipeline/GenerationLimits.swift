@@ -20,6 +20,8 @@ public enum GenerationLimits {
     public static let strength = SettingRule(name: "strength", lower: 0, upper: 1, lowerExclusive: true)
     /// DDIM's eta: above 1 the step's noise exceeds what the schedule leaves room for (NaN).
     public static let eta = SettingRule(name: "eta", lower: 0, upper: 1)
+    /// How far the starting noise moves towards the variation seed's (A1111's subseed strength).
+    public static let variationStrength = SettingRule(name: "variation strength", lower: 0, upper: 1)
     public static let previewInterval = SettingRule(name: "preview interval", lower: 1, upper: 1000, wholeNumber: true)
     /// Kernel threads: at most one per core (more only adds switching; 10,000 threads would
     /// exhaust the process).

@@ -23,6 +23,10 @@ extension Infotext {
         fields.append(("Size", "\(width)x\(height)"))
         if let modelHash { fields.append(("Model hash", modelHash)) }
         fields.append(("Model", model.name))
+        if let variation = request.variationSeed, request.variationStrength != 0 {
+            fields.append(("Variation seed", "\(variation)"))
+            fields.append(("Variation seed strength", Self.number(request.variationStrength)))
+        }
         if request.initImage != nil { fields.append(("Denoising strength", Self.number(request.strength))) }
         if request.clipSkip != 1 { fields.append(("Clip skip", "\(request.clipSkip)")) }
         if request.eta != 0 { fields.append(("Eta DDIM", Self.number(request.eta))) }
@@ -38,6 +42,7 @@ extension Infotext {
         }
         // A1111's names: CPU, or NV for its Philox generator (which A1111 then uses too).
         fields.append(("RNG", request.noiseSource == .gpu ? "NV" : "CPU"))
+        if request.noiseSeedDelta != 0 { fields.append(("ENSD", "\(request.noiseSeedDelta)")) }
         if let hashes = Self.embeddingHashes(request, model: model) { fields.append(("TI hashes", hashes)) }
         if !loraHashes.isEmpty {
             // A1111's form: `Lora hashes: "name: 0123456789ab, other: ..."` (quoted: it holds commas).
@@ -100,14 +105,25 @@ extension GenerationRequest {
         } else if let type = infotext["Schedule type"] {
             do {
                 let parsed = try SigmaSchedule(parsing: type)
-                if parsed != .model { schedule = parsed }
+                if parsed != .model, sampler.supports(parsed) { schedule = parsed }
             } catch {
                 let known = SigmaSchedule.allCases.compactMap(\.displayName).joined(separator: ", ")
                 throw .invalid("the image's schedule type \"\(type)\" is not one stipple has (\(known))")
             }
         }
+        // A1111 runs Euler, Euler a, Heun and LMS on k-diffusion's uniform schedule when the
+        // schedule is Automatic (written as that, or not at all); stipple's own images name theirs.
+        if Self.isFromA1111(infotext), schedule == .model, timestepSpacing == nil, sampler.supports(.uniform),
+           sampler != .default {
+            schedule = .uniform
+        }
         if let cfg = try value("CFG scale", GenerationLimits.cfgScale.number) { cfgScale = cfg }
         if let seed = try value("Seed", GenerationLimits.seed) { self.seed = seed }
+        if case let variation?? = try value("Variation seed", GenerationLimits.seed) {
+            variationSeed = variation
+            variationStrength = try value("Variation seed strength", GenerationLimits.variationStrength.number) ?? 0
+        }
+        if case let delta?? = try value("ENSD", GenerationLimits.seed) { noiseSeedDelta = delta }
         if let size = infotext["Size"] {
             let parts = size.split(separator: "x", omittingEmptySubsequences: false).map(String.init)
             guard parts.count == 2 else { throw .invalid("the image's Size \(GenerationLimits.shown(size)) is not WIDTHxHEIGHT") }
@@ -148,6 +164,12 @@ extension GenerationRequest {
         }
     }
 
+    /// Whether the text comes from A1111 or a tool writing its fields (Forge, SD.Next, a converted
+    /// ComfyUI graph), not from stipple, whose `Version` starts with `stipple`.
+    static func isFromA1111(_ infotext: Infotext) -> Bool {
+        !(infotext["Version"]?.lowercased().hasPrefix("stipple") ?? false)
+    }
+
     /// A1111's `name: hash, name: hash` list (`Lora hashes`); entries without a colon are skipped.
     static func namedHashes(_ text: String) -> [NamedHash] {
         text.split(separator: ",").compactMap { entry in
@@ -172,7 +194,12 @@ extension GenerationRequest {
             warnings.append("Schedule type SGM Uniform is run as trailing timestep spacing (its timesteps rounded to whole steps), "
                             + "so the image may differ slightly")
         }
-        for key in ["Hires upscale", "Hires steps", "Variation seed", "Face restoration", "Refiner"] where infotext[key] != nil {
+        if let type = infotext["Schedule type"], let parsed = try? SigmaSchedule(parsing: type), parsed != .model,
+           let sampler = infotext["Sampler"].flatMap({ try? SamplerChoice(parsing: $0).sampler }), !sampler.supports(parsed) {
+            warnings.append("Schedule type \(type) with sampler \(sampler.displayName ?? sampler.rawValue) is not one stipple has; "
+                            + "using the model's own schedule, so the image will differ")
+        }
+        for key in ["Hires upscale", "Hires steps", "Seed resize from", "Face restoration", "Refiner"] where infotext[key] != nil {
             warnings.append("\(key) is not supported and is ignored")
         }
         return warnings

@@ -17,6 +17,15 @@ public struct GenerationRequest: Sendable, Equatable {
     /// Which generator draws the noise from the seed (`--rng`): torch's CPU one, or A1111's
     /// Philox imitation of CUDA's.
     public var noiseSource: NoiseSource = .cpu
+    /// A1111's variation seed (its "subseed"): the starting noise is the spherical blend of the
+    /// seed's noise and this seed's, `variationStrength` of the way towards it. Consecutive images
+    /// of a batch take consecutive variation seeds, as their seeds.
+    public var variationSeed: UInt64?
+    /// How far towards the variation seed's noise, 0 (none) to 1.
+    public var variationStrength: Double = 0
+    /// A1111's "Eta noise seed delta" (ENSD, `--ensd`): after the starting noise, the noise of the
+    /// ancestral steps comes from seed + delta (NovelAI's images use 31337).
+    public var noiseSeedDelta: UInt64 = 0
     /// The sampler (`.default` = the model's own scheduler class). Text such as `euler_a` or
     /// `DPM++ 2M Karras` becomes a sampler and schedule through `SamplerChoice(parsing:)`.
     public var sampler: SamplerName = .default

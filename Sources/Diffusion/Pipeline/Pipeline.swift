@@ -100,6 +100,10 @@ public struct Pipeline: Sendable {
         (resolved.width, resolved.height) = (width, height)
         let seed = request.seed ?? UInt64(UInt32.random(in: 0...UInt32.max))
         resolved.seed = seed
+        // A variation strength without a variation seed blends towards a random one (A1111's -1).
+        if request.variationStrength != 0, request.variationSeed == nil {
+            resolved.variationSeed = UInt64(UInt32.random(in: 0...UInt32.max))
+        }
         // A model that takes the scale as an input (LCM) is never run twice per step.
         let guided = request.isGuided && !model.denoiser.embedsGuidance
         // Fail on sampler settings before any model work.
@@ -117,6 +121,7 @@ public struct Pipeline: Sendable {
             let start = clock.now
             var single = resolved
             single.seed = seed &+ UInt64(index)
+            single.variationSeed = resolved.variationSeed.map { $0 &+ UInt64(index) }
             single.batchCount = 1
             let latents = try sample(single, index: index, context: context, guided: guided, decoder: decoder,
                                      control: control, observer: observer)
@@ -199,7 +204,8 @@ public struct Pipeline: Sendable {
                 observer: (GenerationEvent) -> Void) throws(GenerationError) -> Tensor {
         let decoder = chosen ?? model.decoder
         var sampler = try checkedSampler(request)
-        var random = NoiseStream(request.noiseSource, seed: request.seed!)
+        var random = NoiseStream(request.noiseSource, seed: request.seed!, seedDelta: request.noiseSeedDelta,
+                                 variation: request.variationSeed.map { ($0, request.variationStrength) })
         let (width, height) = (request.width!, request.height!)
         let shape = [1, model.latentChannels, height / model.vaeScaleFactor, width / model.vaeScaleFactor]
         let check = { () throws(GenerationError) in try control.check() }

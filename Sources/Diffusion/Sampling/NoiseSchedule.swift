@@ -83,6 +83,39 @@ public struct NoiseSchedule: Sendable, Equatable {
         return (sigmas.map { Float($0) } + [finalSigma], times.map { Float($0) })
     }
 
+    /// The sigma samplers' (Euler, Euler a, Heun, LMS) spacing, sigmas (then the final one) and
+    /// model timesteps for `config`: diffusers' (`discreteTimesteps`, then `discreteSigmas` with
+    /// `finalSigma`), or for `SigmaSchedule.uniform` k-diffusion's (`kDiffusionUniform`, then 0).
+    func sigmaSamplerSchedule(config: SchedulerConfig, steps: Int,
+                              finalSigma: Float) -> (spacing: TimestepSpacing, sigmas: [Float], timesteps: [Float]) {
+        let sigmaSchedule = SigmaSchedule(config: config)
+        if sigmaSchedule == .uniform {
+            let (sigmas, times) = kDiffusionUniform(steps: steps)
+            // Starting noise times the largest sigma, as k-diffusion's `x * sigmas[0]`.
+            return (.linspace, sigmas + [0], times)
+        }
+        let (spacing, times) = discreteTimesteps(config: config, steps: steps)
+        let (sigmas, timesteps) = discreteSigmas(timesteps: times, schedule: sigmaSchedule, finalSigma: finalSigma)
+        return (spacing, sigmas, timesteps)
+    }
+
+    /// k-diffusion's `DiscreteSchedule.get_sigmas(steps)` (what A1111 runs Euler, Euler a, Heun and
+    /// LMS on by default: its "Uniform"), without the final 0, in float32 as torch computes it:
+    /// `t = linspace(count - 1, 0, steps)`, `sigma = exp((1 - w) log s[floor t] + w log s[ceil t])`
+    /// with `w = frac(t)`. The model's timestep is `sigma_to_t(sigma)`, the log-sigma interpolation
+    /// back, as k-diffusion's model wrapper passes it (t again, up to rounding). diffusers'
+    /// linspace spacing takes the same t but interpolates sigma itself, not its log.
+    func kDiffusionUniform(steps: Int) -> (sigmas: [Float], timesteps: [Float]) {
+        let logSigmas = sigmas.map { log($0) }
+        let sigmas = Self.torchLinspace(Float(count - 1), 0, steps).map { t -> Float in
+            let t = min(max(t, 0), Float(count - 1))
+            let (low, high) = (Int(t.rounded(.down)), Int(t.rounded(.up)))
+            let w = t - t.rounded(.down)
+            return exp((1 - w) * logSigmas[low] + w * logSigmas[high])
+        }
+        return (sigmas, sigmas.map { Self.interpolatedTimestep(logSigma: log($0), logSigmas: logSigmas) })
+    }
+
     /// `((1 - alphas_cumprod[0]) / alphas_cumprod[0]) ** 0.5`, the smallest training sigma
     /// (`final_sigmas_type = "sigma_min"`).
     public var sigmaMin: Float { ((1 - alphasCumprod[0]) / alphasCumprod[0]).squareRoot() }
@@ -263,13 +296,17 @@ public enum SigmaSchedule: String, CaseIterable, Sendable {
     case karras
     /// Evenly spaced in log sigma (`use_exponential_sigmas`).
     case exponential
+    /// k-diffusion's own: timesteps evenly from the last to 0, sigmas interpolated in log sigma
+    /// (A1111's "Uniform", which its "Automatic" is for Euler, Euler a, Heun and LMS). Not a
+    /// re-spacing of diffusers' sigmas: the sigma samplers build it (`kDiffusionUniform`).
+    case uniform
 
     /// `count` sigmas from `sigmas.first` down to `sigmas.last` in this spacing (double, as
     /// diffusers' numpy code); `.model` returns `sigmas` unchanged.
     func respaced(_ sigmas: [Double], count: Int) -> [Double] {
         guard let high = sigmas.first, let low = sigmas.last else { return sigmas }
         switch self {
-        case .model:
+        case .model, .uniform:
             return sigmas
         case .karras:
             let rho = 7.0
@@ -342,7 +379,7 @@ extension NoiseSchedule {
             .multistepTimesteps(steps: steps, trainSteps: count, offset: config.stepsOffset ?? 0)
         let sigmaSchedule = SigmaSchedule(config: config)
         switch sigmaSchedule {
-        case .model:
+        case .model, .uniform:  // .uniform: not offered for the multistep samplers (SamplerName.supports)
             return (interpolatedSigmas(at: times), times.map { Float($0) }, sigmaMin)
         case .karras, .exponential:
             let respaced = sigmaSchedule.respaced(sigmas.reversed().map(Double.init), count: steps)

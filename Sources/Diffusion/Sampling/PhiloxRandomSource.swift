@@ -77,30 +77,100 @@ public enum NoiseSource: String, Sendable, CaseIterable {
     case gpu
 }
 
-/// One image's noise stream from either source.
+/// One image's noise stream from either source, as A1111's `ImageRNG` draws it: the first draw
+/// (the starting noise) is blended towards the variation seed's first draw when there is one; after
+/// it, with a seed delta (ENSD), the stream starts again from seed + delta for the ancestral steps.
 struct NoiseStream: RandomSource {
     private enum Generator {
         case torch(TorchRandomSource)
         case philox(PhiloxRandomSource)
+
+        init(_ source: NoiseSource, seed: UInt64) {
+            switch source {
+            case .cpu: self = .torch(TorchRandomSource(seed: seed))
+            case .gpu: self = .philox(PhiloxRandomSource(seed: seed))
+            }
+        }
+
+        mutating func normal(shape: [Int]) -> Tensor {
+            switch self {
+            case .torch(var torch):
+                defer { self = .torch(torch) }
+                return torch.normal(shape: shape)
+            case .philox(var philox):
+                defer { self = .philox(philox) }
+                return philox.normal(shape: shape)
+            }
+        }
     }
 
     private var generator: Generator
+    private let source: NoiseSource
+    private let seed: UInt64
+    private let seedDelta: UInt64
+    private let variation: (seed: UInt64, strength: Double)?
+    private var isFirst = true
 
-    init(_ source: NoiseSource, seed: UInt64) {
-        switch source {
-        case .cpu: generator = .torch(TorchRandomSource(seed: seed))
-        case .gpu: generator = .philox(PhiloxRandomSource(seed: seed))
-        }
+    init(_ source: NoiseSource, seed: UInt64, seedDelta: UInt64 = 0, variation: (seed: UInt64, strength: Double)? = nil) {
+        generator = Generator(source, seed: seed)
+        (self.source, self.seed, self.seedDelta, self.variation) = (source, seed, seedDelta, variation)
     }
 
     mutating func normal(shape: [Int]) -> Tensor {
-        switch generator {
-        case .torch(var torch):
-            defer { generator = .torch(torch) }
-            return torch.normal(shape: shape)
-        case .philox(var philox):
-            defer { generator = .philox(philox) }
-            return philox.normal(shape: shape)
+        var noise = generator.normal(shape: shape)
+        guard isFirst else { return noise }
+        isFirst = false
+        if let variation, variation.strength != 0 {
+            var other = Generator(source, seed: variation.seed)
+            noise = Self.slerp(variation.strength, noise, other.normal(shape: shape))
         }
+        if seedDelta != 0 { generator = Generator(source, seed: seed &+ seedDelta) }
+        return noise
+    }
+
+    /// A1111's `slerp(val, low, high)` on one image's noise `[1, C, H, W]` taken as its `(C, H, W)`:
+    /// norms and dot products run over dimension 1 (the rows, H), one angle per channel and column;
+    /// where the mean of the cosines exceeds 0.9995 it returns `low * val + high * (1 - val)` as A1111
+    /// does. Computed in double, rounded to float32 once.
+    static func slerp(_ val: Double, _ low: Tensor, _ high: Tensor) -> Tensor {
+        let shape = low.shape
+        let (rows, columns) = (shape.count >= 2 ? shape[shape.count - 2] : 1, shape.last ?? 1)
+        let planes = low.count / max(rows * columns, 1)
+        guard planes * rows * columns == low.count, low.count == high.count, low.count > 0 else { return low }
+        let (a, b) = (low.storage, high.storage)
+        var dots = [Double](repeating: 0, count: planes * columns)
+        var normsA = dots, normsB = dots
+        for p in 0..<planes {
+            for r in 0..<rows {
+                for c in 0..<columns {
+                    let i = (p * rows + r) * columns + c
+                    let (x, y) = (Double(a[i]), Double(b[i]))
+                    normsA[p * columns + c] += x * x
+                    normsB[p * columns + c] += y * y
+                    dots[p * columns + c] += x * y
+                }
+            }
+        }
+        for k in dots.indices {
+            let norms = normsA[k].squareRoot() * normsB[k].squareRoot()
+            dots[k] = norms > 0 ? dots[k] / norms : 1
+        }
+        var values = [Float](repeating: 0, count: low.count)
+        if dots.reduce(0, +) / Double(dots.count) > 0.9995 {
+            for i in values.indices { values[i] = Float(Double(a[i]) * val + Double(b[i]) * (1 - val)) }
+            return Tensor(shape: shape, values: values)
+        }
+        for p in 0..<planes {
+            for c in 0..<columns {
+                let omega = acos(min(max(dots[p * columns + c], -1), 1))
+                let so = sin(omega)
+                let (wa, wb) = so > 0 ? (sin((1 - val) * omega) / so, sin(val * omega) / so) : (1 - val, val)
+                for r in 0..<rows {
+                    let i = (p * rows + r) * columns + c
+                    values[i] = Float(wa * Double(a[i]) + wb * Double(b[i]))
+                }
+            }
+        }
+        return Tensor(shape: shape, values: values)
     }
 }

@@ -189,8 +189,11 @@ public enum SamplerName: String, CaseIterable, Sendable {
         }
     }
 
-    /// Whether diffusers' class accepts `schedule` (`use_karras_sigmas`, `use_exponential_sigmas`).
+    /// Whether diffusers' class accepts `schedule` (`use_karras_sigmas`, `use_exponential_sigmas`);
+    /// k-diffusion's uniform spacing goes with the samplers A1111 runs through k-diffusion on it
+    /// (Euler, Euler a, Heun, LMS).
     public func supports(_ schedule: SigmaSchedule) -> Bool {
+        if schedule == .uniform { return [.euler, .eulerA, .heun, .lms, .default].contains(self) }
         switch self {
         case .lms, .euler, .heun, .dpm2, .dpm2A, .dpmpp2M, .dpmpp2MSDE, .unipc, .deis, .flowEuler: return true
         case .default: return true
@@ -250,6 +253,7 @@ public func makeSampler(name: SamplerName, schedule: SigmaSchedule, config: Sche
     case .model: break
     case .karras: config.useKarrasSigmas = true; config.useExponentialSigmas = false
     case .exponential: config.useExponentialSigmas = true; config.useKarrasSigmas = false
+    case .uniform: config.kDiffusionUniform = true; config.useKarrasSigmas = false; config.useExponentialSigmas = false
     }
     switch name {
     case .dpmpp2M:

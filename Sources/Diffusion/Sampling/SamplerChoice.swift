@@ -47,11 +47,11 @@ extension SamplerName {
 extension SigmaSchedule {
     /// The schedule named `text`, the one reader of schedule text: stipple's names (`default`,
     /// `karras`, `exponential`, any case) and A1111's `Schedule type` values (`Karras`,
-    /// `Exponential`; `Automatic` and `Uniform` are the model's own spacing). Throws
+    /// `Exponential`, `Uniform`: k-diffusion's; `Automatic` is the model's own spacing). Throws
     /// `.unknownSchedule(text)`, whose description lists the valid names.
     public init(parsing text: String) throws(SamplerError) {
         switch text.lowercased() {
-        case "automatic", "uniform": self = .model
+        case "automatic": self = .model
         case let lowered:
             guard let schedule = SigmaSchedule(rawValue: lowered) else { throw .unknownSchedule(text) }
             self = schedule
@@ -65,6 +65,7 @@ extension SigmaSchedule {
         case .model: nil
         case .karras: "Karras"
         case .exponential: "Exponential"
+        case .uniform: "Uniform"
         }
     }
 }

@@ -40,6 +40,9 @@ public struct SchedulerConfig: DiffusersConfig, Equatable {
     public var useKarrasSigmas: Bool?
     /// `use_exponential_sigmas`: sigmas evenly spaced in log sigma.
     public var useExponentialSigmas: Bool?
+    /// Not a diffusers key: k-diffusion's own spacing (`SigmaSchedule.uniform`, A1111's "Uniform"),
+    /// set by `makeSampler` for that schedule; never read from a model's config file.
+    public var kDiffusionUniform: Bool? = nil
     /// `use_beta_sigmas`: sigmas spaced by a beta distribution (not supported).
     public var useBetaSigmas: Bool?
     /// `final_sigmas_type`: the sigma after the last step, `zero` or `sigma_min`.

@@ -14,8 +14,8 @@ public struct EulerAncestralSampler: SigmaSpaceSampler {
     /// `EulerAncestralDiscreteScheduler.from_config(config)` after `set_timesteps(steps)`.
     public init(config: SchedulerConfig, steps: Int) throws(CheckpointError) {
         let schedule = try NoiseSchedule(config: config, defaults: SchedulerDefaults(), allowsZeroSNR: true, floorsZeroSNR: true)
-        let (spacing, times) = schedule.discreteTimesteps(config: config, steps: steps)
-        (sigmas, timesteps) = schedule.discreteSigmas(timesteps: times, schedule: .model, finalSigma: 0)
+        let spacing: TimestepSpacing
+        (spacing, sigmas, timesteps) = schedule.sigmaSamplerSchedule(config: config, steps: steps, finalSigma: 0)
         initNoiseSigma = EulerSampler.initNoiseSigma(sigmas: sigmas, spacing: spacing)
         prediction = PredictionType(config: config)
     }

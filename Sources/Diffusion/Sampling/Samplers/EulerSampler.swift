@@ -19,10 +19,9 @@ public struct EulerSampler: SigmaSpaceSampler {
         if let type = config.timestepType, type != "discrete" {
             throw CheckpointError(path: "", reason: .unsupportedConfig(key: "timestep_type", value: type, note: ""))
         }
-        let (spacing, times) = schedule.discreteTimesteps(config: config, steps: steps)
         let finalSigma: Float = config.finalSigmasType == "sigma_min" ? schedule.sigmaMin : 0
-        (sigmas, timesteps) = schedule.discreteSigmas(timesteps: times, schedule: SigmaSchedule(config: config),
-                                                      finalSigma: finalSigma)
+        let spacing: TimestepSpacing
+        (spacing, sigmas, timesteps) = schedule.sigmaSamplerSchedule(config: config, steps: steps, finalSigma: finalSigma)
         initNoiseSigma = Self.initNoiseSigma(sigmas: sigmas, spacing: spacing)
         prediction = PredictionType(config: config)
     }
@@ -45,7 +44,9 @@ public struct EulerSampler: SigmaSpaceSampler {
 extension SigmaSchedule {
     /// The schedule a scheduler config asks for (`use_karras_sigmas`, `use_exponential_sigmas`).
     init(config: SchedulerConfig) {
-        if config.useKarrasSigmas == true {
+        if config.kDiffusionUniform == true {
+            self = .uniform
+        } else if config.useKarrasSigmas == true {
             self = .karras
         } else if config.useExponentialSigmas == true {
             self = .exponential

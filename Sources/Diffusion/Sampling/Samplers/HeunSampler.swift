@@ -18,9 +18,7 @@ public struct HeunSampler: SigmaSpaceSampler {
     /// `HeunDiscreteScheduler.from_config(config)` after `set_timesteps(steps)`.
     public init(config: SchedulerConfig, steps: Int) throws(CheckpointError) {
         let schedule = try NoiseSchedule(config: config, defaults: .kDiffusion, allowsZeroSNR: false)
-        let (spacing, times) = schedule.discreteTimesteps(config: config, steps: steps)
-        let (plain, plainTimes) = schedule.discreteSigmas(timesteps: times, schedule: SigmaSchedule(config: config),
-                                                          finalSigma: 0)
+        let (spacing, plain, plainTimes) = schedule.sigmaSamplerSchedule(config: config, steps: steps, finalSigma: 0)
         sigmas = [plain[0]] + plain.dropFirst().dropLast().flatMap { [$0, $0] } + [0]
         timesteps = [plainTimes[0]] + plainTimes.dropFirst().flatMap { [$0, $0] }
         initNoiseSigma = EulerSampler.initNoiseSigma(sigmas: sigmas, spacing: spacing)
