@@ -44,15 +44,19 @@ from safetensors.torch import save_file
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import make_pipeline_fixtures as pipelines  # noqa: E402
 
-# name, sampler (k-diffusion function, A1111 label), seed, steps, cfg, size, extra infotext fields,
-# rng ("GPU" default: no RNG field, as A1111 writes), variation (seed, strength), ENSD
+# name, sampler (k-diffusion function, A1111 label), seed, steps, cfg, size, rng ("GPU" default: no RNG
+# field, as A1111 writes), variation (seed, strength), ENSD, Schedule type (A1111 1.9+ writes none for
+# Euler a's Automatic; Karras: k-diffusion's get_sigmas_karras between the model's sigma ends)
 CASES = [
-    ("a1111-euler-a", "sample_euler_ancestral", "Euler a", 601, 8, 7.5, 32, "GPU", None, 0),
-    ("a1111-euler-a-ensd", "sample_euler_ancestral", "Euler a", 602, 8, 7.5, 32, "GPU", None, 31337),
-    ("a1111-euler-a-cpu", "sample_euler_ancestral", "Euler a", 603, 8, 7.5, 32, "CPU", None, 0),
-    ("a1111-euler-variation", "sample_euler", "Euler", 604, 8, 7.5, 32, "GPU", (77, 0.3), 0),
-    ("a1111-heun", "sample_heun", "Heun", 605, 6, 7.5, 32, "GPU", None, 0),
-    ("a1111-lms", "sample_lms", "LMS", 606, 8, 7.5, 32, "GPU", None, 0),
+    ("a1111-euler-a", "sample_euler_ancestral", "Euler a", 601, 8, 7.5, 32, "GPU", None, 0, None),
+    ("a1111-euler-a-ensd", "sample_euler_ancestral", "Euler a", 602, 8, 7.5, 32, "GPU", None, 31337, "Automatic"),
+    ("a1111-euler-a-cpu", "sample_euler_ancestral", "Euler a", 603, 8, 7.5, 32, "CPU", None, 0, "Automatic"),
+    ("a1111-euler-variation", "sample_euler", "Euler", 604, 8, 7.5, 32, "GPU", (77, 0.3), 0, "Automatic"),
+    ("a1111-heun", "sample_heun", "Heun", 605, 6, 7.5, 32, "GPU", None, 0, "Automatic"),
+    ("a1111-lms", "sample_lms", "LMS", 606, 8, 7.5, 32, "GPU", None, 0, "Automatic"),
+    ("a1111-dpmpp-2m-karras", "sample_dpmpp_2m", "DPM++ 2M", 607, 8, 7.5, 32, "GPU", None, 0, "Karras"),
+    # Before 1.9 A1111 wrote no Schedule type, and its DPM++ 2M ran on get_sigmas.
+    ("a1111-dpmpp-2m-uniform", "sample_dpmpp_2m", "DPM++ 2M", 608, 8, 7.5, 32, "GPU", None, 0, None),
 ]
 
 
@@ -146,7 +150,7 @@ def main():
         return denoised_uncond + (denoised_cond - denoised_uncond) * scale
 
     latents = {}
-    for name, function, label, seed, steps, cfg, size, rng, variation, delta in CASES:
+    for name, function, label, seed, steps, cfg, size, rng, variation, delta, schedule in CASES:
         shape = (4, size // pipe.vae_scale_factor, size // pipe.vae_scale_factor)
         if rng == "CPU":
             def make(s):
@@ -159,7 +163,10 @@ def main():
         image_rng = ImageRNG(make, shape, seed, variation, delta)
         with torch.inference_mode():
             cond, uncond = pipe.encode_prompt(pipelines.PROMPT, "cpu", 1, True, pipelines.NEGATIVE)
-            sigmas = model.get_sigmas(steps)
+            if schedule == "Karras":
+                sigmas = sampling.get_sigmas_karras(steps, model.sigmas[0].item(), model.sigmas[-1].item())
+            else:
+                sigmas = model.get_sigmas(steps)
             x = image_rng.next()[None] * sigmas[0]
             sampling.torch = TorchHijack(image_rng)
             sampler = getattr(sampling, function)
@@ -169,8 +176,8 @@ def main():
             pixels = pipe.vae.decode(result / pipe.vae.config.scaling_factor).sample
         pixels = ((pixels[0].permute(1, 2, 0).numpy() / 2 + 0.5).clip(0, 1) * 255).round().astype(np.uint8)
         latents[name] = result.contiguous()
-        fields = [("Steps", steps), ("Sampler", label), ("Schedule type", "Automatic"), ("CFG scale", cfg),
-                  ("Seed", seed), ("Size", f"{size}x{size}"), ("Model", "sd1")]
+        fields = [("Steps", steps), ("Sampler", label)] + ([("Schedule type", schedule)] if schedule else [])
+        fields += [("CFG scale", cfg), ("Seed", seed), ("Size", f"{size}x{size}"), ("Model", "sd1")]
         if variation is not None:
             fields += [("Variation seed", variation[0]), ("Variation seed strength", variation[1])]
         if rng != "GPU":

@@ -343,6 +343,14 @@ public struct ParameterPanel: Sendable, Equatable {
         eta = request.eta
         sizeConditioning = request.sizeConditioning
         if request.decoder == .vae || model.hasTinyDecoder { decoder = request.decoder }
+        // What made the noise and how the sampler ran have no field here: they ride in `base`, so an
+        // A1111 image loaded back (its GPU noise, variation seed, ENSD, k-diffusion samplers) runs as
+        // `generate --from` runs it.
+        base.noiseSource = request.noiseSource
+        base.variationSeed = request.variationSeed
+        base.variationStrength = request.variationStrength
+        base.noiseSeedDelta = request.noiseSeedDelta
+        base.samplingConvention = request.samplingConvention
     }
 
     // MARK: The few-step preset

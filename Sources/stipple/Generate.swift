@@ -271,6 +271,10 @@ struct GenerationOptions: ParsableArguments {
             })
     var ensd: UInt64?
 
+    @Flag(name: .long, inversion: .prefixedNo,
+          help: "Sample as k-diffusion does (A1111, ComfyUI): the model's own schedule is k-diffusion's uniform one, and DPM++ 2M is k-diffusion's (default: diffusers' samplers; on for --from an A1111 image).")
+    var kDiffusion: Bool?
+
     @Option(name: .long, help: "Sigma schedule: default (the model's), karras, exponential, or uniform (k-diffusion's, A1111's Automatic for Euler, Euler a, Heun and LMS).", transform: { try SigmaSchedule(parsing: $0) })
     var schedule: SigmaSchedule?
 
@@ -380,11 +384,14 @@ struct GenerationOptions: ParsableArguments {
         if let seed { request.seed = (try? GenerationLimits.seed(seed)) ?? nil }
         // A schedule in the sampler's name ("DPM++ 2M Karras") wins over --schedule.
         if let schedule { request.schedule = schedule }
+        if let kDiffusion { request.samplingConvention = kDiffusion ? .kDiffusion : .diffusers }
         if let sampler {
             request.setSampler(sampler)
             // A schedule read from --from that the new sampler lacks (A1111's uniform for Euler a,
             // then --sampler dpmpp_2m) gives way to the model's own.
-            if schedule == nil, !request.sampler.supports(request.schedule) { request.schedule = .model }
+            if schedule == nil, !request.sampler.supports(request.schedule, convention: request.samplingConvention) {
+                request.schedule = .model
+            }
         }
         if let width { request.width = width }
         if let height { request.height = height }

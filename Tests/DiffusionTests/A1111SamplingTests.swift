@@ -10,7 +10,7 @@ import Testing
 @Suite struct A1111SamplingTests {
     static let folder = CheckpointFixtures.root.appendingPathComponent("rng")
     static let cases = ["a1111-euler-a", "a1111-euler-a-ensd", "a1111-euler-a-cpu", "a1111-euler-variation",
-                        "a1111-heun", "a1111-lms"]
+                        "a1111-heun", "a1111-lms", "a1111-dpmpp-2m-karras", "a1111-dpmpp-2m-uniform"]
 
     static func request(_ name: String) throws -> GenerationRequest {
         let texts = try PNG.readAllTexts(path: folder.appendingPathComponent(name + ".png").path).texts
@@ -24,7 +24,7 @@ import Testing
     func rerunFromItsParametersMatchesA1111(_ name: String) throws {
         let request = try Self.request(name)
         // What the text asks for, read as A1111 meant it.
-        #expect(request.schedule == .uniform)
+        #expect(request.samplingConvention == .kDiffusion)
         #expect(request.noiseSource == (name.hasSuffix("-cpu") ? .cpu : .gpu))
         let model = try PipelineTests.models.model("sd1")
         let image = try #require(try Pipeline(model: model).run(request).first)
@@ -34,13 +34,14 @@ import Testing
         // Written back, the text keeps what made the noise, and reads back to the same request.
         let written = Infotext(image: image, model: model, modelHash: nil, version: "stipple test")
         let again = try GenerationRequest(infotext: Infotext(parsing: written.text))
-        #expect(again.schedule == .uniform && again.noiseSource == request.noiseSource)
+        #expect(again.samplingConvention == .kDiffusion && again.schedule == request.schedule)
+        #expect(again.noiseSource == request.noiseSource)
         #expect(again.variationSeed == request.variationSeed && again.variationStrength == request.variationStrength)
         #expect(again.noiseSeedDelta == request.noiseSeedDelta)
     }
 
-    /// Each piece matters: diffusers' own spacing for the model (leading), no ENSD, no variation
-    /// seed, each gives latents well outside the parity bar.
+    /// Each piece matters: diffusers' samplers (the model's leading spacing; DPM-Solver from unit noise
+    /// at rounded timesteps), no ENSD, no variation seed, each gives latents well outside the bar.
     @Test func eachPieceChangesTheImage() throws {
         let model = try PipelineTests.models.model("sd1")
         let file = try SafetensorsFile(path: Self.folder.appendingPathComponent("a1111_sampling.safetensors").path)
@@ -50,7 +51,8 @@ import Testing
             let image = try #require(try Pipeline(model: model).run(request).first)
             return zip(image.latents.storage, try file.tensor(name).storage).map { abs($0 - $1) }.max() ?? 0
         }
-        #expect(try distance("a1111-euler-a") { $0.schedule = .model } > 0.05)
+        #expect(try distance("a1111-euler-a") { $0.samplingConvention = .diffusers } > 0.05)
+        #expect(try distance("a1111-dpmpp-2m-karras") { $0.samplingConvention = .diffusers } > 0.05)
         #expect(try distance("a1111-euler-a-ensd") { $0.noiseSeedDelta = 0 } > 0.05)
         #expect(try distance("a1111-euler-variation") { $0.variationStrength = 0 } > 0.05)
     }

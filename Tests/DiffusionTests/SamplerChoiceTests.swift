@@ -53,11 +53,11 @@ import Testing
         ("Sampler: DPM++ 2M Karras", .dpmpp2M, .karras),
         ("Sampler: DPM++ 2M Karras, Schedule type: Automatic", .dpmpp2M, .karras),
         ("Sampler: DPM++ 2M Karras, Schedule type: Exponential", .dpmpp2M, .exponential),
-        // A1111's Automatic for Euler a, Euler, Heun and LMS is k-diffusion's uniform schedule.
-        ("Sampler: Euler a, Schedule type: Automatic", .eulerA, .uniform),
-        ("Sampler: Euler a", .eulerA, .uniform),
+        // A1111's Automatic is k-diffusion's own schedule (SamplingConvention.kDiffusion, below).
+        ("Sampler: Euler a, Schedule type: Automatic", .eulerA, .model),
         ("Sampler: Heun, Schedule type: Uniform", .heun, .uniform),
-        ("Sampler: DPM++ 2M, Schedule type: Uniform", .dpmpp2M, .model),
+        ("Sampler: DPM++ 2M, Schedule type: Uniform", .dpmpp2M, .uniform),
+        ("Sampler: DDIM, Schedule type: Uniform", .ddim, .model),
         // stipple's own text names its schedule: none is the model's.
         ("Sampler: Euler a, Version: stipple 0.1.0", .eulerA, .model),
         ("Sampler: euler, Schedule type: exponential", .euler, .exponential),
@@ -66,6 +66,7 @@ import Testing
     func infotextSamplerAndSchedule(_ fields: String, _ sampler: SamplerName, _ schedule: SigmaSchedule) throws {
         let request = try GenerationRequest(infotext: Infotext(parsing: "a fox\nSteps: 20, \(fields), Seed: 1"))
         #expect(request.sampler == sampler && request.schedule == schedule)
+        #expect(request.samplingConvention == (fields.contains("stipple") ? .diffusers : .kDiffusion))
     }
 
     @Test func unknownNamesInInfotextAreOneLineErrors() {

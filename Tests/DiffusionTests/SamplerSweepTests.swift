@@ -57,10 +57,10 @@ import Tensor
     /// Builds `name` and runs it from noise (strength nil) or from an img2img start; never traps
     /// (or the test process dies, which is the failure this sweep exists to find).
     static func run(_ name: SamplerName, _ schedule: SigmaSchedule, _ config: SchedulerConfig, steps: Int,
-                    strength: Double?) -> Outcome {
+                    strength: Double?, convention: SamplingConvention = .diffusers) -> Outcome {
         var sampler: any Sampler
         do {
-            sampler = try makeSampler(name: name, schedule: schedule, config: config, steps: steps)
+            sampler = try makeSampler(name: name, schedule: schedule, config: config, steps: steps, convention: convention)
         } catch {
             return .refused(error.description)
         }
@@ -238,14 +238,19 @@ import Tensor
         var refusals: [String: Int] = [:]
         for (configName, config) in try Self.configs() {
             for name in SamplerName.allCases where name != .default && name != .flowEuler {
-                for schedule in SigmaSchedule.allCases where name.supports(schedule) {
+                // k-diffusion's way only where it changes the sampler (DPM++ 2M; the model's schedule
+                // of the samplers that take the uniform one).
+                let ways = SamplingConvention.allCases.filter { $0 == .diffusers || name == .dpmpp2M || name.supports(.uniform) }
+                for convention in ways {
+                for schedule in SigmaSchedule.allCases where name.supports(schedule, convention: convention)
+                    && (convention == .diffusers || name == .dpmpp2M || schedule == .model) {
                     for steps in stepCounts {
                         let starts: [Double?] = steps <= 60 || (Self.full && (steps <= 100 || steps % 10 == 0))
                             ? [nil, 0.01, 0.3, 1] : [nil]
                         for strength in starts {
-                            let label = "\(configName) \(name.rawValue) \(schedule.rawValue) \(steps) steps"
+                            let label = "\(configName) \(name.rawValue) \(schedule.rawValue) \(convention.rawValue) \(steps) steps"
                                 + (strength.map { " img2img \($0)" } ?? "")
-                            switch Self.run(name, schedule, config, steps: steps, strength: strength) {
+                            switch Self.run(name, schedule, config, steps: steps, strength: strength, convention: convention) {
                             case .finite: finite += 1
                             case .refused(let why):
                                 refused += 1
@@ -256,6 +261,7 @@ import Tensor
                             }
                         }
                     }
+                }
                 }
             }
         }

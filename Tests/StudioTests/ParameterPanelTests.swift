@@ -75,7 +75,7 @@ import Testing
         #expect(panel.applyTyped() == "unknown schedule karas" && panel.schedule == .exponential)
     }
 
-    @Test func requestsDrawNewSeedsUnlessLocked() {
+    @Test func requestsDrawNewSeedsUnlessLocked() throws {
         var panel = ParameterPanel(width: 64, height: 64)
         panel.steps = 12
         let first = panel.request(prompt: "a red circle", negative: "blurry")
@@ -96,6 +96,13 @@ import Testing
         loaded.load(request)
         #expect(loaded.sampler == .dpmpp2M && loaded.schedule == .karras && loaded.seed == 42 && loaded.seedLocked)
         #expect(loaded.width == 768 && loaded.height == 512)
+        // An A1111 image's noise and sampling, which have no field, run as they came.
+        let a1111 = try GenerationRequest(infotext: Infotext.read(
+            "p\nSteps: 8, Sampler: Euler a, Seed: 7, Size: 64x64, Variation seed: 9, Variation seed strength: 0.25, ENSD: 31337"))
+        loaded.load(a1111)
+        let rerun = loaded.request(prompt: "p", negative: "")
+        #expect(rerun.noiseSource == .gpu && rerun.samplingConvention == .kDiffusion && rerun.noiseSeedDelta == 31337)
+        #expect(rerun.variationSeed == 9 && rerun.variationStrength == 0.25 && rerun.seed == 7)
     }
 
     @Test func sizeFieldOffersTheFamilysSizes() {

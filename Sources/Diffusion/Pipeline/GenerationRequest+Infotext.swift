@@ -33,6 +33,7 @@ extension Infotext {
         // stipple's own fields, only when set (A1111 has no such settings): what `--from` needs
         // to give the same image again.
         if let spacing = request.timestepSpacing { fields.append(("Timestep spacing", spacing.rawValue)) }
+        if request.samplingConvention == .kDiffusion { fields.append(("Sampling", "k-diffusion")) }
         if request.decoder == .taesd { fields.append(("Decoder", "TAESD")) }
         let size = request.sizeConditioning
         if model.family == .sdxl, !size.isDefault {
@@ -78,6 +79,16 @@ extension GenerationRequest {
         case nil, "GPU", "NV": noiseSource = .gpu
         default: noiseSource = .cpu
         }
+        // A1111 samples with k-diffusion (so its Automatic schedule is k-diffusion's uniform one for
+        // Euler, Euler a, Heun, LMS and DPM++ 2M); stipple's own text says which it used.
+        if Self.isFromA1111(infotext) {
+            samplingConvention = .kDiffusion
+        } else if let convention = infotext["Sampling"] {
+            guard let parsed = SamplingConvention(rawValue: convention.lowercased()) else {
+                throw .invalid("the image's Sampling \(GenerationLimits.shown(convention)) is not diffusers or k-diffusion")
+            }
+            samplingConvention = parsed
+        }
         /// The field `key` read by `rule` (nil when absent): `Steps: nan`, `Clip skip: inf` or
         /// `Steps: 1e300` are refused with the rule's message, never converted.
         func value<T>(_ key: String, _ read: (String) throws(SettingError) -> T) throws(GenerationError) -> T? {
@@ -105,18 +116,13 @@ extension GenerationRequest {
         } else if let type = infotext["Schedule type"] {
             do {
                 let parsed = try SigmaSchedule(parsing: type)
-                if parsed != .model, sampler.supports(parsed) { schedule = parsed }
+                if parsed != .model, sampler.supports(parsed, convention: samplingConvention) { schedule = parsed }
             } catch {
                 let known = SigmaSchedule.allCases.compactMap(\.displayName).joined(separator: ", ")
                 throw .invalid("the image's schedule type \"\(type)\" is not one stipple has (\(known))")
             }
         }
-        // A1111 runs Euler, Euler a, Heun and LMS on k-diffusion's uniform schedule when the
-        // schedule is Automatic (written as that, or not at all); stipple's own images name theirs.
-        if Self.isFromA1111(infotext), schedule == .model, timestepSpacing == nil, sampler.supports(.uniform),
-           sampler != .default {
-            schedule = .uniform
-        }
+
         if let cfg = try value("CFG scale", GenerationLimits.cfgScale.number) { cfgScale = cfg }
         if let seed = try value("Seed", GenerationLimits.seed) { self.seed = seed }
         if case let variation?? = try value("Variation seed", GenerationLimits.seed) {
@@ -195,7 +201,8 @@ extension GenerationRequest {
                             + "so the image may differ slightly")
         }
         if let type = infotext["Schedule type"], let parsed = try? SigmaSchedule(parsing: type), parsed != .model,
-           let sampler = infotext["Sampler"].flatMap({ try? SamplerChoice(parsing: $0).sampler }), !sampler.supports(parsed) {
+           let sampler = infotext["Sampler"].flatMap({ try? SamplerChoice(parsing: $0).sampler }),
+           !sampler.supports(parsed, convention: isFromA1111(infotext) ? .kDiffusion : .diffusers) {
             warnings.append("Schedule type \(type) with sampler \(sampler.displayName ?? sampler.rawValue) is not one stipple has; "
                             + "using the model's own schedule, so the image will differ")
         }

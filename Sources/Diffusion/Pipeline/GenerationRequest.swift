@@ -26,6 +26,8 @@ public struct GenerationRequest: Sendable, Equatable {
     /// A1111's "Eta noise seed delta" (ENSD, `--ensd`): after the starting noise, the noise of the
     /// ancestral steps comes from seed + delta (NovelAI's images use 31337).
     public var noiseSeedDelta: UInt64 = 0
+    /// diffusers' samplers (the default) or k-diffusion's (A1111's, ComfyUI's): see `SamplingConvention`.
+    public var samplingConvention: SamplingConvention = .diffusers
     /// The sampler (`.default` = the model's own scheduler class). Text such as `euler_a` or
     /// `DPM++ 2M Karras` becomes a sampler and schedule through `SamplerChoice(parsing:)`.
     public var sampler: SamplerName = .default

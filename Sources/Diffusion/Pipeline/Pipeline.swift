@@ -162,8 +162,10 @@ public struct Pipeline: Sendable {
                     throw GenerationError.invalid(error.description)
                 }
             }
+            // A timestep spacing is diffusers' idea (A1111's SGM Uniform is read as trailing spacing).
+            let convention = request.timestepSpacing == nil ? request.samplingConvention : .diffusers
             return try Diffusion.makeSampler(name: request.sampler, schedule: request.schedule, config: config,
-                                             steps: request.steps, eta: Float(request.eta))
+                                             steps: request.steps, eta: Float(request.eta), convention: convention)
         } catch let error as GenerationError {
             throw error
         } catch let error as SamplerError {

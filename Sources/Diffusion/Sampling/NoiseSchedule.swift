@@ -116,6 +116,20 @@ public struct NoiseSchedule: Sendable, Equatable {
         return (sigmas, sigmas.map { Self.interpolatedTimestep(logSigma: log($0), logSigmas: logSigmas) })
     }
 
+    /// k-diffusion's sigmas for `schedule` (without the final 0) and the fractional timesteps its
+    /// model wrapper passes: its uniform `get_sigmas` for `.model` and `.uniform`; Karras and
+    /// exponential between the training schedule's ends, as `get_sigmas_karras` / `_exponential`.
+    func kDiffusionSigmas(_ schedule: SigmaSchedule, steps: Int) -> (sigmas: [Float], timesteps: [Float]) {
+        switch schedule {
+        case .model, .uniform:
+            return kDiffusionUniform(steps: steps)
+        case .karras, .exponential:
+            let logSigmas = sigmas.map { log($0) }
+            let spaced = schedule.respaced(sigmas.reversed().map(Double.init), count: steps).map { Float($0) }
+            return (spaced, spaced.map { Self.interpolatedTimestep(logSigma: log($0), logSigmas: logSigmas) })
+        }
+    }
+
     /// `((1 - alphas_cumprod[0]) / alphas_cumprod[0]) ** 0.5`, the smallest training sigma
     /// (`final_sigmas_type = "sigma_min"`).
     public var sigmaMin: Float { ((1 - alphasCumprod[0]) / alphasCumprod[0]).squareRoot() }

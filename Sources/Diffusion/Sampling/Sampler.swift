@@ -190,9 +190,10 @@ public enum SamplerName: String, CaseIterable, Sendable {
     }
 
     /// Whether diffusers' class accepts `schedule` (`use_karras_sigmas`, `use_exponential_sigmas`);
-    /// k-diffusion's uniform spacing goes with the samplers A1111 runs through k-diffusion on it
-    /// (Euler, Euler a, Heun, LMS).
-    public func supports(_ schedule: SigmaSchedule) -> Bool {
+    /// k-diffusion's uniform spacing goes with the samplers whose diffusers and k-diffusion updates
+    /// agree (Euler, Euler a, Heun, LMS); under the k-diffusion convention DPM++ 2M takes every one.
+    public func supports(_ schedule: SigmaSchedule, convention: SamplingConvention = .diffusers) -> Bool {
+        if convention == .kDiffusion, self == .dpmpp2M { return true }
         if schedule == .uniform { return [.euler, .eulerA, .heun, .lms, .default].contains(self) }
         switch self {
         case .lms, .euler, .heun, .dpm2, .dpm2A, .dpmpp2M, .dpmpp2MSDE, .unipc, .deis, .flowEuler: return true
@@ -243,11 +244,29 @@ public enum SamplerName: String, CaseIterable, Sendable {
 /// 1...num_train_timesteps, schedules the class does not accept, eta on a sampler other than
 /// DDIM, and step counts the schedule cannot run; never falls back silently.
 public func makeSampler(name: SamplerName, schedule: SigmaSchedule, config: SchedulerConfig,
-                        steps: Int, eta: Float = 0) throws(SamplerError) -> any Sampler {
+                        steps: Int, eta: Float = 0,
+                        convention: SamplingConvention = .diffusers) throws(SamplerError) -> any Sampler {
     let name = try name.resolved(for: config)
     let maximum = config.numTrainTimesteps ?? 1000
     guard steps >= 1, steps <= maximum else { throw .invalidSteps(steps, maximum: maximum) }
-    guard name.supports(schedule) else { throw .unsupportedSchedule(sampler: name, schedule: schedule) }
+    guard name.supports(schedule, convention: convention) else { throw .unsupportedSchedule(sampler: name, schedule: schedule) }
+    var schedule = schedule
+    if convention == .kDiffusion {
+        // k-diffusion has one schedule of the model's own: its uniform one.
+        if schedule == .model, name.supports(.uniform, convention: convention) { schedule = .uniform }
+        if name == .dpmpp2M {
+            var config = config
+            config.kDiffusionUniform = schedule == .uniform
+            config.useKarrasSigmas = schedule == .karras
+            config.useExponentialSigmas = schedule == .exponential
+            do throws(CheckpointError) {
+                try config.validate()
+                return try KDiffusionDPMPP2MSampler(config: config, steps: steps)
+            } catch {
+                throw .config(error)
+            }
+        }
+    }
     var config = config
     switch schedule {
     case .model: break
@@ -420,4 +439,14 @@ func zipMap(_ a: Tensor, _ b: Tensor, _ c: Tensor, _ f: (Float, Float, Float) ->
 /// `f` applied to every element.
 func mapElements(_ a: Tensor, _ f: (Float) -> Float) -> Tensor {
     Tensor(shape: a.shape, values: a.storage.map(f))
+}
+
+/// Whose way a sampler runs where diffusers and k-diffusion (which A1111 and ComfyUI run) differ.
+public enum SamplingConvention: String, Sendable, CaseIterable {
+    /// diffusers' scheduler classes: the model's own spacing from its scheduler config (the default).
+    case diffusers
+    /// k-diffusion's: the model's own schedule is its uniform one (`SigmaSchedule.uniform`), and
+    /// DPM++ 2M runs as `sample_dpmpp_2m` (`KDiffusionDPMPP2MSampler`). What an A1111 image was made
+    /// with; `--k-diffusion`, infotext `Sampling: k-diffusion`.
+    case kDiffusion = "k-diffusion"
 }
