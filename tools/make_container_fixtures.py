@@ -28,7 +28,7 @@ import piexif
 import piexif.helper
 from PIL import Image, PngImagePlugin
 
-A1111 = ("a photo of a café at night, ✨ neon, <lora:detail:0.6>\n"
+A1111 = ("a photo of a café at night, ✨ neon, (masterpiece:1.2)\n"
          "Negative prompt: blurry, lowres\n"
          "Steps: 20, Sampler: DPM++ 2M, Schedule type: Karras, CFG scale: 7, Seed: 1234567890, "
          "Size: 16x16, Model hash: 6ce0161689, Model: v1-5-pruned-emaonly, Version: v1.10.1")
