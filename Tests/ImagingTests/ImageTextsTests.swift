@@ -227,20 +227,8 @@ import Testing
 
     /// A PNG made by hand: IHDR (8-bit RGBA), tEXt chunks, a few bytes of (broken) image data, IEND.
     static func png(width: Int, height: Int, texts: [(String, String)]) -> [UInt8] {
-        func crc32(_ bytes: [UInt8]) -> UInt32 {
-            var crc: UInt32 = 0xFFFF_FFFF
-            for byte in bytes {
-                crc ^= UInt32(byte)
-                for _ in 0..<8 { crc = crc & 1 == 1 ? (crc >> 1) ^ 0xEDB8_8320 : crc >> 1 }
-            }
-            return ~crc
-        }
-        let be = { (v: UInt32) in [UInt8(v >> 24), UInt8(v >> 16 & 0xFF), UInt8(v >> 8 & 0xFF), UInt8(v & 0xFF)] }
-        func chunk(_ type: String, _ data: [UInt8]) -> [UInt8] {
-            let body = Array(type.utf8) + data
-            return be(UInt32(data.count)) + body + be(crc32(body))
-        }
-        var bytes: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
+        let (chunk, be) = (PNGChunkBytes.chunk, PNGChunkBytes.bigEndian)
+        var bytes = PNGChunkBytes.signature
         bytes += chunk("IHDR", be(UInt32(width)) + be(UInt32(height)) + [8, 6, 0, 0, 0])
         for (key, value) in texts { bytes += chunk("tEXt", Array(key.utf8) + [0] + Array(value.utf8)) }
         bytes += chunk("IDAT", [0x78, 0x9C, 0x01, 0x02])
