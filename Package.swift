@@ -22,8 +22,9 @@ let package = Package(
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CNcursesw", pkgConfig: "ncursesw", providers: [.apt(["libncursesw5-dev"])]),
         // libpng reports errors with longjmp, which must never cross a Swift frame:
-        // this small C target owns every libpng call (see docs/DECISIONS.md).
-        .target(name: "PNGBridge", dependencies: ["CPNG"]),
+        // this small C target owns every libpng call (see docs/DECISIONS.md). It also inflates
+        // gzip through zlib (which libpng links anyway) for stealth texts in pixels.
+        .target(name: "PNGBridge", dependencies: ["CPNG"], linkerSettings: [.linkedLibrary("z")]),
 
         // Opening the files a user names: regular files only, never blocking on a FIFO.
         .target(name: "UserFiles"),

@@ -4,6 +4,7 @@
 
 #include <png.h>
 #include <stdio.h>
+#include <zlib.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -95,9 +96,10 @@ void stipple_png_decoded_free(stipple_png_decoded *decoded) {
     decoded->text_count = 0;
 }
 
-/// The decoder; with header_only it stops after the chunks before the image data (size and texts).
+/// The decoder; with header_only it stops after the chunks before the image data (size and texts);
+/// with max_rows below the height (and no interlacing) it stops after that many rows, without texts.
 static int decode(const uint8_t *data, size_t length, uint32_t max_side, uint64_t max_pixels, int header_only,
-                  stipple_png_decoded *out) {
+                  uint32_t max_rows, stipple_png_decoded *out) {
     memset(out, 0, sizeof(*out));
     if (length < 8 || png_sig_cmp((png_const_bytep)data, 0, 8) != 0) {
         snprintf(out->error, sizeof(out->error), "not a PNG file (no PNG signature)");
@@ -155,7 +157,7 @@ static int decode(const uint8_t *data, size_t length, uint32_t max_side, uint64_
         has_alpha = 1;
     }
     if ((color_type & PNG_COLOR_MASK_COLOR) == 0) png_set_gray_to_rgb(png);
-    png_set_interlace_handling(png);
+    int passes = png_set_interlace_handling(png);
     png_read_update_info(png, info);
 
     png_byte channels = png_get_channels(png, info);
@@ -166,6 +168,15 @@ static int decode(const uint8_t *data, size_t length, uint32_t max_side, uint64_
     out->width = width;
     out->height = height;
     out->channels = channels;
+    if (passes == 1 && max_rows < height) {
+        out->rows = max_rows;
+        out->pixels = (uint8_t *)malloc(row_bytes * (max_rows ? max_rows : 1));
+        if (!out->pixels) png_error(png, "out of memory");
+        for (png_uint_32 y = 0; y < max_rows; y++) png_read_row(png, out->pixels + (size_t)y * row_bytes, NULL);
+        png_destroy_read_struct(&png, &info, NULL);
+        return 0;
+    }
+    out->rows = height;
     out->pixels = (uint8_t *)malloc(row_bytes * height);
     rows = (png_bytep *)malloc(sizeof(png_bytep) * height);
     if (!out->pixels || !rows) png_error(png, "out of memory");
@@ -181,11 +192,16 @@ static int decode(const uint8_t *data, size_t length, uint32_t max_side, uint64_
 
 int stipple_png_decode(const uint8_t *data, size_t length, uint32_t max_side, uint64_t max_pixels,
                        stipple_png_decoded *out) {
-    return decode(data, length, max_side, max_pixels, 0, out);
+    return decode(data, length, max_side, max_pixels, 0, UINT32_MAX, out);
+}
+
+int stipple_png_decode_rows(const uint8_t *data, size_t length, uint32_t max_side, uint64_t max_pixels,
+                            uint32_t max_rows, stipple_png_decoded *out) {
+    return decode(data, length, max_side, max_pixels, 0, max_rows, out);
 }
 
 int stipple_png_decode_header(const uint8_t *data, size_t length, stipple_png_decoded *out) {
-    return decode(data, length, UINT32_MAX, UINT64_MAX, 1, out);
+    return decode(data, length, UINT32_MAX, UINT64_MAX, 1, UINT32_MAX, out);
 }
 
 // ---- encode -------------------------------------------------------------------------------
@@ -280,6 +296,75 @@ int stipple_png_encode(const uint8_t *pixels, uint32_t width, uint32_t height, u
     free((void *)copies);
     free((void *)chunks);
     png_destroy_write_struct(&png, &info);
+    return 0;
+}
+
+// ---- gzip ----------------------------------------------------------------------------------
+
+int stipple_gunzip(const uint8_t *data, size_t length, size_t max_output, uint8_t **output,
+                   size_t *output_length, char *error) {
+    *output = NULL;
+    *output_length = 0;
+    error[0] = 0;
+    z_stream stream;
+    memset(&stream, 0, sizeof(stream));
+    if (inflateInit2(&stream, 16 + MAX_WBITS) != Z_OK) {  // 16: a gzip wrapper, not zlib's
+        snprintf(error, 256, "out of memory");
+        return 1;
+    }
+    size_t capacity = length < 4096 ? 4096 : length * 4;
+    if (capacity > max_output + 1) capacity = max_output + 1;
+    uint8_t *buffer = (uint8_t *)malloc(capacity);
+    size_t produced = 0;
+    int status = Z_OK;
+    stream.next_in = (Bytef *)data;
+    size_t input_left = length;
+    while (buffer && status == Z_OK) {
+        if (produced == capacity) {
+            if (capacity > max_output) break;  // one byte past the limit: refused below
+            size_t grown_capacity = capacity * 2 > max_output + 1 ? max_output + 1 : capacity * 2;
+            uint8_t *grown = (uint8_t *)realloc(buffer, grown_capacity);
+            if (!grown) {
+                free(buffer);
+                buffer = NULL;
+                break;
+            }
+            buffer = grown;
+            capacity = grown_capacity;
+        }
+        if (stream.avail_in == 0 && input_left > 0) {
+            uInt chunk = input_left > 0x40000000u ? 0x40000000u : (uInt)input_left;
+            stream.avail_in = chunk;
+            input_left -= chunk;
+        }
+        size_t room = capacity - produced;
+        stream.next_out = buffer + produced;
+        stream.avail_out = room > 0x40000000u ? 0x40000000u : (uInt)room;
+        uInt before = stream.avail_out;
+        status = inflate(&stream, Z_NO_FLUSH);
+        produced += before - stream.avail_out;
+        if (status == Z_BUF_ERROR && stream.avail_in == 0 && input_left == 0) break;  // input ended early
+        if (status == Z_BUF_ERROR) status = Z_OK;
+    }
+    const char *message = stream.msg;
+    inflateEnd(&stream);
+    if (!buffer) {
+        snprintf(error, 256, "out of memory");
+        return 1;
+    }
+    if (produced > max_output) {
+        free(buffer);
+        snprintf(error, 256, "gzip data inflates to more than %zu bytes", max_output);
+        return 1;
+    }
+    if (status != Z_STREAM_END) {
+        free(buffer);
+        if (message) snprintf(error, 256, "corrupt gzip data (%s)", message);
+        else snprintf(error, 256, "truncated gzip data");
+        return 1;
+    }
+    *output = buffer;
+    *output_length = produced;
     return 0;
 }
 

@@ -25,9 +25,10 @@ public struct Gallery: Sendable, Equatable {
         /// The step of an intermediate image saved with Ctrl-S.
         public var step: String? { parameters?["Step"] }
 
-        /// Reads `url`'s header and texts; nil when it is not a readable PNG.
+        /// Reads `url`'s size and generation texts (`ImageTexts`: text chunks, EXIF, stealth text in
+        /// a text-less PNG's first rows); nil when it is not a readable image.
         public init?(url: URL) {
-            guard let header = try? PNG.readHeader(path: url.path) else { return nil }
+            guard let header = try? ImageTexts.read(path: url.path) else { return nil }
             self.url = url
             let attributes = try? FileManager.default.attributesOfItem(atPath: url.path)
             modified = attributes?[.modificationDate] as? Date ?? Date(timeIntervalSince1970: 0)

@@ -40,18 +40,19 @@ func readPNG(_ path: String) throws -> PNGFile {
     }
 }
 
-/// A PNG's size, its text chunks (never its pixels) and its A1111 `parameters` read with
-/// `Infotext.read` (nil when it has none), for `info` and `generate --from`; a problem becomes
-/// the command's one-line error naming the file.
-func readPNGTexts(_ path: String) throws -> (width: Int, height: Int, texts: [PNGText], parameters: Infotext?) {
-    let file: (width: Int, height: Int, texts: [PNGText])
+/// An image's size, its generation texts (`ImageTexts`: PNG text chunks, JPEG/WebP EXIF and
+/// comments, stealth text in a text-less PNG's pixels; never pixels otherwise), where they were
+/// found, and its A1111 `parameters` read with `Infotext.read` (nil when it has none), for `info`
+/// and `generate --from`; a problem becomes the command's one-line error naming the file.
+func readImageTexts(_ path: String) throws -> (width: Int, height: Int, texts: [PNGText], parameters: Infotext?, image: ImageTexts) {
+    let file: ImageTexts
     do {
-        file = try PNG.readAllTexts(path: path)
+        file = try ImageTexts.read(path: path)
     } catch {
         throw CommandFailure(error.description)
     }
     let parameters = try file.texts.first { $0.key == "parameters" }.map { text in
         do { return try Infotext.read(text.value) } catch { throw CommandFailure("\(path): \(error)") }
     }
-    return (file.width, file.height, file.texts, parameters)
+    return (file.width, file.height, file.texts, parameters, file)
 }

@@ -160,7 +160,7 @@ struct Generate: ParsableCommand {
     /// The request from --from (when given) or the defaults.
     func baseRequest() throws -> GenerationRequest {
         guard let from else { return GenerationRequest(prompt: options.prompt ?? "") }
-        guard let infotext = try readPNGTexts(from).parameters else {
+        guard let infotext = try readImageTexts(from).parameters else {
             throw CommandFailure("\(from): the image has no parameters text (no A1111 `parameters` chunk)")
         }
         for warning in GenerationRequest.warnings(for: infotext) {

@@ -4,28 +4,32 @@ import Foundation
 import Imaging
 import Terminal
 
-/// `stipple info IMAGE.png`: the generation parameters stored in a PNG.
+/// `stipple info IMAGE`: the generation parameters stored in a PNG, JPEG or WebP.
 struct Info: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Print the generation parameters stored in a PNG.",
+        abstract: "Print the generation parameters stored in a PNG, JPEG or WebP image.",
         discussion: """
             Reads the `parameters` text that stipple, AUTOMATIC1111, Forge and stable-diffusion.cpp \
-            write, and shows ComfyUI's `prompt` / `workflow` JSON as it is. --json prints one JSON \
-            object: prompt, negative_prompt, parameters (the Key: value fields in order) and the \
-            raw text chunks. Only the PNG's chunks are read, never its pixels. Control characters \
+            write, and shows ComfyUI's `prompt` / `workflow` JSON as it is. Texts are found in PNG \
+            text chunks (and eXIf, ComfyUI's comf), JPEG and WebP EXIF (UserComment; ComfyUI's, \
+            Fooocus's and SwarmUI's tags) and JPEG comments, and in the \"stealth\" text that \
+            A1111's stealth-pnginfo extension and NovelAI hide in a PNG's alpha or RGB bits; a \
+            "Found in:" line says where. --json prints one JSON object: prompt, negative_prompt, \
+            parameters (the Key: value fields in order), the raw texts and found_in. Pixels are \
+            read only for stealth text, in a PNG without any text chunk. Control characters \
             in the texts are shown as escapes (\\e, \\x07, \\u{9b}); line breaks and tabs in \
             prompts and ComfyUI JSON stay as they are.
             """
     )
 
-    @Argument(help: "The PNG file.")
+    @Argument(help: "The image file (PNG, JPEG or WebP).")
     var image: String
 
     @Flag(name: .long, help: "Print JSON instead of text.")
     var json = false
 
     func run() throws {
-        let file = try readPNGTexts(image)
+        let file = try readImageTexts(image)
         let parameters = file.parameters
         let comfy = file.texts.filter { ["prompt", "workflow"].contains($0.key) }
         if json {
@@ -36,12 +40,16 @@ struct Info: ParsableCommand {
                 object["parameters"] = parameters.fields.map { ["key": $0.key, "value": $0.value] }
             }
             object["texts"] = Dictionary(file.texts.map { ($0.key, $0.value) }, uniquingKeysWith: { first, _ in first })
+            object["found_in"] = file.image.places
+            if !file.image.notes.isEmpty { object["notes"] = file.image.notes }
             let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
             try StandardOutput.write(Array(Self.escapingC1(String(decoding: data, as: UTF8.self)).utf8) + [10])
             return
         }
         guard parameters != nil || !comfy.isEmpty else {
-            throw CommandFailure("\(image): no generation parameters in this PNG (no `parameters`, `prompt` or `workflow` text)")
+            let skipped = file.image.notes.isEmpty ? "" : "; " + file.image.notes.joined(separator: "; ")
+            throw CommandFailure("\(image): no generation parameters in this image (no `parameters`, `prompt` or `workflow` text)"
+                                 + TerminalText.visible(skipped))
         }
         // Texts from the file never reach the terminal raw (TerminalText): prompts and ComfyUI's
         // JSON keep their line breaks and tabs, as A1111's PNG Info shows them; a field is one line.
@@ -59,6 +67,7 @@ struct Info: ParsableCommand {
         for text in comfy {
             out += "ComfyUI \(text.key):\n\(multiLine(text.value))\n"
         }
+        out += "Found in: " + TerminalText.visible(([file.image.places.joined(separator: ", ")] + file.image.notes).joined(separator: "; ")) + "\n"
         try StandardOutput.write(Array(out.utf8))
     }
 

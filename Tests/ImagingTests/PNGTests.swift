@@ -56,19 +56,7 @@ import Testing
     /// `stipple info` reads every text, also those some tools append after the image data,
     /// without decoding pixels: the same texts as a full read.
     @Test func allTextsReadFindsTextsAfterTheImageData() throws {
-        func crc32(_ bytes: [UInt8]) -> UInt32 {
-            var crc: UInt32 = 0xFFFF_FFFF
-            for byte in bytes {
-                crc ^= UInt32(byte)
-                for _ in 0..<8 { crc = crc & 1 == 1 ? (crc >> 1) ^ 0xEDB8_8320 : crc >> 1 }
-            }
-            return ~crc
-        }
-        func chunk(_ type: String, _ data: [UInt8]) -> [UInt8] {
-            let body = Array(type.utf8) + data
-            let be = { (v: UInt32) in [UInt8(v >> 24), UInt8(v >> 16 & 0xFF), UInt8(v >> 8 & 0xFF), UInt8(v & 0xFF)] }
-            return be(UInt32(data.count)) + body + be(crc32(body))
-        }
+        let chunk = PNGChunkBytes.chunk
         var bytes = try PNG.encode(RGBImage(width: 3, height: 2), texts: [PNGText(key: "before", value: "1")])
         bytes.removeLast(12)  // IEND
         bytes += chunk("tEXt", Array("parameters".utf8) + [0] + Array("a cat\nSteps: 20".utf8))

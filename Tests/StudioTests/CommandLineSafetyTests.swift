@@ -87,6 +87,7 @@ import Testing
             Steps:   20
             Sampler: Euler\(escaped)
             Seed:    7
+            Found in: PNG tEXt
 
             """)
         let json = try Self.run(["info", "--json", path.path], in: folder)

@@ -190,4 +190,38 @@ import Testing
         let unknown = try Self.run(["generate", "-p", "a fox", "--preset", "fast"], in: folder)
         #expect(unknown.status == 64 && unknown.standardError.contains("few-step"), "\(unknown.standardError)")
     }
+
+    /// `stipple info` and `--from` on A1111's JPEG and WebP (EXIF UserComment in UTF-16, written
+    /// with piexif as A1111 writes it; Tests/ImagingTests/Fixtures/metadata/README.md).
+    @Test func infoAndFromReadA1111JPEGAndWebP() throws {
+        guard StudioEndToEndTests.binaryIsBuilt() else { return }
+        let folder = try Self.folder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let fixtures = StudioEndToEndTests.root.appendingPathComponent("Tests/ImagingTests/Fixtures/metadata")
+        let info = try CommandLineSafetyTests.run(["info", fixtures.appendingPathComponent("a1111.jpg").path], in: folder)
+        #expect(info.status == 0, "\(info.stderr)")
+        #expect(info.stdout == """
+            Prompt: a photo of a café at night, ✨ neon, (masterpiece:1.2)
+            Negative prompt: blurry, lowres
+            Steps:         20
+            Sampler:       DPM++ 2M
+            Schedule type: Karras
+            CFG scale:     7
+            Seed:          1234567890
+            Size:          16x16
+            Model hash:    6ce0161689
+            Model:         v1-5-pruned-emaonly
+            Version:       v1.10.1
+            Found in: EXIF UserComment (UTF-16BE)
+
+            """, "\(info.stdout)")
+        let rerun = try Self.run(["generate", "--model", StudioEndToEndTests.model, "--from", fixtures.appendingPathComponent("a1111.webp").path,
+                                  "-W", "32", "-H", "32", "--steps", "2", "-o", "again.png"], in: folder)
+        #expect(rerun.status == 0, "\(rerun.standardError)")
+        let text = try PNG.read(path: folder.appendingPathComponent("again.png").path).text("parameters") ?? ""
+        #expect(text.hasPrefix("a photo of a café at night, ✨ neon, (masterpiece:1.2)\nNegative prompt: blurry, lowres\n")
+            && text.contains("Seed: 1234567890"), "\(text)")
+        let gif = try Self.run(["info", fixtures.appendingPathComponent("broken_not_image.gif").path], in: folder)
+        #expect(gif.status != 0 && gif.standardError.contains("broken_not_image.gif: not a PNG, JPEG or WebP file"), "\(gif.standardError)")
+    }
 }

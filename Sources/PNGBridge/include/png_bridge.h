@@ -27,6 +27,7 @@ typedef struct {
     stipple_png_text *texts;
     size_t text_count;
     char error[256];        // set when a call returns non-zero
+    uint32_t rows;          // rows of `pixels` (height, or fewer from stipple_png_decode_rows)
 } stipple_png_decoded;
 
 /// Decodes a whole PNG held in memory. Palette, grey, 16-bit, alpha, tRNS and interlaced
@@ -35,6 +36,13 @@ typedef struct {
 /// Returns 0 on success; otherwise `out->error` says what is wrong.
 int stipple_png_decode(const uint8_t *data, size_t length, uint32_t max_side, uint64_t max_pixels,
                        stipple_png_decoded *out);
+
+/// Like stipple_png_decode, but stops after the first `max_rows` rows (`out->rows` says how many
+/// were decoded; `out->height` stays the image's height). Interlaced images are decoded whole,
+/// since their first rows are only complete after the last pass. Texts are not read.
+/// For probing the top of an image cheaply (the stealth-text signature in its first column).
+int stipple_png_decode_rows(const uint8_t *data, size_t length, uint32_t max_side, uint64_t max_pixels,
+                            uint32_t max_rows, stipple_png_decoded *out);
 
 /// Reads only the header and the text chunks before the image data (where A1111, Pillow and
 /// stipple put them): width and height are set, pixels stay NULL. For listing many files fast.
@@ -68,6 +76,13 @@ int stipple_png_encode(const uint8_t *pixels, uint32_t width, uint32_t height, u
 
 /// Frees what stipple_png_encode allocated.
 void stipple_png_encoded_free(stipple_png_encoded *encoded);
+
+/// Inflates a gzip stream (one member; the RFC 1952 header, CRC-32 and length checked) into a
+/// malloc'd buffer the caller frees with free(). A result longer than `max_output` bytes is refused
+/// (a zip bomb costs at most that much memory). Returns 0 on success; otherwise `error` (256
+/// bytes) says what is wrong and `*output` is NULL.
+int stipple_gunzip(const uint8_t *data, size_t length, size_t max_output, uint8_t **output,
+                   size_t *output_length, char *error);
 
 /// libpng's version number, e.g. 10639 for 1.6.39.
 uint32_t stipple_png_library_version(void);
