@@ -1,0 +1,112 @@
+import Foundation
+import Testing
+@testable import Diffusion
+
+/// A1111's prompt editing, alternation and AND, against the schedules its own parser
+/// (modules/prompt_parser.py with lark 1.1.2, as A1111 pins it) makes: Fixtures/prompts/schedules.json,
+/// written by tools/make_prompt_schedule_fixtures.py. Where A1111's outcome depends on the process's
+/// hash seed (lark settles ambiguous parses by set order) ours must be one of its outcomes.
+@Suite struct PromptScheduleTests {
+    struct Fixture: Decodable {
+        struct Case: Decodable {
+            var prompt: String
+            var steps: Int
+            var kind: String
+            var schedules: [[Entry]]?
+            var error: String?
+        }
+        /// `[end_at_step, text]`.
+        struct Entry: Decodable, Equatable {
+            var end: Int
+            var text: String
+            init(from decoder: any Decoder) throws {
+                var container = try decoder.unkeyedContainer()
+                end = try container.decode(Int.self)
+                text = try container.decode(String.self)
+            }
+            init(_ entry: PromptSchedule.Entry) { (end, text) = (entry.endAtStep, entry.text) }
+        }
+        struct Multicond: Decodable {
+            var prompt: String
+            var parts: [Part]
+        }
+        struct Part: Decodable {
+            var text: String
+            var weight: Double
+            init(from decoder: any Decoder) throws {
+                var container = try decoder.unkeyedContainer()
+                text = try container.decode(String.self)
+                weight = try container.decode(Double.self)
+            }
+        }
+        var schedules: [Case]
+        var multicond: [Multicond]
+    }
+
+    static let fixture: Fixture? = {
+        let url = CheckpointFixtures.root.appendingPathComponent("prompts/schedules.json")
+        guard let data = try? Data(contentsOf: url) else { return nil }
+        return try? JSONDecoder().decode(Fixture.self, from: data)
+    }()
+
+    @Test func fixtureIsPresent() {
+        #expect((Self.fixture?.schedules.count ?? 0) == 683)
+        #expect((Self.fixture?.multicond.count ?? 0) == 28)
+    }
+
+    /// Every case: the schedule A1111 makes (or one of them), or an error where A1111 fails.
+    @Test func schedulesEqualA1111s() throws {
+        let fixture = try #require(Self.fixture)
+        var exact = 0
+        for item in fixture.schedules {
+            let label = "\(item.kind) \(item.prompt.debugDescription) at \(item.steps) steps"
+            if let error = item.error {
+                switch error {
+                case "VisitError":  // an empty alternative reached: ours is a one-line error too
+                    #expect(throws: PromptScheduleError.self, "\(label)") { try PromptSchedule(item.prompt, steps: item.steps) }
+                case "OverflowError":  // `when` past Double's range: ours takes the step count
+                    let schedule = try PromptSchedule(item.prompt, steps: item.steps)
+                    #expect(schedule.entries.last?.endAtStep == item.steps, "\(label)")
+                default:
+                    Issue.record("\(label): unexpected A1111 error \(error)")
+                }
+                continue
+            }
+            let outcomes = item.schedules ?? []
+            let ours = try PromptSchedule(item.prompt, steps: item.steps).entries.map(Fixture.Entry.init)
+            #expect(outcomes.contains(ours), "\(label): ours \(ours.map { "\($0.end): \($0.text.debugDescription)" })")
+            if outcomes.count == 1 { exact += 1 }
+        }
+        #expect(exact > 600)
+    }
+
+    @Test func andListsEqualA1111s() throws {
+        let fixture = try #require(Self.fixture)
+        for item in fixture.multicond {
+            let ours = try ComposablePrompt(item.prompt).parts
+            #expect(ours.map(\.text) == item.parts.map(\.text), "\(item.prompt.debugDescription)")
+            #expect(ours.map(\.weight) == item.parts.map(\.weight), "\(item.prompt.debugDescription)")
+        }
+    }
+
+    /// A1111's step convention: the i-th denoiser call (0-based) takes the first entry ending at
+    /// or after i, so `[a:b:3]` is `a` for calls 0-3 and alternation's first option runs twice.
+    @Test func stepIndexConvention() throws {
+        let edit = try PromptSchedule("[a:b:3]", steps: 10)
+        #expect((0..<10).map { edit.text(atStep: $0) } == ["a", "a", "a", "a", "b", "b", "b", "b", "b", "b"])
+        let alternation = try PromptSchedule("[a|b]", steps: 4)
+        #expect((0..<4).map { alternation.text(atStep: $0) } == ["a", "a", "b", "a"])
+        let zero = try PromptSchedule("[a:b:0]", steps: 4)
+        #expect((0..<4).map { zero.text(atStep: $0) } == ["a", "b", "b", "b"])
+        #expect(try PromptSchedule("plain prompt", steps: 20).isConstant)
+    }
+
+    @Test func unreadablePromptsSayWhy() throws {
+        let bar = try PromptSchedule("a | b [c:2]", steps: 4)
+        #expect(bar.entries == [PromptSchedule.Entry(endAtStep: 4, text: "a | b [c:2]")])
+        #expect(bar.unparsedReason == "a '|' at character 3 is outside any [a|b] alternation")
+        let deep = String(repeating: "(", count: 150) + "[a:b:2]" + String(repeating: ")", count: 150)
+        #expect(try PromptSchedule(deep, steps: 4).unparsedReason?.contains("nest more than") == true)
+        #expect(throws: PromptScheduleError.steps(0)) { try PromptSchedule("a", steps: 0) }
+    }
+}
