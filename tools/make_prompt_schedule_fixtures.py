@@ -19,6 +19,20 @@ SEEDS fresh processes with PYTHONHASHSEED 0..SEEDS-1; "schedules" lists every di
 where A1111 raises (an empty alternative `[a|]`, an exponent past float range) has "error": the
 exception's type name instead.
 
+With `pipeline` instead it writes Tests/DiffusionTests/Fixtures/prompts/schedule_pipeline.safetensors
+and schedule-*.png: what diffusers makes of those schedules on the tiny sd1 pipeline of
+Fixtures/pipelines (tools/make_pipeline_fixtures.py), for the Swift pipeline to equal:
+
+    .venv-ref/bin/python tools/make_prompt_schedule_fixtures.py pipeline Tests/DiffusionTests/Fixtures/prompts
+
+Prompt editing and alternation: StableDiffusionPipeline with callback_on_step_end swapping
+prompt_embeds ([negative, positive], each diffusers' encode_prompt of the text the A1111 schedule
+gives) for the next step, A1111's convention: denoiser call i (0-based) takes the first entry ending
+at or after i. AND: a hand loop of the same UNet and scheduler, the batch [negative, part 1, ...,
+part k] and A1111's combination uncond + sum (part - uncond) x (weight x cfg). The schedules here
+are PIPELINE_SCHEDULES, written out from A1111's parser's output (checked against schedules.json
+below when it is there). Final latents per case (key = case name) and the PNG.
+
 Prompts: A1111's doctests (steps 10, as there), examples written after the wiki's Features page
 (prompt editing, alternating words, composable diffusion; the page itself was not fetched), a
 corpus of edge cases written here (steps 1, 4 and 20 each) and RANDOM_COUNT prompts drawn from
@@ -94,7 +108,114 @@ def random_prompts():
     return ["".join(rng.choice(PIECES) for _ in range(rng.randint(2, 12))) for _ in range(RANDOM_COUNT)]
 
 
+# name, prompt parts [(text, weight)], negative, sampler, steps, cfg, seed, size. The schedules of
+# each text (A1111's, at these steps) are in PIPELINE_SCHEDULES.
+PIPELINE_CASES = [
+    ("edit-euler", [("a red [house:boat:3] by the sea", 1.0)], "blurry, dark", "euler", 8, 7.5, 11, 32),
+    ("alternate-pndm", [("a [red|blue] house by the sea", 1.0)], "blurry, dark", None, 6, 7.5, 12, 32),
+    ("negative-edit-euler", [("a red house by the sea", 1.0)], "[blurry:dark:0.5]", "euler", 6, 7.5, 13, 32),
+    ("and-euler", [("a red house", 1.0), (" a boat at sea", 0.6)], "blurry, dark", "euler", 8, 5.0, 14, 32),
+    ("and-edit-euler", [("a [red:blue:2] house", 1.0), (" the sea", -0.5)], "[blurry::3]", "euler", 6, 7.5, 15, 32),
+]
+PIPELINE_SCHEDULES = {
+    ("a red [house:boat:3] by the sea", 8): [[3, "a red house by the sea"], [8, "a red boat by the sea"]],
+    ("a [red|blue] house by the sea", 6): [[i, f"a {'red' if i % 2 else 'blue'} house by the sea"] for i in range(1, 7)],
+    ("a red house by the sea", 6): [[6, "a red house by the sea"]],
+    ("[blurry:dark:0.5]", 6): [[3, "blurry"], [6, "dark"]],
+    ("a red house", 8): [[8, "a red house"]],
+    (" a boat at sea", 8): [[8, " a boat at sea"]],
+    ("blurry, dark", 6): [[6, "blurry, dark"]],
+    ("blurry, dark", 8): [[8, "blurry, dark"]],
+    ("a [red:blue:2] house", 6): [[2, "a red house"], [6, "a blue house"]],
+    (" the sea", 6): [[6, " the sea"]],
+    ("[blurry::3]", 6): [[3, "blurry"], [6, ""]],
+}
+
+
+def text_at(schedule, step):
+    """A1111's reconstruct_cond_batch: the first entry ending at or after step, else the first."""
+    return next((text for end, text in schedule if step <= end), schedule[0][1])
+
+
+def write_pipeline(out_dir):
+    import numpy as np
+    import torch
+    from diffusers import EulerDiscreteScheduler, StableDiffusionPipeline
+    from safetensors.torch import save_file
+
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import make_pipeline_fixtures as pipelines
+
+    pipelines.quiet_and_seeded()
+    pipe = pipelines.load_pipeline(pipelines.OUT, "sd1")
+    encoded = {}
+
+    def encode(text):
+        if text not in encoded:
+            with torch.inference_mode():
+                encoded[text] = pipe.encode_prompt(text, "cpu", 1, False)[0]
+        return encoded[text]
+
+    latents = {}
+    for name, parts, negative, sampler, steps, cfg, seed, size in PIPELINE_CASES:
+        scheduler = EulerDiscreteScheduler.from_config(pipe.scheduler.config) if sampler == "euler" else pipe.scheduler
+        runner = StableDiffusionPipeline(**dict(pipe.components, scheduler=scheduler), requires_safety_checker=False)
+        runner.set_progress_bar_config(disable=True)
+        schedules = [(PIPELINE_SCHEDULES[(text, steps)], weight) for text, weight in parts]
+        negative_schedule = PIPELINE_SCHEDULES[(negative, steps)]
+        generator = torch.Generator("cpu").manual_seed(seed)
+        if len(parts) == 1 and parts[0][1] == 1.0:
+            schedule = schedules[0][0]
+            kept = []
+
+            def swap(_pipe, i, _t, kwargs, schedule=schedule, kept=kept):
+                kept.append(kwargs["latents"].detach().clone())
+                return {"prompt_embeds": torch.cat([encode(text_at(negative_schedule, i + 1)), encode(text_at(schedule, i + 1))])}
+
+            with torch.inference_mode():
+                images = runner(prompt_embeds=encode(text_at(schedule, 0)),
+                                negative_prompt_embeds=encode(text_at(negative_schedule, 0)),
+                                num_inference_steps=steps, guidance_scale=cfg, width=size, height=size,
+                                generator=generator, output_type="np", callback_on_step_end=swap,
+                                callback_on_step_end_tensor_inputs=["latents", "prompt_embeds"]).images
+            final = kept[-1]
+            pixels = (images[0] * 255).round().astype(np.uint8)
+        else:
+            final, pixels = and_loop(runner, schedules, negative_schedule, encode, steps, cfg, generator, size)
+        pipelines.save_png(pixels, os.path.join(out_dir, f"schedule-{name}.png"))
+        latents[name] = final.contiguous()
+    path = os.path.join(out_dir, "schedule_pipeline.safetensors")
+    save_file(latents, path)
+    print(f"{len(latents)} pipeline cases in {path}")
+
+
+def and_loop(pipe, schedules, negative_schedule, encode, steps, cfg, generator, size):
+    """Composable diffusion by hand: one UNet call on [uncond, part 1, ...] per step."""
+    import torch
+    scheduler, unet, vae = pipe.scheduler, pipe.unet, pipe.vae
+    scheduler.set_timesteps(steps)
+    shape = (1, unet.config.in_channels, size // pipe.vae_scale_factor, size // pipe.vae_scale_factor)
+    latents = torch.randn(shape, generator=generator) * scheduler.init_noise_sigma
+    count = len(schedules) + 1
+    with torch.inference_mode():
+        for i, t in enumerate(scheduler.timesteps):
+            model_input = scheduler.scale_model_input(latents, t)
+            context = torch.cat([encode(text_at(negative_schedule, i))] + [encode(text_at(s, i)) for s, _ in schedules])
+            out = unet(torch.cat([model_input] * count), t, encoder_hidden_states=context).sample
+            uncond = out[0:1]
+            guided = uncond.clone()
+            for index, (_, weight) in enumerate(schedules):
+                guided += (out[index + 1:index + 2] - uncond) * (weight * cfg)
+            latents = scheduler.step(guided, t, latents, generator=generator).prev_sample
+        image = vae.decode(latents / vae.config.scaling_factor).sample
+    pixels = ((image[0] / 2 + 0.5).clamp(0, 1).permute(1, 2, 0).float().numpy() * 255).round().astype("uint8")
+    return latents, pixels
+
+
 def main():
+    if sys.argv[1] == "pipeline":
+        write_pipeline(sys.argv[2])
+        return
     a1111, output = sys.argv[1], sys.argv[2]
     cases = [(p, 10, "doctest") for p in DOCTESTS] + [(p, s, "wiki") for p, s in WIKI]
     cases += [(p, s, "edge") for p in EDGES for s in (1, 4, 20)]

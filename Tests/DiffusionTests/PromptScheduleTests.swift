@@ -109,4 +109,51 @@ import Testing
         #expect(try PromptSchedule(deep, steps: 4).unparsedReason?.contains("nest more than") == true)
         #expect(throws: PromptScheduleError.steps(0)) { try PromptSchedule("a", steps: 0) }
     }
+
+    /// The engine: per-step conditioning against diffusers swapping prompt_embeds at A1111's steps
+    /// (editing, alternation, a scheduled negative prompt) and a hand loop for AND weights
+    /// (Fixtures/prompts/schedule_pipeline.safetensors, tools/make_prompt_schedule_fixtures.py pipeline).
+    @Test(arguments: [
+        ("edit-euler", "a red [house:boat:3] by the sea", "blurry, dark", SamplerName.euler, 8, 7.5, UInt64(11)),
+        ("alternate-pndm", "a [red|blue] house by the sea", "blurry, dark", .default, 6, 7.5, 12),
+        ("negative-edit-euler", "a red house by the sea", "[blurry:dark:0.5]", .euler, 6, 7.5, 13),
+        ("and-euler", "a red house AND a boat at sea:0.6", "blurry, dark", .euler, 8, 5.0, 14),
+        ("and-edit-euler", "a [red:blue:2] house AND the sea:-0.5", "[blurry::3]", .euler, 6, 7.5, 15),
+    ])
+    func pipelineMatchesDiffusers(_ name: String, _ prompt: String, _ negative: String, _ sampler: SamplerName,
+                                  _ steps: Int, _ cfg: Double, _ seed: UInt64) throws {
+        let folder = CheckpointFixtures.root.appendingPathComponent("prompts")
+        var request = GenerationRequest(prompt: prompt)
+        request.negativePrompt = negative
+        (request.sampler, request.seed, request.steps, request.cfgScale) = (sampler, seed, steps, cfg)
+        (request.width, request.height, request.preview) = (32, 32, .off)
+        let model = try PipelineTests.models.model("sd1")
+        let image = try #require(try Pipeline(model: model).run(request).first)
+        let latents = try SafetensorsFile(path: folder.appendingPathComponent("schedule_pipeline.safetensors").path).tensor(name)
+        try PipelineTests.expectParity(image, png: folder.appendingPathComponent("schedule-\(name).png"), latents: latents,
+                                       label: name)
+        // The schedule matters: the first step's texts alone make another image.
+        let firstTexts = try ComposablePrompt(prompt).parts.map { part in
+            try PromptSchedule(part.text, steps: steps).text(atStep: 0)
+        }
+        var plain = request
+        plain.prompt = firstTexts.joined(separator: " AND ")
+        plain.negativePrompt = try PromptSchedule(negative, steps: steps).text(atStep: 0)
+        if firstTexts.count > 1 { plain.cfgScale = cfg }  // AND stays AND (weights aside)
+        let other = try #require(try Pipeline(model: model).run(plain).first)
+        #expect(other.image.rgb != image.image.rgb || other.latents.storage != image.latents.storage, "\(name)")
+        // The parameters keep the prompt as written.
+        #expect(image.request.prompt == prompt && image.request.negativePrompt == negative)
+    }
+
+    /// A prompt without editing or AND takes the plain path: the same numbers as before, one
+    /// batch of two per step.
+    @Test func plainPromptsTakeThePlainPath() throws {
+        #expect(try !PromptScheduleConditioning.isNeeded(prompt: "a (red:1.2) house, BREAK sea", negative: "blurry [dark]", steps: 20))
+        #expect(try PromptScheduleConditioning.isNeeded(prompt: "a house", negative: "[blurry:dark:5]", steps: 20))
+        #expect(try !PromptScheduleConditioning.isNeeded(prompt: "a house", negative: nil, steps: 20))
+        #expect(try PromptScheduleConditioning.isNeeded(prompt: "a house AND a boat", negative: nil, steps: 20))
+        #expect(PromptScheduleConditioning.isComposable("a house:1.5"))
+        #expect(!PromptScheduleConditioning.isComposable("a house"))
+    }
 }
