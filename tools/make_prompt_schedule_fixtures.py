@@ -33,6 +33,15 @@ part k] and A1111's combination uncond + sum (part - uncond) x (weight x cfg). T
 are PIPELINE_SCHEDULES, written out from A1111's parser's output (checked against schedules.json
 below when it is there). Final latents per case (key = case name) and the PNG.
 
+With `styles A1111_DIR OUT_DIR` it writes styles.csv (A1111's own StyleDatabase.save_styles, from
+modules/styles.py at commit 04b4508a66de58c9f3a422fdcad4dd2ec3ad39ce, copied to
+A1111_DIR/modules/styles.py as above: utf-8-sig, csv.DictWriter), styles-old.csv (written here by
+hand: the old name,text columns, spaces after commas, a blank line, a short row, a quote inside an
+unquoted field, CRLF and a repeated name) and styles.json: the styles A1111's StyleDatabase reads
+from each file and what apply_styles_to_prompt / apply_negative_styles_to_prompt make of prompts.
+
+    .venv-ref/bin/python tools/make_prompt_schedule_fixtures.py styles /tmp/a1111 Tests/DiffusionTests/Fixtures/prompts
+
 Prompts: A1111's doctests (steps 10, as there), examples written after the wiki's Features page
 (prompt editing, alternating words, composable diffusion; the page itself was not fetched), a
 corpus of edge cases written here (steps 1, 4 and 20 each) and RANDOM_COUNT prompts drawn from
@@ -212,7 +221,66 @@ def and_loop(pipe, schedules, negative_schedule, encode, steps, cfg, generator, 
     return latents, pixels
 
 
+STYLES = [
+    ("cinematic", "cinematic still of {prompt}, film grain", "cartoon, {prompt}, drawing"),
+    ("sharp", "  sharp focus, 8k ", ""),
+    ("quoted, \"name\"", "a \"quoted\" style,\nwith a line break", "ugly"),
+    ("twice", "{prompt} and again {prompt}", ""),
+    ("empty", "", "   "),
+    ("unicode \u00e9t\u00e9", "\u00e9t\u00e9, [summer:winter:0.5]", "AND nothing"),
+]
+OLD_STYLES_CSV = ('\ufeffname, text\r\n"old one", "old text, {prompt}"\r\n\r\nshort\r\n'
+                  'quote in"side, it"s text\r\nold one, replaced {prompt}\r\n')
+APPLIED = [
+    ("styles.csv", ["cinematic"], "a cat", "blurry"),
+    ("styles.csv", ["sharp"], " a cat ", ""),
+    ("styles.csv", ["sharp"], "", "blurry"),
+    ("styles.csv", ["cinematic", "sharp", "twice"], "a cat", "blurry"),
+    ("styles.csv", ["twice", "cinematic"], "", ""),
+    ("styles.csv", ["empty"], "a cat", " blurry "),
+    ("styles.csv", ["quoted, \"name\"", "unicode \u00e9t\u00e9"], "a dog", ""),
+    ("styles-old.csv", ["old one"], "a cat", "blurry"),
+    ("styles-old.csv", ["quote in\"side", "old one"], "a cat", "blurry"),
+]
+
+
+def write_styles(a1111, out_dir):
+    sys.path.insert(0, a1111)
+    from modules import styles as a1111_styles
+
+    path = os.path.join(out_dir, "styles.csv")
+    if os.path.exists(path):
+        os.remove(path)  # save_styles opens without truncating
+    database = a1111_styles.StyleDatabase(path)
+    for name, prompt, negative in STYLES:
+        database.styles[name] = a1111_styles.PromptStyle(name, prompt, negative)
+    database.save_styles(path)
+    if os.path.exists(path + ".bak"):
+        os.remove(path + ".bak")
+    with open(os.path.join(out_dir, "styles-old.csv"), "w", encoding="utf-8", newline="") as f:
+        f.write(OLD_STYLES_CSV)
+    files = {}
+    for name in ("styles.csv", "styles-old.csv"):
+        database = a1111_styles.StyleDatabase(os.path.join(out_dir, name))
+        # A field a short row lacks is None (A1111 then fails applying that style; stipple takes "").
+        files[name] = [[s.name, s.prompt, s.negative_prompt] for s in database.styles.values()]
+    applied = []
+    for name, chosen, prompt, negative in APPLIED:
+        database = a1111_styles.StyleDatabase(os.path.join(out_dir, name))
+        applied.append({"file": name, "styles": chosen, "prompt": prompt, "negative": negative,
+                        "result": [database.apply_styles_to_prompt(prompt, chosen),
+                                   database.apply_negative_styles_to_prompt(negative, chosen)]})
+    with open(os.path.join(out_dir, "styles.json"), "w", encoding="utf-8") as f:
+        json.dump({"source": "AUTOMATIC1111/stable-diffusion-webui 04b4508a66de58c9f3a422fdcad4dd2ec3ad39ce modules/styles.py",
+                   "files": files, "applied": applied}, f, indent=1, sort_keys=True, ensure_ascii=True)
+        f.write("\n")
+    print(f"{sum(map(len, files.values()))} styles, {len(applied)} applications -> {out_dir}")
+
+
 def main():
+    if sys.argv[1] == "styles":
+        write_styles(sys.argv[2], sys.argv[3])
+        return
     if sys.argv[1] == "pipeline":
         write_pipeline(sys.argv[2])
         return
