@@ -105,9 +105,40 @@ import Testing
         let bar = try PromptSchedule("a | b [c:2]", steps: 4)
         #expect(bar.entries == [PromptSchedule.Entry(endAtStep: 4, text: "a | b [c:2]")])
         #expect(bar.unparsedReason == "a '|' at character 3 is outside any [a|b] alternation")
-        let deep = String(repeating: "(", count: 150) + "[a:b:2]" + String(repeating: ")", count: 150)
-        #expect(try PromptSchedule(deep, steps: 4).unparsedReason?.contains("nest more than") == true)
+        // Past 100 levels the outer brackets are text, which reads the same; the edit inside still applies.
+        let (open, close) = (String(repeating: "(", count: 150), String(repeating: ")", count: 150))
+        #expect(try PromptSchedule(open + "[a:b:2]" + close, steps: 4).entries
+                == [.init(endAtStep: 2, text: open + "a" + close), .init(endAtStep: 4, text: open + "b" + close)])
         #expect(throws: PromptScheduleError.steps(0)) { try PromptSchedule("a", steps: 0) }
+    }
+
+    /// Hostile prompts: deep, long, unbalanced, huge numbers. Each gives a schedule or a one-line
+    /// error, quickly (no quadratic scans, no unbounded recursion).
+    @Test func hostilePromptsEndQuickly() throws {
+        let long = String(repeating: "a ", count: 50_000)
+        let prompts = [
+            String(repeating: "[", count: 100_000), String(repeating: "(", count: 5_000) + String(repeating: ")", count: 5_000),
+            String(repeating: "[a:", count: 20_000), String(repeating: "[a [b:2] ", count: 20_000), "a" + long + ":" + long,
+            String(repeating: "a:", count: 50_000) + "1", long + ": 1.5" + long, String(repeating: " AND ", count: 20_000),
+            "[a:b:" + String(repeating: "9", count: 400) + "]", "[a:b:-" + String(repeating: "9", count: 400) + "]",
+            "[a:b:1e400]", "[a:b:-1e400]", "x:" + String(repeating: "9", count: 400), String(repeating: "[a|b]", count: 2_000),
+        ]
+        let clock = ContinuousClock()
+        let start = clock.now
+        for prompt in prompts {
+            for steps in [1, 20, 1000] {
+                _ = try? PromptSchedule(prompt, steps: steps)
+            }
+            _ = try? ComposablePrompt(prompt)
+        }
+        #expect(clock.now - start < .seconds(10))  // about 2 s here
+        #expect(try PromptSchedule("[a:b:-1e400]", steps: 4).entries.first?.endAtStep == -1_000_000_000_000_000)
+        #expect(throws: PromptScheduleError.weight("9" + String(repeating: "9", count: 399))) {
+            try ComposablePrompt("x:" + String(repeating: "9", count: 400))
+        }
+        #expect(throws: PromptScheduleError.tooLarge(entries: 1000, characters: 20_000)) {
+            try PromptSchedule("[a|b]" + String(repeating: "c", count: 19_995), steps: 1000)
+        }
     }
 
     /// The engine: per-step conditioning against diffusers swapping prompt_embeds at A1111's steps

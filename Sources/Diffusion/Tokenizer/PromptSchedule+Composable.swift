@@ -58,67 +58,71 @@ public struct ComposablePrompt: Equatable, Sendable {
         return parts
     }
 
-    /// A1111's `^(\s*.*?)(?:\s*:\s*([-+]?(?:\d+\.?|\d*\.\d+)))?\s*$` on one part.
-    static func part(_ scalars: ArraySlice<Unicode.Scalar>) throws(PromptScheduleError) -> Part {
+    /// A1111's `^(\s*.*?)(?:\s*:\s*([-+]?(?:\d+\.?|\d*\.\d+)))?\s*$` on one part, in linear time:
+    /// the shortest text (after any leading whitespace, never across a line break) after which
+    /// either `\s*:\s*number` and whitespace, or whitespace alone, reach the end; the weighted
+    /// reading is tried first at each length.
+    static func part(_ slice: ArraySlice<Unicode.Scalar>) throws(PromptScheduleError) -> Part {
+        let scalars = Array(slice)
         let whole = Part(text: String(String.UnicodeScalarView(scalars)), weight: 1)
         let space = PromptSchedule.isPythonSpace
-        // `$` also matches before a final line break; `.` matches anything but a line break.
-        var end = scalars.endIndex
-        // Trailing whitespace (a final "\n" included) is outside the text whatever follows.
-        var tail = end
-        while tail > scalars.startIndex, space(scalars[tail - 1]) { tail -= 1 }
-        // The text: leading whitespace, then no line break up to where the rest matches.
-        var textStart = scalars.startIndex
-        while textStart < end, space(scalars[textStart]) { textStart += 1 }
-        // The shortest text wins; the weighted reading is tried first at each length. The
-        // weighted reading needs `\s*:\s*number` ending at `tail`; the plain one needs `tail`.
-        var weightText: [Unicode.Scalar]?
-        var cut: Int?
+        let count = scalars.count
+        // Trailing whitespace (a final line break included) is outside the text whatever precedes it.
+        var tail = count
+        while tail > 0, space(scalars[tail - 1]) { tail -= 1 }
+        // The maximal run of number characters ending at `tail`: a weight can only lie in it.
+        var runStart = tail
+        while runStart > 0, isNumberCharacter(scalars[runStart - 1]) { runStart -= 1 }
+        // nextNonSpace[i]: the first index at or after i that is not whitespace.
+        var nextNonSpace = [Int](repeating: count, count: count + 1)
+        for i in stride(from: count - 1, through: 0, by: -1) { nextNonSpace[i] = space(scalars[i]) ? nextNonSpace[i + 1] : i }
+        var textStart = 0
+        while textStart < count, space(scalars[textStart]) { textStart += 1 }
+        var checked: [Int: [Unicode.Scalar]?] = [:]  // by the colon's index
         var p = textStart
         while true {
-            if let w = weightAfter(scalars, from: p, to: tail) {
-                (cut, weightText) = (p, w)
-                break
+            let colon = nextNonSpace[p]
+            if colon < tail, scalars[colon] == ":" {
+                let number = nextNonSpace[colon + 1]
+                if number >= runStart, number < tail {
+                    let weight = checked[colon] ?? validNumber(Array(scalars[number..<tail]))
+                    checked[colon] = .some(weight)
+                    if let weight {
+                        return Part(text: String(String.UnicodeScalarView(scalars[0..<p])), weight: try value(of: weight))
+                    }
+                }
             }
-            if p >= tail { cut = p; break }
-            if scalars[p] == "\n" { break }
+            if p >= tail { return Part(text: String(String.UnicodeScalarView(scalars[0..<p])), weight: 1) }
+            if scalars[p] == "\n" { return whole }
             p += 1
         }
-        guard let cut else { return whole }
-        end = cut
-        guard let weightText else {
-            return Part(text: String(String.UnicodeScalarView(scalars[scalars.startIndex..<end])), weight: 1)
-        }
-        let ascii = String(String.UnicodeScalarView(weightText.map { c in
+    }
+
+    /// A digit (any script's decimal digit, as Python's `\d`), `.`, `+` or `-`.
+    static func isNumberCharacter(_ c: Unicode.Scalar) -> Bool {
+        c.properties.numericType == .decimal || c == "." || c == "+" || c == "-"
+    }
+
+    /// `number` when it is all of `[-+]?(\d+\.?|\d*\.\d+)`, else nil.
+    static func validNumber(_ number: [Unicode.Scalar]) -> [Unicode.Scalar]? {
+        var digits = number[...]
+        if let sign = digits.first, sign == "+" || sign == "-" { digits = digits.dropFirst() }
+        let isDigit = { (c: Unicode.Scalar) in c.properties.numericType == .decimal }
+        guard !digits.isEmpty, digits.allSatisfy({ isDigit($0) || $0 == "." }) else { return nil }
+        let dots = digits.filter { $0 == "." }.count
+        guard dots == 0 || (dots == 1 && digits.count > 1) else { return nil }
+        return number
+    }
+
+    /// The value of a weight `validNumber` accepted, its digits read in any script, as Python's float().
+    static func value(of number: [Unicode.Scalar]) throws(PromptScheduleError) -> Double {
+        let ascii = String(String.UnicodeScalarView(number.map { c in
             guard c.properties.numericType == .decimal, let digit = c.properties.numericValue, (0...9).contains(digit) else { return c }
             return Unicode.Scalar(UInt8(48 + Int(digit)))
         }))
         guard let weight = Double(ascii.hasPrefix("+") ? String(ascii.dropFirst()) : ascii), weight.isFinite else {
             throw .weight(ascii)
         }
-        return Part(text: String(String.UnicodeScalarView(scalars[scalars.startIndex..<end])), weight: weight)
-    }
-
-    /// The number of `\s*:\s*[-+]?(\d+\.?|\d*\.\d+)` spanning exactly `start..<end`, nil when it does not.
-    static func weightAfter(_ scalars: ArraySlice<Unicode.Scalar>, from start: Int, to end: Int) -> [Unicode.Scalar]? {
-        let space = PromptSchedule.isPythonSpace
-        var i = start
-        while i < end, space(scalars[i]) { i += 1 }
-        guard i < end, scalars[i] == ":" else { return nil }
-        i += 1
-        while i < end, space(scalars[i]) { i += 1 }
-        let number = Array(scalars[i..<end])
-        var j = 0
-        if j < number.count, number[j] == "+" || number[j] == "-" { j += 1 }
-        let isDigit = { (c: Unicode.Scalar) in c.properties.numericType == .decimal }
-        let digits = number[j...]
-        guard !digits.isEmpty, digits.allSatisfy({ isDigit($0) || $0 == "." }) else { return nil }
-        let dots = digits.filter { $0 == "." }.count
-        guard dots <= 1 else { return nil }
-        if dots == 1 {
-            // `\d+\.` or `\d*\.\d+`: a dot with digits on at least one side.
-            guard digits.count > 1 else { return nil }
-        }
-        return number
+        return weight
     }
 }

@@ -91,7 +91,8 @@ public struct PromptSchedule: Equatable, Sendable {
     /// Characters times entries beyond which a schedule is refused (an alternation over 1,000
     /// steps of a 16,000-character prompt): each entry is a whole prompt.
     public static let maximumScheduleSize = 16_000_000
-    /// Constructs nested deeper than this make the prompt unreadable (it is then taken as it is).
+    /// Constructs nested deeper than this are not parsed: at the top level such a bracket is text,
+    /// as an unclosed one is (the text is the same as lark's, emphasis keeping its brackets).
     public static let maximumDepth = 100
 
     // MARK: - Tree
@@ -161,7 +162,8 @@ public struct PromptSchedule: Equatable, Sendable {
 
     // MARK: - Parser
 
-    /// Why the grammar does not read a prompt (one line; the prompt is then used as it is).
+    /// Why the grammar does not read a prompt (one line; the prompt is then used as it is), or,
+    /// inside a construct, that it nests too deep.
     struct Unreadable: Error, CustomStringConvertible {
         var description: String
     }
@@ -172,7 +174,27 @@ public struct PromptSchedule: Equatable, Sendable {
         /// parses the same wherever it stands, so each position is tried once.
         var constructs: [Int: (node: Node, end: Int)?] = [:]
 
-        init(scalars: [Unicode.Scalar]) { self.scalars = scalars }
+        /// For each `[` or `(`, whether a bracket of either kind closes it (brackets counted
+        /// together, escaped ones skipped): a construct can only end at that closer, since every
+        /// bracket inside it must open or close a construct. Saves walking unclosed brackets.
+        let isClosed: [Bool]
+
+        init(scalars: [Unicode.Scalar]) {
+            self.scalars = scalars
+            var closed = [Bool](repeating: false, count: scalars.count)
+            var open: [Int] = []
+            var i = 0
+            while i < scalars.count {
+                switch scalars[i] {
+                case "\\" where i + 1 < scalars.count && scalars[i + 1] != "\n": i += 1
+                case "[", "(": open.append(i)
+                case "]", ")": if let opener = open.popLast() { closed[opener] = true }
+                default: break
+                }
+                i += 1
+            }
+            isClosed = closed
+        }
 
         static let special: Set<Unicode.Scalar> = ["\\", "[", "]", "(", ")", ":", "|"]
 
@@ -200,7 +222,9 @@ public struct PromptSchedule: Equatable, Sendable {
             while i < scalars.count {
                 let c = scalars[i]
                 if c == "[" || c == "(" {
-                    if let (node, end) = try construct(at: i, depth: 1) {
+                    // Nesting past the limit: this bracket is text (constructs inside it are still
+                    // found from their own positions; emphasis renders as its text either way).
+                    if let (node, end) = try? construct(at: i, depth: 1) {
                         nodes.append(node)
                         i = end
                         continue
@@ -247,6 +271,7 @@ public struct PromptSchedule: Equatable, Sendable {
 
         /// The construct opening at `start` (`[` or `(`) and the position after it, nil when none parses.
         mutating func construct(at start: Int, depth: Int) throws(Unreadable) -> (node: Node, end: Int)? {
+            guard isClosed[start] else { return nil }
             if let known = constructs[start] { return known }
             guard depth <= PromptSchedule.maximumDepth else {
                 throw Unreadable(description: "brackets nest more than \(PromptSchedule.maximumDepth) deep")
