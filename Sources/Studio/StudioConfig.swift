@@ -22,13 +22,15 @@ public struct StudioConfig: Sendable, Equatable {
     public var loraDirectory: String?
     /// Where textual-inversion embeddings are found by file name (`embeddings_dir`).
     public var embeddingsDirectory: String?
+    /// The A1111 styles.csv `--style` names its styles in (`styles_file`).
+    public var stylesFile: String?
     /// VAE tiling for the studio's generations (`vae_tiling`: "auto", "on" or "off").
     public var vaeTiling: VAETiling?
     /// What was ignored, one line each without the file's name: unknown keys, wrong types.
     public var warnings: [String] = []
 
     /// The keys stipple reads, in the order the warnings list them.
-    public static let knownKeys = ["embeddings_dir", "lora_dir", "model", "output_dir", "theme", "vae_tiling", "weight_type"]
+    public static let knownKeys = ["embeddings_dir", "lora_dir", "model", "output_dir", "styles_file", "theme", "vae_tiling", "weight_type"]
 
     /// The file is not valid TOML (or not UTF-8 text): where and why, one line.
     public struct SyntaxError: Error, CustomStringConvertible, Equatable {
@@ -87,6 +89,7 @@ public struct StudioConfig: Sendable, Equatable {
             case "output_dir": outputDirectory = string
             case "lora_dir": loraDirectory = string
             case "embeddings_dir": embeddingsDirectory = string
+            case "styles_file": stylesFile = string
             case "weight_type":
                 guard let type = WeightType(rawValue: string) else {
                     warnings.append("weight_type must be f32, f16 or bf16, not \(Self.quoted(string)); ignored")

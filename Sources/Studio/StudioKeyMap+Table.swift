@@ -28,6 +28,11 @@ extension StudioKeyMap {
             state.toggleLoraList()
             return []
         },
+        KeyBinding([[.function(8)]], .anywhere, "prompt parse: which text applies at which step (open / close)") { state, _, _ in
+            state.showPromptParse.toggle()
+            if state.showPromptParse && state.focus != .prompt { state.focus = .prompt }
+            return []
+        },
         KeyBinding([[.pageUp], [.pageDown]], .anywhere, "timeline: previous / next step",
                    when: { !inList($0) }) { state, key, _ in
             state.scrub(by: key == .pageUp ? -1 : 1)

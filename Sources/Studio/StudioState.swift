@@ -56,6 +56,8 @@ public struct StudioState: Sendable {
     public var status = "Type a prompt, Enter to generate. ? or F1: keys."
     public var statusKind: StatusKind = .info
     public var showHelp = false
+    /// Whether the prompt's parse (F8: which text applies at which step) is shown below the prompt.
+    public var showPromptParse = false
     /// Lines of the help overlay scrolled past (where it does not fit the window).
     public var helpScroll = 0
 

@@ -81,6 +81,12 @@ public struct StudioView {
             let below = Rect(row: layout.negative.row, column: 0, rows: layout.parameters.row + layout.parameters.rows - layout.negative.row,
                              columns: layout.negative.columns)
             drawLoraList(list, in: below, on: screen)
+        } else if state.showPromptParse && state.focus == .prompt {
+            // The prompt stays editable above its parse, which follows each key.
+            drawEditor(state.prompt, title: "Prompt", in: layout.prompt, focused: state.focus == .prompt, on: screen)
+            let below = Rect(row: layout.negative.row, column: 0, rows: layout.parameters.row + layout.parameters.rows - layout.negative.row,
+                             columns: layout.negative.columns)
+            drawPromptParse(state, in: below, on: screen)
         } else {
             drawEditor(state.prompt, title: "Prompt", in: layout.prompt, focused: state.focus == .prompt, on: screen)
             drawEditor(state.negative, title: "Negative prompt", in: layout.negative, focused: state.focus == .negative, on: screen)

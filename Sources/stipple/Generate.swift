@@ -60,11 +60,14 @@ struct Generate: ParsableCommand {
         }
         var request = try baseRequest()
         try applyOptions(to: &request)
+        let config: StudioConfig
         do {
-            options.applyFolders(to: &request, config: try StudioConfig.current())
+            config = try StudioConfig.current()
         } catch {
             throw CommandFailure(error.description)
         }
+        options.applyFolders(to: &request, config: config)
+        try options.applyStyles(to: &request, config: config)
 
         let weightType = try options.weightTypeOrConfigured()
         let model: StableDiffusionModel
@@ -328,6 +331,12 @@ struct GenerationOptions: ParsableArguments {
     @Option(name: .long, help: "Folder of textual-inversion embeddings, used by file name in the prompts (default: embeddings_dir in the config file).")
     var embeddingsDir: String?
 
+    @Option(name: .long, help: "Apply this style of the styles file (A1111's styles.csv: {prompt} in the style's text is replaced by the prompt, else the text is appended after a comma; the negative prompt likewise). Repeat for several, applied in order.")
+    var style: [String] = []
+
+    @Option(name: .long, help: "The styles file for --style, an A1111 styles.csv with columns name,prompt,negative_prompt (default: styles_file in the config file).")
+    var styles: String?
+
     @Option(name: .long, help: "Folder for NNNNN-SEED.png files (default: outputs/, or output_dir in the config file).")
     var outputDir: String?
 
@@ -416,6 +425,21 @@ struct GenerationOptions: ParsableArguments {
     func applyFolders(to request: inout GenerationRequest, config: StudioConfig) {
         request.loraFolder = loraDir ?? config.loraDirectory ?? request.loraFolder
         request.embeddingsFolder = embeddingsDir ?? config.embeddingsDirectory ?? request.embeddingsFolder
+    }
+
+    /// The --style styles (from --styles, else the config file's `styles_file`) applied to the
+    /// request's prompt and negative prompt, in order; nothing without --style.
+    func applyStyles(to request: inout GenerationRequest, config: StudioConfig) throws {
+        guard !style.isEmpty else { return }
+        guard let path = styles ?? config.stylesFile else {
+            throw CommandFailure("--style needs a styles file: give --styles FILE (an A1111 styles.csv) or styles_file in the config file")
+        }
+        do {
+            (request.prompt, request.negativePrompt) = try PromptStyles(path: path).apply(style, prompt: request.prompt,
+                                                                                             negative: request.negativePrompt)
+        } catch {
+            throw CommandFailure(error.description)
+        }
     }
 
     /// `model` with `--taesd`'s tiny decoder, when given.

@@ -61,6 +61,7 @@ struct StudioCommand: ParsableCommand {
         var initial = GenerationRequest(prompt: "")
         options.apply(to: &initial)
         options.applyFolders(to: &initial, config: config)
+        try options.applyStyles(to: &initial, config: config)
         if let tiling = config.vaeTiling { initial.vaeTiling = tiling }
         // A tiny decoder shows every step at full size for about a sixth of a VAE decode's time; a small
         // model's VAE decodes in milliseconds: real previews of every step either way.

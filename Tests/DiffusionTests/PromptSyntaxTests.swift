@@ -31,8 +31,8 @@ import Testing
         #expect(try PromptSyntax.parse("a (word:0.25)") == [Self.text("a ", 1), Self.text("word", 0.25)])
         #expect(try PromptSyntax.parse(#"a \(word\)"#) == [Self.text("a (word)", 1)])
         #expect(try PromptSyntax.parse(#"anime_\(character\)"#) == [Self.text("anime_(character)", 1)])
-        // "Specifying weight only works with () not with []": the number stays text. (A1111 reads
-        // `[word:1.5]` as prompt editing before emphasis; stipple has no prompt editing.)
+        // "Specifying weight only works with () not with []": the number stays text. (A1111, and the
+        // pipeline, read `[word:1.5]` as prompt editing first: PromptSchedule; this is the emphasis alone.)
         #expect(try PromptSyntax.parse("[word:1.5]") == [Self.text("word:1.5", 1 / 1.1)])
     }
 

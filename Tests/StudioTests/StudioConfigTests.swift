@@ -40,16 +40,16 @@ import Testing
             """)
         #expect(config.outputDirectory == "/kept" && config.model == nil && config.theme == nil)
         #expect(Set(config.warnings) == [
-            #"unknown key "ouput_dir" (known: embeddings_dir, lora_dir, model, output_dir, theme, vae_tiling, weight_type)"#,
+            #"unknown key "ouput_dir" (known: embeddings_dir, lora_dir, model, output_dir, styles_file, theme, vae_tiling, weight_type)"#,
             "model must be a string (in quotes), not an integer; ignored",
             "theme is empty; ignored",
-            #"unknown key "studio" (known: embeddings_dir, lora_dir, model, output_dir, theme, vae_tiling, weight_type)"#,
+            #"unknown key "studio" (known: embeddings_dir, lora_dir, model, output_dir, styles_file, theme, vae_tiling, weight_type)"#,
         ])
         let lines = config.warningLines(path: "/etc/stipple.toml")
-        #expect(lines.contains(#"stipple: warning: /etc/stipple.toml: unknown key "ouput_dir" (known: embeddings_dir, lora_dir, model, output_dir, theme, vae_tiling, weight_type)"#))
+        #expect(lines.contains(#"stipple: warning: /etc/stipple.toml: unknown key "ouput_dir" (known: embeddings_dir, lora_dir, model, output_dir, styles_file, theme, vae_tiling, weight_type)"#))
         // A key with control characters is shown escaped, never raw.
         let hostile = try StudioConfig(text: #""\u001b]0;x" = 1"#)
-        #expect(hostile.warningLines(path: "c.toml") == [#"stipple: warning: c.toml: unknown key "\e]0;x" (known: embeddings_dir, lora_dir, model, output_dir, theme, vae_tiling, weight_type)"#])
+        #expect(hostile.warningLines(path: "c.toml") == [#"stipple: warning: c.toml: unknown key "\e]0;x" (known: embeddings_dir, lora_dir, model, output_dir, styles_file, theme, vae_tiling, weight_type)"#])
     }
 
     @Test func vaeTilingIsAutoOnOrOff() throws {

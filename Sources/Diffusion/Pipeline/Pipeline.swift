@@ -104,14 +104,30 @@ public struct Pipeline: Sendable {
         if request.variationStrength != 0, request.variationSeed == nil {
             resolved.variationSeed = UInt64(UInt32.random(in: 0...UInt32.max))
         }
-        // A model that takes the scale as an input (LCM) is never run twice per step.
-        let guided = request.isGuided && !model.denoiser.embedsGuidance
+        // A model that takes the scale as an input (LCM) is never run twice per step. AND parts
+        // are combined against the unconditional output whatever the scale (A1111's way).
+        let composable = PromptScheduleConditioning.isComposable(request.prompt)
+        if composable && model.denoiser.embedsGuidance {
+            throw .invalid("AND in the prompt needs an unconditional pass, which an LCM-distilled UNet does not make; write one prompt")
+        }
+        let guided = (request.isGuided || composable) && !model.denoiser.embedsGuidance
         // Fail on sampler settings before any model work.
         _ = try checkedSampler(resolved)
 
         try control.check()
-        let (positive, negative) = try conditioning(resolved, guided: guided)
-        var context = negative.map { $0.batched(with: positive) } ?? positive
+        // Prompt editing, alternation and AND change the conditioning per step; other prompts
+        // take the plain path below, unchanged.
+        var scheduled: PromptScheduleConditioning?
+        var context: Conditioning
+        if try PromptScheduleConditioning.isNeeded(prompt: request.prompt, negative: guided ? request.negativePrompt : nil,
+                                                   steps: request.steps) {
+            let schedules = try scheduledConditioning(resolved, guided: guided)
+            scheduled = schedules
+            context = schedules.context(atStep: 0)
+        } else {
+            let (positive, negative) = try conditioning(resolved, guided: guided)
+            context = negative.map { $0.batched(with: positive) } ?? positive
+        }
         if model.denoiser.embedsGuidance { context.guidance = Float(request.cfgScale) }
         let decoder = latentDecoder(for: resolved)
 
@@ -123,8 +139,8 @@ public struct Pipeline: Sendable {
             single.seed = seed &+ UInt64(index)
             single.variationSeed = resolved.variationSeed.map { $0 &+ UInt64(index) }
             single.batchCount = 1
-            let latents = try sample(single, index: index, context: context, guided: guided, decoder: decoder,
-                                     control: control, observer: observer)
+            let latents = try sample(single, index: index, context: context, guided: guided, scheduled: scheduled,
+                                     decoder: decoder, control: control, observer: observer)
             if unloadsDenoiserBeforeLastDecode && index == request.batchCount - 1 { model.denoiser.unload() }
             observer(.decoding(imageIndex: index))
             let image = try decode(latents, decoder: request.decoder == .taesd ? model.tinyDecoder ?? decoder : decoder, control: control)
@@ -200,8 +216,30 @@ public struct Pipeline: Sendable {
         return result
     }
 
-    /// The sampling loop for one image: its final latents (at the denoiser's scale).
+    /// The per-step conditioning of a request whose prompt has editing, alternation or AND (or
+    /// whose negative prompt has a schedule): each distinct text encoded once.
+    func scheduledConditioning(_ request: GenerationRequest, guided: Bool) throws(GenerationError) -> PromptScheduleConditioning {
+        let (width, height) = request.size(for: model)
+        let embeddings = request.embeddingsFolder.map { EmbeddingLibrary(folder: $0) }
+        let result = try PromptScheduleConditioning(prompt: request.prompt, negative: guided ? request.negativePrompt : nil,
+                                                    steps: request.steps) { (text, isNegative) throws(GenerationError) in
+            // A negative text is encoded as the negative prompt (SDXL's empty one is zeros).
+            let pair = try model.conditioner.encode(ConditioningRequest(
+                prompt: text, negativePrompt: isNegative ? text : nil, clipSkip: request.clipSkip, width: width, height: height,
+                sizeConditioning: request.sizeConditioning, embeddings: embeddings))
+            return isNegative ? pair.negative ?? pair.positive : pair.positive
+        }
+        guard result.isFinite else {
+            throw .failed("the model produced NaN encoding the prompt (the text encoder's output: its weights are not finite)")
+        }
+        return result
+    }
+
+    /// The sampling loop for one image: its final latents (at the denoiser's scale). With
+    /// `scheduled`, each step's conditioning comes from it (A1111's step count: calls since the
+    /// image's first step) instead of `context`.
     func sample(_ request: GenerationRequest, index: Int, context: Conditioning, guided: Bool,
+                scheduled: PromptScheduleConditioning? = nil,
                 decoder chosen: (any LatentDecoder)? = nil, control: GenerationControl,
                 observer: (GenerationEvent) -> Void) throws(GenerationError) -> Tensor {
         let decoder = chosen ?? model.decoder
@@ -245,7 +283,12 @@ public struct Pipeline: Sendable {
             let t = timesteps[i]
             let input = sampler.scaleModelInput(latents, stepIndex: i)
             var output: Tensor
-            if guided {
+            if let scheduled {
+                var stepContext = scheduled.context(atStep: i - first)
+                stepContext.guidance = context.guidance
+                output = try guidedOutput(input, t: t, context: stepContext, weights: scheduled.weights,
+                                          guidance: guided ? guidance : nil, check: check)
+            } else if guided {
                 let both = try catching {
                     try model.denoiser(concatBatch(input, input), timesteps: [t, t], conditioning: context, check: check)
                 }
@@ -301,6 +344,31 @@ public struct Pipeline: Sendable {
                                         previewLatent: request.previewLatent, otherPreview: otherPreview)))
         }
         return latents
+    }
+
+    /// The denoiser's output for `input` under a batch [unconditional, part 1, ..., part k] when
+    /// `guidance` is given (unconditional + sum of (part - unconditional) x weight x guidance,
+    /// A1111's `combine_denoised`), else under the one conditional sample.
+    func guidedOutput(_ input: Tensor, t: Float, context: Conditioning, weights: [Float], guidance: Float?,
+                      check: () throws(GenerationError) -> Void) throws(GenerationError) -> Tensor {
+        guard let guidance else {
+            return try catching { try model.denoiser(input, timesteps: [t], conditioning: context, check: check) }
+        }
+        let count = weights.count + 1
+        var batch = input
+        for _ in 1..<count { batch = concatBatch(batch, input) }
+        let all = try catching {
+            try model.denoiser(batch, timesteps: [Float](repeating: t, count: count), conditioning: context, check: check)
+        }
+        let samples = splitBatch(all, parts: count)
+        var output = samples[0]
+        let uncond = samples[0].storage
+        for (part, weight) in zip(samples.dropFirst(), weights) {
+            let scale = weight * guidance
+            let cond = part.storage
+            for j in 0..<output.count { output.storage[j] += (cond[j] - uncond[j]) * scale }
+        }
+        return output
     }
 
     /// Pixels of latents at the denoiser's scale (the decoder undoes its latent scaling); `chosen`
