@@ -9,12 +9,17 @@ struct Info: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Print the generation parameters stored in a PNG.",
         discussion: """
-            Reads the `parameters` text that stipple, AUTOMATIC1111, Forge and stable-diffusion.cpp \
-            write, and shows ComfyUI's `prompt` / `workflow` JSON as it is. --json prints one JSON \
-            object: prompt, negative_prompt, parameters (the Key: value fields in order) and the \
-            raw text chunks. Only the PNG's chunks are read, never its pixels. Control characters \
-            in the texts are shown as escapes (\\e, \\x07, \\u{9b}); line breaks and tabs in \
-            prompts and ComfyUI JSON stay as they are.
+            Reads the metadata other generators write: the `parameters` text of stipple, \
+            AUTOMATIC1111, Forge, SD.Next, stable-diffusion.cpp, Fooocus (both its schemes) and \
+            SwarmUI; ComfyUI's `prompt` graph (one generation per sampler node, the one that made \
+            the image first); InvokeAI's `invokeai_metadata`, `sd-metadata` and `Dream`; \
+            NovelAI's `Comment`. Fields are shown under A1111's names as `generate --from` \
+            reruns them (sampler names converted), with a note for each thing stipple cannot \
+            use. --json prints one JSON object: source, prompt, negative_prompt, parameters \
+            (the Key: value fields in order) and notes of the first generation, every \
+            generation, and the raw text chunks. Only the PNG's chunks are read, never its \
+            pixels. Control characters in the texts are shown as escapes (\\e, \\x07, \\u{9b}); \
+            line breaks and tabs in prompts stay as they are.
             """
     )
 
@@ -26,28 +31,55 @@ struct Info: ParsableCommand {
 
     func run() throws {
         let file = try readPNGTexts(image)
-        let parameters = file.parameters
-        let comfy = file.texts.filter { ["prompt", "workflow"].contains($0.key) }
+        let metadata = file.metadata
         if json {
             var object: [String: Any] = ["file": image, "width": file.width, "height": file.height]
-            if let parameters {
-                object["prompt"] = parameters.prompt
-                object["negative_prompt"] = parameters.negativePrompt
-                object["parameters"] = parameters.fields.map { ["key": $0.key, "value": $0.value] }
+            if let metadata {
+                object["source"] = metadata.source.displayName
+                object["notes"] = metadata.notes
+                let generations = metadata.generations.map { generation in
+                    var entry: [String: Any] = [
+                        "prompt": generation.infotext.prompt,
+                        "negative_prompt": generation.infotext.negativePrompt,
+                        "parameters": generation.infotext.fields.map { ["key": $0.key, "value": $0.value] },
+                        "notes": generation.notes,
+                    ]
+                    if let label = generation.label { entry["label"] = label }
+                    return entry
+                }
+                object["generations"] = generations
+                if let first = generations.first {
+                    for key in ["prompt", "negative_prompt", "parameters"] { object[key] = first[key] }
+                }
             }
             object["texts"] = Dictionary(file.texts.map { ($0.key, $0.value) }, uniquingKeysWith: { first, _ in first })
             let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
             try StandardOutput.write(Array(Self.escapingC1(String(decoding: data, as: UTF8.self)).utf8) + [10])
             return
         }
-        guard parameters != nil || !comfy.isEmpty else {
-            throw CommandFailure("\(image): no generation parameters in this PNG (no `parameters`, `prompt` or `workflow` text)")
+        guard let metadata else {
+            throw CommandFailure("\(image): no generation parameters in this PNG (no metadata from stipple, A1111, ComfyUI, Fooocus, InvokeAI, "
+                                 + "NovelAI, SwarmUI or stable-diffusion.cpp)")
         }
-        // Texts from the file never reach the terminal raw (TerminalText): prompts and ComfyUI's
-        // JSON keep their line breaks and tabs, as A1111's PNG Info shows them; a field is one line.
+        try StandardOutput.write(Array(Self.text(metadata).utf8))
+    }
+
+    /// The metadata as `info` prints it: `Source:` (left out for A1111's and stipple's own
+    /// infotext), image notes, then each generation (numbered when there are several): prompt,
+    /// negative prompt, the fields aligned, its notes. Texts from the file never reach the
+    /// terminal raw (TerminalText): prompts keep their line breaks and tabs, as A1111's PNG Info
+    /// shows them; a field or a note is one line.
+    static func text(_ metadata: ImageMetadata) -> String {
         let multiLine = { (text: String) in TerminalText.visible(text, keepingLineBreaks: true) }
         var out = ""
-        if let parameters {
+        if ![.a1111, .stipple].contains(metadata.source) { out += "Source: \(metadata.source.displayName)\n" }
+        for note in metadata.notes { out += "Note: \(TerminalText.visible(note))\n" }
+        for (index, generation) in metadata.generations.enumerated() {
+            if metadata.generations.count > 1 {
+                let label = generation.label.map { " (\(TerminalText.visible($0)))" } ?? ""
+                out += "\(index > 0 ? "\n" : "")Generation \(index + 1) of \(metadata.generations.count)\(label):\n"
+            }
+            let parameters = generation.infotext
             out += "Prompt: \(multiLine(parameters.prompt))\n"
             if !parameters.negativePrompt.isEmpty { out += "Negative prompt: \(multiLine(parameters.negativePrompt))\n" }
             let keys = parameters.fields.map { TerminalText.visible($0.key) }
@@ -55,11 +87,9 @@ struct Info: ParsableCommand {
             for (key, field) in zip(keys, parameters.fields) {
                 out += key + ":" + String(repeating: " ", count: width - key.count + 1) + TerminalText.visible(field.value) + "\n"
             }
+            for note in generation.notes { out += "Note: \(TerminalText.visible(note))\n" }
         }
-        for text in comfy {
-            out += "ComfyUI \(text.key):\n\(multiLine(text.value))\n"
-        }
-        try StandardOutput.write(Array(out.utf8))
+        return out
     }
 
     /// JSON with the controls JSON leaves raw (DEL, C1 such as CSI U+009B, bidi overrides, line

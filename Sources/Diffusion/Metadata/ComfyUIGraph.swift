@@ -74,13 +74,40 @@ struct ComfyUIGraph {
                     + (found.isEmpty ? "" : "; its nodes: \(found)"),
             ])
         }
-        let generations = samplers.map { generation(for: $0, labelled: samplers.count > 1) }
+        let generations = samplers.map { sampler in
+            var generation = generation(for: sampler, labelled: samplers.count > 1)
+            for later in samplers where later.id != sampler.id && upstreamSampler(of: later)?.id == sampler.id {
+                generation.notes.append("\(later.label) continues this sampler's output (a refiner or second pass), which stipple does not run")
+            }
+            return generation
+        }
         return ImageMetadata(source: .comfyUI, generations: generations, notes: graphNotes)
     }
 
-    /// Sampler nodes, those upstream of an output node (SaveImage, PreviewImage, ...) first in
-    /// breadth-first order from it, then the others by id.
+    /// Sampler nodes: those upstream of an output node (SaveImage, PreviewImage, ...) first, in
+    /// breadth-first order from it, then the others by id. Among those reaching an output, a
+    /// sampler that starts the image (from an empty latent) comes before one that continues its
+    /// latent (a refiner or hires pass): the first is the generation stipple can rerun.
     func samplerOrder() -> [Node] {
+        let reached = samplersReachingOutputs()
+        let starts = reached.filter { upstreamSampler(of: $0) == nil }
+        let rest = order.compactMap { nodes[$0] }.filter { Self.samplerClasses.contains($0.classType) && !starts.map(\.id).contains($0.id) }
+        return starts + reached.filter { !starts.map(\.id).contains($0.id) } + rest.filter { !reached.map(\.id).contains($0.id) }
+    }
+
+    /// The sampler whose output `sampler`'s latent input continues, if any.
+    func upstreamSampler(of sampler: Node) -> Node? {
+        var current = linked(sampler.inputs["latent_image"])
+        var seen: Set<String> = [sampler.id]
+        while let node = current, seen.insert(node.id).inserted, seen.count <= Self.maximumHops {
+            if Self.samplerClasses.contains(node.classType) { return node }
+            if node.classType.hasPrefix("Empty") || node.classType.hasPrefix("VAEEncode") { return nil }
+            current = linked(["samples", "latent", "latent_image", "samples1", "samples_to"].lazy.compactMap { node.inputs[$0] }.first { Self.isLink($0) })
+        }
+        return nil
+    }
+
+    func samplersReachingOutputs() -> [Node] {
         let outputs = order.compactMap { nodes[$0] }.filter { node in
             let type = node.classType.lowercased()
             return type.contains("saveimage") || type.contains("previewimage") || type.contains("image save") || type == "saveimagewebsocket"
@@ -99,8 +126,7 @@ struct ComfyUIGraph {
                 queue.append(next.id)
             }
         }
-        let rest = order.compactMap { nodes[$0] }.filter { Self.samplerClasses.contains($0.classType) && !found.map(\.id).contains($0.id) }
-        return found + rest
+        return found
     }
 
     // MARK: One sampler
@@ -328,10 +354,7 @@ struct ComfyUIGraph {
             }
             current = linked(node.inputs["model"])
         }
-        if !loras.isEmpty {
-            fields.loras += loras
-            fields.note("the graph's LoRA loaders were added to the prompt as <lora:NAME:TE:UNET> tags")
-        }
+        fields.loras += loras
     }
 
     /// The latent the sampler starts from: an empty latent's size and batch, another sampler's

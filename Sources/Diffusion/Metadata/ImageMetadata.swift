@@ -244,7 +244,9 @@ struct GenerationFields {
     /// The infotext, fields in A1111's order; LoRAs appended to the prompt as tags.
     func generation(label: String? = nil) -> RecordedGeneration {
         var prompt = self.prompt
+        var notes = self.notes
         if !loras.isEmpty {
+            notes.append("\(tool)'s LoRAs were added to the prompt as <lora:NAME:WEIGHT> tags (<lora:NAME:TE:UNET> where the weights differ)")
             let tags = loras.map { lora in
                 let te = Infotext.number(lora.textEncoder), unet = Infotext.number(lora.unet)
                 return te == unet ? "<lora:\(lora.name):\(unet)>" : "<lora:\(lora.name):\(te):\(unet)>"

@@ -46,7 +46,7 @@ enum FooocusMetadata {
         fields.version = object["version"] as? String
         commonNotes(refiner: object["refiner_model"] as? String, performance: object["performance"] as? String,
                     sharpness: MetadataJSON.number(object["sharpness"]), adaptiveCFG: MetadataJSON.number(object["adaptive_cfg"]),
-                    freeU: object["freeu"] != nil, vae: object["vae"] as? String, into: &fields)
+                    admGuidance: object["adm_guidance"] != nil, freeU: object["freeu"] != nil, vae: object["vae"] as? String, into: &fields)
         // Fooocus draws its noise with torch's CPU generator (ldm_patched's prepare_noise).
         fields.rng = "CPU"
         return ImageMetadata(source: .fooocus, generations: [fields.generation()])
@@ -58,7 +58,8 @@ enum FooocusMetadata {
         var infotext = infotext
         var fields = GenerationFields(tool: "Fooocus")
         commonNotes(refiner: infotext["Refiner"], performance: infotext["Performance"], sharpness: infotext["Sharpness"].flatMap { Double($0) },
-                    adaptiveCFG: infotext["Adaptive CFG"].flatMap { Double($0) }, freeU: infotext["FreeU"] != nil, vae: infotext["VAE"],
+                    adaptiveCFG: infotext["Adaptive CFG"].flatMap { Double($0) }, admGuidance: infotext["ADM Guidance"] != nil,
+                    freeU: infotext["FreeU"] != nil, vae: infotext["VAE"],
                     into: &fields)
         if let weights = infotext["Lora weights"] {
             // "name: 0.5, other: 1.0"
@@ -68,7 +69,8 @@ enum FooocusMetadata {
                 fields.loras.append((parts[0], weight, weight))
             }
         }
-        let tags = fields.generation().infotext.prompt
+        let converted = fields.generation()
+        let tags = converted.infotext.prompt
         if !tags.isEmpty { infotext.prompt += (infotext.prompt.isEmpty ? "" : " ") + tags }
         if let hashes = infotext["Lora hashes"] {
             // Fooocus writes full SHA-256s; A1111's (and stipple's) Lora hashes are 12 digits.
@@ -80,10 +82,10 @@ enum FooocusMetadata {
         }
         if let hash = infotext["Model hash"], let short = GenerationFields.shortHash(hash) { infotext["Model hash"] = short }
         if infotext["RNG"] == nil { infotext["RNG"] = "CPU" }
-        return ImageMetadata(source: .fooocus, generations: [RecordedGeneration(infotext: infotext, notes: fields.notes)])
+        return ImageMetadata(source: .fooocus, generations: [RecordedGeneration(infotext: infotext, notes: converted.notes)])
     }
 
-    static func commonNotes(refiner: String?, performance: String?, sharpness: Double?, adaptiveCFG: Double?, freeU: Bool, vae: String?,
+    static func commonNotes(refiner: String?, performance: String?, sharpness: Double?, adaptiveCFG: Double?, admGuidance: Bool, freeU: Bool, vae: String?,
                             into fields: inout GenerationFields) {
         if let refiner, !["", "None"].contains(refiner) {
             fields.note("Fooocus switched to the refiner model '\(refiner)' part way; stipple runs the base model for all steps")
@@ -97,7 +99,7 @@ enum FooocusMetadata {
         if let adaptiveCFG, adaptiveCFG != 0 {
             fields.note("Fooocus adaptive CFG \(Infotext.number(adaptiveCFG)) (CFG mimicking from TSNR) has no stipple equivalent; plain CFG is used")
         }
-        fields.note("Fooocus's ADM scaling of SDXL's size conditioning has no stipple equivalent")
+        if admGuidance { fields.note("Fooocus's ADM guidance (its scaling of SDXL's size conditioning) has no stipple equivalent") }
         if freeU { fields.note("FreeU is not supported and is ignored") }
         if let vae, !["", "None", "Default (model)"].contains(vae) { fields.note("Fooocus used the separate VAE '\(vae)'; stipple uses the model's") }
     }
@@ -138,7 +140,6 @@ enum InvokeAIMetadata {
                 guard let name = (model?["name"] ?? model?["model_name"]) as? String, let weight = MetadataJSON.number(entry["weight"]) else { continue }
                 fields.loras.append((name, weight, weight))
             }
-            if !fields.loras.isEmpty { fields.note("InvokeAI's LoRAs were added to the prompt as <lora:NAME:WEIGHT> tags") }
         }
         switch (object["rand_device"] as? String)?.lowercased() {
         case "cuda"?: fields.rng = "GPU"
@@ -357,7 +358,6 @@ enum SwarmUIMetadata {
                 let weight = index < weights.count ? MetadataJSON.number(weights[index]) ?? 1 : 1
                 fields.loras.append((GenerationFields.modelName(name), weight, weight))
             }
-            if !fields.loras.isEmpty { fields.note("SwarmUI's LoRAs were added to the prompt as <lora:NAME:WEIGHT> tags") }
         }
         if let creativity = MetadataJSON.number(object["initimagecreativity"]) {
             fields.denoisingStrength = Infotext.number(creativity)
@@ -403,10 +403,9 @@ enum StableDiffusionCppMetadata {
             case "Model":
                 converted[key] = GenerationFields.modelName(value)
             case "RNG":
-                // sd.cpp's names: std_default, cuda, cpu. Its cuda generator imitates torch's CUDA
-                // one and its cpu one torch's CPU one; neither was checked against stipple's.
+                // sd.cpp's names: std_default, cuda, cpu. Kept as they are: none was checked against
+                // stipple's generators, so `GenerationRequest.warnings` says the image will differ.
                 converted[key] = value
-                if value != "cpu" { fields.note("stable-diffusion.cpp's '\(value)' RNG was not checked against stipple's noise; the image may differ") }
             case "Guidance", "Eta", "Version":
                 converted[key] = value
             case "TE", "Unet", "VAE", "Uncond Unet":
