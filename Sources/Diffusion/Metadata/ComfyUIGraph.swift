@@ -354,6 +354,9 @@ struct ComfyUIGraph {
             }
             current = linked(node.inputs["model"])
         }
+        if current != nil, seen.count > Self.maximumHops {
+            fields.note("the model passes through more than \(Self.maximumHops) nodes; the rest were not read")
+        }
         fields.loras += loras
     }
 
