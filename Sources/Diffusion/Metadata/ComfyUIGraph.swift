@@ -139,19 +139,11 @@ struct ComfyUIGraph {
         let inputs = sampler.inputs
         switch sampler.classType {
         case "KSampler":
-            fields.seed = fields.integer(value(inputs["seed"], in: sampler, key: "seed"), "seed")
-            fields.steps = fields.integer(value(inputs["steps"], in: sampler, key: "steps"), "steps")
-            fields.cfgScale = fields.number(value(inputs["cfg"], in: sampler, key: "cfg"), "cfg")
-            fields.apply(ForeignSamplerNames.comfyUI(sampler: text(inputs["sampler_name"], in: sampler, key: "sampler_name"),
-                                                      scheduler: text(inputs["scheduler"], in: sampler, key: "scheduler"), tool: "ComfyUI"))
+            kSampler(sampler, seedKey: "seed", into: &fields)
             denoise(value(inputs["denoise"], in: sampler, key: "denoise"), into: &fields)
             (positive, negative, model) = (inputs["positive"], inputs["negative"], inputs["model"])
         case "KSamplerAdvanced":
-            fields.seed = fields.integer(value(inputs["noise_seed"], in: sampler, key: "noise_seed"), "noise_seed")
-            fields.steps = fields.integer(value(inputs["steps"], in: sampler, key: "steps"), "steps")
-            fields.cfgScale = fields.number(value(inputs["cfg"], in: sampler, key: "cfg"), "cfg")
-            fields.apply(ForeignSamplerNames.comfyUI(sampler: text(inputs["sampler_name"], in: sampler, key: "sampler_name"),
-                                                      scheduler: text(inputs["scheduler"], in: sampler, key: "scheduler"), tool: "ComfyUI"))
+            kSampler(sampler, seedKey: "noise_seed", into: &fields)
             let start = MetadataJSON.integer(value(inputs["start_at_step"], in: sampler, key: "start_at_step")) ?? 0
             let end = MetadataJSON.integer(value(inputs["end_at_step"], in: sampler, key: "end_at_step")) ?? 10000
             let steps = fields.steps.flatMap { Int($0) } ?? 0
@@ -203,6 +195,16 @@ struct ComfyUIGraph {
         modelChain(model, into: &fields)
         latent(inputs["latent_image"], of: sampler, into: &fields, seen: [sampler.id])
         return fields.generation(label: labelled ? sampler.label : nil)
+    }
+
+    /// KSampler's and KSamplerAdvanced's own widgets: seed, steps, cfg, sampler and scheduler.
+    func kSampler(_ sampler: Node, seedKey: String, into fields: inout GenerationFields) {
+        let inputs = sampler.inputs
+        fields.seed = fields.integer(value(inputs[seedKey], in: sampler, key: seedKey), seedKey)
+        fields.steps = fields.integer(value(inputs["steps"], in: sampler, key: "steps"), "steps")
+        fields.cfgScale = fields.number(value(inputs["cfg"], in: sampler, key: "cfg"), "cfg")
+        fields.apply(ForeignSamplerNames.comfyUI(sampler: text(inputs["sampler_name"], in: sampler, key: "sampler_name"),
+                                                  scheduler: text(inputs["scheduler"], in: sampler, key: "scheduler"), tool: "ComfyUI"))
     }
 
     /// An input's value: itself, or through links to nodes that pass a value on (primitive

@@ -215,6 +215,19 @@ struct GenerationFields {
         return nil
     }
 
+    /// The fields most formats keep flat in one JSON object, under the tool's own key names
+    /// (nil: read elsewhere).
+    mutating func read(_ object: [String: Any], prompt: String?, negative: String?, steps: String, cfg: String, seed: String,
+                       width: String = "width", height: String = "height") {
+        if let prompt { self.prompt = string(object[prompt], prompt) ?? "" }
+        if let negative { negativePrompt = string(object[negative], negative) ?? "" }
+        self.steps = integer(object[steps], steps)
+        cfgScale = number(object[cfg], cfg)
+        self.seed = integer(object[seed], seed)
+        self.width = integer(object[width], width)
+        self.height = integer(object[height], height)
+    }
+
     /// The sampler and schedule from a name mapping, its note kept.
     mutating func apply(_ mapping: SamplerMapping) {
         if let sampler = mapping.sampler { self.sampler = sampler }

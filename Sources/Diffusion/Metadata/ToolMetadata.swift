@@ -113,14 +113,8 @@ enum InvokeAIMetadata {
     static func readCurrent(_ text: String) throws(MetadataError) -> ImageMetadata {
         let object = try MetadataJSON.object(text, what: "the image's invokeai_metadata")
         var fields = GenerationFields(tool: "InvokeAI")
-        fields.prompt = fields.string(object["positive_prompt"], "positive_prompt") ?? ""
-        fields.negativePrompt = fields.string(object["negative_prompt"], "negative_prompt") ?? ""
-        fields.steps = fields.integer(object["steps"], "steps")
+        fields.read(object, prompt: "positive_prompt", negative: "negative_prompt", steps: "steps", cfg: "cfg_scale", seed: "seed")
         if let scheduler = object["scheduler"] as? String { fields.apply(ForeignSamplerNames.invokeAI(scheduler)) }
-        fields.cfgScale = fields.number(object["cfg_scale"], "cfg_scale")
-        fields.seed = fields.integer(object["seed"], "seed")
-        fields.width = fields.integer(object["width"], "width")
-        fields.height = fields.integer(object["height"], "height")
         if let model = object["model"] as? [String: Any] {
             if let name = (model["name"] ?? model["model_name"]) as? String { fields.model = name }
             if let hash = model["hash"] as? String {
@@ -185,11 +179,7 @@ enum InvokeAIMetadata {
             prompt = image["prompt"] as? String
         }
         (fields.prompt, fields.negativePrompt) = splitPrompt(prompt ?? "")
-        fields.steps = fields.integer(image["steps"], "steps")
-        fields.cfgScale = fields.number(image["cfg_scale"], "cfg_scale")
-        fields.seed = fields.integer(image["seed"], "seed")
-        fields.width = fields.integer(image["width"], "width")
-        fields.height = fields.integer(image["height"], "height")
+        fields.read(image, prompt: nil, negative: nil, steps: "steps", cfg: "cfg_scale", seed: "seed")
         if let sampler = image["sampler"] as? String { fields.apply(ForeignSamplerNames.invokeAILegacy(sampler)) }
         if let strength = MetadataJSON.number(image["strength"]), image["init_image_path"] != nil || image["init_img"] != nil {
             fields.denoisingStrength = Infotext.number(strength)
@@ -292,13 +282,8 @@ enum NovelAIMetadata {
         if prompt.isEmpty, let v4 = object["v4_prompt"] as? [String: Any], let caption = v4["caption"] as? [String: Any] {
             prompt = caption["base_caption"] as? String ?? ""
         }
+        fields.read(object, prompt: nil, negative: "uc", steps: "steps", cfg: "scale", seed: "seed")
         fields.prompt = prompt
-        fields.negativePrompt = fields.string(object["uc"], "uc") ?? ""
-        fields.steps = fields.integer(object["steps"], "steps")
-        fields.cfgScale = fields.number(object["scale"], "scale")
-        fields.seed = fields.integer(object["seed"], "seed")
-        fields.width = fields.integer(object["width"], "width")
-        fields.height = fields.integer(object["height"], "height")
         fields.apply(ForeignSamplerNames.novelAI(sampler: object["sampler"] as? String, schedule: object["noise_schedule"] as? String))
         if let strength = MetadataJSON.number(object["strength"]), object["request_type"] as? String == "Img2ImgRequest" || object["noise"] != nil {
             fields.denoisingStrength = Infotext.number(strength)
@@ -335,13 +320,7 @@ enum SwarmUIMetadata {
         guard let object = parameters as? [String: Any] else {
             return ImageMetadata(source: .swarmUI, generations: [], notes: ["SwarmUI's sui_image_params is not an object; nothing to read"])
         }
-        fields.prompt = fields.string(object["prompt"], "prompt") ?? ""
-        fields.negativePrompt = fields.string(object["negativeprompt"], "negativeprompt") ?? ""
-        fields.steps = fields.integer(object["steps"], "steps")
-        fields.cfgScale = fields.number(object["cfgscale"], "cfgscale")
-        fields.seed = fields.integer(object["seed"], "seed")
-        fields.width = fields.integer(object["width"], "width")
-        fields.height = fields.integer(object["height"], "height")
+        fields.read(object, prompt: "prompt", negative: "negativeprompt", steps: "steps", cfg: "cfgscale", seed: "seed")
         fields.apply(ForeignSamplerNames.comfyUI(sampler: object["sampler"] as? String, scheduler: object["scheduler"] as? String, tool: "SwarmUI"))
         if let model = object["model"] as? String { fields.model = GenerationFields.modelName(model) }
         if let list = models as? [Any] {
