@@ -270,6 +270,20 @@ import Testing
         #expect(generation.notes.contains("the model passes through more than 256 nodes; the rest were not read"))
     }
 
+    /// Thousands of sampler nodes, each continuing the last: listed up to the bound, quickly.
+    @Test func manySamplersAreBounded() throws {
+        var nodes = [#""0": {"class_type": "EmptyLatentImage", "inputs": {"width": 64, "height": 64}}"#]
+        for i in 1...5000 {
+            nodes.append(#""\#(i)": {"class_type": "KSampler", "inputs": {"steps": 2, "latent_image": ["\#(i - 1)", 0]}}"#)
+        }
+        let started = Date()
+        let metadata = try #require(try Self.comfy("{" + nodes.joined(separator: ",") + "}"))
+        #expect(metadata.generations.count == ComfyUIGraph.maximumGenerations)
+        #expect(metadata.notes.contains { $0.contains("sampler nodes; the first 32 are listed") })
+        #expect(metadata.generations.first?.label == "KSampler node 1" && metadata.generations.first?.infotext["Size"] == "64x64")
+        #expect(Date().timeIntervalSince(started) < 20)
+    }
+
     /// InvokeAI 2's bracketed negatives and its Dream switches with or without spaces.
     @Test func invokeAIPromptsAndSwitches() {
         #expect(InvokeAIMetadata.splitPrompt("a cat [dog] on a mat [blurry]") == ("a cat  on a mat", "(dog)(blurry)"))

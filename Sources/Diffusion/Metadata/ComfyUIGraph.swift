@@ -20,6 +20,8 @@ struct ComfyUIGraph {
     /// The most links one walk follows.
     static let maximumHops = 256
     static let samplerClasses: Set<String> = ["KSampler", "KSamplerAdvanced", "SamplerCustom", "SamplerCustomAdvanced"]
+    /// The most sampler nodes listed as generations (a real graph has one to a handful).
+    static let maximumGenerations = 32
 
     private(set) var nodes: [String: Node] = [:]
     /// Node ids in numeric order ("3" before "10"; ids like "12:5" from group nodes after).
@@ -28,7 +30,9 @@ struct ComfyUIGraph {
 
     init(json: [String: Any]) {
         var skipped = 0
-        for (id, value) in json {
+        // In id order, so which nodes a too-large graph keeps does not depend on hashing.
+        for id in json.keys.sorted() {
+            guard let value = json[id] else { continue }
             guard nodes.count < Self.maximumNodes else {
                 graphNotes.append("the graph has more than \(Self.maximumNodes) nodes; only \(Self.maximumNodes) were read")
                 break
@@ -74,14 +78,23 @@ struct ComfyUIGraph {
                     + (found.isEmpty ? "" : "; its nodes: \(found)"),
             ])
         }
-        let generations = samplers.map { sampler in
+        var notes = graphNotes
+        let listed = samplers.prefix(Self.maximumGenerations)
+        if samplers.count > listed.count {
+            notes.append("the graph has \(samplers.count) sampler nodes; the first \(listed.count) are listed")
+        }
+        var continuedBy: [String: [Node]] = [:]
+        for sampler in listed {
+            if let upstream = upstreamSampler(of: sampler) { continuedBy[upstream.id, default: []].append(sampler) }
+        }
+        let generations = listed.map { sampler in
             var generation = generation(for: sampler, labelled: samplers.count > 1)
-            for later in samplers where later.id != sampler.id && upstreamSampler(of: later)?.id == sampler.id {
+            for later in continuedBy[sampler.id] ?? [] {
                 generation.notes.append("\(later.label) continues this sampler's output (a refiner or second pass), which stipple does not run")
             }
             return generation
         }
-        return ImageMetadata(source: .comfyUI, generations: generations, notes: graphNotes)
+        return ImageMetadata(source: .comfyUI, generations: generations, notes: notes)
     }
 
     /// Sampler nodes: those upstream of an output node (SaveImage, PreviewImage, ...) first, in
@@ -90,9 +103,11 @@ struct ComfyUIGraph {
     /// latent (a refiner or hires pass): the first is the generation stipple can rerun.
     func samplerOrder() -> [Node] {
         let reached = samplersReachingOutputs()
+        let reachedIDs = Set(reached.map(\.id))
         let starts = reached.filter { upstreamSampler(of: $0) == nil }
-        let rest = order.compactMap { nodes[$0] }.filter { Self.samplerClasses.contains($0.classType) && !starts.map(\.id).contains($0.id) }
-        return starts + reached.filter { !starts.map(\.id).contains($0.id) } + rest.filter { !reached.map(\.id).contains($0.id) }
+        let startIDs = Set(starts.map(\.id))
+        let rest = order.compactMap { nodes[$0] }.filter { Self.samplerClasses.contains($0.classType) && !reachedIDs.contains($0.id) }
+        return starts + reached.filter { !startIDs.contains($0.id) } + rest
     }
 
     /// The sampler whose output `sampler`'s latent input continues, if any.
