@@ -245,4 +245,18 @@ import Testing
         let workflow = try CommandLineTests.run(["generate", "--from", Self.fixture("comfyui_workflow_only.png")] + tiny, in: folder)
         #expect(workflow.status == 1 && workflow.standardError.contains("its ComfyUI metadata holds no generation to rerun"), "\(workflow.standardError)")
     }
+
+    /// The gallery's `l` loads another tool's image as it loads ours, the notes in the status.
+    @Test func galleryLoadsAComfyUIImage() throws {
+        let folder = try CommandLineTests.folder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try FileManager.default.copyItem(atPath: Self.fixture("comfyui_custom_advanced.png"),
+                                         toPath: folder.appendingPathComponent("comfy.png").path)
+        var state = StudioState(modelName: "m", width: 64, height: 64, gallery: Gallery.load(folder: folder))
+        #expect(state.gallery.selectedEntry?.seed == "55555" && state.gallery.selectedEntry?.sampler == "DPM++ 2M SDE")
+        state.loadSelectedParameters()
+        #expect(state.prompt.text == "a lighthouse at dawn, volumetric light" && state.negative.text == "lowres")
+        #expect(state.panel.steps == 24 && state.panel.seed == 55555 && state.panel.sampler == .dpmpp2MSDE && state.panel.cfgScale == 5.5)
+        #expect(state.statusKind == .warning && state.status.contains("ComfyUI scheduler 'beta' has no stipple equivalent"), "\(state.status)")
+    }
 }
