@@ -136,12 +136,15 @@ def comfy_loras():
 
 
 def comfy_refiner():
-    """SDXL base + refiner with two KSamplerAdvanced, as ComfyUI's SDXL example workflow."""
+    """SDXL base + refiner with two KSamplerAdvanced and the SDXL text encoders, as ComfyUI's SDXL refiner example."""
     return {
         "4": node("CheckpointLoaderSimple", "Load Checkpoint - BASE", ckpt_name="sd_xl_base_1.0.safetensors"),
         "5": node("EmptyLatentImage", width=1024, height=1024, batch_size=1),
-        "6": node("CLIPTextEncode", text="evening sunset scenery blue sky nature, glass bottle with a galaxy in it", clip=["4", 1]),
-        "7": node("CLIPTextEncode", text="text, watermark", clip=["4", 1]),
+        "6": node("CLIPTextEncodeSDXL", width=4096, height=4096, crop_w=0, crop_h=0, target_width=1024, target_height=1024,
+                  text_g="evening sunset scenery blue sky nature, glass bottle with a galaxy in it",
+                  text_l="evening sunset scenery blue sky nature, glass bottle with a galaxy in it", clip=["4", 1]),
+        "7": node("CLIPTextEncodeSDXL", width=4096, height=4096, crop_w=0, crop_h=0, target_width=1024, target_height=1024,
+                  text_g="text, watermark", text_l="text, watermark", clip=["4", 1]),
         "10": node("KSamplerAdvanced", "KSampler (Advanced) - BASE", add_noise="enable", noise_seed=721897303308196, steps=25, cfg=8,
                    sampler_name="euler", scheduler="normal", start_at_step=0, end_at_step=20, return_with_leftover_noise="enable",
                    model=["4", 0], positive=["6", 0], negative=["7", 0], latent_image=["5", 0]),
@@ -149,8 +152,9 @@ def comfy_refiner():
                    sampler_name="euler", scheduler="normal", start_at_step=20, end_at_step=10000, return_with_leftover_noise="disable",
                    model=["12", 0], positive=["15", 0], negative=["16", 0], latent_image=["10", 0]),
         "12": node("CheckpointLoaderSimple", "Load Checkpoint - REFINER", ckpt_name="sd_xl_refiner_1.0.safetensors"),
-        "15": node("CLIPTextEncode", text="evening sunset scenery blue sky nature, glass bottle with a galaxy in it", clip=["12", 1]),
-        "16": node("CLIPTextEncode", text="text, watermark", clip=["12", 1]),
+        "15": node("CLIPTextEncodeSDXLRefiner", ascore=6, width=2048, height=2048,
+                   text="evening sunset scenery blue sky nature, glass bottle with a galaxy in it", clip=["12", 1]),
+        "16": node("CLIPTextEncodeSDXLRefiner", ascore=2.5, width=2048, height=2048, text="text, watermark", clip=["12", 1]),
         "17": node("VAEDecode", samples=["11", 0], vae=["12", 2]),
         "19": node("SaveImage", filename_prefix="ComfyUI", images=["17", 0]),
     }

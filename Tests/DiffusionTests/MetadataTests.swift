@@ -57,7 +57,7 @@ import Testing
         Expected(file: "comfyui_refiner.png", source: .comfyUI,
                  prompt: "evening sunset scenery blue sky nature, glass bottle with a galaxy in it", negative: "text, watermark",
                  fields: ["Steps": "25", "Sampler": "Euler", "CFG scale": "8", "Seed": "721897303308196", "Size": "1024x1024",
-                          "Model": "sd_xl_base_1.0"],
+                          "Model": "sd_xl_base_1.0", "Original size": "4096x4096", "Crop top left": nil],
                  notes: ["steps 0 to 20 of 25", "KSamplerAdvanced node 11 continues this sampler's output"], generations: 2),
         Expected(file: "comfyui_custom.png", source: .comfyUI,
                  prompt: "a cinematic shot of a baby racoon wearing an intricate italian priest robe", negative: "",

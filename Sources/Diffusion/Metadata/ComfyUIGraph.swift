@@ -209,7 +209,28 @@ struct ComfyUIGraph {
         }
         modelChain(model, into: &fields)
         latent(inputs["latent_image"], of: sampler, into: &fields, seen: [sampler.id])
+        if let encoder = text.encoder, encoder.classType == "CLIPTextEncodeSDXL" { sdxlSizeConditioning(encoder, into: &fields) }
+        if (fields.prompt + fields.negativePrompt).contains("embedding:") {
+            fields.note("the prompt names embeddings as ComfyUI's embedding:NAME; stipple (as A1111) finds an embedding by its bare file name")
+        }
         return fields.generation(label: labelled ? sampler.label : nil)
+    }
+
+    /// CLIPTextEncodeSDXL's size conditioning as stipple's SDXL fields (A1111 has none):
+    /// `Original size` (its width and height) and `Crop top left` (crop_h, crop_w) where they
+    /// are not the image's own; a target size other than the image's is noted.
+    func sdxlSizeConditioning(_ encoder: Node, into fields: inout GenerationFields) {
+        func number(_ key: String) -> Int? { MetadataJSON.integer(value(encoder.inputs[key], in: encoder, key: key)) }
+        let size = (fields.width.flatMap { Int($0) }, fields.height.flatMap { Int($0) })
+        if let width = number("width"), let height = number("height"), width > 0, height > 0, (width, height) != (size.0 ?? width, size.1 ?? height) {
+            fields.extra.append(("Original size", "\(width)x\(height)"))
+        }
+        if let top = number("crop_h"), let left = number("crop_w"), top != 0 || left != 0 {
+            fields.extra.append(("Crop top left", "\(top),\(left)"))
+        }
+        if let width = number("target_width"), let height = number("target_height"), let w = size.0, let h = size.1, (width, height) != (w, h) {
+            fields.note("the SDXL target size \(width)x\(height) is not the image's; stipple conditions on the image's size")
+        }
     }
 
     /// KSampler's and KSamplerAdvanced's own widgets: seed, steps, cfg, sampler and scheduler.
@@ -285,7 +306,7 @@ struct ComfyUIGraph {
     /// The text a conditioning input was encoded from, followed back through the nodes that
     /// pass conditioning on (ControlNet, area, timestep range, combine: noted); and the link of
     /// the CLIP the encoder used.
-    func conditioningText(_ input: Any?, role: String, into fields: inout GenerationFields) -> (text: String?, clip: Any?) {
+    func conditioningText(_ input: Any?, role: String, into fields: inout GenerationFields) -> (text: String?, clip: Any?, encoder: Node?) {
         var current = linked(input)
         var seen = Set<String>()
         var hops = 0
@@ -293,24 +314,24 @@ struct ComfyUIGraph {
             hops += 1
             guard seen.insert(node.id).inserted else {
                 fields.note("the \(role) conditioning links form a cycle at \(node.label); its text was not read")
-                return (nil, nil)
+                return (nil, nil, nil)
             }
             switch node.classType {
             case "CLIPTextEncode", "CLIPTextEncodeSDXLRefiner":
-                return (text(node.inputs["text"], in: node, key: "text"), node.inputs["clip"])
+                return (text(node.inputs["text"], in: node, key: "text"), node.inputs["clip"], node)
             case "CLIPTextEncodeSDXL":
                 let g = text(node.inputs["text_g"], in: node, key: "text_g"), l = text(node.inputs["text_l"], in: node, key: "text_l")
                 if let g, let l, g != l, !l.isEmpty {
                     fields.note("the SDXL \(role) prompt gives CLIP-L its own text (\(MetadataJSON.shown(l))); stipple encodes the CLIP-G text with both")
                 }
-                return (g ?? l, node.inputs["clip"])
+                return (g ?? l, node.inputs["clip"], node)
             case "CLIPTextEncodeFlux":
-                return (text(node.inputs["t5xxl"], in: node, key: "t5xxl") ?? text(node.inputs["clip_l"], in: node, key: "clip_l"), node.inputs["clip"])
+                return (text(node.inputs["t5xxl"], in: node, key: "t5xxl") ?? text(node.inputs["clip_l"], in: node, key: "clip_l"), node.inputs["clip"], node)
             case "ConditioningZeroOut":
-                return ("", nil)
+                return ("", nil, node)
             default:
                 if let value = node.inputs["text"], let string = self.value(value, in: node, key: "text") as? String {
-                    return (string, node.inputs["clip"])
+                    return (string, node.inputs["clip"], node)
                 }
                 let type = node.classType.lowercased()
                 if type.contains("controlnet") {
@@ -325,7 +346,7 @@ struct ComfyUIGraph {
                 current = linked(next)
             }
         }
-        return (nil, nil)
+        return (nil, nil, nil)
     }
 
     /// `CLIPSetLastLayer` on the way from the text encoder's CLIP to the loader: A1111's Clip skip.

@@ -178,6 +178,8 @@ struct GenerationFields {
     var loras: [(name: String, textEncoder: Double, unet: Double)] = []
     var loraHashes: [(name: String, hash: String)] = []
     var version: String?
+    /// Fields after A1111's own (stipple's SDXL `Original size`, `Crop top left`).
+    var extra: [(key: String, value: String)] = []
     var notes: [String] = []
 
     /// The tool's name in notes ("ComfyUI").
@@ -281,6 +283,7 @@ struct GenerationFields {
         add("Timestep spacing", timestepSpacing)
         add("RNG", rng)
         if !loraHashes.isEmpty { fields.append(("Lora hashes", loraHashes.map { "\($0.name): \($0.hash)" }.joined(separator: ", "))) }
+        fields += extra
         add("Version", version)
         return RecordedGeneration(label: label, infotext: Infotext(prompt: prompt, negativePrompt: negativePrompt, fields: fields),
                                   notes: notes)
