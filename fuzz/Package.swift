@@ -27,6 +27,9 @@ let package = Package(
         .executableTarget(name: "fuzz-infotext", dependencies: [
             "FuzzSupport", .product(name: "StippleDiffusion", package: "stipple"),
         ], path: "Sources/fuzz-infotext"),
+        .executableTarget(name: "fuzz-metadata", dependencies: [
+            "FuzzSupport", .product(name: "StippleDiffusion", package: "stipple"),
+        ], path: "Sources/fuzz-metadata"),
         .executableTarget(name: "fuzz-prompt-syntax", dependencies: [
             "FuzzSupport", .product(name: "StippleDiffusion", package: "stipple"),
         ], path: "Sources/fuzz-prompt-syntax"),

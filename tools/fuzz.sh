@@ -4,7 +4,7 @@
 #
 #   tools/fuzz.sh [SECONDS] [TARGET...]
 #
-# Targets (default: all): safetensors png image-texts infotext prompt-syntax tokenizer config
+# Targets (default: all): safetensors png image-texts infotext metadata prompt-syntax tokenizer config
 # terminal-replies keys. Per target it prints executions, exec/s, coverage (libFuzzer's cov:
 # and ft:) and crashes. Everything it writes is under fuzz/.work/<target>/ (gitignored):
 #   corpus/     the corpus, kept and grown from run to run (delete it to start over)
@@ -23,7 +23,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 package="$root/fuzz"
 work="$package/.work"
-all_targets=(safetensors png image-texts infotext prompt-syntax tokenizer config terminal-replies keys)
+all_targets=(safetensors png image-texts infotext metadata prompt-syntax tokenizer config terminal-replies keys)
 
 seconds=${1:-600}
 if ! [[ $seconds =~ ^[0-9]+$ ]]; then
@@ -42,7 +42,7 @@ done
 max_len() {
     case $1 in
         png | image-texts) echo 16384 ;;
-        infotext) echo 32768 ;;
+        infotext | metadata) echo 32768 ;;
         tokenizer) echo 2048 ;;
         *) echo 4096 ;;
     esac
@@ -81,6 +81,33 @@ seed() {
         png) cp "$fixtures/ImagingTests/Fixtures/png/"*.png "$dir/" ;;
         image-texts)  # every container fixture, the broken ones too, and the PNG text fixture
             cp "$fixtures/ImagingTests/Fixtures/metadata/"*.{jpg,webp,png,gif} "$fixtures/ImagingTests/Fixtures/png/text_chunks.png" "$dir/" ;;
+        metadata)
+            # Each text chunk of the metadata fixtures, its keyword's index (fuzz-metadata's list) first.
+            python3 - "$dir" "$fixtures/DiffusionTests/Fixtures/metadata" <<'EOF'
+import os, struct, sys, zlib
+out, folder = sys.argv[1:]
+keys = ["prompt", "parameters", "invokeai_metadata", "sd-metadata", "Dream", "Comment", "workflow"]
+for name in sorted(os.listdir(folder)):
+    if not name.endswith(".png"):
+        continue
+    data = open(os.path.join(folder, name), "rb").read()
+    offset = 8
+    while offset + 12 <= len(data):
+        length, kind = struct.unpack(">I4s", data[offset:offset + 8])
+        body = data[offset + 8:offset + 8 + length]
+        offset += 12 + length
+        if kind not in (b"tEXt", b"iTXt", b"zTXt"):
+            continue
+        key, _, text = body.partition(b"\0")
+        if kind == b"zTXt":
+            text = zlib.decompress(text[1:])
+        elif kind == b"iTXt":
+            text = text[2:].split(b"\0", 2)[2]
+        key = key.decode("latin-1")
+        if key in keys and len(text) < 32000:
+            open(os.path.join(out, f"{name[:-4]}-{key}"), "wb").write(bytes([keys.index(key)]) + text)
+EOF
+            ;;
         terminal-replies | keys) cp "$fixtures/TerminalTests/Fixtures/"*.reply "$dir/" ;;
         prompt-syntax | tokenizer | infotext)
             # One file per text of the tokenizer and prompt fixtures, the sample prompts.

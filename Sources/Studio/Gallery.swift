@@ -11,8 +11,12 @@ public struct Gallery: Sendable, Equatable {
         public var modified: Date
         public var width: Int
         public var height: Int
-        /// The A1111 `parameters` text, parsed; nil for PNGs without one.
+        /// The parameters of the image's first generation as A1111 infotext (`ImageMetadata`:
+        /// A1111's, stipple's, ComfyUI's, Fooocus's, InvokeAI's, NovelAI's, SwarmUI's,
+        /// stable-diffusion.cpp's); nil for PNGs without any.
         public var parameters: Infotext?
+        /// What that generation records that stipple cannot use (`RecordedGeneration.notes`).
+        public var notes: [String] = []
 
         public var name: String { url.lastPathComponent }
         public var prompt: String { parameters?.prompt ?? "" }
@@ -33,8 +37,12 @@ public struct Gallery: Sendable, Equatable {
             let attributes = try? FileManager.default.attributesOfItem(atPath: url.path)
             modified = attributes?[.modificationDate] as? Date ?? Date(timeIntervalSince1970: 0)
             (width, height) = (header.width, header.height)
-            // Over-long parameters are left unread (as if absent), so one odd file cannot stall the listing.
-            parameters = header.texts.first { $0.key == "parameters" }.flatMap { try? Infotext.read($0.value) }
+            // Over-long or unreadable metadata is left unread (as if absent), so one odd file cannot
+            // stall the listing.
+            let metadata = (try? ImageMetadata.read(texts: header.texts.map { ($0.key, $0.value) })) ?? nil
+            let first = metadata?.generations.first
+            parameters = first?.infotext
+            notes = (metadata?.notes ?? []) + (first?.notes ?? [])
         }
 
         /// The settings to load back into the controls (A1111's "send to txt2img").

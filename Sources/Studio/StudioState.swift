@@ -147,7 +147,7 @@ public struct StudioState: Sendable {
             negative.text = request.negativePrompt
             panel.load(request)
             focus = .prompt
-            let warnings = entry.parameters.map { GenerationRequest.warnings(for: $0) } ?? []
+            let warnings = entry.notes + (entry.parameters.map { GenerationRequest.warnings(for: $0) } ?? [])
             setStatus("Loaded the parameters of \(entry.name)" + (warnings.isEmpty ? "." : "; " + warnings.joined(separator: "; ")),
                       warnings.isEmpty ? .success : .warning)
         } catch {

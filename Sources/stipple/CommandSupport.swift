@@ -42,17 +42,26 @@ func readPNG(_ path: String) throws -> PNGFile {
 
 /// An image's size, its generation texts (`ImageTexts`: PNG text chunks, JPEG/WebP EXIF and
 /// comments, stealth text in a text-less PNG's pixels; never pixels otherwise), where they were
-/// found, and its A1111 `parameters` read with `Infotext.read` (nil when it has none), for `info`
-/// and `generate --from`; a problem becomes the command's one-line error naming the file.
-func readImageTexts(_ path: String) throws -> (width: Int, height: Int, texts: [PNGText], parameters: Infotext?, image: ImageTexts) {
+/// found, and the generation metadata they hold (`ImageMetadata.read`: A1111's `parameters`,
+/// ComfyUI's graph, Fooocus, InvokeAI, NovelAI, SwarmUI, stable-diffusion.cpp; nil when none), for
+/// `info` and `generate --from`; a problem becomes the command's one-line error naming the file.
+func readImageTexts(_ path: String) throws -> (width: Int, height: Int, texts: [PNGText], image: ImageTexts,
+                                                metadata: ImageMetadata?) {
     let file: ImageTexts
     do {
         file = try ImageTexts.read(path: path)
     } catch {
         throw CommandFailure(error.description)
     }
-    let parameters = try file.texts.first { $0.key == "parameters" }.map { text in
-        do { return try Infotext.read(text.value) } catch { throw CommandFailure("\(path): \(error)") }
+    return (file.width, file.height, file.texts, file, try readMetadata(file.texts.map { ($0.key, $0.value) }, of: path))
+}
+
+/// The generation metadata in an image's texts (keyword, value), whatever container they came
+/// from; a format stipple recognises but cannot read is a one-line error naming `path`.
+func readMetadata(_ texts: [(key: String, value: String)], of path: String) throws -> ImageMetadata? {
+    do {
+        return try ImageMetadata.read(texts: texts)
+    } catch {
+        throw CommandFailure("\(path): \(error)")
     }
-    return (file.width, file.height, file.texts, parameters, file)
 }

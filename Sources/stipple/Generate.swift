@@ -40,14 +40,21 @@ struct Generate: ParsableCommand {
     @Flag(name: .long, help: "Show each image in the terminal after saving.")
     var show = false
 
-    @Option(name: .long, help: "Rerun the parameters stored in a PNG (ours or AUTOMATIC1111's); options given override them.")
+    @Option(name: .long, help: "Rerun the parameters stored in a PNG (stipple's, AUTOMATIC1111's, ComfyUI's, Fooocus's, InvokeAI's, NovelAI's, SwarmUI's, stable-diffusion.cpp's; see `stipple info`); options given override them.")
     var from: String?
+
+    @Option(name: .long, help: "With --from: which of the image's generations to rerun, numbered as `stipple info` shows them (a ComfyUI graph can hold several samplers; default 1).")
+    var fromGeneration: Int?
 
     @Flag(name: .long, help: "Print how long each stage took (model load, prompt (with any LoRA merge), sampling, decode, save), when the first preview came, and the peak resident memory to standard error.")
     var timings = false
 
     func validate() throws {
         if options.prompt == nil && from == nil { throw ValidationError("give a prompt with -p/--prompt (or --from IMAGE.png)") }
+        if let fromGeneration {
+            guard from != nil else { throw ValidationError("--from-generation needs --from IMAGE.png") }
+            guard fromGeneration >= 1 else { throw ValidationError("--from-generation counts from 1, not \(fromGeneration)") }
+        }
         if output != nil && options.outputDir != nil { throw ValidationError("give --output or --output-dir, not both") }
         if let output, !output.lowercased().hasSuffix(".png") { throw ValidationError("--output must name a .png file, not \(output)") }
     }
@@ -160,17 +167,28 @@ struct Generate: ParsableCommand {
         return try saver.save(image, to: path)
     }
 
-    /// The request from --from (when given) or the defaults.
+    /// The request from --from (when given) or the defaults: the image's first generation (or
+    /// --from-generation's), its notes and what it cannot reproduce printed as warnings.
     func baseRequest() throws -> GenerationRequest {
         guard let from else { return GenerationRequest(prompt: options.prompt ?? "") }
-        guard let infotext = try readImageTexts(from).parameters else {
-            throw CommandFailure("\(from): the image has no parameters text (no A1111 `parameters` chunk)")
+        guard let metadata = try readImageTexts(from).metadata else {
+            throw CommandFailure("\(from): the image has no generation parameters stipple reads (see `stipple info`)")
         }
-        for warning in GenerationRequest.warnings(for: infotext) {
+        let generations = metadata.generations
+        guard !generations.isEmpty else {
+            let why = metadata.notes.first.map { ": \($0)" } ?? ""
+            throw CommandFailure("\(from): its \(metadata.source.displayName) metadata holds no generation to rerun\(why)")
+        }
+        let number = fromGeneration ?? 1
+        guard number <= generations.count else {
+            throw CommandFailure("\(from): --from-generation \(number), but the image has \(generations.count) generation\(generations.count == 1 ? "" : "s")")
+        }
+        let generation = generations[number - 1]
+        for warning in metadata.notes + generation.notes + GenerationRequest.warnings(for: generation.infotext) {
             FileHandle.standardError.write(Data("stipple: warning: \(TerminalText.visible(warning))\n".utf8))
         }
         do {
-            return try GenerationRequest(infotext: infotext)
+            return try GenerationRequest(infotext: generation.infotext)
         } catch {
             throw CommandFailure("\(from): \(error.description)")
         }

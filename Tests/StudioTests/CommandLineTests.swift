@@ -225,3 +225,72 @@ import Testing
         #expect(gif.status != 0 && gif.standardError.contains("broken_not_image.gif: not a PNG, JPEG or WebP file"), "\(gif.standardError)")
     }
 }
+
+/// Other generators' metadata from the command line (issue 17): `info` shows a ComfyUI graph's
+/// samplers as fields with notes, and `generate --from` reruns a fixture with each note as a
+/// warning (Tests/DiffusionTests/Fixtures/metadata, tools/make_metadata_fixtures.py).
+@Suite(.serialized) struct MetadataCommandLineTests {
+    static func fixture(_ name: String) -> String {
+        StudioEndToEndTests.root.appendingPathComponent("Tests/DiffusionTests/Fixtures/metadata/\(name)").path
+    }
+
+    @Test func infoShowsAComfyUIGraphsSamplersAsFields() throws {
+        guard StudioEndToEndTests.binaryIsBuilt() else { return }
+        let folder = try CommandLineTests.folder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let info = try CommandLineSafetyTests.run(["info", Self.fixture("comfyui_refiner.png")], in: folder)
+        #expect(info.status == 0, "\(info.stderr)")
+        let lines = info.stdout.components(separatedBy: "\n")
+        #expect(lines.first == "Source: ComfyUI")
+        #expect(lines.contains("Generation 1 of 2 (KSamplerAdvanced node 10):") && lines.contains("Generation 2 of 2 (KSamplerAdvanced node 11):"))
+        #expect(lines.contains("Prompt: evening sunset scenery blue sky nature, glass bottle with a galaxy in it"))
+        #expect(lines.contains("Seed:          721897303308196") && lines.contains("Model:         sd_xl_refiner_1.0"), "\(info.stdout)")
+        #expect(lines.contains("Note: this KSamplerAdvanced runs only steps 0 to 20 of 25 (a base/refiner split); stipple runs all 25 steps"))
+        // No raw graph JSON any more.
+        #expect(!info.stdout.contains("class_type"))
+        let json = try CommandLineSafetyTests.run(["info", "--json", Self.fixture("comfyui_refiner.png")], in: folder)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+        #expect(object["source"] as? String == "ComfyUI")
+        let generations = try #require(object["generations"] as? [[String: Any]])
+        #expect(generations.count == 2 && generations[1]["label"] as? String == "KSamplerAdvanced node 11")
+        #expect((object["parameters"] as? [[String: String]])?.contains(["key": "Seed", "value": "721897303308196"]) == true)
+    }
+
+    @Test func generateFromAFixturePrintsItsNotesAsWarnings() throws {
+        guard StudioEndToEndTests.binaryIsBuilt() else { return }
+        let folder = try CommandLineTests.folder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let tiny = ["--model", StudioEndToEndTests.model, "--steps", "1", "-W", "32", "-H", "32"]
+        let run = try CommandLineTests.run(["generate", "--from", Self.fixture("comfyui_custom_advanced.png"), "-o", "a.png"] + tiny, in: folder)
+        #expect(run.status == 0, "\(run.standardError)")
+        #expect(run.standardError.contains("stipple: warning: ComfyUI scheduler 'beta' has no stipple equivalent; using default"), "\(run.standardError)")
+        #expect(run.standardError.contains("stipple: warning: ComfyUI sampler 'dpmpp_2m_sde_gpu' draws its SDE noise on the GPU"))
+        let text = try PNG.read(path: folder.appendingPathComponent("a.png").path).text("parameters") ?? ""
+        #expect(text.hasPrefix("a lighthouse at dawn, volumetric light\nNegative prompt: lowres\n"), "\(text)")
+        #expect(text.contains("Sampler: DPM++ 2M SDE, ") && text.contains("CFG scale: 5.5, Seed: 55555, Size: 32x32") && text.contains("RNG: CPU"), "\(text)")
+
+        // The refiner pass of a two-sampler graph, chosen by number; a number past the end is one line.
+        let second = try CommandLineTests.run(["generate", "--from", Self.fixture("comfyui_refiner.png"), "--from-generation", "2", "-o", "b.png"]
+                                              + tiny, in: folder)
+        #expect(second.status == 0 && second.standardError.contains("continues the latent from KSamplerAdvanced node 10"), "\(second.standardError)")
+        #expect(try PNG.read(path: folder.appendingPathComponent("b.png").path).text("parameters")?.contains("Seed: 0,") == true)
+        let third = try CommandLineTests.run(["generate", "--from", Self.fixture("comfyui_refiner.png"), "--from-generation", "3"] + tiny, in: folder)
+        #expect(third.status == 1 && third.standardError.contains("--from-generation 3, but the image has 2 generations"), "\(third.standardError)")
+        let workflow = try CommandLineTests.run(["generate", "--from", Self.fixture("comfyui_workflow_only.png")] + tiny, in: folder)
+        #expect(workflow.status == 1 && workflow.standardError.contains("its ComfyUI metadata holds no generation to rerun"), "\(workflow.standardError)")
+    }
+
+    /// The gallery's `l` loads another tool's image as it loads ours, the notes in the status.
+    @Test func galleryLoadsAComfyUIImage() throws {
+        let folder = try CommandLineTests.folder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try FileManager.default.copyItem(atPath: Self.fixture("comfyui_custom_advanced.png"),
+                                         toPath: folder.appendingPathComponent("comfy.png").path)
+        var state = StudioState(modelName: "m", width: 64, height: 64, gallery: Gallery.load(folder: folder))
+        #expect(state.gallery.selectedEntry?.seed == "55555" && state.gallery.selectedEntry?.sampler == "DPM++ 2M SDE")
+        state.loadSelectedParameters()
+        #expect(state.prompt.text == "a lighthouse at dawn, volumetric light" && state.negative.text == "lowres")
+        #expect(state.panel.steps == 24 && state.panel.seed == 55555 && state.panel.sampler == .dpmpp2MSDE && state.panel.cfgScale == 5.5)
+        #expect(state.statusKind == .warning && state.status.contains("ComfyUI scheduler 'beta' has no stipple equivalent"), "\(state.status)")
+    }
+}
