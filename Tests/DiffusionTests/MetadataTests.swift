@@ -134,6 +134,8 @@ import Testing
         if let size = generation.infotext.size { #expect(request.width == size.width && request.height == size.height) }
         if let steps = generation.infotext["Steps"] { #expect(String(request.steps) == steps) }
         if let seed = generation.infotext["Seed"] { #expect(request.seed.map { String($0) } == seed) }
+        // Sampled as the tool samples: InvokeAI 3 with diffusers' classes, the rest with k-diffusion.
+        #expect(request.samplingConvention == (expected.file.hasPrefix("invokeai_v3") ? .diffusers : .kDiffusion))
         let model = try PipelineTests.models.model("sd1")
         var small = request
         (small.width, small.height, small.steps) = (64, 64, 1)

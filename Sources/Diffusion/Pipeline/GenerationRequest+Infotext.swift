@@ -79,16 +79,13 @@ extension GenerationRequest {
         case nil, "GPU", "NV": noiseSource = .gpu
         default: noiseSource = .cpu
         }
-        // A1111 samples with k-diffusion (so its Automatic schedule is k-diffusion's uniform one for
-        // Euler, Euler a, Heun, LMS and DPM++ 2M); stipple's own text says which it used.
-        if Self.isFromA1111(infotext) {
-            samplingConvention = .kDiffusion
-        } else if let convention = infotext["Sampling"] {
-            guard let parsed = SamplingConvention(rawValue: convention.lowercased()) else {
-                throw .invalid("the image's Sampling \(GenerationLimits.shown(convention)) is not diffusers or k-diffusion")
-            }
-            samplingConvention = parsed
+        // Which samplers made the image: the text's own `Sampling` field (stipple's; InvokeAI's
+        // converted text), else k-diffusion for A1111's and the other tools' built on it (its
+        // Automatic schedule is k-diffusion's uniform one), diffusers' for stipple's.
+        guard let convention = Self.samplingConvention(of: infotext) else {
+            throw .invalid("the image's Sampling \(GenerationLimits.shown(infotext["Sampling"] ?? "")) is not diffusers or k-diffusion")
         }
+        samplingConvention = convention
         /// The field `key` read by `rule` (nil when absent): `Steps: nan`, `Clip skip: inf` or
         /// `Steps: 1e300` are refused with the rule's message, never converted.
         func value<T>(_ key: String, _ read: (String) throws(SettingError) -> T) throws(GenerationError) -> T? {
@@ -170,6 +167,14 @@ extension GenerationRequest {
         }
     }
 
+    /// The samplers a text says made the image: its `Sampling` field, else k-diffusion's for A1111's
+    /// text and the other tools' built on k-diffusion, diffusers' for stipple's; nil for a
+    /// `Sampling` value that is neither.
+    static func samplingConvention(of infotext: Infotext) -> SamplingConvention? {
+        if let field = infotext["Sampling"] { return SamplingConvention(rawValue: field.lowercased()) }
+        return isFromA1111(infotext) ? .kDiffusion : .diffusers
+    }
+
     /// Whether the text comes from A1111 or a tool writing its fields (Forge, SD.Next, a converted
     /// ComfyUI graph), not from stipple, whose `Version` starts with `stipple`.
     static func isFromA1111(_ infotext: Infotext) -> Bool {
@@ -202,7 +207,7 @@ extension GenerationRequest {
         }
         if let type = infotext["Schedule type"], let parsed = try? SigmaSchedule(parsing: type), parsed != .model,
            let sampler = infotext["Sampler"].flatMap({ try? SamplerChoice(parsing: $0).sampler }),
-           !sampler.supports(parsed, convention: isFromA1111(infotext) ? .kDiffusion : .diffusers) {
+           !sampler.supports(parsed, convention: samplingConvention(of: infotext) ?? .diffusers) {
             warnings.append("Schedule type \(type) with sampler \(sampler.displayName ?? sampler.rawValue) is not one stipple has; "
                             + "using the model's own schedule, so the image will differ")
         }
