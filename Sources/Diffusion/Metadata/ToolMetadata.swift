@@ -196,8 +196,6 @@ enum InvokeAIMetadata {
         // InvokeAI before 3.0 drew its noise on the GPU (import_images.py records rand_device cuda).
         fields.rng = "GPU"
         fields.version = (object["app_version"] as? String).map { "InvokeAI \($0)" }
-        // InvokeAI 3 on samples with diffusers' scheduler classes (2.x and Dream with k-diffusion's).
-        fields.extra.append(("Sampling", "diffusers"))
         return ImageMetadata(source: .invokeAI, generations: [fields.generation()])
     }
 
