@@ -351,6 +351,7 @@ public struct ParameterPanel: Sendable, Equatable {
         base.variationStrength = request.variationStrength
         base.noiseSeedDelta = request.noiseSeedDelta
         base.samplingConvention = request.samplingConvention
+        base.skipsMissingLoRAs = request.skipsMissingLoRAs
     }
 
     // MARK: The few-step preset

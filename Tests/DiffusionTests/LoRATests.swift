@@ -80,6 +80,24 @@ import Testing
     }
 
     /// A merge that would not fit the memory available runs the LoRA beside the layers instead, and says so.
+    /// An image's parameters name another machine's LoRAs: read back (`--from`, the gallery), one that
+    /// is not here is left out with a warning, as A1111 does; typed here, it is refused (a typo).
+    @Test func missingLoRAsOfAnImageAreLeftOutWithAWarning() throws {
+        let model = try PipelineTests.models.model("sd1")
+        var request = try GenerationRequest(infotext: Infotext.read(
+            "a red house <lora:not_here:0.8>\nSteps: 2, Sampler: Euler, CFG scale: 7, Seed: 3, Size: 32x32"))
+        request.preview = .off
+        var warnings: [String] = []
+        let images = try Pipeline(model: model).run(request) { event in
+            if case .warning(let text) = event { warnings.append(text) }
+        }
+        #expect(images.count == 1)
+        #expect(warnings.contains { $0.contains("not_here") && $0.contains("left out") }, "\(warnings)")
+        var typed = GenerationRequest(prompt: "a red house <lora:not_here:0.8>")
+        (typed.steps, typed.width, typed.height, typed.preview) = (2, 32, 32, .off)
+        #expect(throws: GenerationError.self) { try Pipeline(model: model).run(typed) }
+    }
+
     @Test func mergeTooLargeForMemoryRunsAtRunTime() throws {
         let model = try Self.models.model("../pipelines/sd1")
         let file = try LoRALibrary.shared.file(named: "sd1_kohya_r4", in: Self.loraFolder)

@@ -74,6 +74,7 @@ extension GenerationRequest {
         self.init(prompt: infotext.prompt)
         negativePrompt = infotext.negativePrompt
         if let hashes = infotext["Lora hashes"] { recordedLoRAHashes = Self.namedHashes(hashes) }
+        skipsMissingLoRAs = true
         // A1111 writes no RNG field for its default GPU source; NV is its Philox imitation of it.
         switch infotext["RNG"]?.uppercased() {
         case nil, "GPU", "NV": noiseSource = .gpu

@@ -70,6 +70,11 @@ public struct GenerationRequest: Sendable, Equatable {
     /// The LoRA hashes an image's infotext recorded (`--from`): a LoRA found here with another
     /// hash is reported, since the image will differ.
     public var recordedLoRAHashes: [NamedHash] = []
+    /// Whether a `<lora:NAME>` whose file is not here (or with no LoRA folder set) is left out with
+    /// a warning, as A1111 does, rather than refused: set for parameters read back from an image
+    /// (`--from`, the gallery's `l`), where the prompt names another machine's files; a prompt
+    /// typed here keeps the error, which catches a misspelt name.
+    public var skipsMissingLoRAs = false
     /// Whether LoRAs are merged into the weights or run beside the layers (`--lora-apply`).
     public var loraApplication: LoRAApplication = .runtime
     /// Where textual-inversion embeddings named in the prompts are found, by file name

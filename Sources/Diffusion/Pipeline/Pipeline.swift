@@ -38,14 +38,22 @@ public struct Pipeline: Sendable {
         // A1111's extra-network tags (`<lora:NAME:W>`) leave the prompts before they are encoded;
         // the LoRAs they name are merged into a model built beside this one.
         let tags = ExtraNetworkTags(parsing: request.prompt), negativeTags = ExtraNetworkTags(parsing: request.negativePrompt)
+        var missing: [String] = []
         let (uses, patched) = try Self.refusingAsInvalid {
-            let uses = try tags.loras.map { tag in
-                LoRAUse(file: try LoRALibrary.shared.file(named: tag.name, in: request.loraFolder),
-                        textWeight: Float(tag.textWeight), unetWeight: Float(tag.unetWeight))
+            let uses = try tags.loras.compactMap { tag -> LoRAUse? in
+                let file: LoRAFile
+                do {
+                    file = try LoRALibrary.shared.file(named: tag.name, in: request.loraFolder)
+                } catch let error as LoRAError where request.skipsMissingLoRAs {
+                    // An image's parameters read back: rerun what is here, as A1111 does.
+                    missing.append("\(error.description); left out, so the image will differ")
+                    return nil
+                }
+                return LoRAUse(file: file, textWeight: Float(tag.textWeight), unetWeight: Float(tag.unetWeight))
             }
             return (uses, try model.withLoRAs(uses, application: request.loraApplication))
         }
-        for note in tags.notes + patched.warnings { observer(.warning(note)) }
+        for note in missing + tags.notes + patched.warnings { observer(.warning(note)) }
         if !negativeTags.loras.isEmpty || !negativeTags.notes.isEmpty {
             observer(.warning("tags such as <lora:…> in the negative prompt are taken out and not applied (as A1111 leaves them unapplied)"))
         }
