@@ -57,6 +57,29 @@ import Testing
         #expect(try distance("a1111-euler-variation") { $0.variationStrength = 0 } > 0.05)
     }
 
+    /// A variation strength of 1 starts from the variation seed's noise alone (slerp's far end): with
+    /// a sampler that draws nothing after the start, the image of seed 5 varied fully towards 9 is
+    /// the image of seed 9. In img2img the blend is of the noise added to the image, not of the
+    /// VAE's sampling noise drawn before it, so half-way differs from both ends there too.
+    @Test func variationStrengthOneIsTheVariationSeedsImage() throws {
+        let model = try PipelineTests.models.model("sd1")
+        var request = GenerationRequest(prompt: "a red house")
+        (request.steps, request.width, request.height, request.sampler, request.preview) = (4, 32, 32, .euler, .off)
+        request.seed = 9
+        let plain = try #require(try Pipeline(model: model).run(request).first)
+        (request.seed, request.variationSeed, request.variationStrength) = (5, 9, 1)
+        let varied = try #require(try Pipeline(model: model).run(request).first)
+        #expect(zip(varied.latents.storage, plain.latents.storage).map { abs($0 - $1) }.max() ?? 1 < 1e-4)
+        request.initImage = PixelImage(width: 32, height: 32, rgb: [UInt8](repeating: 128, count: 32 * 32 * 3))
+        request.strength = 0.8
+        var latents: [[Float]] = []
+        for strength in [0, 0.5, 1.0] {
+            request.variationStrength = strength
+            latents.append(try #require(try Pipeline(model: model).run(request).first).latents.storage)
+        }
+        #expect(latents[0] != latents[1] && latents[1] != latents[2] && latents[0] != latents[2])
+    }
+
     /// k-diffusion's uniform sigmas for SD's schedule: the ends are the model's largest and smallest
     /// training sigmas, and in between they sit on the log-sigma line between training steps.
     @Test func uniformScheduleIsKDiffusions() throws {

@@ -269,10 +269,10 @@ public struct Pipeline: Sendable {
             guard original.isFinite else {
                 throw .failed("the model produced NaN encoding the init image (the VAE's output); nothing was saved")
             }
-            let noise = random.normal(shape: original.shape)
+            let noise = random.startNoise(shape: original.shape)
             latents = sampler.addNoise(original: original, noise: noise, stepIndex: first)
         } else {
-            latents = scaled(random.normal(shape: shape), by: sampler.initNoiseSigma)
+            latents = scaled(random.startNoise(shape: shape), by: sampler.initNoiseSigma)
         }
 
         let timesteps = sampler.timesteps

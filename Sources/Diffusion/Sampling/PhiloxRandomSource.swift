@@ -77,9 +77,11 @@ public enum NoiseSource: String, Sendable, CaseIterable {
     case gpu
 }
 
-/// One image's noise stream from either source, as A1111's `ImageRNG` draws it: the first draw
-/// (the starting noise) is blended towards the variation seed's first draw when there is one; after
-/// it, with a seed delta (ENSD), the stream starts again from seed + delta for the ancestral steps.
+/// One image's noise stream from either source, as A1111's `ImageRNG` draws it: the image's starting
+/// noise (`startNoise`, txt2img's start or the noise img2img adds) is blended towards the variation
+/// seed's first draw when there is one; after it, with a seed delta (ENSD), the stream starts again
+/// from seed + delta for the ancestral steps. Other draws (img2img's VAE sampling before it, the
+/// steps after) are plain `normal` calls on the stream.
 struct NoiseStream: RandomSource {
     private enum Generator {
         case torch(TorchRandomSource)
@@ -109,7 +111,6 @@ struct NoiseStream: RandomSource {
     private let seed: UInt64
     private let seedDelta: UInt64
     private let variation: (seed: UInt64, strength: Double)?
-    private var isFirst = true
 
     init(_ source: NoiseSource, seed: UInt64, seedDelta: UInt64 = 0, variation: (seed: UInt64, strength: Double)? = nil) {
         generator = Generator(source, seed: seed)
@@ -117,9 +118,13 @@ struct NoiseStream: RandomSource {
     }
 
     mutating func normal(shape: [Int]) -> Tensor {
+        generator.normal(shape: shape)
+    }
+
+    /// The image's starting noise: the next draw, blended towards the variation seed's, then the
+    /// stream moved to seed + delta when there is a delta. Called once per image.
+    mutating func startNoise(shape: [Int]) -> Tensor {
         var noise = generator.normal(shape: shape)
-        guard isFirst else { return noise }
-        isFirst = false
         if let variation, variation.strength != 0 {
             var other = Generator(source, seed: variation.seed)
             noise = Self.slerp(variation.strength, noise, other.normal(shape: shape))
