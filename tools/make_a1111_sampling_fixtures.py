@@ -55,6 +55,7 @@ CASES = [
     ("a1111-heun", "sample_heun", "Heun", 605, 6, 7.5, 32, "GPU", None, 0, "Automatic"),
     ("a1111-lms", "sample_lms", "LMS", 606, 8, 7.5, 32, "GPU", None, 0, "Automatic"),
     ("a1111-dpmpp-2m-karras", "sample_dpmpp_2m", "DPM++ 2M", 607, 8, 7.5, 32, "GPU", None, 0, "Karras"),
+    ("a1111-euler-a-karras", "sample_euler_ancestral", "Euler a", 609, 8, 7.5, 32, "GPU", None, 0, "Karras"),
     # Before 1.9 A1111 wrote no Schedule type, and its DPM++ 2M ran on get_sigmas.
     ("a1111-dpmpp-2m-uniform", "sample_dpmpp_2m", "DPM++ 2M", 608, 8, 7.5, 32, "GPU", None, 0, None),
 ]

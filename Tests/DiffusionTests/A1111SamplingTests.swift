@@ -10,7 +10,7 @@ import Testing
 @Suite struct A1111SamplingTests {
     static let folder = CheckpointFixtures.root.appendingPathComponent("rng")
     static let cases = ["a1111-euler-a", "a1111-euler-a-ensd", "a1111-euler-a-cpu", "a1111-euler-variation",
-                        "a1111-heun", "a1111-lms", "a1111-dpmpp-2m-karras", "a1111-dpmpp-2m-uniform"]
+                        "a1111-heun", "a1111-lms", "a1111-dpmpp-2m-karras", "a1111-dpmpp-2m-uniform", "a1111-euler-a-karras"]
 
     static func request(_ name: String) throws -> GenerationRequest {
         let texts = try PNG.readAllTexts(path: folder.appendingPathComponent(name + ".png").path).texts

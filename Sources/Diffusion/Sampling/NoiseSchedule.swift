@@ -85,12 +85,13 @@ public struct NoiseSchedule: Sendable, Equatable {
 
     /// The sigma samplers' (Euler, Euler a, Heun, LMS) spacing, sigmas (then the final one) and
     /// model timesteps for `config`: diffusers' (`discreteTimesteps`, then `discreteSigmas` with
-    /// `finalSigma`), or for `SigmaSchedule.uniform` k-diffusion's (`kDiffusionUniform`, then 0).
+    /// `finalSigma`), or k-diffusion's (`kDiffusionSigmas`, then 0) for `SigmaSchedule.uniform` and
+    /// under `kDiffusionSigmas`.
     func sigmaSamplerSchedule(config: SchedulerConfig, steps: Int,
                               finalSigma: Float) -> (spacing: TimestepSpacing, sigmas: [Float], timesteps: [Float]) {
         let sigmaSchedule = SigmaSchedule(config: config)
-        if sigmaSchedule == .uniform {
-            let (sigmas, times) = kDiffusionUniform(steps: steps)
+        if sigmaSchedule == .uniform || config.kDiffusionSigmas == true {
+            let (sigmas, times) = kDiffusionSigmas(sigmaSchedule, steps: steps)
             // Starting noise times the largest sigma, as k-diffusion's `x * sigmas[0]`.
             return (.linspace, sigmas + [0], times)
         }

@@ -191,9 +191,10 @@ public enum SamplerName: String, CaseIterable, Sendable {
 
     /// Whether diffusers' class accepts `schedule` (`use_karras_sigmas`, `use_exponential_sigmas`);
     /// k-diffusion's uniform spacing goes with the samplers whose diffusers and k-diffusion updates
-    /// agree (Euler, Euler a, Heun, LMS); under the k-diffusion convention DPM++ 2M takes every one.
+    /// agree (Euler, Euler a, Heun, LMS); under the k-diffusion convention those and DPM++ 2M take
+    /// every schedule (Euler a with Karras sigmas, say, as A1111, ComfyUI and sd.cpp run it).
     public func supports(_ schedule: SigmaSchedule, convention: SamplingConvention = .diffusers) -> Bool {
-        if convention == .kDiffusion, self == .dpmpp2M { return true }
+        if convention == .kDiffusion, [.dpmpp2M, .euler, .eulerA, .heun, .lms, .default].contains(self) { return true }
         if schedule == .uniform { return [.euler, .eulerA, .heun, .lms, .default].contains(self) }
         switch self {
         case .lms, .euler, .heun, .dpm2, .dpm2A, .dpmpp2M, .dpmpp2MSDE, .unipc, .deis, .flowEuler: return true
@@ -274,6 +275,7 @@ public func makeSampler(name: SamplerName, schedule: SigmaSchedule, config: Sche
     case .exponential: config.useExponentialSigmas = true; config.useKarrasSigmas = false
     case .uniform: config.kDiffusionUniform = true; config.useKarrasSigmas = false; config.useExponentialSigmas = false
     }
+    if convention == .kDiffusion, [.euler, .eulerA, .heun, .lms].contains(name) { config.kDiffusionSigmas = true }
     switch name {
     case .dpmpp2M:
         config.algorithmType = "dpmsolver++"
@@ -402,7 +404,7 @@ private func buildSampler(name: SamplerName, config: SchedulerConfig, steps: Int
                 key: "eta", value: "\(eta)", note: "only ddim takes an eta; \(name.diffusersClass) has none"))
         }
         try config.validate()
-        if !name.supports(.karras) { config.useKarrasSigmas = nil; config.useExponentialSigmas = nil }
+        if !name.supports(.karras), config.kDiffusionSigmas != true { config.useKarrasSigmas = nil; config.useExponentialSigmas = nil }
         return try make(config)
     } catch {
         throw .config(error)
