@@ -251,23 +251,8 @@ public func makeSampler(name: SamplerName, schedule: SigmaSchedule, config: Sche
     let maximum = config.numTrainTimesteps ?? 1000
     guard steps >= 1, steps <= maximum else { throw .invalidSteps(steps, maximum: maximum) }
     guard name.supports(schedule, convention: convention) else { throw .unsupportedSchedule(sampler: name, schedule: schedule) }
-    var schedule = schedule
-    if convention == .kDiffusion {
-        // k-diffusion has one schedule of the model's own: its uniform one.
-        if schedule == .model, name.supports(.uniform, convention: convention) { schedule = .uniform }
-        if name == .dpmpp2M {
-            var config = config
-            config.kDiffusionUniform = schedule == .uniform
-            config.useKarrasSigmas = schedule == .karras
-            config.useExponentialSigmas = schedule == .exponential
-            do throws(CheckpointError) {
-                try config.validate()
-                return try KDiffusionDPMPP2MSampler(config: config, steps: steps)
-            } catch {
-                throw .config(error)
-            }
-        }
-    }
+    // k-diffusion has one schedule of the model's own: its uniform one.
+    let schedule = convention == .kDiffusion && schedule == .model && name.supports(.uniform) ? .uniform : schedule
     var config = config
     switch schedule {
     case .model: break
@@ -275,7 +260,21 @@ public func makeSampler(name: SamplerName, schedule: SigmaSchedule, config: Sche
     case .exponential: config.useExponentialSigmas = true; config.useKarrasSigmas = false
     case .uniform: config.kDiffusionUniform = true; config.useKarrasSigmas = false; config.useExponentialSigmas = false
     }
-    if convention == .kDiffusion, [.euler, .eulerA, .heun, .lms].contains(name) { config.kDiffusionSigmas = true }
+    if convention == .kDiffusion {
+        switch name {
+        case .euler, .eulerA, .heun, .lms:
+            config.kDiffusionSigmas = true
+        case .dpmpp2M:
+            do throws(CheckpointError) {
+                try config.validate()
+                return try KDiffusionDPMPP2MSampler(config: config, steps: steps)
+            } catch {
+                throw .config(error)
+            }
+        default:
+            break
+        }
+    }
     switch name {
     case .dpmpp2M:
         config.algorithmType = "dpmsolver++"
@@ -447,8 +446,9 @@ func mapElements(_ a: Tensor, _ f: (Float) -> Float) -> Tensor {
 public enum SamplingConvention: String, Sendable, CaseIterable {
     /// diffusers' scheduler classes: the model's own spacing from its scheduler config (the default).
     case diffusers
-    /// k-diffusion's: the model's own schedule is its uniform one (`SigmaSchedule.uniform`), and
-    /// DPM++ 2M runs as `sample_dpmpp_2m` (`KDiffusionDPMPP2MSampler`). What an A1111 image was made
-    /// with; `--k-diffusion`, infotext `Sampling: k-diffusion`.
+    /// k-diffusion's: the model's own schedule is its uniform one (`SigmaSchedule.uniform`), Euler,
+    /// Euler a, Heun and LMS take k-diffusion's sigmas for every schedule, and DPM++ 2M runs as
+    /// `sample_dpmpp_2m` (`KDiffusionDPMPP2MSampler`). What an A1111 image was made with;
+    /// `--k-diffusion`, infotext `Sampling: k-diffusion`.
     case kDiffusion = "k-diffusion"
 }
