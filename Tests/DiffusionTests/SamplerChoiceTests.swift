@@ -69,17 +69,23 @@ import Testing
         #expect(request.samplingConvention == (fields.contains("stipple") ? .diffusers : .kDiffusion))
     }
 
-    @Test func unknownNamesInInfotextAreOneLineErrors() {
-        func error(_ fields: String) -> String? {
-            do {
-                _ = try GenerationRequest(infotext: Infotext(parsing: "a fox\nSteps: 20, \(fields), Seed: 1"))
-                return nil
-            } catch {
-                return error.description
-            }
-        }
-        #expect(error("Sampler: Euler, Schedule type: Beta") == "the image's schedule type \"Beta\" is not one stipple has (Karras, Exponential, Uniform)")
-        #expect(error("Sampler: Restart")?.hasPrefix("the image's sampler \"Restart\" is not one stipple has (unknown sampler \"Restart\"; valid: ") == true)
+    /// A sampler or schedule stipple lacks leaves the default and says so in one line: the rest of
+    /// the image's settings still rerun (`--from` reruns whatever maps).
+    @Test func unknownNamesInInfotextAreWarnings() throws {
+        let beta = Infotext(parsing: "a fox\nSteps: 20, Sampler: Euler, Schedule type: Beta, Seed: 1")
+        let request = try GenerationRequest(infotext: beta)
+        #expect(request.sampler == .euler && request.schedule == .model && request.seed == 1)
+        #expect(GenerationRequest.warnings(for: beta).contains {
+            $0.hasPrefix("Schedule type \"Beta\" is not one stipple has (Karras, Exponential, Uniform); using the sampler's default")
+        })
+        let restart = Infotext(parsing: "a fox\nSteps: 20, Sampler: Restart, Seed: 1")
+        #expect(try GenerationRequest(infotext: restart).sampler == .default)
+        #expect(GenerationRequest.warnings(for: restart).contains {
+            $0.hasPrefix("sampler \"Restart\" is not one stipple has (") && $0.hasSuffix("using the model's default sampler, so the image will differ")
+        })
+        #expect(GenerationRequest.warnings(for: Infotext(parsing: "a fox\nSteps: 20, Sampler: Euler a, Seed: 1")).allSatisfy {
+            !$0.contains("is not one stipple has")
+        })
     }
 
     /// What stipple writes reads back as the same sampler and schedule, for every combination

@@ -98,12 +98,10 @@ extension GenerationRequest {
             }
         }
         if let steps = try value("Steps", GenerationLimits.steps.integer) { self.steps = steps }
-        if let sampler = infotext["Sampler"] {
-            do {
-                setSampler(try SamplerChoice(parsing: sampler))
-            } catch {
-                throw .invalid("the image's sampler \"\(sampler)\" is not one stipple has (\(error.description))")
-            }
+        // A sampler or schedule stipple lacks (A1111's Restart, Beta) leaves the default, with a
+        // line from `warnings(for:)`: the rest of the image's settings still run.
+        if let sampler = infotext["Sampler"], let choice = try? SamplerChoice(parsing: sampler) {
+            setSampler(choice)
         }
         // A1111 1.9+ writes the schedule here, older versions in the sampler's name; `Automatic`
         // leaves a ` Karras` name's schedule as it is.
@@ -111,14 +109,9 @@ extension GenerationRequest {
             // A1111/Forge's "SGM Uniform" (what SDXL-Lightning and -Turbo are run with there):
             // evenly spaced timesteps from the last; diffusers' trailing spacing (see warnings).
             timestepSpacing = .trailing
-        } else if let type = infotext["Schedule type"] {
-            do {
-                let parsed = try SigmaSchedule(parsing: type)
-                if parsed != .model, sampler.supports(parsed, convention: samplingConvention) { schedule = parsed }
-            } catch {
-                let known = SigmaSchedule.allCases.compactMap(\.displayName).joined(separator: ", ")
-                throw .invalid("the image's schedule type \"\(type)\" is not one stipple has (\(known))")
-            }
+        } else if let type = infotext["Schedule type"], let parsed = try? SigmaSchedule(parsing: type),
+                  parsed != .model, sampler.supports(parsed, convention: samplingConvention) {
+            schedule = parsed
         }
 
         if let cfg = try value("CFG scale", GenerationLimits.cfgScale.number) { cfgScale = cfg }
@@ -205,6 +198,17 @@ extension GenerationRequest {
         if let type = infotext["Schedule type"], type.lowercased().replacingOccurrences(of: "_", with: " ") == "sgm uniform" {
             warnings.append("Schedule type SGM Uniform is run as trailing timestep spacing (its timesteps rounded to whole steps), "
                             + "so the image may differ slightly")
+        }
+        if let sampler = infotext["Sampler"], (try? SamplerChoice(parsing: sampler)) == nil {
+            let known = SamplerName.allCases.compactMap(\.displayName).joined(separator: ", ")
+            warnings.append("sampler \(GenerationLimits.shown(sampler)) is not one stipple has (\(known)); using the model's default sampler, "
+                            + "so the image will differ")
+        }
+        if let type = infotext["Schedule type"], type.lowercased().replacingOccurrences(of: "_", with: " ") != "sgm uniform",
+           (try? SigmaSchedule(parsing: type)) == nil {
+            let known = SigmaSchedule.allCases.compactMap(\.displayName).joined(separator: ", ")
+            warnings.append("Schedule type \(GenerationLimits.shown(type)) is not one stipple has (\(known)); using the sampler's default, "
+                            + "so the image will differ")
         }
         if let type = infotext["Schedule type"], let parsed = try? SigmaSchedule(parsing: type), parsed != .model,
            let sampler = infotext["Sampler"].flatMap({ try? SamplerChoice(parsing: $0).sampler }),
