@@ -100,12 +100,18 @@ import Tensor
     static func cases(steps: [Int], cfgs: [Double], sizes: [Int], strengths: [Double?]) -> [GenerationRequest] {
         var requests: [GenerationRequest] = []
         for sampler in SamplerName.allCases {
-            for schedule in SigmaSchedule.allCases where sampler.supports(schedule) {
-                for size in sizes {
-                    for step in steps {
-                        for cfg in cfgs {
-                            for strength in strengths {
-                                requests.append(request(sampler, schedule, steps: step, cfg: cfg, size: size, strength: strength))
+            for convention in SamplingConvention.allCases {
+                // k-diffusion's way only where it changes the sampler (as SamplerSweepTests).
+                for schedule in SigmaSchedule.allCases where sampler.supports(schedule, convention: convention)
+                    && (convention == .diffusers || sampler == .dpmpp2M || (sampler.supports(.uniform) && sampler != .default)) {
+                    for size in sizes {
+                        for step in steps {
+                            for cfg in cfgs {
+                                for strength in strengths {
+                                    var r = request(sampler, schedule, steps: step, cfg: cfg, size: size, strength: strength)
+                                    r.samplingConvention = convention
+                                    requests.append(r)
+                                }
                             }
                         }
                     }
@@ -116,7 +122,7 @@ import Tensor
     }
 
     static func label(_ r: GenerationRequest) -> String {
-        "\(r.sampler.rawValue) \(r.schedule.rawValue) \(r.steps) steps cfg \(r.cfgScale) \(r.width ?? 0)px"
+        "\(r.sampler.rawValue) \(r.schedule.rawValue) \(r.samplingConvention.rawValue) \(r.steps) steps cfg \(r.cfgScale) \(r.width ?? 0)px"
             + (r.initImage == nil ? " txt2img" : " img2img \(r.strength)")
     }
 
@@ -136,6 +142,17 @@ import Tensor
             for strength in [0.01, 0.3, 1] {
                 let r = Self.request(sampler, .model, steps: 4, cfg: 7, size: 8, strength: strength)
                 tally.record(Self.outcome(pipeline, r), Self.label(r))
+            }
+            // An A1111 image's way: k-diffusion's samplers, Philox noise with a variation seed and
+            // ENSD, a prompt with editing and AND (per-step conditioning, a batch of three).
+            for steps in 1...4 {
+                for cfg in [0.0, 7] {
+                    var r = Self.request(sampler, .model, steps: steps, cfg: cfg, size: 8, strength: steps == 4 ? 0.3 : nil)
+                    (r.samplingConvention, r.noiseSource, r.variationSeed, r.variationStrength, r.noiseSeedDelta) =
+                        (.kDiffusion, .gpu, 9, 0.4, 31337)
+                    r.prompt = "a [red:blue:0.5] circle AND a [square|triangle]:0.5"
+                    tally.record(Self.outcome(pipeline, r), Self.label(r) + " k-diffusion AND")
+                }
             }
         }
         #expect(tally.failed == 0)
