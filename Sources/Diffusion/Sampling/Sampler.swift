@@ -104,8 +104,11 @@ public enum SamplerError: Error, Equatable, Sendable, CustomStringConvertible {
             return "steps = \(steps) must be between 1 and \(maximum) (the model's training timesteps)"
         case .unsupportedSchedule(let sampler, let schedule):
             let valid = SamplerName.allCases.filter { $0.supports(schedule) && $0 != .default }.map(\.rawValue)
+            let kDiffusion = sampler.supports(schedule, convention: .kDiffusion)
+                ? "; sampled as k-diffusion does (--k-diffusion), \(sampler.rawValue) takes it" : ""
             return "sampler \(sampler.rawValue) does not support the \(schedule.rawValue) schedule "
                 + "(diffusers' \(sampler.diffusersClass) has no such option); samplers that do: " + valid.joined(separator: ", ")
+                + kDiffusion
         case .config(let error):
             return "scheduler config: " + error.description
         case .unusableSteps(let sampler, let steps, let reason):
