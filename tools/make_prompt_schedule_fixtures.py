@@ -42,8 +42,10 @@ from each file and what apply_styles_to_prompt / apply_negative_styles_to_prompt
 
     .venv-ref/bin/python tools/make_prompt_schedule_fixtures.py styles /tmp/a1111 Tests/DiffusionTests/Fixtures/prompts
 
-Prompts: A1111's doctests (steps 10, as there), examples written after the wiki's Features page
-(prompt editing, alternating words, composable diffusion; the page itself was not fetched), a
+Prompts: A1111's doctests (steps 10, as there), examples from its Features page (prompt editing:
+`a [fantasy:cyberpunk:16] landscape`, the 100-step landscape and the general portrait grid, as in the
+copy of the page in AUTOMATIC1111/stable-diffusion-webui `Features.md` @02678c1d; alternating words
+and composable diffusion after the wiki's later text, which was not fetched), a
 corpus of edge cases written here (steps 1, 4 and 20 each) and RANDOM_COUNT prompts drawn from
 random.Random(17) over pieces of the grammar (steps 4). Deterministic output (sorted keys).
 """
@@ -68,6 +70,11 @@ WIKI = [
     ("a [fantasy:cyberpunk:0.5] landscape", 20),
     ("a red crown", 20),
     ("a [blue:green:5] jeweled crown", 20),
+] + [
+    # The page's own grid prompt, at its column values.
+    ("Official portrait of a smiling world war ii general, [male:female:%s], cheerful, happy, detailed face, "
+     "20th century, highly detailed, cinematic lighting, digital art painting by greg rutkowski" % when, 20)
+    for when in ("0.99", "0.75", "0.5", "0.25")
 ]
 EDGES = [
     "[a:b:0]", "[a:b:1]", "[a:b:1.0]", "[a:b:-1]", "[a:b:999]", "[a:b:0.5]", "[a:b:0.29]", "[a:b:0.99]",

@@ -50,7 +50,7 @@ import Testing
     }()
 
     @Test func fixtureIsPresent() {
-        #expect((Self.fixture?.schedules.count ?? 0) == 683)
+        #expect((Self.fixture?.schedules.count ?? 0) == 687)
         #expect((Self.fixture?.multicond.count ?? 0) == 28)
     }
 
