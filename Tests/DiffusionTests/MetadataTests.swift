@@ -49,6 +49,11 @@ import Testing
                  fields: ["Steps": "20", "Sampler": "Euler", "Schedule type": "Automatic", "CFG scale": "8", "Seed": "156680208700286",
                           "Size": "512x512", "Model": "v1-5-pruned-emaonly", "RNG": "CPU", "Denoising strength": nil],
                  notes: []),
+        // Written by ComfyUI itself (0.8.0, its SaveImage node), not shaped after its source.
+        Expected(file: "comfyui_real.png", source: .comfyUI, prompt: "a red circle", negative: "",
+                 fields: ["Steps": "2", "Sampler": "Euler a", "Schedule type": "Automatic", "CFG scale": "7", "Seed": "42",
+                          "Size": "64x64", "Model": "sd15-fp16-ldm", "RNG": "CPU"],
+                 notes: []),
         Expected(file: "comfyui_loras.png", source: .comfyUI,
                  prompt: "a pixel art castle, detailed <lora:pixel_art:0.6:0.8> <lora:add_detail:0.5>", negative: "blurry, jpeg artifacts",
                  fields: ["Steps": "28", "Sampler": "DPM++ 2M", "Schedule type": "Karras", "CFG scale": "6.5", "Seed": "987654321",
