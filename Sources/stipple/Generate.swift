@@ -285,7 +285,7 @@ struct GenerationOptions: ParsableArguments {
             transform: { try GenerationLimits.variationStrength.number($0) })
     var variationStrength: Double?
 
-    @Option(name: .long, parsing: .unconditional, help: "A1111's eta noise seed delta (ENSD): the ancestral steps' noise comes from seed + this (NovelAI used 31337; default 0).",
+    @Option(name: .long, parsing: .unconditional, help: "A1111's eta noise seed delta (ENSD): the ancestral steps' noise comes from a new stream at seed + this (NovelAI used 31337; 0 is ComfyUI's rule, the seed's own noise again; default: the stream goes on).",
             transform: { text in
                 guard let delta = try GenerationLimits.seed(text) else { throw ValidationError("--ensd must be a whole number from 0 to \(UInt64.max)") }
                 return delta

@@ -53,8 +53,25 @@ import Testing
         }
         #expect(try distance("a1111-euler-a") { $0.samplingConvention = .diffusers } > 0.05)
         #expect(try distance("a1111-dpmpp-2m-karras") { $0.samplingConvention = .diffusers } > 0.05)
-        #expect(try distance("a1111-euler-a-ensd") { $0.noiseSeedDelta = 0 } > 0.05)
+        #expect(try distance("a1111-euler-a-ensd") { $0.noiseSeedDelta = nil } > 0.05)
         #expect(try distance("a1111-euler-variation") { $0.variationStrength = 0 } > 0.05)
+    }
+
+    /// The stream after the starting noise: going on (nil), or a new one at seed + delta. Delta 0 is
+    /// ComfyUI's rule: its first ancestral noise is the starting noise's values again.
+    @Test(arguments: [NoiseSource.cpu, .gpu])
+    func seedDeltaStartsTheStreamAgain(_ source: NoiseSource) {
+        let shape = [1, 4, 8, 8]
+        var going = NoiseStream(source, seed: 42)
+        let start = going.startNoise(shape: shape).storage
+        #expect(going.normal(shape: shape).storage != start)
+        var comfy = NoiseStream(source, seed: 42, seedDelta: 0)
+        #expect(comfy.startNoise(shape: shape).storage == start)
+        #expect(comfy.normal(shape: shape).storage == start)
+        var ensd = NoiseStream(source, seed: 42, seedDelta: 31337)
+        _ = ensd.startNoise(shape: shape)
+        var other = NoiseStream(source, seed: 42 + 31337)
+        #expect(ensd.normal(shape: shape).storage == other.normal(shape: shape).storage)
     }
 
     /// A variation strength of 1 starts from the variation seed's noise alone (slerp's far end): with

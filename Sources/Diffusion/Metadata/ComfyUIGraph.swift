@@ -150,6 +150,10 @@ struct ComfyUIGraph {
         var fields = GenerationFields(tool: "ComfyUI")
         // ComfyUI draws the starting noise with torch's CPU generator (comfy/sample.py prepare_noise).
         fields.rng = "CPU"
+        // Its ancestral noise comes from a new generator (default_noise_sampler in
+        // comfy/k_diffusion/sampling.py) at seed + 1 on a CPU: ENSD 1. On a GPU it is the GPU's
+        // generator at the seed, which the image does not say (a note below, for samplers that draw).
+        fields.extra.append(("ENSD", "1"))
         var positive: Any?, negative: Any?, model: Any?
         let inputs = sampler.inputs
         switch sampler.classType {
@@ -212,6 +216,10 @@ struct ComfyUIGraph {
         if let encoder = text.encoder, encoder.classType == "CLIPTextEncodeSDXL" { sdxlSizeConditioning(encoder, into: &fields) }
         if (fields.prompt + fields.negativePrompt).contains("embedding:") {
             fields.note("the prompt names embeddings as ComfyUI's embedding:NAME; stipple (as A1111) finds an embedding by its bare file name")
+        }
+        if let name = fields.sampler, ["Euler a", "DPM2 a", "DPM++ 2S a", "DPM++ SDE", "DPM++ 2M SDE"].contains(name) {
+            fields.note("ComfyUI draws \(name)'s step noise on the device it ran on: stipple follows its CPU rule (seed + 1, "
+                        + "ENSD 1); an image made on a GPU took that noise from the GPU's generator and will differ")
         }
         return fields.generation(label: labelled ? sampler.label : nil)
     }

@@ -43,7 +43,8 @@ extension Infotext {
         }
         // A1111's names: CPU, or NV for its Philox generator (which A1111 then uses too).
         fields.append(("RNG", request.noiseSource == .gpu ? "NV" : "CPU"))
-        if request.noiseSeedDelta != 0 { fields.append(("ENSD", "\(request.noiseSeedDelta)")) }
+        // A1111 writes ENSD only when it is not 0; stipple's 0 is ComfyUI's restart at the seed.
+        if let delta = request.noiseSeedDelta { fields.append(("ENSD", "\(delta)")) }
         if let hashes = Self.embeddingHashes(request, model: model) { fields.append(("TI hashes", hashes)) }
         if !loraHashes.isEmpty {
             // A1111's form: `Lora hashes: "name: 0123456789ab, other: ..."` (quoted: it holds commas).

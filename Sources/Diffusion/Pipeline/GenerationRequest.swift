@@ -23,9 +23,11 @@ public struct GenerationRequest: Sendable, Equatable {
     public var variationSeed: UInt64?
     /// How far towards the variation seed's noise, 0 (none) to 1.
     public var variationStrength: Double = 0
-    /// A1111's "Eta noise seed delta" (ENSD, `--ensd`): after the starting noise, the noise of the
-    /// ancestral steps comes from seed + delta (NovelAI's images use 31337).
-    public var noiseSeedDelta: UInt64 = 0
+    /// Where the noise after the starting noise (the ancestral steps') comes from: nil, the same
+    /// stream (diffusers, A1111 by default); a delta, a new stream at seed + delta: A1111's "Eta
+    /// noise seed delta" (ENSD, `--ensd`; NovelAI's images use 31337), and 0 ComfyUI's rule (its
+    /// ancestral noise starts again from the seed).
+    public var noiseSeedDelta: UInt64?
     /// diffusers' samplers (the default) or k-diffusion's (A1111's, ComfyUI's): see `SamplingConvention`.
     public var samplingConvention: SamplingConvention = .diffusers
     /// The sampler (`.default` = the model's own scheduler class). Text such as `euler_a` or

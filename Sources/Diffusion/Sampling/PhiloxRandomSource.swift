@@ -79,8 +79,8 @@ public enum NoiseSource: String, Sendable, CaseIterable {
 
 /// One image's noise stream from either source, as A1111's `ImageRNG` draws it: the image's starting
 /// noise (`startNoise`, txt2img's start or the noise img2img adds) is blended towards the variation
-/// seed's first draw when there is one; after it, with a seed delta (ENSD), the stream starts again
-/// from seed + delta for the ancestral steps. Other draws (img2img's VAE sampling before it, the
+/// seed's first draw when there is one; after it, with a seed delta (A1111's ENSD; 0 for ComfyUI),
+/// the stream starts again from seed + delta for the ancestral steps. Other draws (img2img's VAE sampling before it, the
 /// steps after) are plain `normal` calls on the stream.
 struct NoiseStream: RandomSource {
     private enum Generator {
@@ -109,10 +109,10 @@ struct NoiseStream: RandomSource {
     private var generator: Generator
     private let source: NoiseSource
     private let seed: UInt64
-    private let seedDelta: UInt64
+    private let seedDelta: UInt64?
     private let variation: (seed: UInt64, strength: Double)?
 
-    init(_ source: NoiseSource, seed: UInt64, seedDelta: UInt64 = 0, variation: (seed: UInt64, strength: Double)? = nil) {
+    init(_ source: NoiseSource, seed: UInt64, seedDelta: UInt64? = nil, variation: (seed: UInt64, strength: Double)? = nil) {
         generator = Generator(source, seed: seed)
         (self.source, self.seed, self.seedDelta, self.variation) = (source, seed, seedDelta, variation)
     }
@@ -129,7 +129,7 @@ struct NoiseStream: RandomSource {
             var other = Generator(source, seed: variation.seed)
             noise = Self.slerp(variation.strength, noise, other.normal(shape: shape))
         }
-        if seedDelta != 0 { generator = Generator(source, seed: seed &+ seedDelta) }
+        if let seedDelta { generator = Generator(source, seed: seed &+ seedDelta) }
         return noise
     }
 
