@@ -106,7 +106,7 @@ extension GenerationRequest {
         }
         // A1111 1.9+ writes the schedule here, older versions in the sampler's name; `Automatic`
         // leaves a ` Karras` name's schedule as it is.
-        if let type = infotext["Schedule type"], type.lowercased().replacingOccurrences(of: "_", with: " ") == "sgm uniform" {
+        if let type = infotext["Schedule type"], Self.isSGMUniform(type) {
             // A1111/Forge's "SGM Uniform" (what SDXL-Lightning and -Turbo are run with there):
             // evenly spaced timesteps from the last; diffusers' trailing spacing (see warnings).
             timestepSpacing = .trailing
@@ -162,6 +162,11 @@ extension GenerationRequest {
         }
     }
 
+    /// A1111/Forge's "SGM Uniform" schedule type, in any case, `_` for the space (ComfyUI's name).
+    static func isSGMUniform(_ type: String) -> Bool {
+        type.lowercased().replacingOccurrences(of: "_", with: " ") == "sgm uniform"
+    }
+
     /// The samplers a text says made the image: its `Sampling` field, else k-diffusion's for A1111's
     /// text and the other tools' built on k-diffusion, diffusers' for stipple's; nil for a
     /// `Sampling` value that is neither.
@@ -196,7 +201,7 @@ extension GenerationRequest {
                                          + "generator, which equals it on NVIDIA cards (not on AMD or Apple ones)")
         case let other?: warnings.append("the image used RNG \(other); stipple draws torch's CPU noise, so the image will differ")
         }
-        if let type = infotext["Schedule type"], type.lowercased().replacingOccurrences(of: "_", with: " ") == "sgm uniform" {
+        if let type = infotext["Schedule type"], Self.isSGMUniform(type) {
             warnings.append("Schedule type SGM Uniform is run as trailing timestep spacing (its timesteps rounded to whole steps), "
                             + "so the image may differ slightly")
         }
@@ -205,7 +210,7 @@ extension GenerationRequest {
             warnings.append("sampler \(GenerationLimits.shown(sampler)) is not one stipple has (\(known)); using the model's default sampler, "
                             + "so the image will differ")
         }
-        if let type = infotext["Schedule type"], type.lowercased().replacingOccurrences(of: "_", with: " ") != "sgm uniform",
+        if let type = infotext["Schedule type"], !isSGMUniform(type),
            (try? SigmaSchedule(parsing: type)) == nil {
             let known = SigmaSchedule.allCases.compactMap(\.displayName).joined(separator: ", ")
             warnings.append("Schedule type \(GenerationLimits.shown(type)) is not one stipple has (\(known)); using the sampler's default, "

@@ -85,12 +85,12 @@ public struct NoiseSchedule: Sendable, Equatable {
 
     /// The sigma samplers' (Euler, Euler a, Heun, LMS) spacing, sigmas (then the final one) and
     /// model timesteps for `config`: diffusers' (`discreteTimesteps`, then `discreteSigmas` with
-    /// `finalSigma`), or k-diffusion's (`kDiffusionSigmas`, then 0) for `SigmaSchedule.uniform` and
-    /// under `kDiffusionSigmas`.
+    /// `finalSigma`), or under `config.kDiffusionSigmas` (the uniform schedule, the k-diffusion
+    /// convention) k-diffusion's (`kDiffusionSigmas`, then 0).
     func sigmaSamplerSchedule(config: SchedulerConfig, steps: Int,
                               finalSigma: Float) -> (spacing: TimestepSpacing, sigmas: [Float], timesteps: [Float]) {
         let sigmaSchedule = SigmaSchedule(config: config)
-        if sigmaSchedule == .uniform || config.kDiffusionSigmas == true {
+        if config.kDiffusionSigmas == true {
             let (sigmas, times) = kDiffusionSigmas(sigmaSchedule, steps: steps)
             // Starting noise times the largest sigma, as k-diffusion's `x * sigmas[0]`.
             return (.linspace, sigmas + [0], times)
@@ -313,7 +313,7 @@ public enum SigmaSchedule: String, CaseIterable, Sendable {
     case exponential
     /// k-diffusion's own: timesteps evenly from the last to 0, sigmas interpolated in log sigma
     /// (A1111's "Uniform", which its "Automatic" is for Euler, Euler a, Heun and LMS). Not a
-    /// re-spacing of diffusers' sigmas: the sigma samplers build it (`kDiffusionUniform`).
+    /// re-spacing of diffusers' sigmas: the sigma samplers build it (`kDiffusionUniform(steps:)`).
     case uniform
 
     /// `count` sigmas from `sigmas.first` down to `sigmas.last` in this spacing (double, as

@@ -261,13 +261,14 @@ public func makeSampler(name: SamplerName, schedule: SigmaSchedule, config: Sche
     case .model: break
     case .karras: config.useKarrasSigmas = true; config.useExponentialSigmas = false
     case .exponential: config.useExponentialSigmas = true; config.useKarrasSigmas = false
-    case .uniform: config.kDiffusionUniform = true; config.useKarrasSigmas = false; config.useExponentialSigmas = false
+    case .uniform: config.kDiffusionSigmas = true; config.useKarrasSigmas = false; config.useExponentialSigmas = false
     }
     if convention == .kDiffusion {
         switch name {
         case .euler, .eulerA, .heun, .lms:
             config.kDiffusionSigmas = true
         case .dpmpp2M:
+            config.kDiffusionSigmas = true
             do throws(CheckpointError) {
                 try config.validate()
                 return try KDiffusionDPMPP2MSampler(config: config, steps: steps)

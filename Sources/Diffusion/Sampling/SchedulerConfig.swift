@@ -40,13 +40,11 @@ public struct SchedulerConfig: DiffusersConfig, Equatable {
     public var useKarrasSigmas: Bool?
     /// `use_exponential_sigmas`: sigmas evenly spaced in log sigma.
     public var useExponentialSigmas: Bool?
-    /// Not a diffusers key: k-diffusion's own spacing (`SigmaSchedule.uniform`, A1111's "Uniform"),
-    /// set by `makeSampler` for that schedule; never read from a model's config file.
-    public var kDiffusionUniform: Bool? = nil
-    /// Not a diffusers key: the sigma samplers take k-diffusion's sigmas for the schedule named
-    /// (`NoiseSchedule.kDiffusionSigmas`: Karras and exponential between the training schedule's
-    /// ends, fractional timesteps) rather than diffusers'; set by `makeSampler` for
-    /// `SamplingConvention.kDiffusion` and the uniform schedule.
+    /// Not a diffusers key, never read from a model's config file: the sigma samplers take
+    /// k-diffusion's sigmas for the schedule named (`NoiseSchedule.kDiffusionSigmas`: Karras and
+    /// exponential between the training schedule's ends, fractional timesteps; with neither,
+    /// k-diffusion's own uniform schedule, `SigmaSchedule.uniform`) rather than diffusers'; set by
+    /// `makeSampler` for `SamplingConvention.kDiffusion` and the uniform schedule.
     public var kDiffusionSigmas: Bool? = nil
     /// `use_beta_sigmas`: sigmas spaced by a beta distribution (not supported).
     public var useBetaSigmas: Bool?

@@ -42,16 +42,15 @@ public struct EulerSampler: SigmaSpaceSampler {
 }
 
 extension SigmaSchedule {
-    /// The schedule a scheduler config asks for (`use_karras_sigmas`, `use_exponential_sigmas`).
+    /// The schedule a scheduler config asks for (`use_karras_sigmas`, `use_exponential_sigmas`;
+    /// neither, with k-diffusion's sigmas, is k-diffusion's own uniform schedule).
     init(config: SchedulerConfig) {
-        if config.kDiffusionUniform == true {
-            self = .uniform
-        } else if config.useKarrasSigmas == true {
+        if config.useKarrasSigmas == true {
             self = .karras
         } else if config.useExponentialSigmas == true {
             self = .exponential
         } else {
-            self = .model
+            self = config.kDiffusionSigmas == true ? .uniform : .model
         }
     }
 }
