@@ -8,8 +8,11 @@ import Parallel
 public final class EventInbox: Sendable {
     public enum Event: Sendable {
         case engine(GenerationEvent)
-        case modelLoaded(StableDiffusionModel, seconds: Double)
+        case modelLoaded(ModelTarget, seconds: Double)
         case modelFailed(String)
+        /// The backend's state changed (a server connected, went away, came back): one line for
+        /// the status line, an error when generations cannot run there now.
+        case backend(String, isError: Bool)
     }
 
     private let pending = Locked<[Event]>([])

@@ -41,18 +41,28 @@ public final class GenerationController {
     public let outputFolder: URL
     public let inbox: EventInbox
     /// Where the jobs run: the embedded engine unless told otherwise.
-    private let backend: any GenerationBackend
+    public let backend: any GenerationBackend
+    /// Turns what a person typed into the Model field into a model to use (off the UI thread):
+    /// a local path loaded by the embedded engine, or a server's checkpoint found by name.
+    private let modelResolver: @Sendable (String) throws -> ModelTarget
     /// Submitted jobs not ended yet, oldest (the running one) first.
     private var jobs: [Job] = []
     private var paused = false
     private var progress: StepProgress?
 
-    public init(model: StableDiffusionModel, outputFolder: URL, inbox: EventInbox = EventInbox(),
-                backend: any GenerationBackend = GenerationQueue()) {
+    public init(target: ModelTarget, outputFolder: URL, inbox: EventInbox = EventInbox(),
+                backend: any GenerationBackend = GenerationQueue(),
+                modelResolver: @escaping @Sendable (String) throws -> ModelTarget = { .embedded(try ModelLocator.load(path: $0)) }) {
         self.backend = backend
-        self.model = ModelUse(model: model, hash: ModelHashTask(model: model))
+        self.model = ModelUse(target: target)
         self.outputFolder = outputFolder
         self.inbox = inbox
+        self.modelResolver = modelResolver
+    }
+
+    /// The embedded engine on `model`.
+    public convenience init(model: StableDiffusionModel, outputFolder: URL, inbox: EventInbox = EventInbox()) {
+        self.init(target: .embedded(model), outputFolder: outputFolder, inbox: inbox)
     }
 
     /// The jobs, as `StudioState.jobs` shows them.
@@ -81,9 +91,10 @@ public final class GenerationController {
     /// output folder can take its images, and queues it; a problem goes to the status line.
     public func submit(_ request: GenerationRequest, state: inout StudioState) {
         var request = request
-        let model = self.model.model
+        let model = self.model.target
         // Both latents for the timeline's toggle, unless that means a second large VAE decode.
-        request.previewBothLatents = request.preview == .approx || request.preview == .taesd || model.nativeSize <= 128
+        request.previewBothLatents = model.embedded != nil
+            && (request.preview == .approx || request.preview == .taesd || model.nativeSize <= 128)
         let path = state.panel.initImage.trimmingCharacters(in: .whitespaces)
         do {
             if !path.isEmpty {
@@ -100,7 +111,7 @@ public final class GenerationController {
             return
         }
         let inbox = inbox
-        let control = backend.submit(request, model: model) { event in inbox.post(.engine(event)) }
+        let control = backend.submit(request, target: model) { event in inbox.post(.engine(event)) }
         jobs.append(Job(request: request, use: self.model, control: control, queuedBehind: !jobs.isEmpty))
         let queued = status.queued
         state.setStatus(jobs.count > 1 ? "Queued (\(queued) waiting)."
@@ -115,6 +126,11 @@ public final class GenerationController {
 
     public func pause(state: inout StudioState) {
         guard let job = jobs.first else { return }
+        guard backend.capabilities.canPause else {
+            state.setStatus("\(backend.capabilities.name) runs a job through: pausing and single steps are the embedded engine's; "
+                            + "Esc cancels", .warning)
+            return
+        }
         job.control.pause()
         paused = true
         state.setStatus("Paused. ^N one step, ^P resume.")
@@ -132,15 +148,15 @@ public final class GenerationController {
         for job in jobs { job.control.cancel() }
     }
 
-    /// Loads the model at `path` on a background queue; `.modelLoaded` or `.modelFailed` follows
-    /// through the inbox.
+    /// Loads the model at `path` (a server's checkpoint by name, on a remote backend) on a
+    /// background queue; `.modelLoaded` or `.modelFailed` follows through the inbox.
     public func loadModel(path: String, state: inout StudioState) {
-        state.setStatus("Loading \(path)...")
-        let inbox = inbox
+        state.setStatus(backend.capabilities.canPause ? "Loading \(path)..." : "Looking for \(path) on \(backend.capabilities.name)...")
+        let (inbox, resolve) = (inbox, modelResolver)
         DispatchQueue.global(qos: .userInitiated).async {
             let start = Date()
             do {
-                let loaded = try ModelLocator.load(path: path)
+                let loaded = try resolve(path)
                 inbox.post(.modelLoaded(loaded, seconds: Date().timeIntervalSince(start)))
             } catch {
                 inbox.post(.modelFailed("\(error)"))
@@ -161,17 +177,26 @@ public final class GenerationController {
         case .engine(let engineEvent): handle(engineEvent, state: &state)
         case .modelLoaded(let loaded, let seconds): useModel(loaded, seconds: seconds, state: &state)
         case .modelFailed(let message): state.setStatus(message, .error)
+        case .backend(let message, let isError): state.setStatus(message, isError ? .error : .success)
         }
         state.jobs = status
     }
 
-    /// A model loaded from the panel: the next generations use it (a running one finishes on the
-    /// old one); the size follows its native size.
-    func useModel(_ loaded: StableDiffusionModel, seconds: Double, state: inout StudioState) {
-        model = ModelUse(model: loaded, hash: ModelHashTask(model: loaded))
+    /// A model loaded from the panel (or a server's checkpoint chosen): the next generations use
+    /// it (a running one finishes on the old one); the size follows its native size.
+    func useModel(_ loaded: ModelTarget, seconds: Double, state: inout StudioState) {
+        model = ModelUse(target: loaded)
         let changed = state.panel.setModel(loaded)
-        state.setStatus(String(format: "Loaded %@ in %.1f s (%@, %dx%d)", loaded.name, seconds, loaded.family.rawValue,
-                               loaded.nativeSize, loaded.nativeSize) + (changed.map { "; \($0)." } ?? "."), .success)
+        let what: String
+        switch loaded {
+        case .embedded(let local):
+            what = String(format: "Loaded %@ in %.1f s (%@, %dx%d)", local.name, seconds, local.family.rawValue,
+                          local.nativeSize, local.nativeSize)
+        case .remote(let checkpoint):
+            what = "Using \(checkpoint.name) on \(checkpoint.server) (\(checkpoint.family.shortName)?, "
+                + "\(checkpoint.nativeSize)x\(checkpoint.nativeSize))"
+        }
+        state.setStatus(what + (changed.map { "; \($0)." } ?? "."), .success)
     }
 
     func handle(_ event: GenerationEvent, state: inout StudioState) {
@@ -213,7 +238,7 @@ public final class GenerationController {
     func save(_ image: GeneratedImage, state: inout StudioState) {
         let use = jobs.first?.use ?? model
         do {
-            let url = try ImageSaver(model: use.model, modelHash: use.hash.value).save(image, in: OutputFolder(url: outputFolder))
+            let url = try ImageSaver(target: use.target, modelHash: use.hash.value).save(image, in: OutputFolder(url: outputFolder))
             state.gallery.add(url)
             state.setStatus("Saved \(url.path)", .success)
         } catch {

@@ -20,7 +20,7 @@ struct ImageExporter {
         }
         let made = shown.model ?? model
         var infotext = Infotext(request: request, seed: seed, width: shown.image.width,
-                                height: shown.image.height, model: made.model, modelHash: made.hash.value,
+                                height: shown.image.height, target: made.target, modelHash: made.hash.value,
                                 version: ImageSaver.version)
         var suffix: String?
         if let step = shown.step {
@@ -46,9 +46,9 @@ struct ImageExporter {
             return
         }
         let made = timeline.model ?? model
-        let size = timeline.final.map { ($0.width, $0.height) } ?? timeline.request.size(for: made.model)
+        let size = timeline.final.map { ($0.width, $0.height) } ?? timeline.request.size(for: made.target)
         var infotext = Infotext(request: timeline.request, seed: timeline.seed, width: size.0, height: size.1,
-                                model: made.model, modelHash: made.hash.value, version: ImageSaver.version)
+                                target: made.target, modelHash: made.hash.value, version: ImageSaver.version)
         infotext["Contact sheet"] = state.latent == .denoised ? "denoised" : "noisy"
         do {
             let bytes = try PNG.encode(sheet, texts: [PNGText(key: "parameters", value: infotext.text)])

@@ -8,13 +8,18 @@ public struct ImageSaver: Sendable {
     /// The version written into every image's parameters.
     public static let version = "stipple 0.1.0"
 
-    public let model: StableDiffusionModel
+    /// What the images were made on: a loaded model or a server's checkpoint.
+    public let target: ModelTarget
     /// A1111's short model hash, when it could be computed.
     public let modelHash: String?
 
-    public init(model: StableDiffusionModel, modelHash: String?) {
-        self.model = model
+    public init(target: ModelTarget, modelHash: String?) {
+        self.target = target
         self.modelHash = modelHash
+    }
+
+    public init(model: StableDiffusionModel, modelHash: String?) {
+        self.init(target: .embedded(model), modelHash: modelHash)
     }
 
     /// The model's A1111 hash (of the single file, or of a folder's UNet weights), nil when the
@@ -24,21 +29,27 @@ public struct ImageSaver: Sendable {
         return try? ModelHash.short(file: file)
     }
 
-    /// The parameters text of `image`.
+    /// The parameters text of `image`: the server's own when it gave one (A1111's infotext says
+    /// what it did in its own words, which `--from` reads back), else stipple's.
     public func infotext(for image: GeneratedImage) -> Infotext {
-        Infotext(image: image, model: model, modelHash: modelHash, version: Self.version)
+        if let text = image.serverRecord?.infotext, !text.isEmpty { return Infotext(parsing: text) }
+        return Infotext(image: image, target: target, modelHash: modelHash, version: Self.version)
     }
 
-    /// The PNG bytes of `image` with its parameters.
+    /// The PNG bytes of `image` with its parameters (the server's text exactly, when it gave one),
+    /// and the server's further texts (ComfyUI's `prompt` graph).
     public func png(for image: GeneratedImage) throws -> [UInt8] {
-        try Self.png(image.image, parameters: infotext(for: image).text)
+        let record = image.serverRecord
+        let parameters = record?.infotext.flatMap { $0.isEmpty ? nil : $0 } ?? infotext(for: image).text
+        let extra = (record?.texts ?? []).filter { $0.key != "parameters" }.map { PNGText(key: $0.key, value: $0.value) }
+        return try Self.png(image.image, parameters: parameters, extraTexts: extra)
     }
 
-    /// PNG bytes of `pixels` with a `parameters` text chunk.
-    public static func png(_ pixels: PixelImage, parameters: String) throws -> [UInt8] {
+    /// PNG bytes of `pixels` with a `parameters` text chunk (and `extraTexts` after it).
+    public static func png(_ pixels: PixelImage, parameters: String, extraTexts: [PNGText] = []) throws -> [UInt8] {
         let rgb = RGBImage(pixels)
         do {
-            return try PNG.encode(rgb, texts: [PNGText(key: "parameters", value: parameters)])
+            return try PNG.encode(rgb, texts: [PNGText(key: "parameters", value: parameters)] + extraTexts)
         } catch {
             throw OutputFolder.SaveError(description: "cannot encode the PNG: \(error.description)")
         }
@@ -89,6 +100,11 @@ public final class ModelHashTask: @unchecked Sendable {  // `result` is written 
         DispatchQueue.global(qos: .utility).async(group: done) { [self] in
             result = ImageSaver.modelHash(of: model)
         }
+    }
+
+    /// A hash already known (a server's), or none.
+    public init(known: String?) {
+        result = known
     }
 
     /// The hash (waits for it).

@@ -145,8 +145,14 @@ public struct ParameterPanel: Sendable, Equatable {
     /// changed so, for the status line.
     @discardableResult
     public mutating func setModel(_ loaded: StableDiffusionModel) -> String? {
-        setModel(name: loaded.name, family: loaded.family, nativeSize: loaded.nativeSize)
-        return setModel(FewStepPreset.Model(loaded))
+        setModel(ModelTarget.embedded(loaded))
+    }
+
+    /// `setModel(_:)` for a loaded model or a server's checkpoint.
+    @discardableResult
+    public mutating func setModel(_ target: ModelTarget) -> String? {
+        setModel(name: target.name, family: target.family, nativeSize: target.nativeSize)
+        return setModel(target.fewStepTraits)
     }
 
     /// `setModel(_:)`'s part that needs no weights (tests).

@@ -48,8 +48,15 @@ public final class StudioApp {
     /// error still gives the terminal back sets it to trap; see docs/DECISIONS.md).
     @_spi(Testing) nonisolated(unsafe) public static var afterFirstFrame: (() -> Void)?
 
-    public init(model: StableDiffusionModel, options: Options) {
+    /// The studio on the embedded engine with `model` loaded.
+    public convenience init(model: StableDiffusionModel, options: Options) {
+        self.init(controller: GenerationController(model: model, outputFolder: options.outputFolder), options: options)
+    }
+
+    /// The studio on `controller`'s backend and model (a remote server's, say).
+    public init(controller: GenerationController, options: Options) {
         self.options = options
+        let model = controller.model.target
         let size = options.initial.size(for: model)
         state = StudioState(modelName: model.name, width: size.width, height: size.height,
                             gallery: Gallery.load(folder: options.outputFolder), themeName: options.theme.name)
@@ -65,7 +72,7 @@ public final class StudioApp {
         state.panel.fullPreviewInterval = options.initial.fullPreviewInterval
         state.panel.initImage = options.initImagePath ?? ""
         if options.initial.seed == nil { state.panel.seedLocked = false }
-        controller = GenerationController(model: model, outputFolder: options.outputFolder)
+        self.controller = controller
         exporter = ImageExporter(outputFolder: options.outputFolder)
         themes = ThemeCycle(folder: options.themesFolder)
         renderer = StudioRenderer(graphics: options.graphics, cellSize: options.cellSize)

@@ -61,14 +61,35 @@ public struct Timeline: Sendable, Equatable {
     }
 }
 
-/// A loaded model and its (background) A1111 hash, as one generation used them.
+/// The model a generation used (a loaded one, or a server's checkpoint) and its A1111 hash
+/// (computed in the background for a loaded one; the server's, when it gives one).
 public struct ModelUse: Sendable, Equatable {
-    public let model: StableDiffusionModel
+    public let target: ModelTarget
     public let hash: ModelHashTask
 
-    public init(model: StableDiffusionModel, hash: ModelHashTask) {
-        (self.model, self.hash) = (model, hash)
+    public init(target: ModelTarget, hash: ModelHashTask) {
+        (self.target, self.hash) = (target, hash)
     }
 
-    public static func == (a: ModelUse, b: ModelUse) -> Bool { a.model === b.model && a.hash === b.hash }
+    /// A loaded model, its hash computed in the background from now.
+    public init(model: StableDiffusionModel) {
+        self.init(target: .embedded(model), hash: ModelHashTask(model: model))
+    }
+
+    /// `target` with the hash it already carries (a server's checkpoint), or computed.
+    public init(target: ModelTarget) {
+        switch target {
+        case .embedded(let model): self.init(model: model)
+        case .remote(let checkpoint): self.init(target: target, hash: ModelHashTask(known: checkpoint.hash))
+        }
+    }
+
+    public static func == (a: ModelUse, b: ModelUse) -> Bool {
+        guard a.hash === b.hash else { return false }
+        switch (a.target, b.target) {
+        case (.embedded(let x), .embedded(let y)): return x === y
+        case (.remote(let x), .remote(let y)): return x == y
+        default: return false
+        }
+    }
 }

@@ -49,7 +49,7 @@ import Testing
             var request = try Self.request(name)
             change(&request)
             let image = try #require(try Pipeline(model: model).run(request).first)
-            return zip(image.latents.storage, try file.tensor(name).storage).map { abs($0 - $1) }.max() ?? 0
+            return zip(try image.engineLatents.storage, try file.tensor(name).storage).map { abs($0 - $1) }.max() ?? 0
         }
         #expect(try distance("a1111-euler-a") { $0.samplingConvention = .diffusers } > 0.05)
         #expect(try distance("a1111-dpmpp-2m-karras") { $0.samplingConvention = .diffusers } > 0.05)
@@ -86,13 +86,13 @@ import Testing
         let plain = try #require(try Pipeline(model: model).run(request).first)
         (request.seed, request.variationSeed, request.variationStrength) = (5, 9, 1)
         let varied = try #require(try Pipeline(model: model).run(request).first)
-        #expect(zip(varied.latents.storage, plain.latents.storage).map { abs($0 - $1) }.max() ?? 1 < 1e-4)
+        #expect(zip(try varied.engineLatents.storage, try plain.engineLatents.storage).map { abs($0 - $1) }.max() ?? 1 < 1e-4)
         request.initImage = PixelImage(width: 32, height: 32, rgb: [UInt8](repeating: 128, count: 32 * 32 * 3))
         request.strength = 0.8
         var latents: [[Float]] = []
         for strength in [0, 0.5, 1.0] {
             request.variationStrength = strength
-            latents.append(try #require(try Pipeline(model: model).run(request).first).latents.storage)
+            latents.append(try #require(try Pipeline(model: model).run(request).first).engineLatents.storage)
         }
         #expect(latents[0] != latents[1] && latents[1] != latents[2] && latents[0] != latents[2])
     }

@@ -58,7 +58,7 @@ import Testing
         let recorder = Recorder()
         var request = Self.request()
         request.preview = .approx
-        GenerationQueue().submit(request, model: model) { recorder.observe($0) }
+        GenerationQueue().submit(request, target: .embedded(model)) { recorder.observe($0) }
         #expect(recorder.done.wait(timeout: .now() + 120) == .success)
         let steps = recorder.steps
         #expect(steps.map(\.step) == Array(1...6))
@@ -137,7 +137,7 @@ import Testing
             while box.control == nil && Date() < deadline { Thread.sleep(forTimeInterval: 0.001) }
             box.control?.cancel()
         }
-        box.control = queue.submit(Self.request(steps: 10), model: model) { recorder.observe($0) }
+        box.control = queue.submit(Self.request(steps: 10), target: .embedded(model)) { recorder.observe($0) }
         #expect(recorder.done.wait(timeout: .now() + 120) == .success)
         #expect(recorder.wasCancelled)
         #expect(recorder.images.isEmpty)
@@ -189,7 +189,7 @@ import Testing
         // Occupy the queue so the job can be paused before it starts.
         let gate = DispatchSemaphore(value: 0)
         queue.submitBarrier { gate.wait() }
-        let control = queue.submit(Self.request(steps: 5), model: model) { recorder.observe($0) }
+        let control = queue.submit(Self.request(steps: 5), target: .embedded(model)) { recorder.observe($0) }
         control.pause()
         gate.signal()
         for expected in 1...3 {

@@ -75,7 +75,7 @@ import Tensor
         let progress = try #require(last)
         #expect(progress.step == 5 && progress.previewLatent == .denoised)
         #expect(progress.preview == progress.otherPreview)
-        #expect(progress.preview == model.previewFactors.rgb(image.latents))
+        #expect(progress.preview == model.previewFactors.rgb(try image.engineLatents))
     }
 
     @Test func latentScalingIsDiffusersNormalisation() {

@@ -166,7 +166,7 @@ import Testing
     @Test func theBundledModelRunsThePreset() throws {
         var studio = try GenerationControllerTests.Studio()
         defer { studio.close() }
-        let model = studio.controller.model.model
+        let model = studio.controller.model.target
         #expect(studio.state.panel.setModel(model) == nil && studio.state.panel.model.hasTinyDecoder)
         studio.type("a red circle on a blue background")
         studio.press([.function(6)])

@@ -24,6 +24,10 @@ public struct ImageStart: Sendable {
     public var seed: UInt64
     /// Model calls this image will take (img2img: fewer than the requested steps).
     public var steps: Int
+
+    public init(imageIndex: Int, imageCount: Int, seed: UInt64, steps: Int) {
+        (self.imageIndex, self.imageCount, self.seed, self.steps) = (imageIndex, imageCount, seed, steps)
+    }
 }
 
 /// One step done.
@@ -72,12 +76,20 @@ public struct GeneratedImage: Sendable {
     public var imageIndex: Int
     /// The request, resolved: size and seed filled in.
     public var request: GenerationRequest
-    /// The latents before decoding.
-    public var latents: Tensor
+    /// The latents before decoding (nil for an image a server made: servers send pixels).
+    public var latents: Tensor?
     /// Seconds for this image, conditioning excluded.
     public var seconds: Double
     /// The LoRAs the prompt applied, with A1111's short hashes (its `Lora hashes` field).
     public var loraHashes: [NamedHash] = []
+    /// What the server that made the image said of it (nil for the embedded engine's).
+    public var serverRecord: ServerRecord?
+
+    public init(image: PixelImage, seed: UInt64, imageIndex: Int, request: GenerationRequest, latents: Tensor?,
+                seconds: Double, loraHashes: [NamedHash] = [], serverRecord: ServerRecord? = nil) {
+        (self.image, self.seed, self.imageIndex, self.request) = (image, seed, imageIndex, request)
+        (self.latents, self.seconds, self.loraHashes, self.serverRecord) = (latents, seconds, loraHashes, serverRecord)
+    }
 }
 
 /// A file used by name in a prompt (a LoRA, an embedding) and its short hash, for the infotext.

@@ -11,18 +11,49 @@ extension Infotext {
                   model: model, modelHash: modelHash, version: version, loraHashes: image.loraHashes)
     }
 
+    /// The text for `image` made on `target` (a server's image: see `init(request:...target:)`).
+    public init(image: GeneratedImage, target: ModelTarget, modelHash: String?, version: String) {
+        self.init(request: image.request, seed: image.seed, width: image.image.width, height: image.image.height,
+                  target: target, modelHash: modelHash, version: version, loraHashes: image.loraHashes)
+    }
+
     /// The text for an image of `width` x `height` made by `request` with `seed` (an intermediate
     /// step's preview, say).
     public init(request: GenerationRequest, seed: UInt64, width: Int, height: Int, model: StableDiffusionModel,
                 modelHash: String?, version: String, loraHashes: [NamedHash] = []) {
+        self.init(request: request, seed: seed, width: width, height: height, modelName: model.name, family: model.family,
+                  sampler: Self.samplerName(request.sampler, model: model), modelHash: modelHash,
+                  embeddingHashes: Self.embeddingHashes(request, model: model), version: version, loraHashes: loraHashes)
+    }
+
+    /// The text for an image made on `target`. A server's checkpoint is named as the server names
+    /// it; its sampler is the request's as it was sent (remote backends resolve `default` first);
+    /// a `Backend` field names the server (`ComfyUI 0.8.0`), before `Version`.
+    public init(request: GenerationRequest, seed: UInt64, width: Int, height: Int, target: ModelTarget,
+                modelHash: String?, version: String, loraHashes: [NamedHash] = []) {
+        switch target {
+        case .embedded(let model):
+            self.init(request: request, seed: seed, width: width, height: height, model: model, modelHash: modelHash,
+                      version: version, loraHashes: loraHashes)
+        case .remote(let checkpoint):
+            self.init(request: request, seed: seed, width: width, height: height, modelName: checkpoint.name,
+                      family: checkpoint.family, sampler: request.sampler.displayName ?? request.sampler.rawValue,
+                      modelHash: modelHash ?? checkpoint.hash, embeddingHashes: nil, version: version, loraHashes: loraHashes,
+                      backend: checkpoint.server)
+        }
+    }
+
+    private init(request: GenerationRequest, seed: UInt64, width: Int, height: Int, modelName: String, family: ModelFamily,
+                 sampler: String, modelHash: String?, embeddingHashes: String?, version: String, loraHashes: [NamedHash],
+                 backend: String? = nil) {
         var fields: [(key: String, value: String)] = [("Steps", "\(request.steps)")]
-        fields.append(("Sampler", Self.samplerName(request.sampler, model: model)))
+        fields.append(("Sampler", sampler))
         if let schedule = request.schedule.displayName { fields.append(("Schedule type", schedule)) }
         fields.append(("CFG scale", Self.number(request.cfgScale)))
         fields.append(("Seed", "\(seed)"))
         fields.append(("Size", "\(width)x\(height)"))
         if let modelHash { fields.append(("Model hash", modelHash)) }
-        fields.append(("Model", model.name))
+        fields.append(("Model", modelName))
         if let variation = request.variationSeed, request.variationStrength != 0 {
             fields.append(("Variation seed", "\(variation)"))
             fields.append(("Variation seed strength", Self.number(request.variationStrength)))
@@ -36,7 +67,7 @@ extension Infotext {
         if request.samplingConvention == .kDiffusion { fields.append(("Sampling", "k-diffusion")) }
         if request.decoder == .taesd { fields.append(("Decoder", "TAESD")) }
         let size = request.sizeConditioning
-        if model.family == .sdxl, !size.isDefault {
+        if family == .sdxl, !size.isDefault {
             let original = (size.originalWidth ?? width, size.originalHeight ?? height)
             fields.append(("Original size", "\(original.0)x\(original.1)"))
             fields.append(("Crop top left", "\(size.cropTop),\(size.cropLeft)"))
@@ -45,11 +76,12 @@ extension Infotext {
         fields.append(("RNG", request.noiseSource == .gpu ? "NV" : "CPU"))
         // A1111 writes ENSD only when it is not 0; stipple's 0 is ComfyUI's restart at the seed.
         if let delta = request.noiseSeedDelta { fields.append(("ENSD", "\(delta)")) }
-        if let hashes = Self.embeddingHashes(request, model: model) { fields.append(("TI hashes", hashes)) }
+        if let hashes = embeddingHashes { fields.append(("TI hashes", hashes)) }
         if !loraHashes.isEmpty {
             // A1111's form: `Lora hashes: "name: 0123456789ab, other: ..."` (quoted: it holds commas).
             fields.append(("Lora hashes", loraHashes.map { "\($0.name): \($0.hash)" }.joined(separator: ", ")))
         }
+        if let backend { fields.append(("Backend", backend)) }
         fields.append(("Version", version))
         self.init(prompt: request.prompt, negativePrompt: request.negativePrompt, fields: fields)
     }

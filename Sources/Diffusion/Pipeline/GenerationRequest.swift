@@ -94,21 +94,46 @@ public struct GenerationRequest: Sendable, Equatable {
 
     /// The size generated: the request's, else the init image's, else the model's native size.
     public func size(for model: StableDiffusionModel) -> (width: Int, height: Int) {
-        (width ?? initImage?.width ?? model.nativeSize, height ?? initImage?.height ?? model.nativeSize)
+        size(for: ModelTarget.embedded(model))
     }
 
     /// Checks everything that can be checked before loading anything heavy, by the rules of
     /// `GenerationLimits`, then the memory the run needs against what the machine has; errors are
     /// one line naming the setting.
     public func validate(for model: StableDiffusionModel) throws(GenerationError) {
-        let (w, h) = size(for: model)
+        try validateSettings(size: size(for: model), clipSkipLayers: model.conditioner.layerCount)
+        if model.tinyDecoder == nil && (preview == .taesd || decoder == .taesd) {
+            throw .invalid("\(decoder == .taesd ? "--decoder taesd" : "--preview taesd") needs a tiny decoder: give --taesd PATH "
+                           + "(a TAESD folder or taesd_decoder.safetensors), or put one in the model folder's taesd/")
+        }
+        try MemoryEstimate(request: self, model: model).check()
+    }
+
+    /// The size generated on `target`: the request's, else the init image's, else its native size.
+    public func size(for target: ModelTarget) -> (width: Int, height: Int) {
+        (width ?? initImage?.width ?? target.nativeSize, height ?? initImage?.height ?? target.nativeSize)
+    }
+
+    /// `validate(for:)` on whatever `target` is: a server's checkpoint gets the same rules for
+    /// every setting (its memory is the server's; its text encoder's depth unknown, so clip skip
+    /// is checked against SD's 12 layers).
+    public func validate(for target: ModelTarget) throws(GenerationError) {
+        switch target {
+        case .embedded(let model): try validate(for: model)
+        case .remote: try validateSettings(size: size(for: target), clipSkipLayers: 12)
+        }
+    }
+
+    /// The rules of `GenerationLimits` for every setting, and the init image's size.
+    func validateSettings(size: (width: Int, height: Int), clipSkipLayers: Int) throws(GenerationError) {
+        let (w, h) = size
         do {
             try GenerationLimits.width.check(w)
             try GenerationLimits.height.check(h)
             try GenerationLimits.steps.check(steps)
             try GenerationLimits.cfgScale.check(cfgScale)
             try GenerationLimits.batchCount.check(batchCount)
-            try GenerationLimits.clipSkip(layers: model.conditioner.layerCount).check(clipSkip)
+            try GenerationLimits.clipSkip(layers: clipSkipLayers).check(clipSkip)
             try GenerationLimits.eta.check(eta)
             try GenerationLimits.check(sizeConditioning)
             try GenerationLimits.previewInterval.check(fullPreviewInterval)
@@ -121,11 +146,6 @@ public struct GenerationRequest: Sendable, Equatable {
                 throw .invalid("init image is \(image.width)x\(image.height), the generation \(w)x\(h)")
             }
         }
-        if model.tinyDecoder == nil && (preview == .taesd || decoder == .taesd) {
-            throw .invalid("\(decoder == .taesd ? "--decoder taesd" : "--preview taesd") needs a tiny decoder: give --taesd PATH "
-                           + "(a TAESD folder or taesd_decoder.safetensors), or put one in the model folder's taesd/")
-        }
-        try MemoryEstimate(request: self, model: model).check()
     }
 }
 
