@@ -9,7 +9,9 @@ without the query, the query items, what was sent, status, content type, body as
 `body_text` or `body_base64`) and every WebSocket frame in the order received (text as received,
 binary as base64), with `wait_for` naming the last POST sent before the frame arrived (the frames
 the server only sends because of it) and `delay_ms` the real gap to the previous frame, capped at
-200 ms so that the tests stay fast. Nothing is edited after the fact: ids, timestamps, file names
+200 ms so that the tests stay fast. A `/ws` exchange has no `query` (the client makes its own
+clientId, which a replay cannot match); the recorded one is in the informational `request_query`.
+Nothing is edited after the fact: ids, timestamps, file names
 and sizes are the server's.
 
 Made against ComfyUI 0.8.0 (`/work/comfyui/ComfyUI`, commit 618b803d, CPU only) with its own venv
