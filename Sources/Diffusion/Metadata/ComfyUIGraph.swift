@@ -254,14 +254,24 @@ struct ComfyUIGraph {
     /// An input's value: itself, or through links to nodes that pass a value on (primitive
     /// nodes: `value`, `seed`, `int`, `float`, `text`, `string`, or an input of the same name).
     func value(_ input: Any?, in node: Node, key: String) -> Any? {
+        guard Self.isLink(input) else { return input }
+        return valueSource(input, in: node, key: key).flatMap { $0.node.inputs[$0.key] }
+    }
+
+    /// Where `value(_:in:key:)` finds an input's value: the node and input name holding it (the
+    /// node itself when the input is not a link); nil when the links end without a value. A saved
+    /// workflow's prompt and seed are substituted there (`ComfyUIWorkflowSlots`).
+    func valueSource(_ input: Any?, in node: Node, key: String) -> (node: Node, key: String)? {
         var current = input
+        var holder = (node: node, key: key)
         var seen = Set<String>()
         for _ in 0..<Self.maximumHops {
-            guard Self.isLink(current) else { return current }
+            guard Self.isLink(current) else { return holder }
             guard let source = linked(current), seen.insert(source.id).inserted else { return nil }
             let candidates = [key, "value", "seed", "noise_seed", "int", "float", "number", "text", "string", "String", "Text"]
-            guard let next = candidates.lazy.compactMap({ source.inputs[$0] }).first else { return nil }
-            current = next
+            guard let next = candidates.first(where: { source.inputs[$0] != nil }) else { return nil }
+            holder = (source, next)
+            current = source.inputs[next]
         }
         return nil
     }

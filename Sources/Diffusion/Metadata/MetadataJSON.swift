@@ -4,7 +4,7 @@ import Foundation
 /// can be anything (`"steps": "20"`, `"seed": true`, `"width": 1e300`). JSONSerialization
 /// refuses nesting past 512 levels and NaN on its own; the text is refused past
 /// `ImageMetadata.maximumLength` first. Nothing here recurses over a document.
-enum MetadataJSON {
+public enum MetadataJSON {
     /// `text` parsed as a JSON object; `what` names it in the one-line error.
     static func object(_ text: String, what: String) throws(MetadataError) -> [String: Any] {
         guard text.utf8.count <= ImageMetadata.maximumLength else {
@@ -28,18 +28,18 @@ enum MetadataJSON {
 
     /// JSON `true`/`false` come as NSNumber on Linux, and `1` also casts to Bool: a boolean is
     /// told apart by its type encoding (`c`).
-    static func isBoolean(_ value: Any?) -> Bool {
+    public static func isBoolean(_ value: Any?) -> Bool {
         guard let number = value as? NSNumber else { return false }
         return String(cString: number.objCType) == "c"
     }
 
-    static func bool(_ value: Any?) -> Bool? {
+    public static func bool(_ value: Any?) -> Bool? {
         guard isBoolean(value), let number = value as? NSNumber else { return nil }
         return number.boolValue
     }
 
     /// A finite number (not a boolean); numeric strings count (Fooocus writes some numbers as text).
-    static func number(_ value: Any?) -> Double? {
+    public static func number(_ value: Any?) -> Double? {
         if let text = value as? String {
             guard let parsed = Double(text.trimmingCharacters(in: .whitespaces)), parsed.isFinite else { return nil }
             return parsed
@@ -51,7 +51,7 @@ enum MetadataJSON {
 
     /// A whole number as decimal text, exactly (seeds reach 2^64 - 1, past a Double's precision);
     /// nil for fractions, booleans, text that is not a whole number, and magnitudes past 64 bits.
-    static func integerText(_ value: Any?) -> String? {
+    public static func integerText(_ value: Any?) -> String? {
         if let text = value as? String {
             let trimmed = text.trimmingCharacters(in: .whitespaces)
             if Int64(trimmed) != nil || UInt64(trimmed) != nil { return trimmed }
@@ -70,7 +70,7 @@ enum MetadataJSON {
     }
 
     /// A whole number that fits an Int.
-    static func integer(_ value: Any?) -> Int? {
+    public static func integer(_ value: Any?) -> Int? {
         integerText(value).flatMap { Int($0) }
     }
 
