@@ -53,6 +53,8 @@ let package = Package(
             "Diffusion", "Imaging", "Parallel", "ShippedFiles", "Terminal", "UserFiles",
             .product(name: "TOMLKit", package: "TOMLKit"),
         ]),
+        // TEMPORARY (until wip-net's Remote target lands): the ComfyUI protocol parts without transport.
+        .target(name: "Remote", dependencies: ["Diffusion", "Imaging", "Terminal", "UserFiles"]),
         .executableTarget(
             name: "stipple",
             dependencies: [
@@ -68,6 +70,7 @@ let package = Package(
         .testTarget(name: "TerminalTests", dependencies: ["Terminal"], resources: [.copy("Fixtures")]),
         .testTarget(name: "StudioTests", dependencies: ["Studio", "Diffusion", "Imaging", "ShippedFiles"], exclude: ["Fixtures"]),
         .testTarget(name: "UserFilesTests", dependencies: ["UserFiles"]),
+        .testTarget(name: "RemoteTests", dependencies: ["Remote", "Diffusion", "Imaging"], exclude: ["Fixtures"]),
         // The studio with a deliberate runtime error after its first frame, for the end-to-end test
         // that the terminal survives one (built with everything; not a product, never installed).
         .executableTarget(name: "StudioTrapHarness", dependencies: ["Studio", "Diffusion", "Terminal"],
