@@ -11,9 +11,9 @@ Tests/RemoteTests/Fixtures/a1111/sdcpp-*.json were recorded against stable-diffu
 sd-server (master 97d2990, built from its repository outside this project, CPU backend), started
 with a random-weight SD1.5 single file and a LoRA folder holding one small LoRA:
 
-    sd-server -m sd15-fp16-ldm.safetensors --lora-model-dir loras --listen-ip 127.0.0.1 --listen-port 7860
+    sd-server -m sd15-fp16-ldm.safetensors --lora-model-dir loras --listen-ip 127.0.0.1 --listen-port 7860 -t 2
     python3 tools/record_a1111.py --url http://127.0.0.1:7860 --prefix sdcpp- \\
-        --server "stable-diffusion.cpp sd-server master-97d2990" --lora tiny_style.safetensors \\
+        --server "stable-diffusion.cpp sd-server master-97d2990 (CPU)" --lora tiny_style.safetensors \\
         Tests/RemoteTests/Fixtures/a1111 lora catalog txt2img txt2img-batch img2img interrupt errors
 
 `lora` comes first on purpose: on a fresh sd-server a structured LoRA is refused until something
