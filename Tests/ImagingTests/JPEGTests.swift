@@ -25,7 +25,7 @@ import Testing
     }
 
     @Test func manifestLoads() {
-        #expect(Self.manifest.count == 12)
+        #expect(Self.manifest.count == 13)
     }
 
     @Test(arguments: ["baseline_444", "baseline_420", "baseline_422", "progressive_420", "grayscale", "cmyk"])
@@ -54,6 +54,7 @@ import Testing
         ("broken_garbage", "corrupt JPEG"),
         ("broken_huge_declared", "image too large: 60000x60000"),
         ("broken_large_declared", "truncated JPEG: 1714 bytes cannot hold the 8000x8000 image"),
+        ("unsupported_arithmetic", "unsupported JPEG (arithmetic-coded"),
     ])
     func refusesBrokenFile(name: String, expected: String) throws {
         let path = Self.folder.appendingPathComponent(name + ".jpg").path
