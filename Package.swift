@@ -25,6 +25,10 @@ let package = Package(
         // this small C target owns every libpng call (see docs/DECISIONS.md). It also inflates
         // gzip through zlib (which libpng links anyway) for stealth texts in pixels.
         .target(name: "PNGBridge", dependencies: ["CPNG"], linkerSettings: [.linkedLibrary("z")]),
+        // libjpeg-turbo reports errors through error_exit, which must not return (we longjmp):
+        // this C target owns every libjpeg call, as PNGBridge does libpng's.
+        .systemLibrary(name: "CJPEG", pkgConfig: "libjpeg", providers: [.apt(["libjpeg62-turbo-dev"])]),
+        .target(name: "JPEGBridge", dependencies: ["CJPEG"]),
 
         // Opening the files a user names: regular files only, never blocking on a FIFO.
         .target(name: "UserFiles"),
@@ -43,7 +47,7 @@ let package = Package(
             exclude: ["Tokenizer/Resources/README.md"],
             resources: [.copy("Tokenizer/Resources/bpe_simple_vocab_16e6.txt")]
         ),
-        .target(name: "Imaging", dependencies: ["PNGBridge", "Parallel", "TerminalBytes", "UserFiles"]),
+        .target(name: "Imaging", dependencies: ["PNGBridge", "JPEGBridge", "Parallel", "TerminalBytes", "UserFiles"]),
         .target(name: "Terminal", dependencies: ["CNcursesw", "TerminalBytes", "UserFiles"]),
         .target(name: "Studio", dependencies: [
             "Diffusion", "Imaging", "Parallel", "ShippedFiles", "Terminal", "UserFiles",

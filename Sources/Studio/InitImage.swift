@@ -2,7 +2,7 @@ import Diffusion
 import Foundation
 import Imaging
 
-/// img2img's starting image, read from a PNG as `stipple generate --init-image` and the studio's
+/// img2img's starting image, read from a PNG or JPEG as `stipple generate --init-image` and the studio's
 /// "Init image" field take it.
 public enum InitImage {
     public struct LoadError: Error, CustomStringConvertible {
@@ -12,13 +12,13 @@ public enum InitImage {
     /// The image as RGB (alpha flattened over white), resized to `width` x `height` when given,
     /// else to its own size rounded down to a multiple of 8 (as diffusers' image processor does).
     public static func load(path: String, width: Int?, height: Int?) throws(LoadError) -> PixelImage {
-        let file: PNGFile
+        let decoded: RGBImage
         do {
-            file = try PNG.read(path: path)
+            decoded = try ImageFile.read(path: path)
         } catch {
             throw LoadError(description: error.description)
         }
-        var image = file.image.hasAlpha ? file.image.flattened(over: (255, 255, 255)) : file.image
+        var image = decoded.hasAlpha ? decoded.flattened(over: (255, 255, 255)) : decoded
         let targetWidth = width ?? image.width / 8 * 8
         let targetHeight = height ?? image.height / 8 * 8
         guard targetWidth >= 8, targetHeight >= 8 else {

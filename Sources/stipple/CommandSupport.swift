@@ -31,10 +31,10 @@ enum StandardOutput {
     }
 }
 
-/// Reads a PNG named on the command line; a problem becomes the command's one-line error.
-func readPNG(_ path: String) throws -> PNGFile {
+/// Reads a PNG or JPEG named on the command line; a problem becomes the command's one-line error.
+func readImage(_ path: String) throws -> RGBImage {
     do {
-        return try PNG.read(path: path)
+        return try ImageFile.read(path: path)
     } catch {
         throw CommandFailure(error.description)
     }

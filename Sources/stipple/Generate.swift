@@ -311,7 +311,7 @@ struct GenerationOptions: ParsableArguments {
     @Option(name: .long, parsing: .unconditional, help: "Images to make, with seeds seed, seed+1, ... (default 1).")
     var batchCount: Int?
 
-    @Option(name: .long, help: "img2img: the starting image (PNG); resized to --width/--height when given.")
+    @Option(name: .long, help: "img2img: the starting image (PNG or JPEG); resized to --width/--height when given.")
     var initImage: String?
 
     @Option(name: .long, parsing: .unconditional, help: "img2img: how much to change the image, 0-1 (default 0.75).")

@@ -4,10 +4,10 @@ import Imaging
 import Studio
 import Terminal
 
-/// `stipple show IMAGE`: draws a PNG in the terminal, like chafa or img2sixel.
+/// `stipple show IMAGE`: draws a PNG or JPEG in the terminal, like chafa or img2sixel.
 struct Show: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Show a PNG image in the terminal.",
+        abstract: "Show a PNG or JPEG image in the terminal.",
         discussion: """
             With --graphics auto (the default) the terminal is asked what it can draw: sixel or \
             kitty graphics when it has them, else 24-bit or 256-colour half-blocks. A format given \
@@ -17,7 +17,7 @@ struct Show: ParsableCommand {
             """
     )
 
-    @Argument(help: "The PNG file to show.")
+    @Argument(help: "The PNG or JPEG file to show.")
     var image: String
 
     @Option(name: .long, help: "auto, sixel, kitty, truecolor, 256 or none.")
@@ -42,7 +42,7 @@ struct Show: ParsableCommand {
     }
 
     func run() throws {
-        let file = try readPNG(image)
+        let picture = try readImage(image)
         let outputIsTerminal = isatty(STDOUT_FILENO) == 1
         if graphics == .auto && !outputIsTerminal {
             throw CommandFailure("standard output is not a terminal: choose a format with --graphics (sixel, kitty, truecolor or 256)")
@@ -59,7 +59,7 @@ struct Show: ParsableCommand {
         }
         let bytes: [UInt8]
         do {
-            bytes = try ImagePresenter().render(file.image, on: target)
+            bytes = try ImagePresenter().render(picture, on: target)
         } catch {
             throw CommandFailure(error.description)
         }
