@@ -147,10 +147,15 @@ public final class RemoteConnection: Sendable {
 
     // MARK: HTTP
 
+    /// GETs `path` (percent-encoded, with its query if any: "/view?filename=a%20b.png"), joined to
+    /// the address's base path. `timeout` covers the whole reply, head and body. Any status comes
+    /// back as a reply (check it with `requireOK`); only transport failures throw.
     public func get(_ path: String, timeout: Duration) async throws(RemoteError) -> HTTPReply {
         try await send(.GET, path, body: nil, contentType: nil, timeout: timeout)
     }
 
+    /// POSTs `body` as `contentType` to `path`, as `get` does. Never retried here: a POST that
+    /// lost its reply may have been done (a queued prompt), which only the caller can check.
     public func post(_ path: String, body: [UInt8], contentType: String, timeout: Duration) async throws(RemoteError) -> HTTPReply {
         try await send(.POST, path, body: body, contentType: contentType, timeout: timeout)
     }

@@ -39,6 +39,26 @@ import Testing
         return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
     }
 
+    /// Runs `operation` in a task, cancels the task 300 ms later and returns the error it ended
+    /// with, which must be `.cancelled` and come within a second of the cancellation.
+    static func cancelledAfter300Milliseconds(_ operation: @escaping @Sendable () async throws(RemoteError) -> Void) async throws -> RemoteError? {
+        let task = Task { () async -> RemoteError? in
+            do throws(RemoteError) {
+                try await operation()
+                return nil
+            } catch {
+                return error
+            }
+        }
+        try await Task.sleep(for: .milliseconds(300))
+        let start = ContinuousClock.now
+        task.cancel()
+        let error = await task.value
+        #expect(seconds(since: start) < 1)
+        #expect(error?.kind == .cancelled, "\(String(describing: error))")
+        return error
+    }
+
     // MARK: HTTP
 
     @Test func getAndPostJSONRoundTrip() async throws {
@@ -296,22 +316,10 @@ import Testing
         let connection = try Self.connect(server)
         defer { Task { await connection.shutdown() } }
         server.script("POST", "/sdapi/v1/txt2img", .hang)
-        let task = Task { () async -> RemoteError? in
-            do throws(RemoteError) {
-                _ = try await connection.postJSON("/sdapi/v1/txt2img", json: ["prompt": "x"], timeout: .seconds(600))
-                return nil
-            } catch {
-                return error
-            }
+        let error = try await Self.cancelledAfter300Milliseconds { () throws(RemoteError) in
+            _ = try await connection.postJSON("/sdapi/v1/txt2img", json: ["prompt": "x"], timeout: .seconds(600))
         }
-        try await Task.sleep(for: .milliseconds(300))
-        let start = ContinuousClock.now
-        task.cancel()
-        let result = await task.value
-        #expect(Self.seconds(since: start) < 1)
-        guard let error = result else { Issue.record("no error"); return }
-        #expect(error.kind == .cancelled)
-        #expect(error.description.hasSuffix("POST /sdapi/v1/txt2img: cancelled"))
+        #expect(error?.description.hasSuffix("POST /sdapi/v1/txt2img: cancelled") == true)
     }
 
     // MARK: WebSocket
@@ -475,20 +483,9 @@ import Testing
         let connection = try Self.connect(server)
         defer { Task { await connection.shutdown() } }
         if path == "/ws" { server.script("GET", "/ws", .hang) }  // waiting for the upgrade
-        let task = Task { () async -> RemoteError? in
-            do throws(RemoteError) {
-                try await connection.webSocket(path, connectTimeout: .seconds(600)) { _ in true }
-                return nil
-            } catch {
-                return error
-            }
+        let error = try await Self.cancelledAfter300Milliseconds { () throws(RemoteError) in
+            try await connection.webSocket(path, connectTimeout: .seconds(600)) { _ in true }
         }
-        try await Task.sleep(for: .milliseconds(300))
-        let start = ContinuousClock.now
-        task.cancel()
-        let result = await task.value
-        #expect(Self.seconds(since: start) < 1)
-        guard let error = result else { Issue.record("no error"); return }
-        #expect(error.kind == .cancelled)
+        #expect(error?.description.hasSuffix("WebSocket \(path): cancelled") == true)
     }
 }

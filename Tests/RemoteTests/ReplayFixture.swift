@@ -1,8 +1,17 @@
 import Foundation
 
-/// A recorded exchange file (the format is in docs/notes of issue 18 and in
-/// Tests/RemoteTests/Fixtures/README.md): what a real server answered, request by request, and the
-/// frames it sent on its WebSocket.
+/// A recorded exchange file: what a real server answered, request by request, and the frames it
+/// sent on its WebSocket. JSON:
+/// `{"server": "ComfyUI 0.8.0", "recorded_by": "COMMAND", "exchanges": [EXCHANGE...]}`, where an
+/// exchange is `{"method", "path" (no query), "query": {NAME: VALUE} (optional, items that must
+/// match), "request_json" (optional, informational), "status" (default 200), "content_type",
+/// one of "body_json" / "body_text" / "body_base64", "repeat": true (optional)}`, or for a
+/// WebSocket `{"method": "GET", "path", "websocket": [FRAME...], "then": "hold" | "close" | "drop"}`
+/// with frames `{"text": ...}` or `{"binary_base64": ...}`, optional `"wait_for": "POST /prompt"`
+/// (sent once that request has been answered) and `"delay_ms"`. A request gets the first exchange
+/// not yet used with its method, path and query items; `repeat` ones stay available. After its
+/// last frame a WebSocket is held open until the client closes it (`hold`, the default, as a real
+/// server does), closed with a close frame (`close`) or dropped (`drop`).
 struct ReplayFixture: Sendable {
     struct Frame: Sendable {
         enum Payload: Sendable, Equatable {
