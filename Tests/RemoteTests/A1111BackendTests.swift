@@ -423,7 +423,7 @@ import Testing
     @Test func failuresEndTheJobInOneLine() async throws {
         let cases: [(ReplayServer.Behaviour, String)] = [
             (.drop, "connection lost"),
-            (.partial(Array("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 5000\r\n\r\n{\"images\": [\"iVBO".utf8)), "unexpected reply (expected an HTTP reply)"),
+            (.partial(Array("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 5000\r\n\r\n{\"images\": [\"iVBO".utf8)), "connection lost (the reply ended early)"),
             (.status(200, "{\"images\": [\"iVBO"), "unexpected reply"),
             (.status(200, "{\"images\": []}"), "holds no image"),
             (.status(200, "{\"images\": [\"@@@\"]}"), "not base64"),
