@@ -123,6 +123,21 @@ import Testing
         #expect(server.requests.contains { $0.path == "/sdcpp/v1/capabilities" })
     }
 
+    @Test func forgeAndOldA1111AreToldApart() async throws {
+        let forge = try Self.server(["a1111-catalog.json"])
+        defer { forge.stop() }
+        forge.script("GET", "/sdapi/v1/sd-modules", .status(200, "[]"))
+        let catalog = try await Self.backend(forge).catalog()
+        #expect(catalog.flavor == .forge && catalog.serverName == "A1111 API (Forge)" && catalog.schedulers?.count == 12)
+
+        // A1111 before 1.9: no /schedulers (the replay answers 404 for what it does not have).
+        let old = try Self.server(["a1111-catalog.json"], drop: { $0.path == "/sdapi/v1/schedulers" })
+        defer { old.stop() }
+        let oldCatalog = try await Self.backend(old).catalog()
+        #expect(oldCatalog.flavor == .automatic1111 && oldCatalog.schedulers == nil)
+        #expect(oldCatalog.current?.name == "v1-5-pruned-emaonly.safetensors [6ce0161689]")
+    }
+
     @Test func sdcppTxt2img() async throws {
         let server = try Self.server(["sdcpp-catalog.json", "sdcpp-txt2img.json"])
         defer { server.stop() }
@@ -431,6 +446,8 @@ import Testing
             (.status(200, "{\"images\": [\"/9j/4AAQSkZJRg==\"]}"), "is JPEG, not PNG"),
             (.status(200, "{\"images\": [\"iVBORw0KGgoAAAA=\"]}"), "not a readable PNG"),
             (.status(200, "[1, 2]"), "unexpected reply"),
+            // A PNG header claiming 100000x100000 pixels: refused before anything is inflated.
+            (.status(200, "{\"images\": [\"iVBORw0KGgoAAAANSUhEUgABhqAAAYagCAIAAAA=\"]}"), "is 100000x100000, larger than the 8192x8192"),
             (.hang, "no reply within 1 s"),
         ]
         for (behaviour, expected) in cases {

@@ -173,6 +173,11 @@ enum A1111Catalogs {
         #expect(String(decoding: data, as: UTF8.self).contains("\"seed\":44"))
         #expect(payload.resolved.seed == 44 && payload.resolved.variationSeed == 1002 && payload.resolved.batchCount == 1)
 
+        // The largest seed stipple takes goes out exactly.
+        let largest = try Self.payload(Self.request { $0.seed = UInt64.max }, catalog).jsonObject()
+        let largestText = String(decoding: try JSONSerialization.data(withJSONObject: largest), as: UTF8.self)
+        #expect(largestText.contains("\"seed\":18446744073709551615"), "\(largestText.prefix(300))")
+
         let cpu = try Self.payload(Self.request { $0.noiseSource = .cpu }, catalog).jsonObject()
         let cpuSettings = try #require(cpu["override_settings"] as? [String: Any])
         #expect(cpuSettings["randn_source"] as? String == "CPU")

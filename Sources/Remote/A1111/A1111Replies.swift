@@ -94,7 +94,11 @@ struct A1111GenerationReply {
 /// `override_settings.samples_format`; sd-server always sends PNG). The first bytes name any
 /// other format in the error.
 enum A1111Image {
-    static func decode(_ bytes: [UInt8], what: String) throws(A1111Error) -> (pixels: PixelImage, texts: [PNGText]) {
+    /// The largest side decoded: stipple's own size limit (a server's reply is untrusted, and a
+    /// small PNG can claim a huge size).
+    static let maxSide = Int(GenerationLimits.width.upper)
+
+    static func decode(_ bytes: [UInt8], what: String, maxSide: Int = A1111Image.maxSide) throws(A1111Error) -> (pixels: PixelImage, texts: [PNGText]) {
         let png: [UInt8] = [0x89, 0x50, 0x4E, 0x47]
         guard bytes.starts(with: png) else {
             let isWebP = bytes.count >= 12 && bytes[0..<4] == [0x52, 0x49, 0x46, 0x46] && bytes[8..<12] == [0x57, 0x45, 0x42, 0x50]
@@ -103,6 +107,14 @@ enum A1111Image {
                 throw A1111Error("\(what) is \(isWebP ? "WebP" : "JPEG"), not PNG (set the server's samples_format option to png)")
             }
             throw A1111Error("\(what) is not a PNG image")
+        }
+        // The size from the header (IHDR: bytes 16-23, big-endian) before anything is inflated.
+        if bytes.count >= 24 {
+            let side = { (at: Int) in bytes[at..<at + 4].reduce(0) { $0 << 8 | Int($1) } }
+            let (width, height) = (side(16), side(20))
+            guard width <= maxSide, height <= maxSide else {
+                throw A1111Error("\(what) is \(width)x\(height), larger than the \(maxSide)x\(maxSide) stipple takes")
+            }
         }
         let file: PNGFile
         do {
