@@ -97,11 +97,7 @@ import Testing
                                                                 server: "A1111 API (AUTOMATIC1111)"))
 
     static func request(_ configure: (inout GenerationRequest) -> Void = { _ in }) -> GenerationRequest {
-        var request = GenerationRequest(prompt: "a red fox in the snow")
-        request.negativePrompt = "blurry"
-        (request.width, request.height, request.steps, request.seed) = (64, 64, 4, 42)
-        configure(&request)
-        return request
+        A1111PayloadTests.request(configure)
     }
 
     static func posts(_ server: ReplayServer, _ path: String = "/sdapi/v1/txt2img") -> [[String: Any]] {

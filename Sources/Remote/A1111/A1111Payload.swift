@@ -181,18 +181,8 @@ public struct A1111Payload: Sendable, Equatable {
         guard let name = sampler.displayName else {
             throw A1111Error("sampler \(sampler.rawValue) has no A1111 name; choose one of \(Self.names(of: catalog))")
         }
-        let schedule: String
-        switch (request.schedule, request.timestepSpacing) {
-        case (.model, nil): schedule = "Automatic"
-        case (.karras, nil): schedule = "Karras"
-        case (.exponential, nil): schedule = "Exponential"
-        case (.uniform, nil): schedule = "Uniform"
-        case (.model, .trailing?): schedule = "SGM Uniform"
-        case (_, .trailing?):
-            throw A1111Error("trailing timestep spacing is A1111's SGM Uniform schedule, which cannot go with the \(request.schedule.rawValue) schedule")
-        case (_, let spacing?):
-            throw A1111Error("A1111 has no \(spacing.rawValue) timestep spacing (only trailing, as its SGM Uniform schedule)")
-        }
+        // Never nil: A1111's names include one for the model's own schedule.
+        let schedule = try Self.scheduleName(request, names: .a1111, server: "A1111") ?? "Automatic"
         guard let schedulers = catalog.schedulers else {
             // Before 1.9 the Karras and Exponential variants were samplers of their own.
             let combined = schedule == "Automatic" ? name : "\(name) \(schedule)"
@@ -235,17 +225,7 @@ public struct A1111Payload: Sendable, Equatable {
                 throw A1111Error("\(server)'s DDIM is ddim_trailing: set timestep spacing trailing and the model's own schedule for it")
             }
         } else {
-            switch (request.schedule, request.timestepSpacing) {
-            case (.model, nil): scheduler = nil
-            case (.karras, nil): scheduler = "karras"
-            case (.exponential, nil): scheduler = "exponential"
-            case (.uniform, nil): scheduler = "discrete"
-            case (.model, .trailing?): scheduler = "sgm_uniform"
-            case (_, .trailing?):
-                throw A1111Error("trailing timestep spacing is \(server)'s sgm_uniform scheduler, which cannot go with the \(request.schedule.rawValue) schedule")
-            case (_, let spacing?):
-                throw A1111Error("\(server) has no \(spacing.rawValue) timestep spacing (only trailing, as its sgm_uniform scheduler)")
-            }
+            scheduler = try Self.scheduleName(request, names: .sdcpp, server: server)
         }
         guard catalog.samplers.isEmpty || catalog.samplers.contains(where: { $0.name == name }) else {
             throw A1111Error("\(server) has no sampler \(name) (it lists \(Self.names(of: catalog)))")
@@ -254,6 +234,35 @@ public struct A1111Payload: Sendable, Equatable {
             throw A1111Error("\(server) has no \(scheduler) scheduler (it lists \(A1111JSON.shown(listed.map(\.name).joined(separator: ", "))))")
         }
         return (name, scheduler)
+    }
+
+    /// A server's names for stipple's schedules: the model's own (nil: send none), Karras,
+    /// Exponential, k-diffusion's uniform spacing, and trailing timestep spacing.
+    struct ScheduleNames {
+        var model: String?
+        var karras, exponential, uniform, trailing: String
+
+        static let a1111 = ScheduleNames(model: "Automatic", karras: "Karras", exponential: "Exponential", uniform: "Uniform",
+                                         trailing: "SGM Uniform")
+        /// sd.cpp's `discrete` is k-diffusion's uniform spacing of the model's sigmas.
+        static let sdcpp = ScheduleNames(model: nil, karras: "karras", exponential: "exponential", uniform: "discrete",
+                                         trailing: "sgm_uniform")
+    }
+
+    /// The request's schedule in `names`; trailing timestep spacing only with the model's own
+    /// schedule (it is a schedule of its own there), other spacings refused.
+    static func scheduleName(_ request: GenerationRequest, names: ScheduleNames, server: String) throws(A1111Error) -> String? {
+        switch (request.schedule, request.timestepSpacing) {
+        case (.model, nil): return names.model
+        case (.karras, nil): return names.karras
+        case (.exponential, nil): return names.exponential
+        case (.uniform, nil): return names.uniform
+        case (.model, .trailing?): return names.trailing
+        case (_, .trailing?):
+            throw A1111Error("trailing timestep spacing is \(server)'s \(names.trailing) schedule, which cannot go with the \(request.schedule.rawValue) schedule")
+        case (_, let spacing?):
+            throw A1111Error("\(server) has no \(spacing.rawValue) timestep spacing (only trailing, as its \(names.trailing) schedule)")
+        }
     }
 
     /// The server's sampler names for a message, shortened.
