@@ -119,12 +119,18 @@ import Testing
         #expect(server.requests.contains { $0.path == "/sdcpp/v1/capabilities" })
     }
 
-    @Test func forgeAndOldA1111AreToldApart() async throws {
+    @Test func forgeSDNextAndOldA1111AreToldApart() async throws {
         let forge = try Self.server(["a1111-catalog.json"])
         defer { forge.stop() }
         forge.script("GET", "/sdapi/v1/sd-modules", .status(200, "[]"))
         let catalog = try await Self.backend(forge).catalog()
         #expect(catalog.flavor == .forge && catalog.serverName == "A1111 API (Forge)" && catalog.schedulers?.count == 12)
+
+        let sdNext = try Self.server(["a1111-catalog.json"])
+        defer { sdNext.stop() }
+        sdNext.script("GET", "/sdapi/v1/version", .status(200, "{\"app\": \"sd.next\", \"updated\": \"2025-01-29\", \"hash\": \"6a2d9ab\"}"))
+        let sdNextCatalog = try await Self.backend(sdNext).catalog()
+        #expect(sdNextCatalog.flavor == .sdNext && sdNextCatalog.serverName == "A1111 API (SD.Next 2025-01-29)")
 
         // A1111 before 1.9: no /schedulers (the replay answers 404 for what it does not have).
         let old = try Self.server(["a1111-catalog.json"], drop: { $0.path == "/sdapi/v1/schedulers" })

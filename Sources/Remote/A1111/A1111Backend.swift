@@ -59,21 +59,24 @@ public final class A1111Backend: GenerationBackend, Sendable {
         if !refresh, let known = state.withLock({ $0.catalog }) { return known }
         let checkpoints = A1111Catalog.checkpoints(from: try await getList("/sdapi/v1/sd-models"))
         let flavor: A1111Flavor
+        var version: String?
         if try await exists("/sdcpp/v1/capabilities") {
             flavor = .stableDiffusionCpp
         } else if try await exists("/sdapi/v1/sd-modules") {
             flavor = .forge
+        } else if let sdNext = try await versionRoute() {
+            (flavor, version) = (.sdNext, sdNext)
         } else {
             flavor = .automatic1111
         }
-        var catalog = A1111Catalog(flavor: flavor, checkpoints: checkpoints)
+        var catalog = A1111Catalog(flavor: flavor, version: version, checkpoints: checkpoints)
         catalog.samplers = A1111Catalog.samplers(from: try await getList("/sdapi/v1/samplers"))
         catalog.schedulers = try await getList("/sdapi/v1/schedulers", missingIsNil: true).map(A1111Catalog.schedulers(from:))
         // The LoRA list comes from A1111's built-in Lora extension (which can be turned off).
         catalog.loras = A1111Catalog.loras(from: try await getList("/sdapi/v1/loras", missingIsNil: true) ?? [])
         let options = try? await get("/sdapi/v1/options").jsonObject("/sdapi/v1/options")
         catalog.currentCheckpoint = A1111JSON.string(options?["sd_model_checkpoint"])
-        catalog.version = state.withLock { $0.catalog?.version }
+        if catalog.version == nil { catalog.version = state.withLock { $0.catalog?.version } }
         let read = catalog
         state.withLock { $0.catalog = read }
         return read
@@ -126,6 +129,16 @@ public final class A1111Backend: GenerationBackend, Sendable {
     /// A list route that must be there.
     private func getList(_ path: String) async throws(A1111Error) -> [Any] {
         try await getList(path, missingIsNil: false) ?? []
+    }
+
+    /// SD.Next's `GET /sdapi/v1/version` (`{"app": "sd.next", "updated": "2025-01-29", "hash": ...}`):
+    /// its version text, "" when the object names none; nil when there is no such route (A1111,
+    /// Forge: 404).
+    private func versionRoute() async throws(A1111Error) -> String? {
+        let path = "/sdapi/v1/version"
+        let reply = try await get(path)
+        guard (200..<300).contains(reply.status), let object = try? reply.jsonObject(path) else { return nil }
+        return ["version", "updated", "hash"].lazy.compactMap { A1111JSON.string(object[$0]) }.first { !$0.isEmpty } ?? ""
     }
 
     /// Whether a GET of `path` answers 2xx (a probe: 404 and the like are "no").

@@ -6,10 +6,13 @@ import Foundation
 /// sampler and scheduler names, LoRAs only in a structured field, and ignores
 /// `override_settings`; A1111 before 1.9 has no separate scheduler.
 public enum A1111Flavor: String, Sendable, Equatable {
-    /// AUTOMATIC1111's stable-diffusion-webui, or a server that answers like it (SD.Next).
+    /// AUTOMATIC1111's stable-diffusion-webui, or a server that answers like it.
     case automatic1111
     /// lllyasviel's Forge (A1111 1.10's API; told by its `/sdapi/v1/sd-modules` route).
     case forge
+    /// vladmandic's SD.Next (told by its `/sdapi/v1/version` route; diffusers' samplers under
+    /// names of its own, read from its list).
+    case sdNext
     /// stable-diffusion.cpp's `sd-server` (told by its native `/sdcpp/v1/capabilities`).
     case stableDiffusionCpp
 
@@ -18,6 +21,7 @@ public enum A1111Flavor: String, Sendable, Equatable {
         switch self {
         case .automatic1111: "A1111 API (AUTOMATIC1111)"
         case .forge: "A1111 API (Forge)"
+        case .sdNext: "A1111 API (SD.Next)"
         case .stableDiffusionCpp: "stable-diffusion.cpp sd-server"
         }
     }

@@ -335,7 +335,7 @@ public struct A1111Payload: Sendable, Equatable {
             if !loras.isEmpty {
                 body["lora"] = loras.map { ["path": $0.path, "multiplier": $0.multiplier, "is_high_noise": false] as [String: Any] }
             }
-        case .automatic1111, .forge:
+        case .automatic1111, .forge, .sdNext:
             body["subseed"] = subseed.map { NSNumber(value: $0) } ?? NSNumber(value: -1)
             body["subseed_strength"] = subseedStrength
             if let eta { body["eta"] = eta }
