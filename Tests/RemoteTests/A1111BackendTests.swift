@@ -199,6 +199,8 @@ import Testing
         // Once known missing, progress is not asked again: one poll in all, one warning per job.
         #expect(server.requests.filter { $0.path == "/sdapi/v1/progress" }.count == 1)
         #expect(Self.warnings(events).filter { $0.contains("reports no progress") }.count == 1)
+        // And the server's own noise is said once for the job, not once per image.
+        #expect(Self.warnings(events).filter { $0.contains("--rng") }.count == 1)
     }
 
     @Test func sdcppImg2img() async throws {

@@ -340,5 +340,7 @@ enum A1111Catalogs {
         #expect(A1111Progress(["state": "idle"]) == nil)
         let odd = A1111Progress(["state": ["job_count": 1, "job_no": 0, "sampling_step": 1e99, "sampling_steps": 30], "current_image": 5])
         #expect(odd?.isSampling == true && odd?.step == 1 && odd?.currentImage == nil)
+        let huge = A1111Progress(["state": ["job_count": Int.max, "job_no": Int.min, "sampling_step": Int.max, "sampling_steps": Int.max]])
+        #expect(huge?.step == 1_000_000 && huge?.isSampling == true)
     }
 }

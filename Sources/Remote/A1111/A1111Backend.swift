@@ -300,7 +300,7 @@ public final class A1111Backend: GenerationBackend, Sendable {
         for index in 0..<max(1, request.batchCount) {
             payloads.append(try A1111Payload(request: resolved, imageIndex: index, firstSeed: firstSeed, checkpoint: checkpoint, catalog: catalog))
         }
-        for warning in warnings + (payloads.first?.warnings ?? []) { emitter.emit(.warning(warning)) }
+        for warning in warnings + (payloads.first?.warnings ?? []) { job.warnOnce(warning, emitter: emitter) }
 
         var images: [GeneratedImage] = []
         for (index, payload) in payloads.enumerated() {
@@ -366,7 +366,7 @@ public final class A1111Backend: GenerationBackend, Sendable {
         var result = A1111Resolution(payload: payload, asked: asked, info: parsed.info, infotext: infotext, server: server)
         result.request.width = decoded.pixels.width
         result.request.height = decoded.pixels.height
-        for warning in result.warnings { emitter.emit(.warning(warning)) }
+        for warning in result.warnings { job.warnOnce(warning, emitter: emitter) }
 
         let record: ServerRecord
         if catalog.flavor == .stableDiffusionCpp {
@@ -472,7 +472,8 @@ final class JobEmitter: Sendable {
 final class JobState: Sendable {
     private struct Flags {
         var posting = false
-        var warnedNoProgress = false
+        /// The warnings given: each once per job (not once per image).
+        var warned: Set<String> = []
     }
 
     private let flags = Mutex(Flags())
@@ -483,15 +484,16 @@ final class JobState: Sendable {
         flags.withLock { $0.posting = posting }
     }
 
+    /// `.warning(text)`, unless this job already said it.
+    func warnOnce(_ text: String, emitter: JobEmitter) {
+        guard flags.withLock({ $0.warned.insert(text).inserted }) else { return }
+        emitter.emit(.warning(text))
+    }
+
     /// The server has no progress: said once per job.
     func warnNoProgress(catalog: A1111Catalog, emitter: JobEmitter) {
-        let first = flags.withLock { flags in
-            defer { flags.warnedNoProgress = true }
-            return !flags.warnedNoProgress
-        }
-        guard first else { return }
-        emitter.emit(.warning(catalog.flavor == .stableDiffusionCpp
+        warnOnce(catalog.flavor == .stableDiffusionCpp
             ? "stable-diffusion.cpp's sd-server reports no progress"
-            : "\(catalog.serverName) reports no progress (/sdapi/v1/progress: 404)"))
+            : "\(catalog.serverName) reports no progress (/sdapi/v1/progress: 404)", emitter: emitter)
     }
 }

@@ -152,11 +152,13 @@ struct A1111Progress: Equatable {
 
     init?(_ object: [String: Any]) {
         guard let state = object["state"] as? [String: Any] else { return nil }
+        // Counts far beyond any real job are clamped, so that step arithmetic cannot overflow.
+        func count(_ key: String) -> Int { min(max(A1111JSON.integer(state[key]) ?? 0, -1), 1_000_000) }
         progress = A1111JSON.number(object["progress"]) ?? 0
-        jobCount = A1111JSON.integer(state["job_count"]) ?? 0
-        jobNumber = A1111JSON.integer(state["job_no"]) ?? 0
-        samplingStep = A1111JSON.integer(state["sampling_step"]) ?? 0
-        samplingSteps = A1111JSON.integer(state["sampling_steps"]) ?? 0
+        jobCount = count("job_count")
+        jobNumber = count("job_no")
+        samplingStep = count("sampling_step")
+        samplingSteps = count("sampling_steps")
         interrupted = A1111JSON.bool(state["interrupted"]) ?? false
         currentImage = (object["current_image"] as? String).flatMap { $0.isEmpty ? nil : $0 }
         textInfo = A1111JSON.string(object["textinfo"])
@@ -164,7 +166,7 @@ struct A1111Progress: Equatable {
 
     /// Sampling is under way: a job with known steps, not past its last image.
     var isSampling: Bool {
-        jobCount > 0 && jobNumber < jobCount && samplingSteps > 0 && samplingSteps <= 100_000
+        jobCount > 0 && jobNumber < jobCount && samplingSteps > 0
     }
 
     /// Every step done and the image being decoded (`job_no` reached `job_count`).
