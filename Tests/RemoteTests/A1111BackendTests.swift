@@ -115,6 +115,7 @@ import Testing
         #expect(catalog.flavor == .stableDiffusionCpp)
         #expect(catalog.current == RemoteCheckpoint(name: "sd15-fp16-ldm", server: "stable-diffusion.cpp sd-server"))
         #expect(catalog.samplers.count == 22 && catalog.schedulers?.count == 18 && catalog.loras.count == 1)
+        #expect(catalog.maxWidth == 4096 && catalog.maxHeight == 4096)
         #expect(backend.capabilities == BackendCapabilities(name: "stable-diffusion.cpp sd-server", canPause: false))
         #expect(server.requests.contains { $0.path == "/sdcpp/v1/capabilities" })
     }

@@ -25,7 +25,12 @@ enum A1111Catalogs {
         return catalog
     }
 
-    static func sdcpp() throws -> A1111Catalog { try catalog("sdcpp-catalog.json", flavor: .stableDiffusionCpp) }
+    static func sdcpp() throws -> A1111Catalog {
+        var catalog = try catalog("sdcpp-catalog.json", flavor: .stableDiffusionCpp)
+        let capabilities = try #require(try body("sdcpp-catalog.json", "/sdcpp/v1/capabilities") as? [String: Any])
+        (catalog.maxWidth, catalog.maxHeight) = A1111Catalog.maxSize(fromCapabilities: capabilities)
+        return catalog
+    }
     static func a1111() throws -> A1111Catalog { try catalog("a1111-catalog.json", flavor: .automatic1111) }
 
     /// A1111 1.6-1.8: no `/schedulers`, the Karras variants are samplers of their own (the list
@@ -264,6 +269,7 @@ enum A1111Catalogs {
         let cases: [(String, (inout GenerationRequest) -> Void)] = [
             ("600x512 would come back 640x512", { $0.width = 600; $0.height = 512 }),
             ("at most 100 steps", { $0.steps = 101 }),
+            ("at most 4096 wide, not 4160", { ($0.width, $0.height) = (4160, 512) }),
             ("no variation seeds", { ($0.variationSeed, $0.variationStrength) = (5, 0.5) }),
             ("no eta noise seed delta", { $0.noiseSeedDelta = 31337 }),
             ("no DDIM eta", { ($0.sampler, $0.timestepSpacing, $0.eta) = (.ddim, .trailing, 0.3) }),

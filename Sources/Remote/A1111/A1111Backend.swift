@@ -60,8 +60,11 @@ public final class A1111Backend: GenerationBackend, Sendable {
         let checkpoints = A1111Catalog.checkpoints(from: try await getList("/sdapi/v1/sd-models"))
         let flavor: A1111Flavor
         var version: String?
-        if try await exists("/sdcpp/v1/capabilities") {
+        var maxSize: (width: Int?, height: Int?) = (nil, nil)
+        let capabilities = try await get("/sdcpp/v1/capabilities")
+        if (200..<300).contains(capabilities.status) {
             flavor = .stableDiffusionCpp
+            if let object = try? capabilities.jsonObject("/sdcpp/v1/capabilities") { maxSize = A1111Catalog.maxSize(fromCapabilities: object) }
         } else if try await exists("/sdapi/v1/sd-modules") {
             flavor = .forge
         } else if let sdNext = try await versionRoute() {
@@ -70,6 +73,7 @@ public final class A1111Backend: GenerationBackend, Sendable {
             flavor = .automatic1111
         }
         var catalog = A1111Catalog(flavor: flavor, version: version, checkpoints: checkpoints)
+        (catalog.maxWidth, catalog.maxHeight) = maxSize
         catalog.samplers = A1111Catalog.samplers(from: try await getList("/sdapi/v1/samplers"))
         catalog.schedulers = try await getList("/sdapi/v1/schedulers", missingIsNil: true).map(A1111Catalog.schedulers(from:))
         // The LoRA list comes from A1111's built-in Lora extension (which can be turned off).

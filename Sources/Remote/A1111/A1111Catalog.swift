@@ -99,6 +99,9 @@ public struct A1111Catalog: Sendable, Equatable {
     /// nil when the route is missing (A1111 before 1.9: sampler names carry the schedule).
     public var schedulers: [A1111Scheduler]?
     public var loras: [A1111LoRA]
+    /// The largest width and height the server makes (sd-server's capabilities `limits`), when it says.
+    public var maxWidth: Int?
+    public var maxHeight: Int?
 
     /// The most entries read from any list (a real server has hundreds of checkpoints or LoRAs
     /// at most).
@@ -169,6 +172,13 @@ public struct A1111Catalog: Sendable, Equatable {
             guard let entry = item as? [String: Any], let name = A1111JSON.string(entry["name"]), !name.isEmpty else { return nil }
             return A1111Scheduler(name: name, label: A1111JSON.string(entry["label"]) ?? name)
         }
+    }
+
+    /// sd-server's `/sdcpp/v1/capabilities` `limits`: the largest width and height (nil when absent or odd).
+    static func maxSize(fromCapabilities object: [String: Any]) -> (width: Int?, height: Int?) {
+        let limits = object["limits"] as? [String: Any]
+        let side = { (key: String) in A1111JSON.integer(limits?[key]).flatMap { $0 >= 64 ? $0 : nil } }
+        return (side("max_width"), side("max_height"))
     }
 
     /// `/sdapi/v1/loras`.

@@ -140,6 +140,8 @@ public struct A1111Payload: Sendable, Equatable {
                 throw A1111Error("\(server) makes sizes in multiples of \(Self.sdcppSizeMultiple): \(width)x\(height) would come back "
                                  + "\(up(width))x\(up(height)); choose a multiple of \(Self.sdcppSizeMultiple)")
             }
+            if let most = catalog.maxWidth, width > most { throw A1111Error("\(server) makes images at most \(most) wide, not \(width)") }
+            if let most = catalog.maxHeight, height > most { throw A1111Error("\(server) makes images at most \(most) high, not \(height)") }
             guard seed <= UInt64(Int64.max) else { throw A1111Error("\(server) takes seeds up to \(Int64.max), not \(seed)") }
             if let delta = request.noiseSeedDelta {
                 throw A1111Error("\(server) has no eta noise seed delta (ENSD \(delta)); clear it")
