@@ -189,6 +189,11 @@ enum A1111Catalogs {
         #expect((cpuSettings["eta_noise_seed_delta"] as? NSNumber)?.intValue == 0)
         #expect((cpu["subseed"] as? NSNumber)?.intValue == -1 && cpu["subseed_strength"] as? Double == 0)
 
+        // A checkpoint named by its stem goes out under the server's title.
+        let byStem = try A1111Payload(request: Self.request(), imageIndex: 0, firstSeed: 42,
+                                      checkpoint: RemoteCheckpoint(name: "v1-5-pruned-emaonly", server: "A1111"), catalog: catalog)
+        #expect(byStem.checkpoint == "v1-5-pruned-emaonly.safetensors [6ce0161689]")
+
         let ddim = try Self.payload(Self.request { ($0.sampler, $0.eta) = (.ddim, 0.5) }, catalog).jsonObject()
         #expect(ddim["eta"] as? Double == 0.5)
     }

@@ -160,7 +160,8 @@ public struct A1111Payload: Sendable, Equatable {
             }
             noiseSeedDelta = request.noiseSeedDelta ?? 0
             randnSource = request.noiseSource == .gpu ? "NV" : "CPU"
-            self.checkpoint = checkpoint.name
+            // The server's own title for it (a stem or a hash names it too, but the title is exact).
+            self.checkpoint = catalog.checkpoint(named: checkpoint.name)?.title ?? checkpoint.name
             prompt = request.prompt
             loras = []
             warnings += try Self.checkA1111LoRAs(request, catalog: catalog)
