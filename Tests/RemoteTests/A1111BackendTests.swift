@@ -294,7 +294,7 @@ import Testing
         let server = try Self.server(["a1111-catalog.json", "a1111-txt2img.json"])
         defer { server.stop() }
         // The POST answers after the polls have walked through the recorded job.
-        server.script("POST", "/sdapi/v1/txt2img", .slow(.milliseconds(900)))
+        server.script("POST", "/sdapi/v1/txt2img", .slow(.milliseconds(1500)))
         let backend = try Self.backend(server)
         let request = Self.request { ($0.steps, $0.sampler, $0.schedule, $0.noiseSource) = (30, .dpmpp2M, .karras, .gpu) }
         let events = await Self.run(backend, request, target: Self.a1111Model)
