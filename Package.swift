@@ -15,6 +15,14 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+        // Remote backends (ComfyUI, A1111): HTTP and WebSocket on SwiftNIO (see docs/DECISIONS.md).
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/hummingbird-project/swift-websocket", from: "1.6.2"),
+        // Named for the products Remote imports directly (all are already AsyncHTTPClient's).
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         // System libraries: module map + shim header, found through pkg-config.
@@ -53,8 +61,19 @@ let package = Package(
             "Diffusion", "Imaging", "Parallel", "ShippedFiles", "Terminal", "UserFiles",
             .product(name: "TOMLKit", package: "TOMLKit"),
         ]),
-        // TEMPORARY (until wip-net's Remote target lands): the ComfyUI protocol parts without transport.
-        .target(name: "Remote", dependencies: ["Diffusion", "Imaging", "Terminal", "UserFiles"]),
+        // Generating on a ComfyUI or A1111 server: transport (HTTP, WebSocket) and the protocols.
+        .target(name: "Remote", dependencies: [
+            "Diffusion", "Imaging", "Terminal", "UserFiles",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "WSClient", package: "swift-websocket"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOWebSocket", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "HTTPTypes", package: "swift-http-types"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .executableTarget(
             name: "stipple",
             dependencies: [

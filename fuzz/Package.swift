@@ -21,6 +21,9 @@ let package = Package(
         .executableTarget(name: "fuzz-png", dependencies: [
             "FuzzSupport", .product(name: "StippleImaging", package: "stipple"),
         ], path: "Sources/fuzz-png"),
+        .executableTarget(name: "fuzz-jpeg", dependencies: [
+            "FuzzSupport", .product(name: "StippleImaging", package: "stipple"),
+        ], path: "Sources/fuzz-jpeg"),
         .executableTarget(name: "fuzz-image-texts", dependencies: [
             "FuzzSupport", .product(name: "StippleImaging", package: "stipple"),
         ], path: "Sources/fuzz-image-texts"),

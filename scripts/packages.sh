@@ -1,12 +1,12 @@
 # Sourced by the other scripts: makes sure the Debian packages stipple needs are installed.
 #   ensure_packages PKG...   installs the missing ones with apt-get (through sudo when not root)
 
-# The three libraries stipple links; for the tests, libsixel-bin (sixel2png, an independent
+# The four libraries stipple links (OpenBLAS, libpng, libjpeg-turbo, ncursesw); for the tests, libsixel-bin (sixel2png, an independent
 # decoder of our sixel output), tmux (the studio's end-to-end test drives the real binary in it),
 # and the terminfo entries the terminal-detection tests read through ncurses: xterm-direct comes
 # with ncurses-term, xterm-kitty with kitty-terminfo (a fresh Debian 12 has neither; ncurses-base
 # carries only xterm-256color, dumb and a few others). tools/fresh-machine-check.sh proves the list.
-STIPPLE_BUILD_PACKAGES="pkg-config libopenblas-dev libpng-dev libncursesw5-dev"
+STIPPLE_BUILD_PACKAGES="pkg-config libopenblas-dev libpng-dev libjpeg62-turbo-dev libncursesw5-dev"
 STIPPLE_TEST_PACKAGES="libsixel-bin tmux ncurses-term kitty-terminfo"
 
 ensure_packages() {

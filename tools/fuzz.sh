@@ -4,7 +4,7 @@
 #
 #   tools/fuzz.sh [SECONDS] [TARGET...]
 #
-# Targets (default: all): safetensors png image-texts infotext metadata prompt-syntax tokenizer config
+# Targets (default: all): safetensors png jpeg image-texts infotext metadata prompt-syntax tokenizer config
 # terminal-replies keys. Per target it prints executions, exec/s, coverage (libFuzzer's cov:
 # and ft:) and crashes. Everything it writes is under fuzz/.work/<target>/ (gitignored):
 #   corpus/     the corpus, kept and grown from run to run (delete it to start over)
@@ -23,7 +23,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 package="$root/fuzz"
 work="$package/.work"
-all_targets=(safetensors png image-texts infotext metadata prompt-syntax tokenizer config terminal-replies keys)
+all_targets=(safetensors png jpeg image-texts infotext metadata prompt-syntax tokenizer config terminal-replies keys)
 
 seconds=${1:-600}
 if ! [[ $seconds =~ ^[0-9]+$ ]]; then
@@ -41,7 +41,7 @@ done
 # legitimately huge work. (Infotext's field scan is linear now; its regex used to be quadratic.)
 max_len() {
     case $1 in
-        png | image-texts) echo 16384 ;;
+        png | jpeg | image-texts) echo 16384 ;;
         infotext | metadata) echo 32768 ;;
         tokenizer) echo 2048 ;;
         *) echo 4096 ;;
@@ -79,6 +79,8 @@ seed() {
             cp "$fixtures/DiffusionTests/Fixtures/safetensors/"* "$fixtures/DiffusionTests/Fixtures/single_file/sd1-fp16.safetensors" \
                "$fixtures/DiffusionTests/Fixtures/sdxl/sdxl-fp16.safetensors" "$fixtures/DiffusionTests/Fixtures/sdxl/sdxl-refiner.safetensors" "$dir/" ;;
         png) cp "$fixtures/ImagingTests/Fixtures/png/"*.png "$dir/" ;;
+        jpeg)  # the decoding fixtures (the broken ones too) and the metadata fixtures' JPEGs
+            cp "$fixtures/ImagingTests/Fixtures/jpeg/"*.jpg "$fixtures/ImagingTests/Fixtures/metadata/"*.jpg "$dir/" ;;
         image-texts)  # every container fixture, the broken ones too, and the PNG text fixture
             cp "$fixtures/ImagingTests/Fixtures/metadata/"*.{jpg,webp,png,gif} "$fixtures/ImagingTests/Fixtures/png/text_chunks.png" "$dir/" ;;
         metadata)
@@ -141,8 +143,8 @@ EOF
 
 if [[ ${FUZZ_BUILD:-1} != 0 ]]; then
     echo "== building fuzz/ (release, -sanitize=fuzzer,address)"
-    # -Xcc instruments the C target too (PNGBridge, which owns every libpng call); libpng itself
-    # is the system library, not instrumented.
+    # -Xcc instruments the C targets too (PNGBridge and JPEGBridge, which own every libpng and
+    # libjpeg call); libpng and libjpeg-turbo themselves are the system libraries, not instrumented.
     build() {
         (cd "$package" && swift build -c release -j "${FUZZ_JOBS:-2}" \
             -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library \

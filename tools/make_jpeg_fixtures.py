@@ -9,10 +9,12 @@ wheels bundle their own copy), with the same defaults as stipple (accurate integ
 upsampling), so the pixels agree exactly; `manifest.json` lists size and tolerance (0).
 Broken files are made from the good ones: cut short (in a scan, between progressive scans, just
 before the end marker), garbage after the signature, and two whose frame header declares a size
-the data cannot hold (one past stipple's limits, one within them).
+the data cannot hold (one past stipple's limits, one within them). libjpeg-turbo's jpegtran
+transcodes the 4:2:0 file to arithmetic coding (Pillow cannot write it), which stipple refuses.
 
     .venv-ref/bin/python tools/make_jpeg_fixtures.py Tests/ImagingTests/Fixtures/jpeg
-    (any Python with Pillow: python3 -m venv .venv-tools && .venv-tools/bin/pip install pillow)
+    (any Python with Pillow: python3 -m venv .venv-tools && .venv-tools/bin/pip install pillow;
+    jpegtran from Debian's libjpeg-turbo-progs, 2.1.5 here)
 """
 import io
 import json
@@ -21,6 +23,7 @@ import os
 import random
 import re
 import struct
+import subprocess
 import sys
 
 from PIL import Image, features  # Pillow 13.0.0, libjpeg-turbo 3.2.0
@@ -60,6 +63,12 @@ def marker_offsets(data, marker):
             break
         i += 2 + struct.unpack(">H", data[i + 2:i + 4])[0]
     return found
+
+
+def arithmetic(data):
+    """The same JPEG transcoded to arithmetic coding by jpegtran (no markers copied)."""
+    return subprocess.run(["jpegtran", "-arithmetic", "-copy", "none"], input=data, capture_output=True,
+                          check=True).stdout
 
 
 def with_size(data, width, height):
@@ -113,6 +122,9 @@ def main(folder):
         "broken_huge_declared": with_size(baseline, 60000, 60000),
         # 8000x8000: within the limits, but far more blocks than the file has bits.
         "broken_large_declared": with_size(baseline, 8000, 8000),
+        # baseline_420 transcoded losslessly to arithmetic coding: refused (libjpeg pads such data
+        # with zeros, silently, when it ends early; browsers do not decode it either).
+        "unsupported_arithmetic": arithmetic(good["baseline_420"]),
     }
     for name, data in broken.items():
         open(os.path.join(folder, name + ".jpg"), "wb").write(data)

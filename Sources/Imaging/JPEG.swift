@@ -21,8 +21,8 @@ public enum JPEG {
     /// The largest number of pixels accepted when decoding (PNG's limit: 256 megapixels).
     public static let maxPixels = PNG.maxPixels
 
-    /// Decodes JPEG bytes to 8-bit RGB: baseline, progressive and arithmetic-coded files, any
-    /// chroma subsampling; greyscale is widened, CMYK and YCCK converted (Adobe's inverted CMYK, as
+    /// Decodes JPEG bytes to 8-bit RGB: baseline and progressive files, any chroma subsampling
+    /// (arithmetic-coded files, which browsers do not read either, are refused); greyscale is widened, CMYK and YCCK converted (Adobe's inverted CMYK, as
     /// Photoshop and Pillow write it). EXIF orientation is not applied: the pixels are as stored.
     /// An image wider or taller than `maxSide`, or with more than `maxPixels` pixels, is refused
     /// before its pixels are allocated (a server's preview can be held to less than a photo), and

@@ -87,7 +87,7 @@ void stipple_jpeg_decoded_free(stipple_jpeg_decoded *decoded) {
 }
 
 /// The fewest 8x8 blocks any one component has: each of them costs at least one bit of
-/// Huffman-coded data, so a file shorter than that many bits cannot hold the image it declares.
+/// Huffman-coded data (the only coding we accept), so a file shorter than that many bits cannot hold the image it declares.
 static uint64_t fewest_blocks(const struct jpeg_decompress_struct *cinfo) {
     uint64_t fewest = UINT64_MAX;
     for (int i = 0; i < cinfo->num_components; i++) {
@@ -144,8 +144,15 @@ int stipple_jpeg_decode(const uint8_t *data, size_t length, uint32_t max_side, u
                  (unsigned)width, (unsigned)height, (unsigned)max_side, (unsigned long long)max_pixels);
         longjmp(sink.jump, 1);
     }
-    if (!cinfo.arith_code && (uint64_t)length * 8 < fewest_blocks(&cinfo)) {
-        // Arithmetic coding can spend less than a bit on a block, so only Huffman files are held to this.
+    if (cinfo.arith_code) {
+        // libjpeg's arithmetic decoder pads with zeros, silently, once its data runs out (the Huffman
+        // decoder warns), and it can spend less than a bit on a block, so neither a cut-short file nor
+        // one declaring a huge size could be told from a good one. Browsers do not decode these either.
+        snprintf(out->error, sizeof(out->error),
+                 "unsupported JPEG (arithmetic-coded: only Huffman-coded JPEGs are read, as browsers read them)");
+        longjmp(sink.jump, 1);
+    }
+    if ((uint64_t)length * 8 < fewest_blocks(&cinfo)) {
         snprintf(out->error, sizeof(out->error), "truncated JPEG: %zu bytes cannot hold the %ux%u image it declares",
                  length, (unsigned)width, (unsigned)height);
         longjmp(sink.jump, 1);

@@ -26,11 +26,14 @@ public struct StudioConfig: Sendable, Equatable {
     public var stylesFile: String?
     /// VAE tiling for the studio's generations (`vae_tiling`: "auto", "on" or "off").
     public var vaeTiling: VAETiling?
+    /// Where generations run (the `[backend]` table): the embedded engine unless it names a server.
+    public var backend = BackendSettings()
     /// What was ignored, one line each without the file's name: unknown keys, wrong types.
     public var warnings: [String] = []
 
     /// The keys stipple reads, in the order the warnings list them.
-    public static let knownKeys = ["embeddings_dir", "lora_dir", "model", "output_dir", "styles_file", "theme", "vae_tiling", "weight_type"]
+    public static let knownKeys = ["backend", "embeddings_dir", "lora_dir", "model", "output_dir", "styles_file", "theme", "vae_tiling",
+                                   "weight_type"]
 
     /// The file is not valid TOML (or not UTF-8 text): where and why, one line.
     public struct SyntaxError: Error, CustomStringConvertible, Equatable {
@@ -76,6 +79,15 @@ public struct StudioConfig: Sendable, Equatable {
                 warnings.append("unknown key \(Self.quoted(key)) (known: \(Self.knownKeys.joined(separator: ", ")))")
                 continue
             }
+            if key == "backend" {
+                guard let backendTable = value.table else {
+                    warnings.append("backend must be a table ([backend] with kind = \"comfyui\" and url = \"http://...\"), "
+                                    + "not \(Self.article(value.type)); ignored")
+                    continue
+                }
+                readBackend(backendTable)
+                continue
+            }
             guard value.type == .string, let string = value.string else {
                 warnings.append("\(key) must be a string (in quotes), not \(Self.article(value.type)); ignored")
                 continue
@@ -103,6 +115,22 @@ public struct StudioConfig: Sendable, Equatable {
                 }
             default: theme = string
             }
+        }
+    }
+
+    /// The `[backend]` table's keys, each a string; the rest are warnings as at the top level.
+    private mutating func readBackend(_ table: TOMLTable) {
+        for key in table.keys {
+            guard let value = table[key] else { continue }
+            guard BackendSettings.knownKeys.contains(key) else {
+                warnings.append("unknown key backend.\(Self.quoted(key)) (known: \(BackendSettings.knownKeys.joined(separator: ", ")))")
+                continue
+            }
+            guard value.type == .string, let string = value.string, !string.isEmpty else {
+                warnings.append("backend.\(key) must be a non-empty string (in quotes); ignored")
+                continue
+            }
+            if let problem = backend.set(key, string) { warnings.append("backend.\(key): \(problem); ignored") }
         }
     }
 

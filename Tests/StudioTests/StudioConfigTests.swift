@@ -40,16 +40,59 @@ import Testing
             """)
         #expect(config.outputDirectory == "/kept" && config.model == nil && config.theme == nil)
         #expect(Set(config.warnings) == [
-            #"unknown key "ouput_dir" (known: embeddings_dir, lora_dir, model, output_dir, styles_file, theme, vae_tiling, weight_type)"#,
+            #"unknown key "ouput_dir" (known: backend, embeddings_dir, lora_dir, model, output_dir, styles_file, theme, vae_tiling, weight_type)"#,
             "model must be a string (in quotes), not an integer; ignored",
             "theme is empty; ignored",
-            #"unknown key "studio" (known: embeddings_dir, lora_dir, model, output_dir, styles_file, theme, vae_tiling, weight_type)"#,
+            #"unknown key "studio" (known: backend, embeddings_dir, lora_dir, model, output_dir, styles_file, theme, vae_tiling, weight_type)"#,
         ])
         let lines = config.warningLines(path: "/etc/stipple.toml")
-        #expect(lines.contains(#"stipple: warning: /etc/stipple.toml: unknown key "ouput_dir" (known: embeddings_dir, lora_dir, model, output_dir, styles_file, theme, vae_tiling, weight_type)"#))
+        #expect(lines.contains(#"stipple: warning: /etc/stipple.toml: unknown key "ouput_dir" (known: backend, embeddings_dir, lora_dir, model, output_dir, styles_file, theme, vae_tiling, weight_type)"#))
         // A key with control characters is shown escaped, never raw.
         let hostile = try StudioConfig(text: #""\u001b]0;x" = 1"#)
-        #expect(hostile.warningLines(path: "c.toml") == [#"stipple: warning: c.toml: unknown key "\e]0;x" (known: embeddings_dir, lora_dir, model, output_dir, styles_file, theme, vae_tiling, weight_type)"#])
+        #expect(hostile.warningLines(path: "c.toml") == [#"stipple: warning: c.toml: unknown key "\e]0;x" (known: backend, embeddings_dir, lora_dir, model, output_dir, styles_file, theme, vae_tiling, weight_type)"#])
+    }
+
+    /// The `[backend]` table: a server and how to reach it; secrets only by reference.
+    @Test func backendTableNamesAServer() throws {
+        let config = try StudioConfig(text: """
+            model = "/models/local.safetensors"
+            [backend]
+            kind = "ComfyUI"
+            url = "http://gpu-box:8188"
+            checkpoint = "SDXL/juggernaut.safetensors"
+            token_env = "COMFY_TOKEN"
+            workflow = "~/flows/portrait_api.json"
+            """)
+        #expect(config.warnings.isEmpty)
+        #expect(config.model == "/models/local.safetensors")
+        var expected = BackendSettings(kind: .comfyui, url: "http://gpu-box:8188")
+        expected.checkpoint = "SDXL/juggernaut.safetensors"
+        expected.tokenEnv = "COMFY_TOKEN"
+        expected.workflow = "~/flows/portrait_api.json"
+        #expect(config.backend == expected)
+        #expect(try StudioConfig(text: "").backend == BackendSettings())
+        #expect(!BackendSettings().isRemote)
+
+        let wrong = try StudioConfig(text: """
+            backend = "comfyui"
+            """)
+        #expect(wrong.backend == BackendSettings())
+        #expect(wrong.warnings == [#"backend must be a table ([backend] with kind = "comfyui" and url = "http://..."), not a string; ignored"#])
+        let odd = try StudioConfig(text: """
+            [backend]
+            kind = "invokeai"
+            password = "hunter2"
+            user = 5
+            url = "http://a1111:7860"
+            """)
+        #expect(odd.backend == BackendSettings(kind: .embedded, url: "http://a1111:7860"))
+        #expect(Set(odd.warnings) == [
+            #"backend.kind: kind must be "embedded", "comfyui", "a1111", not "invokeai"; ignored"#,
+            #"unknown key backend."password" (known: checkpoint, kind, password_env, password_file, token_env, token_file, url, user, workflow)"#,
+            "backend.user must be a non-empty string (in quotes); ignored",
+        ])
+        // A secret written where a reference belongs is never repeated in a warning.
+        #expect(!odd.warnings.joined().contains("hunter2"))
     }
 
     @Test func vaeTilingIsAutoOnOrOff() throws {

@@ -19,8 +19,8 @@ typedef struct {
     char error[256];        // set when a call returns non-zero
 } stipple_jpeg_decoded;
 
-/// Decodes a whole JPEG held in memory (baseline, progressive, arithmetic-coded; any chroma
-/// subsampling) to 8-bit RGB: greyscale is widened, CMYK and YCCK (Adobe's inverted convention,
+/// Decodes a whole JPEG held in memory (baseline or progressive, any chroma subsampling; arithmetic
+/// coding is refused, since libjpeg cannot tell when such data ends early) to 8-bit RGB: greyscale is widened, CMYK and YCCK (Adobe's inverted convention,
 /// as Photoshop and Pillow write it) are converted. Images wider or taller than max_side, or with
 /// more than max_pixels pixels, are refused before any pixel memory is allocated, as is a file too
 /// short to hold the image it declares. Data that ends early or is corrupt inside a scan is an
