@@ -69,13 +69,6 @@ import Testing
         return (log.all, ComfyUIRun.seconds(ContinuousClock.now - start))
     }
 
-    /// The catalog (through a function of its own: the 6.3.1 optimizer crashed splitting a
-    /// test coroutine that awaited the typed-throws call inline).
-    @inline(never)
-    static func catalog(_ backend: ComfyUIBackend) async throws -> ComfyUICatalog {
-        try await backend.catalog()
-    }
-
     static func trace(_ events: [GenerationEvent]) -> [String] { ComfyUIJobTests.trace(events) }
 
     /// The POST /prompt bodies the server received.
@@ -102,7 +95,7 @@ import Testing
         let server = try Self.server(["catalog.json"])
         let backend = try Self.backend(server)
         #expect(backend.capabilities == BackendCapabilities(name: "ComfyUI", canPause: false))
-        let catalog = try await Self.catalog(backend)
+        let catalog = try await backend.catalog()
         #expect(catalog.version == "0.8.0" && catalog.serverName == "ComfyUI 0.8.0")
         #expect(catalog.checkpoints == [RemoteCheckpoint(name: "sd15-fp16-ldm.safetensors", server: "ComfyUI 0.8.0")])
         #expect(catalog.checkpoints.first?.family == .sd1)
@@ -116,7 +109,7 @@ import Testing
     @_optimize(none) @Test func txt2imgGivesStepsWithPreviewsAndTheServersImage() async throws {
         let server = try Self.server(["catalog.json", "txt2img.json"])
         let backend = try Self.backend(server)
-        _ = try await Self.catalog(backend)
+        _ = try await backend.catalog()
         let (events, _) = try await Self.run(backend, ComfyUIWorkflowTests.recordedRequest(seed: 42))
         #expect(Self.trace(events) == [
             "started 0 seed 42 steps 4", "step 0:1/4 512x512", "step 0:2/4 512x512", "step 0:3/4 512x512", "step 0:4/4 512x512",
@@ -180,7 +173,7 @@ import Testing
     @_optimize(none) @Test func loraTagsBecomeTheRecordedLoraLoader() async throws {
         let server = try Self.server(["catalog.json", "lora.json"])
         let backend = try Self.backend(server)
-        _ = try await Self.catalog(backend)
+        _ = try await backend.catalog()
         var request = ComfyUIWorkflowTests.recordedRequest(seed: 47)
         request.prompt += " <lora:stipple_tiny_lora:0.8>"
         let (events, _) = try await Self.run(backend, request)
@@ -229,7 +222,7 @@ import Testing
     @_optimize(none) @Test func aRunTimeErrorFailsNamingTheNodeWithoutTheTraceback() async throws {
         let server = try Self.server(["catalog.json", "execution_error.json"])
         let backend = try Self.backend(server)
-        _ = try await Self.catalog(backend)
+        _ = try await backend.catalog()
         var request = ComfyUIWorkflowTests.recordedRequest(seed: 50)
         request.prompt += " <lora:stipple_broken_lora:0.8>"
         let (events, _) = try await Self.run(backend, request)
@@ -362,7 +355,7 @@ import Testing
         #expect(Self.failure(events)?.hasPrefix("ComfyUI at \(address): WebSocket /ws") == true)
         #expect(Self.failure(events)?.contains("connection refused") == true)
         #expect(seconds < 3)
-        await #expect(throws: RemoteError.self) { _ = try await Self.catalog(backend) }
+        await #expect(throws: RemoteError.self) { _ = try await backend.catalog() }
     }
 
     @Test func aWorkflowInUIFormatOrNotJSONIsRefused() throws {

@@ -55,10 +55,7 @@ public final class ComfyUIBackend: GenerationBackend, Sendable {
         guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
             throw ComfyUIWorkflowError("the workflow file is not a JSON object (export it from ComfyUI with \"Save (API format)\")")
         }
-        if object["nodes"] is [Any] || object["links"] is [Any] {
-            throw ComfyUIWorkflowError("the workflow is in ComfyUI's UI format (it has nodes and links lists): "
-                                       + "export it from ComfyUI with \"Save (API format)\"")
-        }
+        try ComfyUIWorkflow.requireAPIFormat(object)
         return object
     }
 

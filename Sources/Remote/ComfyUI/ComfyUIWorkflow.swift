@@ -110,10 +110,7 @@ public struct ComfyUIWorkflow {
     /// sent as prompt text with a warning.
     public init(saved: [String: Any], request: GenerationRequest, seed: UInt64,
                 size: (width: Int, height: Int)?) throws(ComfyUIWorkflowError) {
-        if saved["nodes"] is [Any] || saved["links"] is [Any] {
-            throw ComfyUIWorkflowError("the workflow is in ComfyUI's UI format (it has nodes and links lists): "
-                                       + "export it from ComfyUI with \"Save (API format)\"")
-        }
+        try Self.requireAPIFormat(saved)
         guard let slots = ComfyUIWorkflowSlots.find(in: saved) else {
             throw ComfyUIWorkflowError("the workflow has no sampler node stipple can fill in (KSampler, KSamplerAdvanced, SamplerCustom, SamplerCustomAdvanced)")
         }
@@ -158,6 +155,15 @@ public struct ComfyUIWorkflow {
             ((value as? [String: Any])?["class_type"] as? String).map { $0.hasPrefix("VAEDecode") } == true ? id : nil
         })
         self.request = request
+    }
+
+    /// Refuses a workflow saved in ComfyUI's UI format (`nodes` and `links` lists), which the
+    /// server cannot run.
+    static func requireAPIFormat(_ saved: [String: Any]) throws(ComfyUIWorkflowError) {
+        if saved["nodes"] is [Any] || saved["links"] is [Any] {
+            throw ComfyUIWorkflowError("the workflow is in ComfyUI's UI format (it has nodes and links lists): "
+                                       + "export it from ComfyUI with \"Save (API format)\"")
+        }
     }
 
     /// The request as ComfyUI runs it, so that `--from` on the image reruns it here: k-diffusion's
