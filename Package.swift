@@ -58,7 +58,7 @@ let package = Package(
         .target(name: "Imaging", dependencies: ["PNGBridge", "JPEGBridge", "Parallel", "TerminalBytes", "UserFiles"]),
         .target(name: "Terminal", dependencies: ["CNcursesw", "TerminalBytes", "UserFiles"]),
         .target(name: "Studio", dependencies: [
-            "Diffusion", "Imaging", "Parallel", "ShippedFiles", "Terminal", "UserFiles",
+            "Diffusion", "Imaging", "Parallel", "Remote", "ShippedFiles", "Terminal", "UserFiles",
             .product(name: "TOMLKit", package: "TOMLKit"),
         ]),
         // Generating on a ComfyUI or A1111 server: transport (HTTP, WebSocket) and the protocols.
@@ -77,7 +77,7 @@ let package = Package(
         .executableTarget(
             name: "stipple",
             dependencies: [
-                "Diffusion", "Imaging", "Parallel", "Terminal", "Studio", "UserFiles",
+                "Diffusion", "Imaging", "Parallel", "Remote", "Terminal", "Studio", "UserFiles",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

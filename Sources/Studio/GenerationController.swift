@@ -96,6 +96,11 @@ public final class GenerationController {
         request.previewBothLatents = model.embedded != nil
             && (request.preview == .approx || request.preview == .taesd || model.nativeSize <= 128)
         let path = state.panel.initImage.trimmingCharacters(in: .whitespaces)
+        if case .remote(let checkpoint) = model, checkpoint.name.isEmpty {
+            state.setStatus("\(backend.capabilities.name) has not answered yet, so its checkpoints are unknown: "
+                            + "type one into Model, or wait for the server", .error)
+            return
+        }
         do {
             if !path.isEmpty {
                 let size = request.size(for: model)
@@ -151,7 +156,9 @@ public final class GenerationController {
     /// Loads the model at `path` (a server's checkpoint by name, on a remote backend) on a
     /// background queue; `.modelLoaded` or `.modelFailed` follows through the inbox.
     public func loadModel(path: String, state: inout StudioState) {
-        state.setStatus(backend.capabilities.canPause ? "Loading \(path)..." : "Looking for \(path) on \(backend.capabilities.name)...")
+        state.setStatus(backend.capabilities.canPause ? "Loading \(path)..."
+                        : path.isEmpty ? "Asking \(backend.capabilities.name) for its checkpoint..."
+                        : "Looking for \(path) on \(backend.capabilities.name)...")
         let (inbox, resolve) = (inbox, modelResolver)
         DispatchQueue.global(qos: .userInitiated).async {
             let start = Date()
@@ -177,7 +184,10 @@ public final class GenerationController {
         case .engine(let engineEvent): handle(engineEvent, state: &state)
         case .modelLoaded(let loaded, let seconds): useModel(loaded, seconds: seconds, state: &state)
         case .modelFailed(let message): state.setStatus(message, .error)
-        case .backend(let message, let isError): state.setStatus(message, isError ? .error : .success)
+        case .backend(let message, let isError):
+            state.setStatus(message, isError ? .error : .success)
+            // The server answered at last: find its checkpoint if none is known yet.
+            if !isError, case .remote(let checkpoint) = model.target, checkpoint.name.isEmpty { loadModel(path: "", state: &state) }
         }
         state.jobs = status
     }

@@ -25,13 +25,18 @@ public final class StudioApp {
         /// The terminal has sixel display mode set (images at the top-left corner): the studio
         /// resets it while it runs and sets it again on the way out.
         public var sixelDisplayMode = false
+        /// A server's monitor question (a remote backend's `RemoteSetup.probe`): asked every few
+        /// seconds while the studio runs, its changes shown in the status line.
+        public var backendProbe: (@Sendable () async -> Result<String, BackendMonitor.ProbeFailure>)?
 
         public init(graphics: GraphicsMode, cellSize: PixelSize?, theme: Theme, themesFolder: URL? = nil,
                     outputFolder: URL, initial: GenerationRequest, initImagePath: String? = nil, latencyTrace: URL? = nil,
-                    sixelDisplayMode: Bool = false) {
+                    sixelDisplayMode: Bool = false,
+                    backendProbe: (@Sendable () async -> Result<String, BackendMonitor.ProbeFailure>)? = nil) {
             (self.graphics, self.cellSize, self.theme, self.themesFolder) = (graphics, cellSize, theme, themesFolder)
             (self.outputFolder, self.initial, self.initImagePath, self.latencyTrace) = (outputFolder, initial, initImagePath, latencyTrace)
             self.sixelDisplayMode = sixelDisplayMode
+            self.backendProbe = backendProbe
         }
     }
 
@@ -95,6 +100,9 @@ public final class StudioApp {
         }
         TTY.write(EscapeSequence.bracketedPasteOn)
         defer { TTY.write(EscapeSequence.bracketedPasteOff) }
+        let monitor = BackendMonitor()
+        if let probe = options.backendProbe { monitor.start(inbox: controller.inbox, probe: probe) }
+        defer { monitor.stop() }
         let resetSixelDisplayMode = options.graphics == .sixel && options.sixelDisplayMode
         if resetSixelDisplayMode { TTY.write(EscapeSequence.sixelDisplayModeOff) }
         defer { if resetSixelDisplayMode { TTY.write(EscapeSequence.sixelDisplayModeOn) } }

@@ -13,7 +13,7 @@ extension Generate {
     /// Sets `preset`'s settings for `model` in `request`, then the options given again (they win);
     /// with `--show` and no `--preview`, the preset's TAESD previews. Says on standard error what
     /// it set.
-    func apply(_ preset: GenerationPreset, model: StableDiffusionModel, to request: inout GenerationRequest) throws {
+    func apply(_ preset: GenerationPreset, model: FewStepPreset.Model, to request: inout GenerationRequest) throws {
         let settings = FewStepPreset(model: model, prompt: request.prompt)
         settings.apply(to: &request)
         try applyOptions(to: &request)

@@ -21,6 +21,8 @@ struct Generate: ParsableCommand {
 
     @OptionGroup var options: GenerationOptions
 
+    @OptionGroup var server: BackendOptions
+
     @Option(name: .long, help: "Previews while sampling: off, approx, full (the VAE every --preview-interval steps) or taesd (the tiny decoder every step) (shown with --show on a terminal; default off, or taesd with --preset few-step, --show and a tiny decoder).")
     var preview: PreviewMode?
 
@@ -75,6 +77,8 @@ struct Generate: ParsableCommand {
         }
         options.applyFolders(to: &request, config: config)
         try options.applyStyles(to: &request, config: config)
+        let backend = try server.settings(config: config.backend, model: options.model)
+        if backend.isRemote { return try runOnServer(request, settings: backend, clock: clock) }
 
         let weightType = try options.weightTypeOrConfigured()
         let model: StableDiffusionModel
@@ -85,7 +89,7 @@ struct Generate: ParsableCommand {
             throw CommandFailure(error.description)
         }
         clock.mark(.load)
-        if let preset { try apply(preset, model: model, to: &request) }
+        if let preset { try apply(preset, model: FewStepPreset.Model(model), to: &request) }
         if let initImage = options.initImage {
             request.initImage = try Self.loadInitImage(initImage, width: options.width ?? request.width,
                                                        height: options.height ?? request.height)

@@ -9,7 +9,7 @@ import Terminal
 /// terminal, one plain line per step otherwise (logs, pipes). Saved paths go to stdout, one per
 /// line, so scripts can read them. With `showPreviews` on a terminal, each preview is drawn as
 /// 24-bit half-blocks above the bar and redrawn in place.
-final class ProgressReporter {
+final class ProgressReporter: @unchecked Sendable {  // one job's events arrive in order, never two at once
     let isTerminal = isatty(STDERR_FILENO) == 1
     let showPreviews: Bool
     /// Terminal rows the last preview took (to move back up over it).

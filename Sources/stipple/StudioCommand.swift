@@ -19,6 +19,8 @@ struct StudioCommand: ParsableCommand {
 
     @OptionGroup var options: GenerationOptions
 
+    @OptionGroup var server: BackendOptions
+
     @Option(name: .long, help: "auto, sixel, kitty, truecolor, 256 or none.")
     var graphics: GraphicsChoice = .auto
 
@@ -50,14 +52,40 @@ struct StudioCommand: ParsableCommand {
         } catch {
             throw CommandFailure("theme \(themeName): \(error.description) (available: \(Theme.available(in: themes).joined(separator: ", ")))")
         }
-        FileHandle.standardError.write(Data("stipple: loading model...\n".utf8))
-        let model: StableDiffusionModel
-        do {
-            model = try options.withTinyDecoder(ModelLocator.load(path: options.model, prediction: options.prediction?.type,
-                                                                  weightType: options.weightType ?? config.weightType))
-        } catch let error as CustomStringConvertible {
-            throw CommandFailure(error.description)
+        let backend = try server.settings(config: config.backend, model: options.model)
+        let controller: GenerationController
+        let output = URL(fileURLWithPath: options.outputDir ?? config.outputDirectory ?? "outputs")
+        var probe: (@Sendable () async -> Result<String, BackendMonitor.ProbeFailure>)?
+        if backend.isRemote {
+            let setup: RemoteSetup
+            do {
+                setup = try RemoteSetup(backend)
+            } catch {
+                throw CommandFailure("\(error)")
+            }
+            for warning in setup.warnings {
+                FileHandle.standardError.write(Data("stipple: warning: \(TerminalText.visible(warning))\n".utf8))
+            }
+            FileHandle.standardError.write(Data((TerminalText.visible("stipple: asking \(setup.backend.connection.label) for its checkpoints...") + "\n").utf8))
+            // A server that does not answer now is a state, not an error: the studio starts and
+            // says so; the checkpoint is found once the server answers (or the Model field names one).
+            let checkpoint = (try? setup.checkpoint(named: backend.checkpoint, timeout: .seconds(10)))
+                ?? RemoteCheckpoint(name: backend.checkpoint ?? "", server: setup.backend.connection.serverName)
+            controller = GenerationController(target: .remote(checkpoint), outputFolder: output, backend: setup.backend,
+                                              modelResolver: { name in .remote(try setup.checkpoint(named: name.isEmpty ? nil : name)) })
+            probe = { await setup.probe() }
+        } else {
+            FileHandle.standardError.write(Data("stipple: loading model...\n".utf8))
+            let model: StableDiffusionModel
+            do {
+                model = try options.withTinyDecoder(ModelLocator.load(path: options.model, prediction: options.prediction?.type,
+                                                                      weightType: options.weightType ?? config.weightType))
+            } catch let error as CustomStringConvertible {
+                throw CommandFailure(error.description)
+            }
+            controller = GenerationController(model: model, outputFolder: output)
         }
+        let target = controller.model.target
         var initial = GenerationRequest(prompt: "")
         options.apply(to: &initial)
         options.applyFolders(to: &initial, config: config)
@@ -65,17 +93,17 @@ struct StudioCommand: ParsableCommand {
         if let tiling = config.vaeTiling { initial.vaeTiling = tiling }
         // A tiny decoder shows every step at full size for about a sixth of a VAE decode's time; a small
         // model's VAE decodes in milliseconds: real previews of every step either way.
-        let small = model.nativeSize <= 128
-        initial.preview = preview ?? (model.tinyDecoder != nil ? .taesd : small ? .full : .approx)
+        // A server's previews are its own (ComfyUI's latent2rgb for approx, TAESD for taesd).
+        let small = target.nativeSize <= 128
+        initial.preview = preview ?? (target.embedded?.tinyDecoder != nil ? .taesd : small && target.embedded != nil ? .full : .approx)
         initial.fullPreviewInterval = small ? 1 : 5
         // Ask the terminal what it can draw before curses takes it over.
         let capabilities = TerminalCapabilities.detect(probe: graphics == .auto || graphics.mode == .sixel)
         let mode = graphics.mode ?? capabilities.graphics
-        let output = URL(fileURLWithPath: options.outputDir ?? config.outputDirectory ?? "outputs")
-        let app = StudioApp(model: model, options: StudioApp.Options(
+        let app = StudioApp(controller: controller, options: StudioApp.Options(
             graphics: mode, cellSize: capabilities.cellPixelSize, theme: loadedTheme, themesFolder: themes, outputFolder: output,
             initial: initial, initImagePath: options.initImage, latencyTrace: traceLatency.map { URL(fileURLWithPath: $0) },
-            sixelDisplayMode: capabilities.sixelDisplayMode))
+            sixelDisplayMode: capabilities.sixelDisplayMode, backendProbe: probe))
         let status = app.run()
         if status != 0 { throw ExitCode(status) }
     }

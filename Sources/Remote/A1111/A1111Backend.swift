@@ -501,3 +501,17 @@ final class JobState: Sendable {
             : "\(catalog.serverName) reports no progress (/sdapi/v1/progress: 404)", emitter: emitter)
     }
 }
+
+extension A1111Backend: RemoteBackend {
+    /// A small list the server always has (sd-server too), so a server that went away shows;
+    /// the name comes from the catalog, read once.
+    public func identify() async throws -> String {
+        try await connection.get("/sdapi/v1/sd-models", timeout: .seconds(5)).requireOK("/sdapi/v1/sd-models")
+        return try await catalog().serverName
+    }
+
+    public func checkpoints() async throws -> (list: [RemoteCheckpoint], current: RemoteCheckpoint?) {
+        let catalog = try await catalog(refresh: true)
+        return (catalog.remoteCheckpoints, catalog.current)
+    }
+}

@@ -156,3 +156,20 @@ final class ComfyUIInbox: Sendable {
         }
     }
 }
+
+extension ComfyUIBackend: RemoteBackend {
+    /// `/system_stats`, asked each time (small; the version it names is kept).
+    public func identify() async throws -> String {
+        let stats = try await connection.get("/system_stats", timeout: .seconds(5)).requireOK("/system_stats").jsonObject("/system_stats")
+        guard let version = ComfyUIReplies.version(stats) else {
+            throw RemoteError(server: connection.label, method: "GET", path: "/system_stats", kind: .malformed("a comfyui_version"))
+        }
+        return ComfyUIReplies.serverName(version: version)
+    }
+
+    /// ComfyUI has no current checkpoint: a graph names one; the first listed is the default.
+    public func checkpoints() async throws -> (list: [RemoteCheckpoint], current: RemoteCheckpoint?) {
+        let catalog = try await catalog()
+        return (catalog.checkpoints, catalog.checkpoints.first)
+    }
+}
