@@ -2,6 +2,11 @@
 """Key-to-screen latency of the studio while a model generates (issue 7's responsiveness figure).
 
     python3 tools/measure_latency.py --model /path/to/sd15 [--size 512] [--keys 60]
+    python3 tools/measure_latency.py --backend comfyui --backend-url http://127.0.0.1:8188 \
+        --model sd15-fp16-ldm.safetensors --size 64 --steps 30 --preview approx
+
+With --backend, the studio drives that server (--model is then the server's checkpoint name) and
+the keys are typed while the server's job streams its previews (ComfyUI's JPEG frames).
 
 Starts the release binary in tmux (its own server socket) with --trace-latency, types a prompt,
 presses Enter, waits until sampling has begun ("it/s" on screen), then types --keys characters
@@ -28,8 +33,12 @@ def main():
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--keys", type=int, default=60)
     p.add_argument("--binary", default=os.path.join(REPO, ".build", "release", "stipple"))
+    p.add_argument("--backend", choices=["comfyui", "a1111"])
+    p.add_argument("--backend-url")
+    p.add_argument("--preview", choices=["off", "approx", "full", "taesd"])
     args = p.parse_args()
-    args.model = os.path.abspath(args.model)
+    if not args.backend:
+        args.model = os.path.abspath(args.model)
     work = tempfile.mkdtemp(prefix="stipple-latency-")
     trace = os.path.join(work, "trace.txt")
     sock = f"latency-{os.getpid()}"
@@ -38,7 +47,11 @@ def main():
         return subprocess.run(["tmux", "-L", sock, *a], capture_output=True, text=True).stdout
 
     cmd = (f"cd {work} && XDG_CONFIG_HOME={work} XDG_CACHE_HOME={work} {args.binary} --model {args.model} "
-           f"-W {args.size} -H {args.size} --steps {args.steps} --graphics truecolor --trace-latency {trace}; sleep 5")
+           f"-W {args.size} -H {args.size} --steps {args.steps} --graphics truecolor --trace-latency {trace}"
+           + (f" --backend {args.backend}" if args.backend else "")
+           + (f" --backend-url {args.backend_url}" if args.backend_url else "")
+           + (f" --preview {args.preview}" if args.preview else "")
+           + "; sleep 5")
     tmux("new-session", "-d", "-s", "s", "-x", "160", "-y", "48", "bash", "-c", cmd)
     try:
         deadline = time.time() + 300

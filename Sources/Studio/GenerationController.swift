@@ -148,9 +148,22 @@ public final class GenerationController {
         state.setStatus("Resumed.")
     }
 
-    /// Cancels every job (the studio is closing).
-    public func cancelAll() {
+    /// Cancels every job (the studio is closing). A server's jobs are stopped on the server too,
+    /// which takes a request or two: for those it waits up to `seconds` for the jobs to end, so
+    /// the server does not go on working for a studio that has gone.
+    public func cancelAll(waitingUpTo seconds: Double = 0) {
         for job in jobs { job.control.cancel() }
+        guard !backend.capabilities.canPause, seconds > 0 else { return }
+        var open = jobs.count
+        let deadline = Date().addingTimeInterval(seconds)
+        while open > 0, deadline.timeIntervalSinceNow > 0, inbox.wait(seconds: deadline.timeIntervalSinceNow) {
+            for case .engine(let event) in inbox.drain() {
+                switch event {
+                case .finished, .failed, .cancelled: open -= 1
+                default: break
+                }
+            }
+        }
     }
 
     /// Loads the model at `path` (a server's checkpoint by name, on a remote backend) on a

@@ -96,6 +96,7 @@ public struct ParameterPanel: Sendable, Equatable {
     /// The value of `field` as shown.
     public func value(_ field: Field) -> String {
         switch field {
+        case .model where modelName.isEmpty: "(the server's: not known yet)"
         case .model: family.map { "\(modelName) (\($0.shortName))" } ?? modelName
         case .size: sizeLabel
         case .sampler: sampler.displayName ?? sampler.rawValue

@@ -92,7 +92,7 @@ public final class StudioApp {
         let screen = CursesScreen(theme: options.theme)
         self.screen = screen
         defer {
-            controller.cancelAll()
+            controller.cancelAll(waitingUpTo: 3)
             screen.end()
             // Leave nothing of an image behind the shell prompt.
             TTY.write(EscapeSequence.clearScreen + EscapeSequence.cursorHome)
