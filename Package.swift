@@ -89,7 +89,7 @@ let package = Package(
         .testTarget(name: "TerminalTests", dependencies: ["Terminal"], resources: [.copy("Fixtures")]),
         .testTarget(name: "StudioTests", dependencies: ["Studio", "Diffusion", "Imaging", "ShippedFiles"], exclude: ["Fixtures"]),
         .testTarget(name: "UserFilesTests", dependencies: ["UserFiles"]),
-        .testTarget(name: "RemoteTests", dependencies: ["Remote", "Diffusion", "Imaging"], exclude: ["Fixtures"]),
+        .testTarget(name: "RemoteTests", dependencies: ["Remote", "Diffusion", "Imaging", "Studio"], exclude: ["Fixtures"]),
         // The studio with a deliberate runtime error after its first frame, for the end-to-end test
         // that the terminal survives one (built with everything; not a product, never installed).
         .executableTarget(name: "StudioTrapHarness", dependencies: ["Studio", "Diffusion", "Terminal"],

@@ -222,7 +222,9 @@ public struct StudioView {
     func drawProgress(_ state: StudioState, in rect: Rect, on screen: TextScreen) {
         let jobs = state.jobs
         guard let progress = jobs.progress, jobs.running else {
-            let idle = jobs.queued > 0 ? "queue: \(jobs.queued) waiting" : "idle"
+            // Running with no step yet: starting, or a server that reports no progress (sd-server).
+            let idle = jobs.running ? "working..." + (jobs.queued > 0 ? "  +\(jobs.queued) queued" : "")
+                : jobs.queued > 0 ? "queue: \(jobs.queued) waiting" : "idle"
             screen.put(idle, row: rect.row, column: rect.column, style: CellStyle(.dimText), width: rect.columns)
             return
         }
