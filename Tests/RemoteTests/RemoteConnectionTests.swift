@@ -346,8 +346,10 @@ import Testing
             collected.add(message)
             return true
         }
-        // The binary frame waits for this POST (wait_for in the fixture).
-        try await Task.sleep(for: .milliseconds(200))
+        // The first frame comes at once; the binary one waits for this POST (wait_for in the fixture).
+        let deadline = ContinuousClock.now + .seconds(5)
+        while collected.messages.isEmpty, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+        try await Task.sleep(for: .milliseconds(100))
         #expect(collected.messages.count == 1)
         _ = try await connection.postJSON("/prompt", json: ["client_id": "c1"], timeout: .seconds(5)).requireOK("/prompt")
         try await session

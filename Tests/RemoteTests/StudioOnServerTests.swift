@@ -16,14 +16,44 @@ import Testing
         return folder
     }
 
-    /// Drives `controller` like the studio's loop: drains its inbox until the job ended (at most 20 s).
-    static func runJob(_ controller: GenerationController, _ request: GenerationRequest, state: inout StudioState) {
-        controller.submit(request, state: &state)
-        let deadline = Date().addingTimeInterval(20)
-        while controller.status.running, Date() < deadline {
-            _ = controller.inbox.wait(seconds: 0.5)
-            controller.drainEvents(into: &state)
+    /// Drives `controller` like the studio's loop: drains its inbox until the job ended (at most
+    /// 20 s), on a thread of its own as the studio's loop is: blocking one of Swift's concurrency
+    /// threads (one per core) would hold the backend's own tasks.
+    static func runJob(_ controller: GenerationController, _ request: GenerationRequest, state: inout StudioState) async {
+        let box = Box((controller, state))
+        await offThePool {
+            var (controller, state) = box.value
+            controller.submit(request, state: &state)
+            let deadline = Date().addingTimeInterval(20)
+            while controller.status.running, Date() < deadline {
+                _ = controller.inbox.wait(seconds: 0.5)
+                controller.drainEvents(into: &state)
+            }
+            box.value = (controller, state)
         }
+        state = box.value.1
+    }
+
+    /// `body` on a dispatch thread, awaited.
+    static func offThePool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async { continuation.resume(with: Result { try body() }) }
+        }
+    }
+
+    static func offThePool(_ body: @escaping @Sendable () -> Void) async {
+        await withCheckedContinuation { continuation in
+            DispatchQueue.global().async {
+                body()
+                continuation.resume()
+            }
+        }
+    }
+
+    /// A value handed between threads in turn (never at once).
+    final class Box<T>: @unchecked Sendable {
+        var value: T
+        init(_ value: T) { self.value = value }
     }
 
     @_optimize(none) @Test func theStudioRunsAComfyUIJobAndSavesItsImage() async throws {
@@ -38,7 +68,7 @@ import Testing
         state.panel.setModel(.remote(checkpoint))
         var request = ComfyUIWorkflowTests.recordedRequest(seed: 42)
         request.preview = .approx
-        Self.runJob(controller, request, state: &state)
+        await Self.runJob(controller, request, state: &state)
         #expect(!controller.status.running)
 
         // The timeline has every step's preview, as the embedded engine's would.
@@ -74,7 +104,7 @@ import Testing
         (request.seed, request.steps, request.cfgScale, request.width, request.height) = (42, 30, 7, 64, 64)
         request.setSampler(try SamplerChoice(parsing: "DPM++ 2M Karras"))
         request.preview = .approx
-        Self.runJob(controller, request, state: &state)
+        await Self.runJob(controller, request, state: &state)
         let saved = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".png") }
         #expect(saved.count == 1, "\(state.status)")
         let file = try PNG.read(path: folder.appendingPathComponent(try #require(saved.first)).path)
@@ -88,29 +118,18 @@ import Testing
 
     /// `stipple generate --backend comfyui`: the binary against the replay server, and against
     /// nothing (one line, a non-zero exit, nothing written).
-    @Test func generateOnAServerFromTheCommandLine() throws {
+    @Test func generateOnAServerFromTheCommandLine() async throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let binary = ProcessInfo.processInfo.environment["STIPPLE_BINARY"] ?? root.appendingPathComponent(".build/release/stipple").path
         guard FileManager.default.isExecutableFile(atPath: binary) else { return }
         let folder = try Self.scratch()
         defer { try? FileManager.default.removeItem(at: folder) }
-        func run(_ arguments: [String]) throws -> (status: Int32, stderr: String) {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: binary)
-            process.arguments = arguments
-            process.currentDirectoryURL = folder
-            process.environment = ["XDG_CONFIG_HOME": folder.path, "PATH": "/usr/bin:/bin", "HOME": folder.path]
-            let errors = Pipe()
-            process.standardError = errors
-            process.standardOutput = FileHandle.nullDevice
-            try process.run()
-            let text = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            process.waitUntilExit()
-            return (process.terminationStatus, text)
+        func run(_ arguments: [String]) async throws -> (status: Int32, stderr: String) {
+            try await Self.offThePool { try Self.runBinary(binary, arguments, in: folder) }
         }
         let server = try ComfyUIBackendTests.server(["catalog.json", "txt2img.json"])
         let url = try server.address.description
-        let made = try run(["generate", "--backend", "comfyui", "--backend-url", url, "--model", "sd15",
+        let made = try await run(["generate", "--backend", "comfyui", "--backend-url", url, "--model", "sd15",
                             "-p", "a red circle on a white background", "-n", "blurry", "-W", "64", "-H", "64", "--steps", "4",
                             "--seed", "42", "-o", "a.png"])
         #expect(made.status == 0, "\(made.stderr)")
@@ -118,12 +137,27 @@ import Testing
         let parameters = try PNG.read(path: folder.appendingPathComponent("a.png").path).text("parameters") ?? ""
         #expect(parameters.contains("Seed: 42") && parameters.contains("Backend: ComfyUI 0.8.0"), "\(parameters)")
 
-        let nobody = try run(["generate", "--backend", "comfyui", "--backend-url", "http://127.0.0.1:9", "-p", "x", "-o", "b.png"])
+        let nobody = try await run(["generate", "--backend", "comfyui", "--backend-url", "http://127.0.0.1:9", "-p", "x", "-o", "b.png"])
         #expect(nobody.status != 0)
         let lines = nobody.stderr.split(separator: "\n")
         #expect(lines.count == 1 && lines[0].contains("ComfyUI at http://127.0.0.1:9") && lines[0].contains("not reachable"), "\(nobody.stderr)")
         #expect(!FileManager.default.fileExists(atPath: folder.appendingPathComponent("b.png").path))
-        let confused = try run(["generate", "--backend-url", "http://127.0.0.1:9", "-p", "x"])
+        let confused = try await run(["generate", "--backend-url", "http://127.0.0.1:9", "-p", "x"])
         #expect(confused.status != 0 && confused.stderr.contains("--backend-url needs --backend comfyui or a1111"), "\(confused.stderr)")
+    }
+
+    static func runBinary(_ binary: String, _ arguments: [String], in folder: URL) throws -> (status: Int32, stderr: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = arguments
+        process.currentDirectoryURL = folder
+        process.environment = ["XDG_CONFIG_HOME": folder.path, "PATH": "/usr/bin:/bin", "HOME": folder.path]
+        let errors = Pipe()
+        process.standardError = errors
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        let text = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return (process.terminationStatus, text)
     }
 }

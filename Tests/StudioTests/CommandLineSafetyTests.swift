@@ -128,7 +128,7 @@ import Testing
         let warned = try Self.run(["generate", "-p", "a red square", "--steps", "1"], in: folder)
         #expect(warned.status == 0, "\(warned.stderr)")
         let warnings = warned.stderr.split(separator: "\n").filter { $0.contains("warning") }
-        #expect(warnings == [#"stipple: warning: \#(config.path): unknown key "ouput_dir" (known: embeddings_dir, lora_dir, model, output_dir, styles_file, theme, vae_tiling, weight_type)"#])
+        #expect(warnings == [#"stipple: warning: \#(config.path): unknown key "ouput_dir" (known: backend, embeddings_dir, lora_dir, model, output_dir, styles_file, theme, vae_tiling, weight_type)"#])
         #expect(StudioEndToEndTests.pngs(in: folder.appendingPathComponent("outputs")).count == 1)
 
         try Data("output_dir = \"out\"\nmodel = /unquoted\n".utf8).write(to: config)
