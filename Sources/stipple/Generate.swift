@@ -253,7 +253,7 @@ extension PreviewLatent: ExpressibleByArgument {}
 /// The generation settings `stipple generate` and `stipple studio` share (for the studio they are
 /// the controls' initial values).
 struct GenerationOptions: ParsableArguments {
-    @Option(name: .long, help: "A diffusers model folder or a single-file .safetensors checkpoint (default: the bundled model).")
+    @Option(name: .long, help: "A diffusers model folder or a single-file .safetensors checkpoint (default: the bundled model); with --backend comfyui or a1111, the server's checkpoint (its name or an unambiguous part of it; default: the server's current or first one).")
     var model: String?
 
     @Option(name: [.short, .long], help: "The prompt; A1111 syntax: (word:1.2), (word), [word], BREAK.")
