@@ -42,7 +42,7 @@ import Testing
         Expected(file: "sdcpp.png", source: .stableDiffusionCpp,
                  prompt: "a lovely cat, watercolor <lora:cat_style:0.7>", negative: "blurry",
                  fields: ["Steps": "20", "Sampler": "Euler a", "Schedule type": "Karras", "CFG scale": "7", "Seed": "42", "Size": "512x512",
-                          "Model": "v1-5-pruned-emaonly", "RNG": "cuda", "SDCPP": nil],
+                          "Model": "v1-5-pruned-emaonly", "RNG": "NV", "SDCPP": nil],
                  notes: []),
         Expected(file: "comfyui_default.png", source: .comfyUI,
                  prompt: "beautiful scenery nature glass bottle landscape, , purple galaxy bottle,", negative: "text, watermark",

@@ -384,9 +384,15 @@ enum StableDiffusionCppMetadata {
             case "Model":
                 converted[key] = GenerationFields.modelName(value)
             case "RNG":
-                // sd.cpp's names: std_default, cuda, cpu. Kept as they are: none was checked against
-                // stipple's generators, so `GenerationRequest.warnings` says the image will differ.
-                converted[key] = value
+                // sd.cpp's names: std_default, cuda, cpu. `cuda` (its default) is its port of A1111's
+                // Philox generator: an sd-server image (RNG: cuda) reran here with `--rng gpu` within
+                // one level (issue 18). `cpu` is torch's CPU generator's port. `std_default` is
+                // kept as it is (C++'s std::mt19937: not stipple's), so the warnings say it differs.
+                switch value.lowercased() {
+                case "cuda": converted[key] = "NV"
+                case "cpu": converted[key] = "CPU"
+                default: converted[key] = value
+                }
             case "Guidance", "Eta", "Version":
                 converted[key] = value
             case "TE", "Unet", "VAE", "Uncond Unet":
