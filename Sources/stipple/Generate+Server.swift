@@ -29,28 +29,7 @@ extension Generate {
         }
         let target = ModelTarget.remote(checkpoint)
         clock.mark(.load)
-        if let preset { try apply(preset, model: target.fewStepTraits, to: &request) }
-        if let initImage = options.initImage {
-            request.initImage = try Self.loadInitImage(initImage, width: options.width ?? request.width,
-                                                       height: options.height ?? request.height)
-        }
-        do {
-            try request.validate(for: target)
-        } catch {
-            throw CommandFailure(error.description)
-        }
-        let folder = try OutputFolder(url: URL(fileURLWithPath: options.outputDir ?? StudioConfig.current().outputDirectory ?? "outputs"))
-        let size = request.size(for: target)
-        let bytes = OutputFolder.imageBytes(width: size.width, height: size.height, count: request.batchCount)
-        do {
-            if let output {
-                try OutputFolder.checkWritable(file: URL(fileURLWithPath: output), bytes: bytes)
-            } else {
-                try folder.checkWritable(bytes: bytes)
-            }
-        } catch {
-            throw CommandFailure(error.description)
-        }
+        let folder = try prepare(&request, on: target)
         FileHandle.standardError.write(Data((TerminalText.visible("stipple: generating on \(setup.backend.connection.label) with \(checkpoint.name)") + "\n").utf8))
 
         let progress = ProgressReporter(showPreviews: show && request.preview != .off)

@@ -89,30 +89,7 @@ struct Generate: ParsableCommand {
             throw CommandFailure(error.description)
         }
         clock.mark(.load)
-        if let preset { try apply(preset, model: FewStepPreset.Model(model), to: &request) }
-        if let initImage = options.initImage {
-            request.initImage = try Self.loadInitImage(initImage, width: options.width ?? request.width,
-                                                       height: options.height ?? request.height)
-        }
-        do {
-            try request.validate(for: model)
-        } catch {
-            throw CommandFailure(error.description)
-        }
-
-        // Where the images go must take them before any sampling starts.
-        let folder = try OutputFolder(url: URL(fileURLWithPath: options.outputDir ?? StudioConfig.current().outputDirectory ?? "outputs"))
-        let size = request.size(for: model)
-        let bytes = OutputFolder.imageBytes(width: size.width, height: size.height, count: request.batchCount)
-        do {
-            if let output {
-                try OutputFolder.checkWritable(file: URL(fileURLWithPath: output), bytes: bytes)
-            } else {
-                try folder.checkWritable(bytes: bytes)
-            }
-        } catch {
-            throw CommandFailure(error.description)
-        }
+        let folder = try prepare(&request, on: .embedded(model))
 
         // A1111's model hash reads the whole weight file once (then it is cached): do it while sampling.
         let hash = ModelHashTask(model: model)
@@ -159,6 +136,35 @@ struct Generate: ParsableCommand {
             FileHandle.standardError.write(Data((clock.summary(steps: request.steps)
                 + String(format: "; peak memory %.0f MB", ResidentMemory.peakMegabytes) + "\n").utf8))
         }
+    }
+
+    /// The last steps before any work, the same on every backend: the preset for `target`, the
+    /// init image, the settings checked, and the output folder (or `--output`'s) able to take the
+    /// images before any sampling starts.
+    func prepare(_ request: inout GenerationRequest, on target: ModelTarget) throws -> OutputFolder {
+        if let preset { try apply(preset, model: target.fewStepTraits, to: &request) }
+        if let initImage = options.initImage {
+            request.initImage = try Self.loadInitImage(initImage, width: options.width ?? request.width,
+                                                       height: options.height ?? request.height)
+        }
+        do {
+            try request.validate(for: target)
+        } catch {
+            throw CommandFailure(error.description)
+        }
+        let folder = try OutputFolder(url: URL(fileURLWithPath: options.outputDir ?? StudioConfig.current().outputDirectory ?? "outputs"))
+        let size = request.size(for: target)
+        let bytes = OutputFolder.imageBytes(width: size.width, height: size.height, count: request.batchCount)
+        do {
+            if let output {
+                try OutputFolder.checkWritable(file: URL(fileURLWithPath: output), bytes: bytes)
+            } else {
+                try folder.checkWritable(bytes: bytes)
+            }
+        } catch {
+            throw CommandFailure(error.description)
+        }
+        return folder
     }
 
     /// Saves one image where the options say; `--output` names the first, `-2`, `-3`, ... the rest.
