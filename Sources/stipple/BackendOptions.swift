@@ -16,7 +16,7 @@ struct BackendOptions: ParsableArguments {
     var backendUrl: String?
 
     @Option(name: .long, help: ArgumentHelp(
-        "With --backend comfyui: a ComfyUI workflow saved in API format (\"Save (API Format)\"), run with the prompt, negative prompt, seed and (where it has them) size, steps and CFG put in.",
+        "With --backend comfyui: a ComfyUI workflow saved in API format (\"Save (API Format)\"), run with the prompt, negative prompt (when given) and seed put in; its size, steps, CFG, sampler and LoRAs stay as saved.",
         valueName: "FILE"))
     var workflow: String?
 

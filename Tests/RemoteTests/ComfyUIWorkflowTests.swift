@@ -181,7 +181,9 @@ import Testing
 
     // MARK: Saved workflows
 
-    @Test func savedWorkflowGetsPromptSeedSizeStepsAndCFG() throws {
+    /// A saved workflow gets the prompt, negative prompt and seed; its size, steps, CFG and
+    /// sampler stay its own, and the request its images report is read back from the graph.
+    @Test func savedWorkflowGetsPromptAndSeedAndKeepsItsOwnSettings() throws {
         let saved = try #require(ComfyUIFixture.load("txt2img.json").postedPrompts.first)
         var request = GenerationRequest(prompt: "a blue square")
         (request.negativePrompt, request.steps, request.cfgScale) = ("ugly", 9, 5.5)
@@ -192,11 +194,17 @@ import Testing
         #expect(try inputs("6")["text"] as? String == "a blue square")
         #expect(try inputs("7")["text"] as? String == "ugly")
         #expect(try inputs("3")["seed"] as? UInt64 == 99)
-        #expect(try inputs("3")["steps"] as? Int == 9 && inputs("3")["cfg"] as? Double == 5.5)
-        #expect(try inputs("5")["width"] as? Int == 128 && inputs("5")["height"] as? Int == 96)
+        #expect(try inputs("3")["steps"] as? Int == 4 && inputs("3")["cfg"] as? Double == 7)
+        #expect(try inputs("5")["width"] as? Int == 64 && inputs("5")["height"] as? Int == 64)
         #expect(try inputs("3")["sampler_name"] as? String == "euler", "the workflow's own sampler stays")
         #expect(workflow.decodeNodes == ["8"])
-        #expect(workflow.request.seed == 99 && workflow.request.samplingConvention == .kDiffusion)
+        let reported = workflow.request
+        #expect(reported.seed == 99 && reported.samplingConvention == .kDiffusion && reported.noiseSeedDelta == 1)
+        #expect(reported.steps == 4 && reported.cfgScale == 7 && reported.width == 64 && reported.sampler == .euler)
+        #expect(reported.prompt == "a blue square" && reported.negativePrompt == "ugly")
+        // No negative prompt given: the workflow's stays.
+        let keeps = try ComfyUIWorkflow(saved: saved, request: GenerationRequest(prompt: "a cat"), seed: 1, size: nil)
+        #expect(((keeps.graph["7"] as? [String: Any])?["inputs"] as? [String: Any])?["text"] as? String == "blurry")
     }
 
     /// SamplerCustomAdvanced with RandomNoise, CFGGuider, BasicScheduler and the prompt in a
@@ -227,9 +235,9 @@ import Testing
         #expect(try Self.sameJSON(["t": inputs("3")["text"] as Any], ["t": ["2", 0]]), "the link stays")
         #expect(try inputs("4")["text"] as? String == "new negative")
         #expect(try inputs("5")["noise_seed"] as? UInt64 == 5)
-        #expect(try inputs("6")["cfg"] as? Double == 4)
-        #expect(try inputs("8")["steps"] as? Int == 12)
-        #expect(try inputs("9")["width"] as? Int == 1024, "no size given: the workflow's stays")
+        #expect(try inputs("6")["cfg"] as? Double == 3, "the workflow's CFG stays")
+        #expect(try inputs("8")["steps"] as? Int == 20, "the workflow's steps stay")
+        #expect(try inputs("9")["width"] as? Int == 1024, "the workflow's size stays")
         #expect(workflow.decodeNodes == ["11"])
         #expect(workflow.warnings.contains { $0.contains("<lora:") })
     }

@@ -23,7 +23,7 @@ public struct ComfyUIWorkflowError: Error, CustomStringConvertible, Equatable, S
 ///     5 EmptyLatentImage | 10 LoadImage -> 11 VAEEncode    -> 3 KSampler -> 8 VAEDecode -> 9 SaveImage
 ///
 /// A saved workflow (`[backend] workflow`, exported with "Save (API format)") is run instead with
-/// the prompt, seed and, where it has them as plain inputs, size, steps and CFG filled in.
+/// the prompt, negative prompt and seed filled in (its other settings kept as saved).
 public struct ComfyUIWorkflow {
     /// The graph to POST as `prompt`.
     public var graph: [String: Any]
@@ -104,10 +104,12 @@ public struct ComfyUIWorkflow {
         self.request = Self.resolved(request, seed: seed, size: size, scheduler: scheduler)
     }
 
-    /// A saved API-format workflow with the request's prompt, negative prompt and seed (and,
-    /// when the graph holds them as plain inputs, size, steps and CFG) filled in. The rest of
-    /// the request (sampler, LoRA tags, init image) is the workflow's business: LoRA tags are
-    /// sent as prompt text with a warning.
+    /// A saved API-format workflow with the request's prompt, negative prompt (when there is one)
+    /// and seed filled in; everything else (size, steps, CFG, sampler, LoRAs, the init image) is
+    /// the workflow's own, as it was saved: that is what running a saved workflow means. LoRA
+    /// tags are sent as prompt text with a warning. The request the images report is read back
+    /// from the graph as sent, by the reader of ComfyUI images' graphs (`ImageMetadata`), so an
+    /// image records the workflow's settings, not the panel's.
     public init(saved: [String: Any], request: GenerationRequest, seed: UInt64,
                 size: (width: Int, height: Int)?) throws(ComfyUIWorkflowError) {
         try Self.requireAPIFormat(saved)
@@ -137,15 +139,15 @@ public struct ComfyUIWorkflow {
         if slots.negative.isEmpty, !request.negativePrompt.isEmpty {
             warnings.append("the workflow's \(slots.sampler) has no negative prompt to fill in; the negative prompt was not sent")
         }
-        slots.negative.forEach { set($0, request.negativePrompt) }
+        if !request.negativePrompt.isEmpty { slots.negative.forEach { set($0, request.negativePrompt) } }
         set(seedSlot, seed)
-        set(slots.steps, request.steps)
-        set(slots.cfg, request.cfgScale)
-        if let size {
-            set(slots.width, size.width)
-            set(slots.height, size.height)
+        _ = size
+        // What the graph now asks, as stipple reads a ComfyUI image's graph.
+        if let text = String(data: (try? JSONSerialization.data(withJSONObject: graph)) ?? Data(), encoding: .utf8),
+           let recorded = (try? ImageMetadata.read(texts: [(key: "prompt", value: text)]))??.generations.first,
+           let read = try? GenerationRequest(infotext: recorded.infotext) {
+            request = read
         }
-        if slots.steps == nil { warnings.append("the workflow's steps are its own (not found as a plain input)") }
         request.seed = seed
         request.samplingConvention = .kDiffusion
         (request.noiseSource, request.noiseSeedDelta) = (.cpu, 1)
