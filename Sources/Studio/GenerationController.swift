@@ -45,6 +45,9 @@ public final class GenerationController {
     /// Turns what a person typed into the Model field into a model to use (off the UI thread):
     /// a local path loaded by the embedded engine, or a server's checkpoint found by name.
     private let modelResolver: @Sendable (String) throws -> ModelTarget
+    /// The server checkpoint asked for (`--model`, `[backend]`'s `checkpoint`) while the server did
+    /// not answer: found once it does (nil: the server's own).
+    public var wantedCheckpoint: String?
     /// Submitted jobs not ended yet, oldest (the running one) first.
     private var jobs: [Job] = []
     private var paused = false
@@ -200,7 +203,9 @@ public final class GenerationController {
         case .backend(let message, let isError):
             state.setStatus(message, isError ? .error : .success)
             // The server answered at last: find its checkpoint if none is known yet.
-            if !isError, case .remote(let checkpoint) = model.target, checkpoint.name.isEmpty { loadModel(path: "", state: &state) }
+            if !isError, case .remote(let checkpoint) = model.target, checkpoint.name.isEmpty {
+                loadModel(path: wantedCheckpoint ?? "", state: &state)
+            }
         }
         state.jobs = status
     }
@@ -208,8 +213,12 @@ public final class GenerationController {
     /// A model loaded from the panel (or a server's checkpoint chosen): the next generations use
     /// it (a running one finishes on the old one); the size follows its native size.
     func useModel(_ loaded: ModelTarget, seconds: Double, state: inout StudioState) {
+        // A server's checkpoint found once the server answered: the size set so far stays.
+        let wasUnknown = if case .remote(let checkpoint) = model.target { checkpoint.name.isEmpty } else { false }
+        let size = (state.panel.width, state.panel.height)
         model = ModelUse(target: loaded)
         let changed = state.panel.setModel(loaded)
+        if wasUnknown { (state.panel.width, state.panel.height) = size }
         let what: String
         switch loaded {
         case .embedded(let local):

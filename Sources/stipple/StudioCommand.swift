@@ -69,10 +69,11 @@ struct StudioCommand: ParsableCommand {
             FileHandle.standardError.write(Data((TerminalText.visible("stipple: asking \(setup.backend.connection.label) for its checkpoints...") + "\n").utf8))
             // A server that does not answer now is a state, not an error: the studio starts and
             // says so; the checkpoint is found once the server answers (or the Model field names one).
-            let checkpoint = (try? setup.checkpoint(named: backend.checkpoint, timeout: .seconds(10)))
-                ?? RemoteCheckpoint(name: backend.checkpoint ?? "", server: setup.backend.connection.serverName)
+            let found = try? setup.checkpoint(named: backend.checkpoint, timeout: .seconds(10))
+            let checkpoint = found ?? RemoteCheckpoint(name: "", server: setup.backend.connection.serverName)
             controller = GenerationController(target: .remote(checkpoint), outputFolder: output, backend: setup.backend,
                                               modelResolver: { name in .remote(try setup.checkpoint(named: name.isEmpty ? nil : name)) })
+            if found == nil { controller.wantedCheckpoint = backend.checkpoint }
             probe = { await setup.probe() }
         } else {
             FileHandle.standardError.write(Data("stipple: loading model...\n".utf8))
