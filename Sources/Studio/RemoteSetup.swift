@@ -1,5 +1,6 @@
 import Diffusion
 import Foundation
+import Parallel
 import Remote
 import UserFiles
 
@@ -95,10 +96,15 @@ public struct RemoteSetup: Sendable {
     /// or its error, or a timeout naming `what` was waited for.
     static func blocking<T: Sendable>(timeout: Duration, what: String,
                                       _ body: @escaping @Sendable () async throws -> T) throws -> T {
-        let result = ResultBox<T>()
+        let result = Locked<Result<T, any Error>?>(nil)
         let done = DispatchSemaphore(value: 0)
         let task = Task {
-            do { result.set(.success(try await body())) } catch { result.set(.failure(error)) }
+            do {
+                let value = try await body()
+                result.withLock { $0 = .success(value) }
+            } catch {
+                result.withLock { $0 = .failure(error) }
+            }
             done.signal()
         }
         let seconds = Double(timeout.components.seconds) + Double(timeout.components.attoseconds) * 1e-18
@@ -106,7 +112,8 @@ public struct RemoteSetup: Sendable {
             task.cancel()
             throw SetupError(description: "no answer from \(what) within \(Int(seconds)) s")
         }
-        return try result.get()
+        guard let outcome = result.withLock({ $0 }) else { throw SetupError(description: "no answer from \(what)") }
+        return try outcome.get()
     }
 
     static func expandingTilde(_ path: String) -> String {
@@ -115,24 +122,5 @@ public struct RemoteSetup: Sendable {
 
     public struct SetupError: Error, CustomStringConvertible, Sendable {
         public let description: String
-    }
-}
-
-/// One result handed from a task to a waiting thread.
-private final class ResultBox<T: Sendable>: @unchecked Sendable {  // `value` guarded by `lock`
-    private let lock = NSLock()
-    private var value: Result<T, any Error>?
-
-    func set(_ result: Result<T, any Error>) {
-        lock.lock()
-        value = result
-        lock.unlock()
-    }
-
-    func get() throws -> T {
-        lock.lock()
-        defer { lock.unlock() }
-        guard let value else { throw RemoteSetup.SetupError(description: "no result") }
-        return try value.get()
     }
 }

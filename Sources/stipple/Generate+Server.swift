@@ -1,6 +1,7 @@
 import ArgumentParser
 import Diffusion
 import Foundation
+import Parallel
 import Remote
 import Studio
 import Terminal
@@ -35,7 +36,14 @@ extension Generate {
         let progress = ProgressReporter(showPreviews: show && request.preview != .off)
         let saver = ImageSaver(target: target, modelHash: checkpoint.hash)
         let ended = DispatchSemaphore(value: 0)
-        let outcome = ServerOutcome()
+        let outcome = Locked<ServerOutcome?>(nil)
+        // A save failure wins over how the job then ended.
+        let settle = { @Sendable (value: ServerOutcome) in
+            outcome.withLock { stored in
+                if case .saveFailed = stored { return }
+                stored = value
+            }
+        }
         let control = setup.backend.submit(request, target: target) { event in
             // The backend's thread: report, save, and note how the job ended.
             progress.report(event)
@@ -46,11 +54,11 @@ extension Generate {
                     progress.saved(url.path, seed: image.seed)
                     if show { try Self.present(image.image) }
                 } catch {
-                    outcome.set(.saveFailed("\(error)"))
+                    settle(.saveFailed("\(error)"))
                 }
-            case .finished: outcome.set(.finished); ended.signal()
-            case .failed(let message): outcome.set(.failed(message)); ended.signal()
-            case .cancelled: outcome.set(.cancelled); ended.signal()
+            case .finished: settle(.finished); ended.signal()
+            case .failed(let message): settle(.failed(message)); ended.signal()
+            case .cancelled: settle(.cancelled); ended.signal()
             default: break
             }
         }
@@ -58,7 +66,7 @@ extension Generate {
         defer { interrupts.restore() }
         ended.wait()
         progress.finishLine()
-        switch outcome.value {
+        switch outcome.withLock({ $0 }) {
         case .finished: break
         case .saveFailed(let message): throw CommandFailure(message)
         case .failed(let message): throw CommandFailure(TerminalText.visible(message))
@@ -73,22 +81,5 @@ extension Generate {
     }
 }
 
-/// How a server job ended, as the waiting thread reads it (a save failure wins over the end).
-private final class ServerOutcome: @unchecked Sendable {  // `stored` guarded by `lock`
-    enum Value { case finished, failed(String), cancelled, saveFailed(String) }
-    private let lock = NSLock()
-    private var stored: Value?
-
-    func set(_ value: Value) {
-        lock.lock()
-        defer { lock.unlock() }
-        if case .saveFailed = stored { return }
-        stored = value
-    }
-
-    var value: Value? {
-        lock.lock()
-        defer { lock.unlock() }
-        return stored
-    }
-}
+/// How a server job ended, as the waiting thread reads it.
+private enum ServerOutcome { case finished, failed(String), cancelled, saveFailed(String) }

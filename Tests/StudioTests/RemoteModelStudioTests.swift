@@ -1,5 +1,6 @@
 import Diffusion
 import Foundation
+import Parallel
 import Testing
 @testable import Studio
 
@@ -9,11 +10,11 @@ import Testing
     @Test func theCheckpointIsFoundWhenTheServerAnswers() throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("stipple-remote-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: folder) }
-        let asked = ModelNames()
+        let asked = Locked<[String]>([])
         let controller = GenerationController(
             target: .remote(RemoteCheckpoint(name: "", server: "ComfyUI")), outputFolder: folder,
             modelResolver: { name in
-                asked.add(name)
+                asked.withLock { $0.append(name) }
                 return .remote(RemoteCheckpoint(name: "SDXL/juggernautXL_v9.safetensors", server: "ComfyUI 0.8.0"))
             })
         controller.wantedCheckpoint = "juggernaut"
@@ -32,16 +33,9 @@ import Testing
             _ = controller.inbox.wait(seconds: 0.2)
             controller.drainEvents(into: &state)
         }
-        #expect(asked.all == ["juggernaut"])
+        #expect(asked.withLock { $0 } == ["juggernaut"])
         #expect(controller.model.target.name == "SDXL/juggernautXL_v9.safetensors")
         #expect(state.panel.value(.model) == "SDXL/juggernautXL_v9.safetensors (SDXL)")
         #expect(state.panel.width == 64 && state.panel.height == 96, "the size set before stays")
-    }
-
-    final class ModelNames: @unchecked Sendable {
-        private let lock = NSLock()
-        private var names: [String] = []
-        func add(_ name: String) { lock.withLock { names.append(name) } }
-        var all: [String] { lock.withLock { names } }
     }
 }

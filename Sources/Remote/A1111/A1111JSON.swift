@@ -1,3 +1,4 @@
+import Diffusion
 import Foundation
 import Terminal
 
@@ -19,17 +20,10 @@ enum A1111JSON {
     /// The longest server string kept in a message.
     static let shownLength = 120
 
-    /// JSON booleans come as NSNumber on Linux, and `1` also casts to Bool: a boolean is told
-    /// apart by its type encoding (`c`).
-    static func isBoolean(_ value: Any?) -> Bool {
-        guard let number = value as? NSNumber else { return false }
-        return String(cString: number.objCType) == "c"
-    }
+    /// A JSON boolean, told apart from `0`/`1` as the metadata reader tells it.
+    static func isBoolean(_ value: Any?) -> Bool { MetadataJSON.isBoolean(value) }
 
-    static func bool(_ value: Any?) -> Bool? {
-        guard isBoolean(value), let number = value as? NSNumber else { return nil }
-        return number.boolValue
-    }
+    static func bool(_ value: Any?) -> Bool? { MetadataJSON.bool(value) }
 
     /// A finite number (not a boolean, not text).
     static func number(_ value: Any?) -> Double? {
