@@ -98,6 +98,20 @@ UNET_CONFIG = dict(
     attention_head_dim=4, norm_num_groups=32,
 )
 SCHEDULE = dict(num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2", prediction_type="v_prediction", steps_offset=1)
+# --schedule linear: DDPM's linear betas (Ho et al. 2020: 1e-4 to 0.02 over 1000 steps), diffusers'
+# `beta_schedule="linear"`, the baseline of the cosine schedule's paper (Nichol & Dhariwal 2021).
+LINEAR_SCHEDULE = dict(SCHEDULE, beta_schedule="linear", beta_start=0.0001, beta_end=0.02)
+# --objective flow: rectified flow / flow matching (Liu et al. 2022, Lipman et al. 2022) as
+# diffusers' FlowMatchEulerDiscreteScheduler runs it: x_t = (1 - sigma) x0 + sigma noise, the UNet
+# sees timestep sigma * 1000 and predicts the velocity noise - x0.
+FLOW_SCHEDULE = dict(num_train_timesteps=1000, shift=1.0)
+
+
+def schedule_config(schedule, objective):
+    """The scheduler config a run of this --schedule and --objective trains for."""
+    if objective == "flow":
+        return FLOW_SCHEDULE
+    return LINEAR_SCHEDULE if schedule == "linear" else SCHEDULE
 CFG_DROPOUT = 0.1
 EMA_DECAY = 0.999
 # Auxiliary attribute loss on the text encoder (training only, not exported): linear heads read
@@ -326,9 +340,26 @@ def train_vae(run, args):
 
 
 def load_vae(run):
+    """The run's VAE: its own checkpoint, or (--vae-from) the float32 copy of a shipped one."""
     vae = AutoencoderKL(**VAE_CONFIG)
     vae.load_state_dict(torch.load(run.path("vae.pt"), weights_only=False)["model"])
     vae.eval()
+    return vae
+
+
+def load_vae_from(run, folder):
+    """--vae-from: a shipped model's VAE (its `vae/` folder), upcast to float32, instead of training
+    one, so the new model shares the latent space (and the tiny decoder) of that model. Its
+    scaling_factor is kept: the latents phase does not measure a new one. Saved as the run's own
+    vae.pt so export and load_vae find it."""
+    vae = AutoencoderKL.from_pretrained(folder, torch_dtype=torch.float32)
+    vae.eval()
+    if "vae" not in run.state:
+        save_atomic(dict(model=vae.state_dict(), opt=None, step=0, elapsed=0.0), run.path("vae.pt"))
+        run.state["vae"] = dict(from_folder=os.path.relpath(os.path.abspath(folder), REPO), steps=0, wall_s=0,
+                                scaling_factor=float(vae.config.scaling_factor))
+        run.save_state()
+        log(f"vae: from {folder} (scaling_factor {vae.config.scaling_factor})")
     return vae
 
 
@@ -363,7 +394,7 @@ def encode_dataset(run, args, vae):
     std = torch.cat(stds)
     # The spread of the latents the UNet will see (posterior samples), over all channels.
     latent_std = math.sqrt(mean.float().var().item() + std.float().pow(2).mean().item())
-    scaling = 1.0 / latent_std
+    scaling = run.state["vae"].get("scaling_factor") or 1.0 / latent_std
     save_atomic(dict(mean=mean, std=std, combo=torch.tensor(combos, dtype=torch.int16), coverage=torch.cat(coverage),
                      scaling_factor=scaling),
                 run.path("latents.pt"))
@@ -386,6 +417,16 @@ def cosine_alphas_cumprod(steps=1000, max_beta=0.999):
     f = lambda t: math.cos((t + 0.008) / 1.008 * math.pi / 2) ** 2  # noqa: E731
     betas = [min(1 - f((i + 1) / steps) / f(i / steps), max_beta) for i in range(steps)]
     return torch.cumprod(1 - torch.tensor(betas, dtype=torch.float64), 0).float()
+
+
+def linear_alphas_cumprod(steps=1000, start=0.0001, end=0.02):
+    """alpha_bar of diffusers' "linear" schedule: betas torch.linspace(start, end) in float32."""
+    betas = torch.linspace(start, end, steps, dtype=torch.float32)
+    return torch.cumprod(1.0 - betas, dim=0)
+
+
+def alphas_cumprod_for(schedule):
+    return linear_alphas_cumprod() if schedule == "linear" else cosine_alphas_cumprod(SCHEDULE["num_train_timesteps"])
 
 
 class Captions:
@@ -462,7 +503,8 @@ def train_unet(run, args):
     means, stds, combo_ids, coverage = dataset["mean"], dataset["std"], dataset["combo"].long(), dataset["coverage"]
     scaling = dataset["scaling_factor"]
     count = means.shape[0]
-    alphas_cumprod = cosine_alphas_cumprod(SCHEDULE["num_train_timesteps"])
+    alphas_cumprod = alphas_cumprod_for(args.schedule)
+    flow = args.objective == "flow"
 
     text, unet = build_denoiser(tokenizer)
     heads = torch.nn.Linear(TEXT_HIDDEN, sum(len(names) for _, names in ATTRIBUTES))
@@ -499,12 +541,21 @@ def train_unet(run, args):
             else:
                 texts.append(data.random_caption(*data.TRAIN_COMBOS[combo_ids[i]], prng))
         ids = captions(texts)
-        t = torch.randint(0, SCHEDULE["num_train_timesteps"], (len(idx),), generator=g)
-        noise = torch.randn(x0.shape, generator=g)
-        a = alphas_cumprod[t].sqrt().view(-1, 1, 1, 1)
-        s = (1 - alphas_cumprod[t]).sqrt().view(-1, 1, 1, 1)
-        xt = a * x0 + s * noise
-        target = a * noise - s * x0  # v
+        if flow:
+            # sigma uniform in (0, 1] (rectified flow's uniform time), continuous timesteps.
+            sigma = 1 - torch.rand((len(idx),), generator=g)
+            t = sigma * FLOW_SCHEDULE["num_train_timesteps"]
+            noise = torch.randn(x0.shape, generator=g)
+            sv = sigma.view(-1, 1, 1, 1)
+            xt = (1 - sv) * x0 + sv * noise
+            target = noise - x0  # velocity
+        else:
+            t = torch.randint(0, SCHEDULE["num_train_timesteps"], (len(idx),), generator=g)
+            noise = torch.randn(x0.shape, generator=g)
+            a = alphas_cumprod[t].sqrt().view(-1, 1, 1, 1)
+            s = (1 - alphas_cumprod[t]).sqrt().view(-1, 1, 1, 1)
+            xt = a * x0 + s * noise
+            target = a * noise - s * x0  # v
         hidden = text(ids).last_hidden_state
         aux = attribute_loss(heads, hidden, attribute_labels(texts))
         pred = unet(xt, t, hidden).sample
@@ -536,7 +587,9 @@ def train_unet(run, args):
                              opt=opt.state_dict(), ema=ema.state_dict(),
                              step=step, elapsed=elapsed, total=total), ckpt)
             run.state["unet"] = dict(steps_done=step, steps=total, wall_s=round(elapsed), batch=args.unet_batch,
-                                     lr=args.unet_lr, shape_weight=args.unet_shape_weight, aux_weight=args.aux_weight, cfg_dropout=CFG_DROPOUT, ema_decay=EMA_DECAY, **SCHEDULE)
+                                     lr=args.unet_lr, shape_weight=args.unet_shape_weight, aux_weight=args.aux_weight, cfg_dropout=CFG_DROPOUT, ema_decay=EMA_DECAY,
+                                     schedule=args.schedule, objective=args.objective,
+                                     **schedule_config(args.schedule, args.objective))
             run.save_state()
     run.state["unet"]["done"] = True
     run.save_state()
@@ -568,6 +621,11 @@ def main():
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--stop-after", choices=["tokenizer", "vae", "latents", "unet"], help="stop after this phase")
+    parser.add_argument("--schedule", choices=["cosine", "linear"], default="cosine",
+                        help="noise schedule of the diffusion objective: squaredcos_cap_v2, or DDPM's linear betas")
+    parser.add_argument("--objective", choices=["v", "flow"], default="v",
+                        help="v-prediction diffusion, or flow matching (velocity noise - x0, sigma * 1000 timesteps)")
+    parser.add_argument("--vae-from", help="a model folder's vae/ to use instead of training a VAE (shares its latent space)")
     parser.add_argument("--vae-steps", type=int, default=1600)
     parser.add_argument("--vae-batch", type=int, default=16)
     parser.add_argument("--vae-lr", type=float, default=2e-3)
@@ -604,7 +662,9 @@ def main():
         log(f"tokenizer: {size} tokens ({merges} merges)")
     if args.stop_after == "tokenizer":
         return
-    if "vae" not in run.state:
+    if args.vae_from:
+        vae = load_vae_from(run, args.vae_from)
+    elif "vae" not in run.state:
         vae = train_vae(run, args)
     else:
         vae = load_vae(run)

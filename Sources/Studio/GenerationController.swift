@@ -217,18 +217,26 @@ public final class GenerationController {
         let wasUnknown = if case .remote(let checkpoint) = model.target { checkpoint.name.isEmpty } else { false }
         let size = (state.panel.width, state.panel.height)
         model = ModelUse(target: loaded)
-        let changed = state.panel.setModel(loaded)
+        var notes = state.panel.setModel(loaded).map { [$0] } ?? []
         if wasUnknown { (state.panel.width, state.panel.height) = size }
         let what: String
+        var kind = StudioState.StatusKind.success
         switch loaded {
         case .embedded(let local):
             what = String(format: "Loaded %@ in %.1f s (%@, %dx%d)", local.name, seconds, local.family.rawValue,
                           local.nativeSize, local.nativeSize)
+            // The model's own settings (stipple_defaults.json) into the fields the person left.
+            do {
+                if let settings = state.panel.setModelDefaults(try local.recommendedSettings()) { notes.append("its settings: " + settings) }
+            } catch {
+                notes.append("\(error); the settings stay")
+                kind = .warning
+            }
         case .remote(let checkpoint):
             what = "Using \(checkpoint.name) on \(checkpoint.server) (\(checkpoint.family.shortName)?, "
                 + "\(checkpoint.nativeSize)x\(checkpoint.nativeSize))"
         }
-        state.setStatus(what + (changed.map { "; \($0)." } ?? "."), .success)
+        state.setStatus(what + (notes.isEmpty ? "." : "; " + notes.joined(separator: "; ") + "."), kind)
     }
 
     func handle(_ event: GenerationEvent, state: inout StudioState) {

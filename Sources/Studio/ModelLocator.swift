@@ -23,13 +23,17 @@ public enum ModelLocator {
                 throw LoadError(description: error.description)
             }
         }
-        guard let path = configured else {
+        guard let given = configured else {
             throw LoadError(description: "no model given and no bundled model (\(ShippedFile.bundledModel.notFound())): "
                             + "use --model PATH (a diffusers folder or a .safetensors file)")
         }
         var isDirectory: ObjCBool = false
+        // A bundled model by name ("shapes-64-lcm") unless a file or folder here has that name.
+        let path = FileManager.default.fileExists(atPath: given) ? given : bundledModel(named: given) ?? given
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-            throw LoadError(description: "\(path): no such model file or folder")
+            let names = bundledModels().map { URL(fileURLWithPath: $0).lastPathComponent }
+            throw LoadError(description: "\(path): no such model file or folder"
+                            + (names.isEmpty ? "" : " (bundled models: \(names.joined(separator: ", ")))"))
         }
         do {
             if isDirectory.boolValue {
@@ -50,6 +54,26 @@ public enum ModelLocator {
     public static func defaultModelPath() throws(StudioConfig.LoadError) -> String? {
         if let configured = try StudioConfig.current().model { return configured }
         return ShippedFile.bundledModel.locate { FileManager.default.fileExists(atPath: $0 + "/model_index.json") }
+    }
+
+    /// The bundled models: the bundled default model's folder first, then the other model folders
+    /// (with a model_index.json) beside it, by name: its linear-schedule, flow-matching and LCM
+    /// variants (samples/, or share/stipple/models/ once installed). Empty when there is none.
+    public static func bundledModels() -> [String] {
+        guard let main = ShippedFile.bundledModel.locate(accept: { FileManager.default.fileExists(atPath: $0 + "/model_index.json") })
+        else { return [] }
+        let parent = URL(fileURLWithPath: main).deletingLastPathComponent()
+        let siblings = ((try? FileManager.default.contentsOfDirectory(atPath: parent.path)) ?? []).sorted()
+            .map { parent.appendingPathComponent($0).path }
+            .filter { $0 != main && FileManager.default.fileExists(atPath: $0 + "/model_index.json") }
+        return [main] + siblings
+    }
+
+    /// The bundled model called `name` (its folder's name, e.g. `shapes-64-lcm`), nil when `name`
+    /// is a path or no bundled model has that name.
+    public static func bundledModel(named name: String) -> String? {
+        guard !name.isEmpty, !name.contains("/") else { return nil }
+        return bundledModels().first { URL(fileURLWithPath: $0).lastPathComponent == name }
     }
 
     /// Where the bundled model may be, in lookup order.

@@ -32,8 +32,18 @@ public struct ParameterPanel: Sendable, Equatable {
         }
     }
 
-    /// The loaded model's name (typing a path into the field and Enter loads another).
+    /// The loaded model's name (typing a path into the field and Enter loads another; Left/Right
+    /// load the next of `modelChoices`).
     public var modelName = ""
+    /// The models Left/Right on the Model field go through (paths): the bundled models.
+    public var modelChoices: [String] = []
+    /// Whether the loaded model is a flow-matching one: the Sampler field then offers its own
+    /// (model's) sampler and `flow_euler` only.
+    public var flowModel = false
+    /// The steps, CFG, sampler and schedule the loaded model is meant to run at: its
+    /// `stipple_defaults.json` over the general defaults. Loading another model changes only the
+    /// fields still at these values (`setModelDefaults`).
+    public var modelSettings = ModelSettings(nil)
     /// The loaded model's family (shown beside its name) and the sizes its Size field offers.
     public var family: ModelFamily?
     public var nativeSize = 512
@@ -82,8 +92,10 @@ public struct ParameterPanel: Sendable, Equatable {
     /// Text typed into the selected field, not yet applied (Enter applies, Esc drops).
     public var typing: String?
 
-    /// Samplers offered, in order (`default` first).
+    /// Samplers offered, in order (`default` first), for diffusion models.
     public static let samplers = [SamplerName.default] + SamplerName.allCases.filter { $0 != .default && $0 != .flowEuler }
+    /// Samplers offered for the loaded model.
+    public var samplersOffered: [SamplerName] { flowModel ? [.default, .flowEuler] : Self.samplers }
     public static let schedules = SigmaSchedule.allCases
     /// Spacings offered: the model's own (nil), then each kind.
     public static let spacings: [TimestepSpacing?] = [nil] + TimestepSpacing.allCases.map { $0 }
@@ -153,7 +165,50 @@ public struct ParameterPanel: Sendable, Equatable {
     @discardableResult
     public mutating func setModel(_ target: ModelTarget) -> String? {
         setModel(name: target.name, family: target.family, nativeSize: target.nativeSize)
+        flowModel = target.embedded?.parameterisation.isFlow ?? false
         return setModel(target.fewStepTraits)
+    }
+
+    /// The settings a model is meant to run at: `ModelDefaults` over `GenerationRequest`'s own.
+    public struct ModelSettings: Sendable, Equatable {
+        public var steps: Int
+        public var cfgScale: Double
+        public var sampler: SamplerName
+        public var schedule: SigmaSchedule
+
+        public init(_ defaults: ModelDefaults?) {
+            var request = GenerationRequest(prompt: "")
+            defaults?.apply(to: &request)
+            (steps, cfgScale, sampler, schedule) = (request.steps, request.cfgScale, request.sampler, request.schedule)
+        }
+    }
+
+    /// A model was loaded whose own settings are `defaults`: each of steps, CFG, sampler and
+    /// schedule still at the last model's setting becomes the new model's (a value the person chose
+    /// stays), and a sampler of the wrong kind (a diffusion sampler on a flow model, or the reverse)
+    /// becomes the model's own. Returns what changed ("4 steps, CFG 1.5"), nil when nothing did.
+    @discardableResult
+    public mutating func setModelDefaults(_ defaults: ModelDefaults?) -> String? {
+        let (old, new) = (modelSettings, ModelSettings(defaults))
+        modelSettings = new
+        var changed: [String] = []
+        if sampler == old.sampler || !samplersOffered.contains(sampler), sampler != new.sampler {
+            sampler = samplersOffered.contains(new.sampler) ? new.sampler : .default
+            changed.append("sampler \(sampler.rawValue)")
+        }
+        if schedule == old.schedule, schedule != new.schedule {
+            schedule = new.schedule
+            changed.append("\(schedule.rawValue) schedule")
+        }
+        if steps == old.steps, steps != new.steps {
+            steps = new.steps
+            changed.append("\(steps) step\(steps == 1 ? "" : "s")")
+        }
+        if cfgScale == old.cfgScale, cfgScale != new.cfgScale {
+            cfgScale = new.cfgScale
+            changed.append("CFG " + value(.cfg))
+        }
+        return changed.isEmpty ? nil : changed.joined(separator: ", ")
     }
 
     /// `setModel(_:)`'s part that needs no weights (tests).
@@ -185,7 +240,7 @@ public struct ParameterPanel: Sendable, Equatable {
     public mutating func adjust(by direction: Int) -> String? {
         typing = nil
         switch selected {
-        case .sampler: sampler = Self.cycle(Self.samplers, from: sampler, by: direction)
+        case .sampler: sampler = Self.cycle(samplersOffered, from: sampler, by: direction)
         case .schedule: schedule = Self.cycle(Self.schedules, from: schedule, by: direction)
         case .spacing: timestepSpacing = Self.cycle(Self.spacings, from: timestepSpacing, by: direction)
         case .steps: steps = GenerationLimits.steps.clamped(steps + direction)

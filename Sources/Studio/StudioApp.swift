@@ -28,6 +28,11 @@ public final class StudioApp {
         /// A server's monitor question (a remote backend's `RemoteSetup.probe`): asked every few
         /// seconds while the studio runs, its changes shown in the status line.
         public var backendProbe: (@Sendable () async -> Result<String, BackendMonitor.ProbeFailure>)?
+        /// The loaded model's own settings (its `stipple_defaults.json`, already in `initial`), so
+        /// that loading another model knows which fields the person left.
+        public var modelSettings = ParameterPanel.ModelSettings(nil)
+        /// The models the Model field's Left/Right go through (`ModelLocator.bundledModels()`).
+        public var modelChoices: [String] = []
 
         public init(graphics: GraphicsMode, cellSize: PixelSize?, theme: Theme, themesFolder: URL? = nil,
                     outputFolder: URL, initial: GenerationRequest, initImagePath: String? = nil, latencyTrace: URL? = nil,
@@ -66,6 +71,8 @@ public final class StudioApp {
         state = StudioState(modelName: model.name, width: size.width, height: size.height,
                             gallery: Gallery.load(folder: options.outputFolder), themeName: options.theme.name)
         state.panel.setModel(model)
+        state.panel.modelSettings = options.modelSettings
+        state.panel.modelChoices = options.modelChoices
         if !options.initial.prompt.isEmpty { state.prompt.text = options.initial.prompt }
         if !options.initial.negativePrompt.isEmpty { state.negative.text = options.initial.negativePrompt }
         var initial = options.initial

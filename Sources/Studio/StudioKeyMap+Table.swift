@@ -108,7 +108,8 @@ extension StudioKeyMap {
             key == .up ? state.panel.selectPrevious() : state.panel.selectNext()
             return []
         },
-        KeyBinding([[.left], [.right]], .parameters, "change the value") { state, key, _ in
+        KeyBinding([[.left], [.right]], .parameters, "change the value (Model: load the previous / next bundled model)") { state, key, _ in
+            if state.panel.selected == .model { return nextModel(&state, by: key == .left ? -1 : 1) }
             if let problem = state.panel.adjust(by: key == .left ? -1 : 1) { state.setStatus(sentence: problem, .warning) }
             return []
         },

@@ -95,6 +95,25 @@ public enum StudioKeyMap {
         state.opened = nil
     }
 
+    /// Left/Right on the Model field: the previous/next of the bundled models (from the first when
+    /// the loaded model is none of them), loaded as a path typed into the field would be.
+    static func nextModel(_ state: inout StudioState, by direction: Int) -> [StudioState.Effect] {
+        state.panel.typing = nil
+        let choices = state.panel.modelChoices
+        guard !choices.isEmpty else {
+            state.setStatus("No bundled models to go through: type a model's path into the field and Enter.", .warning)
+            return []
+        }
+        let current = URL(fileURLWithPath: state.panel.model.path).standardizedFileURL.path
+        let index = choices.firstIndex { URL(fileURLWithPath: $0).standardizedFileURL.path == current }
+        let next = index.map { (($0 + direction) % choices.count + choices.count) % choices.count } ?? 0
+        guard choices.count > 1 || index == nil else {
+            state.setStatus("\(state.panel.modelName) is the only bundled model.")
+            return []
+        }
+        return [.loadModel(choices[next])]
+    }
+
     /// Enter on a value typed into the parameter panel: applies it, or (the model field) loads it.
     static func applyTyped(_ state: inout StudioState) -> [StudioState.Effect] {
         if state.panel.selected == .model {

@@ -142,6 +142,14 @@ struct Generate: ParsableCommand {
     /// init image, the settings checked, and the output folder (or `--output`'s) able to take the
     /// images before any sampling starts.
     func prepare(_ request: inout GenerationRequest, on target: ModelTarget) throws -> OutputFolder {
+        // The model's own settings (stipple_defaults.json) for what neither the options nor --from set.
+        if from == nil, let model = target.embedded {
+            do {
+                try model.recommendedSettings()?.apply(to: &request, except: options.chosenSettings)
+            } catch {
+                throw CommandFailure(error.description)
+            }
+        }
         if let preset { try apply(preset, model: target.fewStepTraits, to: &request) }
         if let initImage = options.initImage {
             request.initImage = try Self.loadInitImage(initImage, width: options.width ?? request.width,
@@ -259,7 +267,7 @@ extension PreviewLatent: ExpressibleByArgument {}
 /// The generation settings `stipple generate` and `stipple studio` share (for the studio they are
 /// the controls' initial values).
 struct GenerationOptions: ParsableArguments {
-    @Option(name: .long, help: "A diffusers model folder or a single-file .safetensors checkpoint (default: the bundled model); with --backend comfyui or a1111, the server's checkpoint (its name or an unambiguous part of it; default: the server's current or first one).")
+    @Option(name: .long, help: "A diffusers model folder or a single-file .safetensors checkpoint, or a bundled model by name: shapes-64 (the default), shapes-64-linear, shapes-64-flow, shapes-64-lcm. A folder's stipple_defaults.json sets the steps, CFG and sampler not given here; with --backend comfyui or a1111, the server's checkpoint (its name or an unambiguous part of it; default: the server's current or first one).")
     var model: String?
 
     @Option(name: [.short, .long], help: "The prompt; A1111 syntax: (word:1.2), (word), [word], BREAK.")
@@ -410,6 +418,16 @@ struct GenerationOptions: ParsableArguments {
         } catch {
             throw ValidationError(error.description)
         }
+    }
+
+    /// The settings these options set, which a model's `stipple_defaults.json` leaves.
+    var chosenSettings: ModelDefaults.Chosen {
+        var chosen: ModelDefaults.Chosen = []
+        if steps != nil { chosen.insert(.steps) }
+        if cfgScale != nil { chosen.insert(.cfgScale) }
+        if sampler != nil { chosen.insert(.sampler) }
+        if schedule != nil || sampler?.schedule != nil { chosen.insert(.schedule) }
+        return chosen
     }
 
     /// Options given on the command line override `request`'s settings.

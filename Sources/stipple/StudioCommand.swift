@@ -88,6 +88,14 @@ struct StudioCommand: ParsableCommand {
         }
         let target = controller.model.target
         var initial = GenerationRequest(prompt: "")
+        // The model's own settings (stipple_defaults.json) first; options given win over them.
+        var defaults: ModelDefaults?
+        do {
+            defaults = try target.embedded?.recommendedSettings()
+        } catch {
+            throw CommandFailure(error.description)
+        }
+        defaults?.apply(to: &initial)
         options.apply(to: &initial)
         options.applyFolders(to: &initial, config: config)
         try options.applyStyles(to: &initial, config: config)
@@ -101,10 +109,13 @@ struct StudioCommand: ParsableCommand {
         // Ask the terminal what it can draw before curses takes it over.
         let capabilities = TerminalCapabilities.detect(probe: graphics == .auto || graphics.mode == .sixel)
         let mode = graphics.mode ?? capabilities.graphics
-        let app = StudioApp(controller: controller, options: StudioApp.Options(
+        var appOptions = StudioApp.Options(
             graphics: mode, cellSize: capabilities.cellPixelSize, theme: loadedTheme, themesFolder: themes, outputFolder: output,
             initial: initial, initImagePath: options.initImage, latencyTrace: traceLatency.map { URL(fileURLWithPath: $0) },
-            sixelDisplayMode: capabilities.sixelDisplayMode, backendProbe: probe))
+            sixelDisplayMode: capabilities.sixelDisplayMode, backendProbe: probe)
+        appOptions.modelSettings = ParameterPanel.ModelSettings(defaults)
+        appOptions.modelChoices = backend.isRemote ? [] : ModelLocator.bundledModels()
+        let app = StudioApp(controller: controller, options: appOptions)
         let status = app.run()
         if status != 0 { throw ExitCode(status) }
     }
