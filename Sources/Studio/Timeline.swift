@@ -12,9 +12,13 @@ public struct Timeline: Sendable, Equatable {
         public var timestep: Float
         public var denoised: PixelImage?
         public var noisy: PixelImage?
+        /// How the step moved the sample (the trajectory view).
+        public var trajectory: TrajectoryStep?
 
-        public init(step: Int, total: Int, timestep: Float, denoised: PixelImage?, noisy: PixelImage?) {
+        public init(step: Int, total: Int, timestep: Float, denoised: PixelImage?, noisy: PixelImage?,
+                    trajectory: TrajectoryStep? = nil) {
             (self.step, self.total, self.timestep, self.denoised, self.noisy) = (step, total, timestep, denoised, noisy)
+            self.trajectory = trajectory
         }
 
         public func image(_ latent: PreviewLatent) -> PixelImage? { latent == .denoised ? denoised : noisy }
@@ -40,7 +44,17 @@ public struct Timeline: Sendable, Equatable {
     /// kept too: scrubbing shows the nearest earlier frame that has one).
     public mutating func append(_ progress: StepProgress) {
         frames.append(Frame(step: progress.step, total: progress.total, timestep: progress.timestep,
-                            denoised: progress.preview(of: .denoised), noisy: progress.preview(of: .noisy)))
+                            denoised: progress.preview(of: .denoised), noisy: progress.preview(of: .noisy),
+                            trajectory: progress.trajectory))
+    }
+
+    /// The path's straightness so far: the distance from the first sample to the latest over the
+    /// length of the path walked (1: a straight line; a quarter circle 0.90); nil before a step.
+    public var straightness: Double? {
+        let steps = frames.compactMap(\.trajectory)
+        guard let last = steps.last else { return nil }
+        let length = steps.reduce(0.0) { $0 + Double($1.movement) }
+        return length > 0 ? Double(last.fromStart) / length : nil
     }
 
     /// The image to show at frame `index` (nil: the latest), for `latent`: the frame's own preview,

@@ -96,7 +96,7 @@ struct Eval: ParsableCommand {
             let own = ignoreImagePrompts ? nil : (try? readImageTexts(path))?.metadata?.generations.first?.infotext.prompt
             prompts.append(own ?? prompt ?? "")
         }
-        var zero = ZeroNoise()
+        var zero = ZeroRandomSource()
         var latents: [Tensor] = []
         do {
             for image in pixels {
@@ -162,9 +162,4 @@ struct Eval: ParsableCommand {
             }
         }
     }
-}
-
-/// A "random" stream of zeros: a VAE's `encode` then gives its posterior mean.
-struct ZeroNoise: RandomSource {
-    mutating func normal(shape: [Int]) -> Tensor { Tensor(zeros: shape) }
 }

@@ -50,6 +50,8 @@ public struct StepProgress: Sendable {
     public var previewLatent: PreviewLatent
     /// The other latent's preview, when the request asked for both.
     public var otherPreview: PixelImage?
+    /// How this step moved the sample (the trajectory view's plot).
+    public var trajectory: TrajectoryStep?
 
     public init(imageIndex: Int, imageCount: Int, step: Int, total: Int, timestep: Float, elapsed: Double,
                 stepsPerSecond: Double, preview: PixelImage?, previewLatent: PreviewLatent = .denoised,
@@ -66,6 +68,43 @@ public struct StepProgress: Sendable {
 
     /// Seconds left at the current rate.
     public var eta: Double { stepsPerSecond > 0 ? Double(total - step) / stepsPerSecond : 0 }
+}
+
+/// How one sampling step moved the sample, measured on the latent the model sees (the sampler's
+/// `scaleModelInput`: variance-preserving for every sampler, so DDIM's, Euler's and a flow's paths
+/// compare) and on the clean-sample estimate. RMS over the latent's elements.
+///
+/// A straight path (rectified flow with Euler) has `fromStart` equal to the summed `movement`
+/// and an estimate that stops changing; a diffusion model's path from noise to image bends (in the
+/// variance-preserving space the sample keeps about unit size all the way: a quarter circle
+/// between noise and image has chord / arc = 0.90).
+public struct TrajectoryStep: Sendable, Equatable {
+    /// RMS distance from the sample before this step to the one after it.
+    public var movement: Float
+    /// RMS distance from the first step's sample to the one after this step.
+    public var fromStart: Float
+    /// RMS change of the clean-sample estimate since the previous step (0 at the first).
+    public var estimateChange: Float
+
+    public init(movement: Float, fromStart: Float, estimateChange: Float) {
+        (self.movement, self.fromStart, self.estimateChange) = (movement, fromStart, estimateChange)
+    }
+
+    /// RMS of `a - b` (same shapes); 0 when empty.
+    static func rms(_ a: Tensor, _ b: Tensor) -> Float {
+        let count = min(a.count, b.count)
+        guard count > 0 else { return 0 }
+        var sum: Double = 0
+        a.storage.withUnsafeBufferPointer { x in
+            b.storage.withUnsafeBufferPointer { y in
+                for i in 0..<count {
+                    let d = Double(x[i]) - Double(y[i])
+                    sum += d * d
+                }
+            }
+        }
+        return Float((sum / Double(count)).squareRoot())
+    }
 }
 
 /// A finished image and the settings that made it.

@@ -284,12 +284,16 @@ public struct Pipeline: Sendable {
         let guidance = Float(request.cfgScale)
         // Time spent paused (the studio's pause and single step) is not sampling time.
         var paused: Duration = .zero
+        // The trajectory: where the model-input latent started, and the last clean estimate.
+        var origin: Tensor?
+        var lastEstimate: Tensor?
         for i in first..<timesteps.count {
             let waitStart = clock.now
             try control.waitBeforeStep()
             paused += clock.now - waitStart
             let t = timesteps[i]
             let input = sampler.scaleModelInput(latents, stepIndex: i)
+            if origin == nil { origin = input }
             var output: Tensor
             if let scheduled {
                 var stepContext = scheduled.context(atStep: i - first)
@@ -319,6 +323,11 @@ public struct Pipeline: Sendable {
                               + "with CFG \(Infotext.number(request.cfgScale))); nothing was saved")
             }
 
+            let next = i + 1 < timesteps.count ? sampler.scaleModelInput(latents, stepIndex: i + 1) : latents
+            let trajectory = TrajectoryStep(movement: TrajectoryStep.rms(next, input), fromStart: TrajectoryStep.rms(next, origin ?? input),
+                                            estimateChange: lastEstimate.map { TrajectoryStep.rms(stepped.denoised, $0) } ?? 0)
+            lastEstimate = stepped.denoised
+
             var preview: PixelImage?
             var otherPreview: PixelImage?
             switch request.preview {
@@ -332,7 +341,7 @@ public struct Pipeline: Sendable {
                         case .denoised:
                             stepped.denoised
                         case .noisy:
-                            i + 1 < timesteps.count ? sampler.scaleModelInput(latents, stepIndex: i + 1) : latents
+                            next
                         }
                     }
                     func pixels(_ kind: PreviewLatent) throws(GenerationError) -> PixelImage {
@@ -346,10 +355,12 @@ public struct Pipeline: Sendable {
                 }
             }
             let elapsed = seconds(clock.now - start - paused)
-            observer(.step(StepProgress(imageIndex: index, imageCount: request.batchCount, step: step, total: total,
+            var progress = StepProgress(imageIndex: index, imageCount: request.batchCount, step: step, total: total,
                                         timestep: t, elapsed: elapsed,
                                         stepsPerSecond: elapsed > 0 ? Double(step) / elapsed : 0, preview: preview,
-                                        previewLatent: request.previewLatent, otherPreview: otherPreview)))
+                                        previewLatent: request.previewLatent, otherPreview: otherPreview)
+            progress.trajectory = trajectory
+            observer(.step(progress))
         }
         return latents
     }
