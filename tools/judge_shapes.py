@@ -9,6 +9,9 @@
 `pipeline` runs diffusers' StableDiffusionPipeline on the 100 evaluation captions of
 tools/shapes_data.py (50 combinations never trained on, 50 trained ones, seeds 2^31 + i that
 training never used) at 20 steps, CFG 7, 64x64, the model's own scheduler: stipple's defaults.
+The pipeline is the class the folder's model_index.json names, so an LCM folder
+(samples/shapes-64-lcm) runs LatentConsistencyModelPipeline: there --cfg is its guidance_scale,
+an input of the UNet, and --sampler is refused.
 `stipple` runs `stipple generate -p CAPTION --seed SEED -o FILE` once per caption with nothing else
 set (the default settings), and also reports the median wall time of one whole command.
 `images` judges PNGs written by stipple (or A1111), taking the caption from the PNG's `parameters`
@@ -159,10 +162,22 @@ SAMPLERS = {
 
 
 def load_pipeline(model, sampler=None):
+    """The diffusers pipeline of the folder `model`, of the class its model_index.json names
+    (StableDiffusionPipeline, LatentConsistencyModelPipeline, ...). `sampler` replaces the
+    scheduler of a StableDiffusionPipeline folder; other pipelines keep their own (an LCM
+    pipeline steps only with LCMScheduler)."""
     import torch
     import diffusers
-    pipe = diffusers.StableDiffusionPipeline.from_pretrained(model, torch_dtype=torch.float32, safety_checker=None,
-                                                            requires_safety_checker=False)
+    index_path = os.path.join(model, "model_index.json")
+    try:
+        with open(index_path) as f:
+            class_name = json.load(f).get("_class_name", "")
+    except (OSError, ValueError, AttributeError) as error:
+        sys.exit(f"{index_path}: not a readable diffusers model index ({error})")
+    if sampler and class_name != "StableDiffusionPipeline":
+        sys.exit(f"--sampler applies to StableDiffusionPipeline folders; {model} is a {class_name or 'pipeline of no class'}")
+    pipe = diffusers.DiffusionPipeline.from_pretrained(model, torch_dtype=torch.float32, safety_checker=None,
+                                                       requires_safety_checker=False)
     if sampler:
         name, overrides = SAMPLERS[sampler]
         pipe.scheduler = getattr(diffusers, name).from_config(pipe.scheduler.config, **overrides)
@@ -221,9 +236,10 @@ def main():
         t0 = time.time()
         pipe = load_pipeline(args.model, args.sampler)
         images = run_pipeline(pipe, items, args.steps, args.cfg)
-        title = (f"diffusers {type(pipe.scheduler).__name__}{' (' + args.sampler + ')' if args.sampler else ''}, "
+        kind = "" if type(pipe).__name__ == "StableDiffusionPipeline" else type(pipe).__name__ + " "
+        title = (f"diffusers {kind}{type(pipe.scheduler).__name__}{' (' + args.sampler + ')' if args.sampler else ''}, "
                  f"{args.steps} steps, CFG {args.cfg:g}")
-        extra = dict(wall_s=round(time.time() - t0, 1), scheduler=type(pipe.scheduler).__name__, steps=args.steps, cfg=args.cfg)
+        extra = dict(wall_s=round(time.time() - t0, 1), pipeline=type(pipe).__name__, scheduler=type(pipe.scheduler).__name__, steps=args.steps, cfg=args.cfg)
     elif args.mode == "stipple":
         folder = args.save or tempfile.mkdtemp(prefix="judge-stipple-")
         os.makedirs(folder, exist_ok=True)
