@@ -50,7 +50,7 @@ public enum BitmapFont {
 
     /// The width of one line of `count` characters at `scale` (0 for none).
     @inlinable public static func width(ofCharacters count: Int, scale: Int = 1) -> Int {
-        count > 0 ? (count * advance - 1) * clampedScale(scale) : 0
+        count > 0 ? (min(count, 1 << 40) * advance - 1) * clampedScale(scale) : 0
     }
 
     /// `text` broken into lines no wider than `maxWidth` pixels at `scale`: at spaces where it can,
@@ -58,7 +58,7 @@ public enum BitmapFont {
     /// `maxLines` lines; when text is cut, the last line ends in "..." (where at least three
     /// characters fit). Always at least one character per line, so it terminates for any width.
     public static func wrap(_ text: String, maxWidth: Int, scale: Int = 1, maxLines: Int = 64) -> [String] {
-        let perLine = max(1, (max(maxWidth, 0) / clampedScale(scale) + 1) / advance)
+        let perLine = max(1, (min(max(maxWidth, 0), 1 << 40) / clampedScale(scale) + 1) / advance)
         let limit = max(1, maxLines)
         var lines: [String] = []
         var truncated = false

@@ -275,7 +275,9 @@ public struct Plot: Sendable {
         let magnitude = abs(value)
         if magnitude >= 1e5 || magnitude < 1e-3 {
             var exponent = Int(Foundation.log10(magnitude).rounded(.down))
-            var mantissa = (value / Foundation.pow(10.0, Double(exponent)) * 100).rounded() / 100
+            // 10^exponent underflows to 0 below 1e-308: scale subnormal values up first.
+            let scaled = exponent < -300 ? (value * 1e300, exponent + 300) : (value, exponent)
+            var mantissa = (scaled.0 / Foundation.pow(10.0, Double(scaled.1)) * 100).rounded() / 100
             if abs(mantissa) >= 10 {
                 mantissa /= 10
                 exponent += 1

@@ -58,6 +58,8 @@ import Testing
         #expect(BitmapFont.wrap("abcdefghijklmnopqrstuvwxyz", maxWidth: width) == ["abcdefghij", "klmnopqrst", "uvwxyz"])
         #expect(BitmapFont.wrap("one\ntwo", maxWidth: 1000) == ["one", "two"])
         #expect(BitmapFont.wrap("a b c d e f", maxWidth: BitmapFont.width(ofCharacters: 3), maxLines: 2) == ["a b", "..."])
+        #expect(BitmapFont.wrap("no limit at all", maxWidth: Int.max, scale: Int.max) == ["no limit at all"])
+        #expect(BitmapFont.width(ofCharacters: Int.max) > 0)
         #expect(BitmapFont.wrap("anything", maxWidth: -5) == ["a", "n", "y", "t", "h", "i", "n", "g"])
         for line in BitmapFont.wrap("The quick brown fox jumps over the lazy dog", maxWidth: width) {
             #expect(BitmapFont.measure(line).width <= width)
