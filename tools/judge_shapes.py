@@ -13,7 +13,8 @@ The pipeline is the class the folder's model_index.json names, so an LCM folder
 (samples/shapes-64-lcm) runs LatentConsistencyModelPipeline: there --cfg is its guidance_scale,
 an input of the UNet, and --sampler is refused.
 `stipple` runs `stipple generate -p CAPTION --seed SEED -o FILE` once per caption with nothing else
-set (the default settings), and also reports the median wall time of one whole command.
+set (the default settings: the model's own `stipple_defaults.json`, if it has one), or with its
+`--steps`, `--cfg` and `--sampler` passed on, and also reports the median wall time of one whole command.
 `images` judges PNGs written by stipple (or A1111), taking the caption from the PNG's `parameters`
 text; `--captions FILE.json` ([{"file", "caption"}]) gives them instead. `--save DIR` keeps the
 images and a contact sheet. `--json FILE` writes the figures.
@@ -218,6 +219,9 @@ def main():
     s.add_argument("--binary", default=os.path.join(REPO, ".build", "release", "stipple"))
     s.add_argument("--model", help="passed as --model (default: stipple's own default model)")
     s.add_argument("--threads", type=int, help="passed as --threads")
+    s.add_argument("--steps", type=int, help="passed as --steps (default: the model's own settings)")
+    s.add_argument("--cfg", type=float, help="passed as --cfg-scale (default: the model's own settings)")
+    s.add_argument("--sampler", help="passed as --sampler (default: the model's own)")
     i = sub.add_parser("images", help="judge PNGs, their caption from the PNG's parameters text")
     i.add_argument("files", nargs="+")
     i.add_argument("--captions", help='JSON [{"file", "caption"}] instead of the PNG text')
@@ -253,13 +257,18 @@ def main():
                 command += ["--model", args.model]
             if args.threads:
                 command += ["--threads", str(args.threads)]
+            for option, value in (("--steps", args.steps), ("--cfg-scale", args.cfg), ("--sampler", args.sampler)):
+                if value is not None:
+                    command += [option, str(value)]
             t0 = time.time()
             done = subprocess.run(command, capture_output=True, text=True)
             times.append(time.time() - t0)
             if done.returncode != 0:
                 sys.exit(f"{' '.join(command)} failed ({done.returncode}): {done.stderr.strip() or done.stdout.strip()}")
             images.append(np.asarray(Image.open(out).convert("RGB")))
-        title = "stipple generate (default settings)"
+        chosen = [f"{name} {value:g}" if isinstance(value, float) else f"{name} {value}"
+                  for name, value in (("steps", args.steps), ("CFG", args.cfg), ("sampler", args.sampler)) if value is not None]
+        title = "stipple generate (" + (", ".join(chosen) if chosen else "default settings") + ")"
         extra = dict(median_command_s=round(statistics.median(times), 3), max_command_s=round(max(times), 3))
         print(f"stipple generate: median {statistics.median(times):.3f} s per image end to end, max {max(times):.3f} s")
     else:

@@ -13,6 +13,24 @@ public final class EventInbox: Sendable {
         /// The backend's state changed (a server connected, went away, came back): one line for
         /// the status line, an error when generations cannot run there now.
         case backend(String, isError: Bool)
+        /// The forward view's or the grid's background work.
+        case view(ViewEvent)
+    }
+
+    /// What the pane views' background work reports.
+    public enum ViewEvent: Sendable {
+        /// The forward view's image encoded (the process, its description).
+        case forwardReady(ForwardProcess, String)
+        /// x_t decoded at a timestep index.
+        case forwardFrame(Int, PixelImage)
+        /// A cell of the grid ended: its image (and what it ran on), or why it failed.
+        case gridCell(Int, PixelImage?, GeneratedImage?, ModelUse?, failure: String?)
+        /// The grid started a cell.
+        case gridRunning(Int)
+        /// The grid ended (all cells, or cancelled).
+        case gridFinished(cancelled: Bool)
+        /// Something a view needed failed: one line for the status.
+        case failed(String)
     }
 
     private let pending = Locked<[Event]>([])

@@ -49,9 +49,11 @@ public final class GenerationController {
     /// not answer: found once it does (nil: the server's own).
     public var wantedCheckpoint: String?
     /// Submitted jobs not ended yet, oldest (the running one) first.
-    private var jobs: [Job] = []
+    var jobs: [Job] = []
     private var paused = false
     private var progress: StepProgress?
+    /// The forward view's and the grid's background work (GenerationController+Views).
+    var views = ViewWork()
 
     public init(target: ModelTarget, outputFolder: URL, inbox: EventInbox = EventInbox(),
                 backend: any GenerationBackend = GenerationQueue(),
@@ -84,6 +86,11 @@ public final class GenerationController {
         case .resume: resume(state: &state)
         case .stepOnce: jobs.first?.control.stepOnce()
         case .loadModel(let path): loadModel(path: path, state: &state)
+        case .openForward(let image, let source): openForward(image, source: source, state: &state)
+        case .openForwardFile(let path): openForward(file: path, state: &state)
+        case .forwardAt(let t): decodeForward(at: t)
+        case .runGrid(let plan, let base): runGrid(plan, base: base, state: &state)
+        case .cancelGrid: views.gridControl?.cancel()
         case .save, .quit, .exportTimeline, .showGalleryEntry, .nextTheme: return false
         }
         state.jobs = status
@@ -200,6 +207,7 @@ public final class GenerationController {
         case .engine(let engineEvent): handle(engineEvent, state: &state)
         case .modelLoaded(let loaded, let seconds): useModel(loaded, seconds: seconds, state: &state)
         case .modelFailed(let message): state.setStatus(message, .error)
+        case .view(let event): handle(event, state: &state)
         case .backend(let message, let isError):
             state.setStatus(message, isError ? .error : .success)
             // The server answered at last: find its checkpoint if none is known yet.

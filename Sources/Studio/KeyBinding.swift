@@ -2,7 +2,7 @@ import Terminal
 
 /// Where a key binding acts: anywhere, in the focused panel, or over the help overlay.
 public enum KeyContext: CaseIterable, Sendable {
-    case anywhere, editors, parameters, image, gallery, loras
+    case anywhere, editors, parameters, image, gallery, loras, grid
     /// While the help overlay is shown (any key closes it; these do nothing else).
     case help
 
@@ -14,6 +14,7 @@ public enum KeyContext: CaseIterable, Sendable {
         case .image: self = .image
         case .gallery: self = .gallery
         case .loras: self = .loras
+        case .grid: self = .grid
         }
     }
 
@@ -26,6 +27,7 @@ public enum KeyContext: CaseIterable, Sendable {
         case .image: "Image pane"
         case .gallery: "Gallery"
         case .loras: "LoRA list"
+        case .grid: "X/Y grid line"
         case .help: "This help"
         }
     }

@@ -200,7 +200,8 @@ public final class StudioApp {
                 screen?.setTheme(theme)
                 renderer.invalidate()
             }
-        case .generate, .cancel, .pause, .resume, .stepOnce, .loadModel: break  // the controller's
+        case .generate, .cancel, .pause, .resume, .stepOnce, .loadModel, .openForward, .openForwardFile, .forwardAt, .runGrid,
+             .cancelGrid: break  // the controller's
         }
         return true
     }

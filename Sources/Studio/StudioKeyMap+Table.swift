@@ -4,7 +4,7 @@ extension StudioKeyMap {
     /// Every key the studio acts on, in the order they are tried (within a context, the first that
     /// matches and applies wins; `anywhere` before the focused panel's). The help overlay is made
     /// from this table.
-    public static let bindings: [KeyBinding] = anywhere + editors + parameters + image + gallery + loraList + whileHelpShown
+    public static let bindings: [KeyBinding] = anywhere + editors + parameters + image + gallery + loraList + gridLine + whileHelpShown
 
     static let anywhere: [KeyBinding] = [
         KeyBinding([[.ctrl("q"), .ctrl("c")]], .anywhere, "quit (cancels a run)") { _, _, _ in [.quit] },
@@ -33,14 +33,20 @@ extension StudioKeyMap {
             if state.showPromptParse && state.focus != .prompt { state.focus = .prompt }
             return []
         },
-        KeyBinding([[.pageUp], [.pageDown]], .anywhere, "timeline: previous / next step",
+        KeyBinding([[.pageUp], [.pageDown]], .anywhere, "timeline: previous / next step (forward view: t by a tenth)",
                    when: { !inList($0) }) { state, key, _ in
+            if state.pane == .forward && state.focus != .grid {
+                return state.scrubForward(by: (key == .pageUp ? -10 : 10) * (state.forward?.stride ?? 1))
+            }
             state.scrub(by: key == .pageUp ? -1 : 1)
             return []
         },
-        KeyBinding([[.escape]], .anywhere, "cancel the running generation",
-                   when: { !typingInPanel($0) && !(inList($0) && !$0.jobs.running) }) { state, _, _ in
-            state.jobs.running ? [.cancel] : []
+        KeyBinding([[.escape]], .anywhere, "cancel the running generation or grid (idle: back to the timeline)",
+                   when: { !typingInPanel($0) && !(inList($0) && !$0.jobs.running) && $0.focus != .grid }) { state, _, _ in
+            if state.jobs.running { return [.cancel] }
+            if let grid = state.grid, !grid.finished { return [.cancelGrid] }
+            state.pane = .timeline
+            return []
         },
         KeyBinding([[.ctrl("p")]], .anywhere, "pause / resume the run") { state, _, _ in
             guard state.jobs.running else { return [] }
@@ -54,7 +60,18 @@ extension StudioKeyMap {
             return []
         },
         KeyBinding([[.enter]], .anywhere, "generate (queued while one runs)",
-                   when: { !typingInPanel($0) && !inList($0) }) { state, _, _ in generate(&state) },
+                   when: { !typingInPanel($0) && !inList($0) && $0.focus != .grid }) { state, _, _ in generate(&state) },
+        KeyBinding([[.function(9)]], .anywhere, "forward view: noise the image shown through the schedule (again: back)") { state, _, _ in
+            state.toggleForward()
+        },
+        KeyBinding([[.function(10)]], .anywhere, "trajectory view: how far each step moved (again: back)") { state, _, _ in
+            state.toggleTrajectory()
+            return []
+        },
+        KeyBinding([[.function(11)]], .anywhere, "X/Y grid: type its axes, Enter runs it (again: close)") { state, _, _ in
+            state.toggleGridEditor()
+            return []
+        },
     ]
 
     static let editors: [KeyBinding] = [
@@ -136,6 +153,27 @@ extension StudioKeyMap {
     ]
 
     static let image: [KeyBinding] = [
+        KeyBinding([[.left], [.right]], .image, "forward view: t back / on by a hundredth",
+                   when: { $0.pane == .forward }) { state, key, _ in
+            state.scrubForward(by: (key == .left ? -1 : 1) * (state.forward?.stride ?? 1))
+        },
+        KeyBinding([[.character("[")], [.character("]")]], .image, "forward view: t back / on by one",
+                   when: { $0.pane == .forward }) { state, key, _ in
+            state.scrubForward(by: key == .character("[") ? -1 : 1)
+        },
+        KeyBinding([[.home], [.end]], .image, "forward view: t = 0 (the image) / T (noise)",
+                   when: { $0.pane == .forward }) { state, key, _ in
+            state.scrubForward(to: key == .home ? 0 : Int.max / 2)
+        },
+        KeyBinding([[.character("f")]], .image, "forward view (as F9)") { state, _, _ in state.toggleForward() },
+        KeyBinding([[.character("v")]], .image, "trajectory view (as F10)") { state, _, _ in
+            state.toggleTrajectory()
+            return []
+        },
+        KeyBinding([[.character("x")]], .image, "X/Y grid line (as F11)") { state, _, _ in
+            state.toggleGridEditor()
+            return []
+        },
         KeyBinding([[.left, .character("[")], [.right, .character("]")]], .image, "previous / next step") { state, key, _ in
             state.scrub(by: key == .left || key == .character("[") ? -1 : 1)
             return []
@@ -218,6 +256,34 @@ extension StudioKeyMap {
         },
         KeyBinding([[.character("?")]], .loras, "this help") { state, _, _ in
             state.showHelp = true
+            return []
+        },
+    ]
+
+    /// The X/Y grid's line (F11).
+    static let gridLine: [KeyBinding] = [
+        KeyBinding(triggers: [[.anyCharacter, .anyPaste]], .grid, "type the axes") { state, key, _ in
+            if case .character(let character) = key { state.gridLine.insert(String(character)) }
+            if case .paste(let text) = key { state.gridLine.insert(text.replacingOccurrences(of: "\n", with: " ")) }
+            return []
+        },
+        KeyBinding([[.backspace], [.delete]], .grid, "delete before / after the cursor") { state, key, _ in
+            key == .backspace ? state.gridLine.deleteBackward() : state.gridLine.deleteForward()
+            return []
+        },
+        KeyBinding([[.left], [.right]], .grid, "move left / right") { state, key, _ in
+            key == .left ? state.gridLine.moveLeft() : state.gridLine.moveRight()
+            return []
+        },
+        KeyBinding([[.home, .ctrl("a")], [.end, .ctrl("e")]], .grid, "start / end of the line") { state, key, _ in
+            key == .home || key == .ctrl("a") ? state.gridLine.moveToLineStart() : state.gridLine.moveToLineEnd()
+            return []
+        },
+        KeyBinding([[.enter]], .grid, "run the grid (every cell: the prompt and the panel's settings)") { state, _, _ in
+            state.runGridLine()
+        },
+        KeyBinding([[.escape]], .grid, "close the line") { state, _, _ in
+            state.focus = .prompt
             return []
         },
     ]

@@ -17,6 +17,8 @@ public struct StudioState: Sendable {
         case gallery
         /// The LoRA list (F7; it takes the place of the negative prompt and the parameters).
         case loras
+        /// The X/Y grid's line (F11; it takes the place of the negative prompt and the parameters).
+        case grid
     }
 
     /// How a status message reads.
@@ -40,6 +42,16 @@ public struct StudioState: Sendable {
         case nextTheme
         /// Load the model at this path (a diffusers folder or a .safetensors file) and use it next.
         case loadModel(String)
+        /// The forward view on this image (its description for the title).
+        case openForward(PixelImage, String)
+        /// The forward view on the image file at this path (the init image).
+        case openForwardFile(String)
+        /// Decode the forward view's x_t at this timestep index.
+        case forwardAt(Int)
+        /// Run this X/Y grid from this base request.
+        case runGrid(GridPlan, GenerationRequest)
+        /// Stop the running grid.
+        case cancelGrid
     }
 
     public var prompt = TextEditor()
@@ -76,6 +88,14 @@ public struct StudioState: Sendable {
     /// An image opened from the gallery, shown in the pane until a timeline is looked at again.
     public var opened: (url: URL, image: PixelImage)?
     public var themeName: String
+    /// What the image pane shows (F9 forward, F10 trajectory, F11 grid; the timeline otherwise).
+    public var pane: Pane = .timeline
+    /// The forward view's image, timestep and newest frame (F9).
+    public var forward: ForwardView?
+    /// The X/Y grid running or run last (F11).
+    public var grid: GridView?
+    /// The grid's axes as typed: `steps=5,10,20 | cfg=1,3,7`.
+    public var gridLine = TextEditor()
 
     public init(modelName: String, width: Int, height: Int, gallery: Gallery = Gallery(folder: URL(fileURLWithPath: "outputs")),
                 themeName: String = "dark") {
@@ -93,6 +113,7 @@ public struct StudioState: Sendable {
     /// What the image pane shows: the gallery's selection while the gallery has focus (when
     /// loaded), an opened gallery image, else the viewed timeline at the scrubbed frame.
     public var shownImage: ShownImage? {
+        if focus != .gallery, let picture = panePicture { return picture }
         if let opened, focus != .gallery || opened.url == gallery.selectedEntry?.url {
             return ShownImage(image: opened.image, request: nil, seed: nil, step: nil, source: .file(opened.url))
         }
@@ -103,10 +124,36 @@ public struct StudioState: Sendable {
                           model: timeline.model)
     }
 
+    /// The pane view's picture (forward, trajectory or grid), nil on the timeline or before it has one.
+    var panePicture: ShownImage? {
+        switch pane {
+        case .timeline:
+            return nil
+        case .forward:
+            guard let forward, let picture = forward.picture, let frame = forward.frame else { return nil }
+            let abar = forward.process.curve.signal[min(frame.t, forward.process.count - 1)]
+            return ShownImage(image: picture, request: nil, seed: nil, step: nil, source: .picture(String(
+                format: "Forward q(x_t|x_0) \u{00B7} %@ \u{00B7} t %d/%d \u{00B7} abar %.3g \u{00B7} SNR %.3g (%@)", forward.source,
+                frame.t, forward.process.count - 1, abar, abar / max(1 - abar, 1e-300), forward.process.curve.name)))
+        case .trajectory:
+            guard let timeline = viewedTimeline, let picture = PanePictures.trajectory(timeline, frameIndex: frameIndex) else { return nil }
+            let straight = timeline.straightness.map { String(format: " \u{00B7} straightness %.2f", $0) } ?? ""
+            return ShownImage(image: picture, request: timeline.request, seed: timeline.seed, step: nil,
+                              source: .picture("Trajectory \u{00B7} \(timeline.frames.count) steps" + straight), model: timeline.model)
+        case .grid:
+            guard let grid, let picture = grid.picture else { return nil }
+            let state = grid.finished ? (grid.cancelled ? "cancelled" : grid.saved.map { "saved \($0.lastPathComponent)" } ?? "done")
+                : "cell \(grid.done + 1) of \(grid.cells.count)"
+            return ShownImage(image: picture, request: nil, seed: nil, step: nil,
+                              source: .picture("X/Y grid \u{00B7} \(grid.plan.summary) \u{00B7} \(state)"))
+        }
+    }
+
     /// A new image's sampling began: its timeline becomes current, the current one previous.
     public mutating func beginTimeline(request: GenerationRequest, seed: UInt64, model: ModelUse? = nil) {
         if let current, !current.frames.isEmpty || current.final != nil { previous = current }
         current = Timeline(request: request, seed: seed, model: model)
+        if pane == .forward { pane = .timeline }  // the new generation is what to watch
         viewingPrevious = false
         frameIndex = nil
         opened = nil
@@ -234,6 +281,8 @@ public struct ShownImage: Sendable, Equatable {
         case timeline(latent: PreviewLatent, total: Int)
         /// A file opened from the gallery.
         case file(URL)
+        /// A pane view's picture (forward, trajectory, grid), with its title.
+        case picture(String)
     }
 
     public var image: PixelImage

@@ -81,6 +81,11 @@ public struct StudioView {
             let below = Rect(row: layout.negative.row, column: 0, rows: layout.parameters.row + layout.parameters.rows - layout.negative.row,
                              columns: layout.negative.columns)
             drawLoraList(list, in: below, on: screen)
+        } else if state.focus == .grid {
+            drawEditor(state.prompt, title: "Prompt", in: layout.prompt, focused: false, on: screen)
+            let below = Rect(row: layout.negative.row, column: 0, rows: layout.parameters.row + layout.parameters.rows - layout.negative.row,
+                             columns: layout.negative.columns)
+            drawGridLine(state, in: below, on: screen)
         } else if state.showPromptParse && state.focus == .prompt {
             // The prompt stays editable above its parse, which follows each key.
             drawEditor(state.prompt, title: "Prompt", in: layout.prompt, focused: state.focus == .prompt, on: screen)
@@ -107,6 +112,8 @@ public struct StudioView {
         switch shown.source {
         case .file(let url):
             return "Gallery \u{00B7} \(url.lastPathComponent)"
+        case .picture(let title):
+            return title
         case .timeline(let latent, let total):
             var parts = ["Image"]
             if state.viewingPrevious { parts.append("last generation") }
@@ -118,6 +125,22 @@ public struct StudioView {
             }
             if let seed = shown.seed { parts.append("seed \(seed)") }
             return parts.joined(separator: " \u{00B7} ")
+        }
+    }
+
+    /// F11: the grid's axes line (an editor) over how to write them.
+    func drawGridLine(_ state: StudioState, in rect: Rect, on screen: TextScreen) {
+        let editorRows = min(4, max(3, rect.rows / 3))
+        drawEditor(state.gridLine, title: "X/Y grid \u{00B7} Enter run \u{00B7} Esc close", in: Rect(row: rect.row, column: rect.column,
+                   rows: editorRows, columns: rect.columns), focused: true, on: screen)
+        let help = Rect(row: rect.row + editorRows, column: rect.column, rows: rect.rows - editorRows, columns: rect.columns)
+        frame(help, title: "Axes", focused: false, on: screen)
+        let inner = help.inner
+        let lines = ["X axis, then | and a Y axis (optional):", "  NAME=V1,V2,...   NAME is one of"]
+            + GridAxis.Kind.allCases.map { "  " + GridAxis.example($0) }
+            + ["prompt=A,B,C: Prompt S/R, A is replaced", "by each value; every cell keeps the seed", "(unless seed is an axis). Esc cancels a run."]
+        for (offset, line) in lines.prefix(inner.rows).enumerated() {
+            screen.put(line, row: inner.row + offset, column: inner.column, style: CellStyle(.dimText), width: inner.columns)
         }
     }
 

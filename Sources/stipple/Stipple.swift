@@ -13,7 +13,7 @@ struct Stipple: ParsableCommand {
             (sixel, kitty, or colour half-blocks).
             """,
         version: "stipple 0.1.0",
-        subcommands: [StudioCommand.self, Generate.self, Info.self, Show.self, Bench.self, Eval.self],
+        subcommands: [StudioCommand.self, Generate.self, Info.self, Show.self, Bench.self, Eval.self, Grid.self],
         defaultSubcommand: StudioCommand.self
     )
 
