@@ -2,10 +2,11 @@
 # A screenshot of the studio drawing with real sixel: xterm emulating a VT340 under Xvfb, the
 # release binary on the bundled model, keys sent with xdotool, the screen grabbed with ImageMagick.
 #
-#   tools/studio_screenshot.sh OUT.png [mid|final]
+#   tools/studio_screenshot.sh OUT.png [mid|final|forward|trajectory|grid]
 #
 # mid: a 30-step run paused at step 8 (Ctrl-P, then Ctrl-N single steps) to show live denoising;
-# final: a finished image. TERM=xterm-256color (xterm has 256 colours; its default TERM=xterm
+# final: a finished image; forward: the finished image in the forward view (F9) at t = 300;
+# trajectory: its trajectory view (F10); grid: an X/Y grid (F11) of steps x CFG. TERM=xterm-256color (xterm has 256 colours; its default TERM=xterm
 # claims 8). Needs: apt-get install xvfb xterm xdotool imagemagick.
 set -euo pipefail
 out=${1:?usage: tools/studio_screenshot.sh OUT.png [mid|final]}
@@ -30,13 +31,26 @@ xdotool windowactivate --sync "$window" 2>/dev/null || true
 type() { xdotool type --window "$window" --delay 20 "$1"; }
 key() { xdotool key --window "$window" "$@"; }
 type "a yellow triangle in the center on a purple background"
-if [ "$moment" = mid ]; then
+case "$moment" in
+mid)
   key Return; sleep 0.05; key ctrl+p
   sleep 1
-  for _ in 1 2 3 4 5 6 7; do key ctrl+n; sleep 0.4; done
-else
-  key Return
-fi
+  for _ in 1 2 3 4 5 6 7; do key ctrl+n; sleep 0.4; done ;;
+forward)
+  key Return; sleep 4
+  key F9; sleep 2
+  for _ in $(seq 20); do key Left; sleep 0.1; done ;;
+trajectory)
+  key Return; sleep 4
+  key F10 ;;
+grid)
+  key F11; sleep 0.5
+  key End; for _ in $(seq 40); do key BackSpace; done
+  type "steps=2,5,10,20 | cfg=1,2,4"
+  key Return; sleep 12 ;;
+*)
+  key Return ;;
+esac
 sleep 2
 import -window root "$out"
 key ctrl+q
