@@ -42,6 +42,9 @@ let package = Package(
         .executableTarget(name: "fuzz-config", dependencies: [
             "FuzzSupport", .product(name: "StippleStudio", package: "stipple"),
         ], path: "Sources/fuzz-config"),
+        .executableTarget(name: "fuzz-settings", dependencies: [
+            "FuzzSupport", .product(name: "StippleStudio", package: "stipple"), .product(name: "StippleDiffusion", package: "stipple"),
+        ], path: "Sources/fuzz-settings"),
         .executableTarget(name: "fuzz-terminal-replies", dependencies: [
             "FuzzSupport", .product(name: "StippleTerminal", package: "stipple"),
         ], path: "Sources/fuzz-terminal-replies"),

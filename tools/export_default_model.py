@@ -99,8 +99,14 @@ def export(args):
     scaling = float(dataset["scaling_factor"])
     vae = train.load_vae(run)
     vae.register_to_config(scaling_factor=scaling)
-    class_name, overrides = SCHEDULERS[args.scheduler]
-    scheduler = getattr(diffusers, class_name).from_config(dict(train.SCHEDULE, **overrides))
+    settings = state.get("settings", {})
+    schedule, objective = settings.get("schedule", "cosine"), settings.get("objective", "v")
+    shared = state.get("vae", {}).get("from_folder")  # a variant trained on a shipped model's VAE
+    if objective == "flow":
+        class_name, overrides = "FlowMatchEulerDiscreteScheduler", {}
+    else:
+        class_name, overrides = SCHEDULERS[args.scheduler]
+    scheduler = getattr(diffusers, class_name).from_config(dict(train.schedule_config(schedule, objective), **overrides))
 
     pipe = diffusers.StableDiffusionPipeline(vae=vae, text_encoder=text, tokenizer=tokenizer, unet=unet,
                                              scheduler=scheduler, safety_checker=None, feature_extractor=None,
@@ -129,6 +135,23 @@ def export(args):
         json.dump({"factors": [[round(v, 5) for v in row] for row in factors], "bias": [round(v, 5) for v in bias]}, f, indent=1)
         f.write("\n")
 
+    if shared:
+        # A variant shares the VAE it was trained on, its tokenizer (the same, made by the same
+        # code), tiny decoder and preview factors with that model: relative links, so the shipped
+        # folders stay right wherever they are copied together.
+        source = os.path.relpath(os.path.join(REPO, shared, ".."), os.path.abspath(args.out))
+        for name in ("vae", "tokenizer", "taesd", "stipple_preview.json"):
+            target = os.path.join(tmp, name)
+            if os.path.isdir(target):
+                shutil.rmtree(target)
+            elif os.path.exists(target):
+                os.remove(target)
+            if os.path.exists(os.path.join(REPO, shared, "..", name)):
+                os.symlink(os.path.join(source, name), target)
+    if args.cfg is not None:
+        with open(os.path.join(tmp, "stipple_defaults.json"), "w") as f:
+            json.dump({"steps": args.steps, "cfg": args.cfg}, f, indent=2)
+            f.write("\n")
     if os.path.exists(args.out):
         keep = os.path.join(args.out, "README.md")
         card_before = open(keep).read() if os.path.exists(keep) else None
@@ -138,14 +161,15 @@ def export(args):
     for folder, dirs, files in os.walk(args.out):
         os.chmod(folder, 0o755)
         for name in files:
-            os.chmod(os.path.join(folder, name), 0o644)
+            if not os.path.islink(os.path.join(folder, name)):
+                os.chmod(os.path.join(folder, name), 0o644)
 
     # Judge the exported folder as a user would load it.
     figures = None
     pipeline_json = run.path(f"judge-pipeline-step{step}.json")
     if args.no_judge and os.path.exists(pipeline_json):
         figures = json.load(open(pipeline_json))
-    if not args.no_judge:
+    if not args.no_judge and objective != "flow":
         jpipe = judge.load_pipeline(args.out)
         items = data.eval_items()
         images = judge.run_pipeline(jpipe, items)
@@ -184,13 +208,44 @@ def model_card(state, step, text, unet, vae, scaling, scheduler, rms, figures, s
     done = u.get("done", False)
     total_wall = (v.get("wall_s", 0) + lat.get("wall_s", 0) + u.get("wall_s", 0)) / 60
     held = lambda f: f and f.get("held_out")  # noqa: E731
-    lines = [
-        "# stipple default model: shapes-64",
-        "",
-        "A tiny latent diffusion model trained from scratch on the CPU so that stipple can generate",
-        "the moment it is built. It draws one shape on a plain background at 64x64 and follows",
-        "captions such as \"a red circle in the top left on a blue background\".",
-        "",
+    schedule, objective = settings.get("schedule", "cosine"), settings.get("objective", "v")
+    shared = v.get("from_folder")
+    name = os.path.basename(os.path.normpath(args.out))
+    if shared:
+        what = ("a rectified-flow (flow matching) twin" if objective == "flow"
+                else f"a {schedule}-schedule twin")
+        intro = [
+            f"# stipple model: {name}",
+            "",
+            f"{what[0].upper() + what[1:]} of the bundled model `shapes-64`, for docs/EXPERIMENTS.md: the same data,",
+            "architecture, text encoder and UNet trained together from scratch, the same steps, batch, seed and",
+            "learning rate, on the same VAE's latents (`vae/`, `tokenizer/`, `taesd/` and the preview factors",
+            "are links to `../shapes-64/`);",
+            ("only the objective differs: velocity `noise - x0` on the straight line `x_t = (1 - s) x0 + s noise`"
+             if objective == "flow" else f"only the noise schedule differs: {schedule} instead of cosine."),
+            "",
+        ]
+    else:
+        intro = [
+            "# stipple default model: shapes-64",
+            "",
+            "A tiny latent diffusion model trained from scratch on the CPU so that stipple can generate",
+            "the moment it is built. It draws one shape on a plain background at 64x64 and follows",
+            "captions such as \"a red circle in the top left on a blue background\".",
+            "",
+        ]
+    if objective == "flow":
+        schedule_line = [f"- Scheduler: `{scheduler}`, 1000 training steps, shift 1: sigma uniform in (0, 1],"
+                         " timestep sigma x 1000, the UNet predicts the velocity noise - x0 (stipple's `flow_euler`)."]
+    elif schedule == "linear":
+        schedule_line = [f"- Scheduler: `{scheduler}`, 1000 training steps, DDPM's `linear` betas 1e-4 to 0.02,"
+                         " `v_prediction` (as the cosine model, so that only the schedule differs)."]
+    else:
+        schedule_line = [
+            f"- Scheduler: `{scheduler}`, 1000 training steps, `squaredcos_cap_v2` betas (the cosine schedule),"
+            " `v_prediction`. v-prediction because the cosine schedule ends near zero SNR, where the colours",
+            "  are decided and an epsilon model's image estimate would be badly conditioned."]
+    lines = intro + [
         "Made by `tools/train_default_model.py` and `tools/export_default_model.py`; judged by",
         "`tools/judge_shapes.py`; the data is `tools/shapes_data.py`. License: the project's.",
         "",
@@ -227,9 +282,7 @@ def model_card(state, step, text, unet, vae, scaling, scheduler, rms, figures, s
         f" {train.UNET_CONFIG['attention_head_dim']} heads, cross-attention width"
         f" {train.UNET_CONFIG['cross_attention_dim']}; {count(unet):,} parameters. The 2x2 level is there for"
         " the position words: each of its cells is one quadrant (a three-level first design left position at chance).",
-        f"- Scheduler: `{scheduler}`, 1000 training steps, `squaredcos_cap_v2` betas (the cosine schedule),"
-        " `v_prediction`. v-prediction because the cosine schedule ends near zero SNR, where the colours",
-        "  are decided and an epsilon model's image estimate would be badly conditioned.",
+    ] + schedule_line + [
         f"- `stipple_preview.json`: latent -> RGB preview factors fitted by least squares (rms error {rms:.3f} on the"
         "  [-1, 1] scale).",
         "",
@@ -238,13 +291,15 @@ def model_card(state, step, text, unet, vae, scaling, scheduler, rms, figures, s
         f"CPU, torch {torch.__version__}, diffusers {diffusers.__version__}, transformers {transformers.__version__},"
         f" {2} threads, seed {settings.get('seed', 0)}.",
         "",
-        f"- VAE: {v.get('steps', '?')} steps of batch {v.get('batch', '?')}, AdamW, L1 + {v.get('kl_weight', '?')} x KL;"
-        f" {v.get('wall_s', 0) / 60:.1f} min. Reconstruction PSNR {lat.get('recon_psnr_db', float('nan')):.1f} dB.",
+        (f"- VAE: {v.get('steps', '?')} steps of batch {v.get('batch', '?')}, AdamW, L1 + {v.get('kl_weight', '?')} x KL;"
+         f" {v.get('wall_s', 0) / 60:.1f} min. Reconstruction PSNR {lat.get('recon_psnr_db', float('nan')):.1f} dB."
+         if not shared else f"- VAE: `{shared}`'s, not trained here. Reconstruction PSNR"
+         f" {lat.get('recon_psnr_db', float('nan')):.1f} dB."),
         f"- Encoding the data set: {lat.get('wall_s', 0) / 60:.1f} min.",
         f"- Text encoder + UNet together: {u.get('steps_done', '?')} of {u.get('steps', '?')} steps"
         f"{'' if done else ' (training still running: this export is an intermediate checkpoint)'} of batch"
         f" {u.get('batch', '?')}, AdamW lr {u.get('lr', '?')} (warm-up, cosine decay), EMA {u.get('ema_decay', '?')},"
-        f" v-prediction MSE with the shape's latent cells weighted 1 + {u.get('shape_weight', '?')}, plus"
+        f" {'velocity' if objective == 'flow' else 'v-prediction'} MSE with the shape's latent cells weighted 1 + {u.get('shape_weight', '?')}, plus"
         f" {u.get('aux_weight', '?')} x an attribute loss (linear heads, not shipped, read the four attributes from"
         " the text encoder's last-position state, so the padding states the UNet mostly attends to carry all of them);"
         f" {u.get('wall_s', 0) / 60:.1f} min.",
@@ -252,8 +307,14 @@ def model_card(state, step, text, unet, vae, scaling, scheduler, rms, figures, s
         "",
         "Commands:",
         "",
-        "    nohup .venv-ref/bin/python tools/train_default_model.py >> .venv-train-ckpt/shapes64-train.log 2>&1 &   # same line resumes",
-        f"    .venv-ref/bin/python tools/export_default_model.py --scheduler {args.scheduler}",
+        ("    nohup .venv-ref/bin/python tools/train_default_model.py >> .venv-train-ckpt/shapes64-train.log 2>&1 &   # same line resumes"
+         if not shared else
+         f"    nohup .venv-ref/bin/python tools/train_default_model.py --work .venv-train-ckpt/{os.path.basename(os.path.normpath(args.work))}"
+         f" --vae-from {shared}" + (" --objective flow" if objective == "flow" else f" --schedule {schedule}")
+         + " >> LOG 2>&1 &   # same line resumes"),
+        f"    .venv-ref/bin/python tools/export_default_model.py --scheduler {args.scheduler}"
+        + ("" if not shared else f" --work {os.path.relpath(os.path.abspath(args.work), REPO)} --out {os.path.relpath(os.path.abspath(args.out), REPO)}")
+        + ("" if args.cfg is None else f" --cfg {args.cfg:g} --steps {args.steps}"),
         "    .venv-ref/bin/python tools/judge_shapes.py pipeline",
         "    .venv-ref/bin/python tools/judge_shapes.py stipple",
         "",
@@ -291,6 +352,8 @@ def main():
     parser.add_argument("--no-judge", action="store_true", help="skip running the judge on diffusers' pipeline")
     parser.add_argument("--stipple-json", help="figures of `judge_shapes.py stipple --json FILE`, for the model card")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--cfg", type=float, help="write stipple_defaults.json with this CFG (and --steps)")
+    parser.add_argument("--steps", type=int, default=20, help="the steps of stipple_defaults.json (default %(default)s)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     export(args)

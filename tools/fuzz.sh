@@ -23,7 +23,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 package="$root/fuzz"
 work="$package/.work"
-all_targets=(safetensors png jpeg image-texts infotext metadata prompt-syntax tokenizer config terminal-replies keys)
+all_targets=(safetensors png jpeg image-texts infotext metadata prompt-syntax tokenizer config settings terminal-replies keys)
 
 seconds=${1:-600}
 if ! [[ $seconds =~ ^[0-9]+$ ]]; then

@@ -189,15 +189,44 @@ def load_pipeline(model, sampler=None):
 def run_pipeline(pipe, items, steps=20, cfg=7.0, batch=25):
     """diffusers' images (uint8 [64, 64, 3]) for `items`, one generator per item seeded with its seed."""
     import torch
+    import diffusers
+    flow = isinstance(pipe.scheduler, diffusers.FlowMatchEulerDiscreteScheduler)
     images = []
     for start in range(0, len(items), batch):
         chunk = items[start:start + batch]
         generators = [torch.Generator().manual_seed(it["seed"]) for it in chunk]
         with torch.no_grad():
-            out = pipe([it["caption"] for it in chunk], num_inference_steps=steps, guidance_scale=cfg, height=64,
-                       width=64, generator=generators, output_type="np").images
+            if flow:
+                out = run_flow(pipe, [it["caption"] for it in chunk], steps, cfg, generators)
+            else:
+                out = pipe([it["caption"] for it in chunk], num_inference_steps=steps, guidance_scale=cfg, height=64,
+                           width=64, generator=generators, output_type="np").images
         images.extend(list((np.clip(out, 0, 1) * 255).round().astype(np.uint8)))
     return images
+
+
+def run_flow(pipe, captions, steps, cfg, generators):
+    """A flow-matching UNet in a StableDiffusionPipeline folder (samples/shapes-64-flow):
+    StableDiffusionPipeline cannot step FlowMatchEulerDiscreteScheduler (it has no
+    scale_model_input), so this is its loop with that scheduler: the starting noise as the pipeline
+    draws it (one randn of [1, 4, 16, 16] per generator), CFG as uncond + cfg (cond - uncond) with
+    the empty negative prompt, scheduler.step on the velocity, then the VAE. Returns [N, 64, 64, 3]
+    floats in [0, 1]."""
+    import torch
+    guided = cfg > 1
+    positive, negative = pipe.encode_prompt(captions, "cpu", 1, guided, None)
+    latents = torch.cat([torch.randn((1, pipe.unet.config.in_channels, 16, 16), generator=g) for g in generators])
+    pipe.scheduler.set_timesteps(steps)
+    for t in pipe.scheduler.timesteps:
+        x = torch.cat([latents, latents]) if guided else latents
+        context = torch.cat([negative, positive]) if guided else positive
+        v = pipe.unet(x, t, encoder_hidden_states=context).sample
+        if guided:
+            uncond, cond = v.chunk(2)
+            v = uncond + cfg * (cond - uncond)
+        latents = pipe.scheduler.step(v, t, latents).prev_sample
+    image = pipe.vae.decode(latents / pipe.vae.config.scaling_factor).sample
+    return (image / 2 + 0.5).clamp(0, 1).permute(0, 2, 3, 1).numpy()
 
 
 def png_prompt(path):

@@ -2,6 +2,7 @@ import ArgumentParser
 import Diffusion
 import Foundation
 import Imaging
+import Studio
 
 /// A failure to report as one line on stderr with a non-zero exit.
 struct CommandFailure: Error, CustomStringConvertible {
@@ -63,5 +64,19 @@ func readMetadata(_ texts: [(key: String, value: String)], of path: String) thro
         return try ImageMetadata.read(texts: texts)
     } catch {
         throw CommandFailure("\(path): \(error)")
+    }
+}
+
+/// Checks that `bytes` can be written where an output goes: the file `output` names, else a new
+/// file in `folder`; the failure is the one line a command prints.
+func checkOutputWritable(_ output: String?, folder: OutputFolder, bytes: Int) throws {
+    do {
+        if let output {
+            try OutputFolder.checkWritable(file: URL(fileURLWithPath: output), bytes: bytes)
+        } else {
+            try folder.checkWritable(bytes: bytes)
+        }
+    } catch {
+        throw CommandFailure(error.description)
     }
 }

@@ -53,6 +53,7 @@ struct Eval: ParsableCommand {
     var json: String?
 
     func validate() throws {
+        if images.isEmpty { throw ValidationError("give the images to evaluate (PNG or JPEG files)") }
         if let timesteps, timesteps < 1 { throw ValidationError("--timesteps must be at least 1, not \(timesteps)") }
         if batch < 1 || batch > 1024 { throw ValidationError("--batch must be from 1 to 1024, not \(batch)") }
         if let threads { do { try GenerationLimits.threads.check(threads) } catch { throw ValidationError(error.description) } }
@@ -109,7 +110,8 @@ struct Eval: ParsableCommand {
         } catch {
             throw CommandFailure("\(error)")
         }
-        let stacked = latents.dropFirst().reduce(latents[0]) { concatBatch($0, $1) }
+        guard let first = latents.first else { throw CommandFailure("no images to evaluate") }
+        let stacked = latents.dropFirst().reduce(first) { concatBatch($0, $1) }
         let dimensions = stacked.count / max(stacked.shape[0], 1)
         let control = GenerationControl()
         let interrupts = InterruptHandler { control.cancel() }

@@ -51,6 +51,9 @@ struct Generate: ParsableCommand {
     @Flag(name: .long, help: "Print how long each stage took (model load, prompt (with any LoRA merge), sampling, decode, save), when the first preview came, and the peak resident memory to standard error.")
     var timings = false
 
+    @Flag(name: .long, help: "Print each step's trajectory to standard error: how far it moved the latent the model sees (RMS), its distance from the start, the change of the clean estimate, and each image's straightness (distance from start to end over the length walked; 1 is a straight line). The studio's F10 plots the same.")
+    var trajectory = false
+
     func validate() throws {
         if options.prompt == nil && from == nil { throw ValidationError("give a prompt with -p/--prompt (or --from IMAGE.png)") }
         if let fromGeneration {
@@ -101,8 +104,16 @@ struct Generate: ParsableCommand {
         var saveError: (any Error)?
         do {
             // Each image is saved as it arrives (below), so the returned list is not needed.
+            var walked: Double = 0
             _ = try Pipeline(model: model, unloadsDenoiserBeforeLastDecode: true).run(request, control: control) { event in
                 progress.report(event)
+                if trajectory, case .step(let step) = event, let path = step.trajectory {
+                    walked = step.step == 1 ? Double(path.movement) : walked + Double(path.movement)
+                    var line = String(format: "stipple: image %d step %d/%d: moved %.4f, from start %.4f, estimate change %.4f",
+                                      step.imageIndex + 1, step.step, step.total, path.movement, path.fromStart, path.estimateChange)
+                    if step.step == step.total, walked > 0 { line += String(format: "; straightness %.4f", Double(path.fromStart) / walked) }
+                    FileHandle.standardError.write(Data((line + "\n").utf8))
+                }
                 switch event {
                 case .started(let start): clock.mark(start.imageIndex == 0 ? .prompt : .other)
                 case .decoding: clock.mark(.sampling)
@@ -163,15 +174,7 @@ struct Generate: ParsableCommand {
         let folder = try OutputFolder(url: URL(fileURLWithPath: options.outputDir ?? StudioConfig.current().outputDirectory ?? "outputs"))
         let size = request.size(for: target)
         let bytes = OutputFolder.imageBytes(width: size.width, height: size.height, count: request.batchCount)
-        do {
-            if let output {
-                try OutputFolder.checkWritable(file: URL(fileURLWithPath: output), bytes: bytes)
-            } else {
-                try folder.checkWritable(bytes: bytes)
-            }
-        } catch {
-            throw CommandFailure(error.description)
-        }
+        try checkOutputWritable(output, folder: folder, bytes: bytes)
         return folder
     }
 

@@ -88,15 +88,7 @@ struct Grid: ParsableCommand {
         let folder = OutputFolder(url: URL(fileURLWithPath: options.outputDir ?? config.outputDirectory ?? "outputs"))
         let size = base.size(for: model)
         let bytes = OutputFolder.imageBytes(width: size.width * plan.columns * 2 + 200, height: size.height * plan.rows * 2 + 100, count: 1)
-        do {
-            if let output {
-                try OutputFolder.checkWritable(file: URL(fileURLWithPath: output), bytes: bytes)
-            } else {
-                try folder.checkWritable(bytes: bytes)
-            }
-        } catch {
-            throw CommandFailure(error.description)
-        }
+        try checkOutputWritable(output, folder: folder, bytes: bytes)
         FileHandle.standardError.write(Data("stipple: grid of \(cells) cells (\(plan.summary)) on \(TerminalText.visible(model.name)), seed \(base.seed ?? 0)\n".utf8))
 
         let control = GenerationControl()

@@ -20,7 +20,8 @@ import Testing
     @Test func refusesWhatTheCommandLineWouldRefuseInOneLine() {
         let cases: [(String, String)] = [
             (#"{"steps": 0}"#, "steps must be a whole number from 1 to 1000"),
-            (#"{"steps": 2.5}"#, "steps must be a whole number, not 2.5"),
+            (#"{"steps": 2.5}"#, "steps must be a whole number from 1 to 1000, not 2.5"),
+            (#"{"steps": 1e300}"#, "steps must be a whole number from 1 to 1000, not "),
             (#"{"steps": true}"#, "steps must be a number"),
             (#"{"steps": "4"}"#, "steps must be a number"),
             (#"{"cfg": 1e300}"#, "CFG scale must be a number from 0 to 100"),

@@ -37,6 +37,15 @@ import Testing
                      "share/stipple/stipple_Diffusion.resources/bpe_simple_vocab_16e6.txt"] {
             #expect(FileManager.default.fileExists(atPath: prefix.appendingPathComponent(item).path), "\(item)")
         }
+        // Every bundled model, its links to the default model's VAE and tokenizer still right.
+        let samples = Self.root.appendingPathComponent("samples")
+        for name in try FileManager.default.contentsOfDirectory(atPath: samples.path)
+        where FileManager.default.fileExists(atPath: samples.appendingPathComponent(name + "/model_index.json").path) {
+            for part in ["model_index.json", "vae/config.json", "tokenizer/vocab.json", "unet/config.json"] {
+                let path = prefix.appendingPathComponent("share/stipple/models/\(name)/\(part)").path
+                #expect(FileManager.default.fileExists(atPath: path), "\(path)")
+            }
+        }
 
         // generate, on the bundled model found in PREFIX/share/stipple.
         let generate = try Self.run(installed, ["generate", "-p", "a yellow triangle in the center on a purple background",

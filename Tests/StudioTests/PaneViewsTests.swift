@@ -173,6 +173,20 @@ import Testing
         #expect(state.runGridLine().isEmpty && state.statusKind == .error && state.status.hasPrefix("Both axes are steps"))
     }
 
+    /// `generate --trajectory`: every step's line and the straightness (at most 1) at the end.
+    @Test func generatePrintsTheTrajectory() throws {
+        guard StudioEndToEndTests.binaryIsBuilt() else { return }
+        let folder = try CommandLineTests.folder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let run = try CommandLineTests.run(["generate", "--model", StudioEndToEndTests.model, "-W", "32", "-H", "32", "-p", "a fox",
+                                            "--steps", "3", "--sampler", "euler", "--trajectory", "-o", "t.png"], in: folder)
+        #expect(run.status == 0, "\(run.standardError)")
+        let lines = run.standardError.split(separator: "\n").filter { $0.hasPrefix("stipple: image 1 step ") }
+        #expect(lines.count == 3 && lines[0].contains("step 1/3: moved ") && lines[2].contains("; straightness "), "\(run.standardError)")
+        let straightness = lines.last.flatMap { Double($0.split(separator: " ").last ?? "") }
+        #expect(straightness.map { $0 > 0 && $0 <= 1.0001 } == true)
+    }
+
     /// `stipple grid` from the command line: the PNG, the first cell's parameters, one line for a
     /// bad axis and nothing written.
     @Test func gridCommandWritesTheLabelledPNG() throws {

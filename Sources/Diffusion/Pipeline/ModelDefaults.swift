@@ -57,10 +57,7 @@ public struct ModelDefaults: Sendable, Equatable {
             switch key {
             case "steps":
                 guard case .number(let number) = value else { throw invalid("steps must be a number") }
-                do { defaults.steps = try GenerationLimits.steps.check(Int(exactly: number.rounded()) ?? 0) } catch {
-                    throw invalid(error.description)
-                }
-                if Double(defaults.steps ?? 0) != number { throw invalid("steps must be a whole number, not \(number)") }
+                do { defaults.steps = Int(try GenerationLimits.steps.check(number)) } catch { throw invalid(error.description) }
             case "cfg":
                 guard case .number(let number) = value else { throw invalid("cfg must be a number") }
                 do { defaults.cfgScale = try GenerationLimits.cfgScale.check(number) } catch { throw invalid(error.description) }

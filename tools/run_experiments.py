@@ -1,0 +1,186 @@
+#!/usr/bin/env python3
+"""The measurements of docs/EXPERIMENTS.md: the judge's accuracy of the bundled model and its
+variants at several step counts, and the variational bound of the two diffusion schedules, all
+through `stipple` itself (the release binary), with the PyTorch cross-check of the bound.
+
+    .venv-ref/bin/python tools/run_experiments.py judge [--only NAME...]   # judge runs -> docs/experiments/judge-*.json
+    .venv-ref/bin/python tools/run_experiments.py bound                     # bits/dim -> docs/experiments/bound-*.json
+    .venv-ref/bin/python tools/run_experiments.py report                    # the table (stdout) and docs/images/experiments.png
+
+Runs whose model folder is missing (a variant not trained yet) are skipped and say so; a run whose
+JSON exists is not repeated (delete it to run again). Every judge run is `tools/judge_shapes.py
+stipple` (100 captions: 50 held-out combinations, 50 trained ones, seeds 2^31 + i) with the
+settings below; "all four" is the share of images where background, colour, position and shape are
+all right. The bound is `stipple eval` on the 100 evaluation images of tools/variational_bound.py
+(rendered ground truth, never trained on), every one of the 999 timesteps, seed 0, each image
+conditioned on its caption; the PyTorch check repeats it at 50 timesteps in both engines.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+OUT = os.path.join(REPO, "docs", "experiments")
+PY = os.path.join(REPO, ".venv-ref", "bin", "python")
+STIPPLE = os.path.join(REPO, ".build", "release", "stipple")
+IMAGES = "/tmp/stipple-bound-images"
+CFG = 2  # the bundled model's own (stipple_defaults.json); every diffusion run uses it
+
+# name: (model folder, [(steps, cfg, sampler or None)])
+RUNS = {
+    "cosine": ("shapes-64", [(s, CFG, None) for s in (5, 10, 20, 50)]),
+    "linear": ("shapes-64-linear", [(s, CFG, None) for s in (5, 10, 20, 50)]),
+    "cosine-euler": ("shapes-64", [(s, CFG, "euler") for s in (2, 3, 5, 10, 20)]),
+    "linear-euler": ("shapes-64-linear", [(s, CFG, "euler") for s in (2, 3, 5, 10, 20)]),
+    "flow": ("shapes-64-flow", [(s, CFG, "flow_euler") for s in (2, 3, 5, 10, 20)]),
+    "lcm": ("shapes-64-lcm", [(s, None, None) for s in (1, 2, 4, 8)]),
+}
+
+
+def model_path(folder):
+    return os.path.join(REPO, "samples", folder)
+
+
+def judge(names):
+    os.makedirs(OUT, exist_ok=True)
+    for name in names:
+        folder, settings = RUNS[name]
+        if not os.path.exists(os.path.join(model_path(folder), "model_index.json")):
+            print(f"{name}: {folder} is not in samples/ yet, skipped")
+            continue
+        for steps, cfg, sampler in settings:
+            path = os.path.join(OUT, f"judge-{name}-{steps}.json")
+            if os.path.exists(path):
+                continue
+            command = [PY, os.path.join(REPO, "tools", "judge_shapes.py"), "stipple", "--model", model_path(folder),
+                       "--steps", str(steps), "--json", path]
+            if cfg is not None:
+                command += ["--cfg", str(cfg)]
+            if sampler:
+                command += ["--sampler", sampler]
+            print(" ".join(os.path.relpath(c, REPO) if c.startswith(REPO) else c for c in command), flush=True)
+            subprocess.run(command, check=True)
+
+
+def bound():
+    os.makedirs(OUT, exist_ok=True)
+    if not os.path.exists(IMAGES):
+        subprocess.run([PY, os.path.join(REPO, "tools", "variational_bound.py"), "images", "--out", IMAGES], check=True)
+    images = sorted(os.path.join(IMAGES, f) for f in os.listdir(IMAGES) if f.endswith(".png"))
+    for name, folder in (("cosine", "shapes-64"), ("linear", "shapes-64-linear")):
+        if not os.path.exists(os.path.join(model_path(folder), "model_index.json")):
+            print(f"{name}: {folder} is not in samples/ yet, skipped")
+            continue
+        full = os.path.join(OUT, f"bound-{name}.json")
+        if not os.path.exists(full):
+            subprocess.run([STIPPLE, "eval", "--model", model_path(folder), "--batch", "50", "--json", full] + images, check=True)
+        for engine in ("stipple", "pytorch"):
+            path = os.path.join(OUT, f"bound-{name}-50-{engine}.json")
+            if os.path.exists(path):
+                continue
+            if engine == "stipple":
+                subprocess.run([STIPPLE, "eval", "--model", model_path(folder), "--timesteps", "50", "--batch", "50",
+                                "--json", path] + images, check=True)
+            else:
+                subprocess.run([PY, os.path.join(REPO, "tools", "variational_bound.py"), "compute", "--model",
+                                model_path(folder), "--timesteps", "50", "--batch", "50", "--json", path] + images, check=True)
+
+
+def load(path):
+    return json.load(open(path)) if os.path.exists(path) else None
+
+
+def all_four(figures):
+    images = figures["images"]
+    return sum(all(i["expected"][c] == i["judged"][c] for c in ("background", "colour", "position", "shape"))
+               for i in images) / len(images)
+
+
+def report():
+    rows = []
+    series = {}
+    for name, (folder, settings) in RUNS.items():
+        for steps, cfg, sampler in settings:
+            figures = load(os.path.join(OUT, f"judge-{name}-{steps}.json"))
+            if not figures:
+                continue
+            a = figures["all"]
+            rows.append((name, steps, sampler or "own", cfg, a, all_four(figures), figures.get("median_command_s")))
+            series.setdefault(name, []).append((steps, all_four(figures)))
+    print("| model | steps | sampler | CFG | background | colour | position | shape | all four | s/image |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for name, steps, sampler, cfg, a, four, seconds in rows:
+        print(f"| {name} | {steps} | {sampler} | {'own' if cfg is None else cfg} | {a['background']:.0%} | {a['colour']:.0%} | "
+              f"{a['position']:.0%} | {a['shape']:.0%} | {four:.0%} | {seconds if seconds is not None else ''} |")
+    print()
+    print("| model | bits/dim (999 timesteps) | ± | prior | 50 timesteps: stipple | 50 timesteps: PyTorch |")
+    print("|---|---|---|---|---|---|")
+    bounds = {}
+    for name in ("cosine", "linear"):
+        full = load(os.path.join(OUT, f"bound-{name}.json"))
+        if not full:
+            continue
+        ours = load(os.path.join(OUT, f"bound-{name}-50-stipple.json"))
+        torch = load(os.path.join(OUT, f"bound-{name}-50-pytorch.json"))
+        prior = sum(i["prior_nats"] for i in full["per_image"]) / len(full["per_image"]) / (full["dimensions"] * 0.6931471805599453)
+        bounds[name] = full["bits_per_dim"]
+        print(f"| {name} | {full['bits_per_dim']:.4f} | {full['standard_error']:.4f} | {prior:.4f} | "
+              f"{ours['bits_per_dim']:.4f} | {torch['bits_per_dim']:.4f} |" if ours and torch else
+              f"| {name} | {full['bits_per_dim']:.4f} | {full['standard_error']:.4f} | {prior:.4f} | | |")
+    if len(bounds) == 2:
+        print(f"\ncosine vs linear: {bounds['linear'] - bounds['cosine']:+.4f} bits/dim "
+              f"({(bounds['linear'] - bounds['cosine']) / abs(bounds['linear']):+.1%} of the linear model's)")
+    plot(series, bounds)
+
+
+def plot(series, bounds):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    if not series:
+        return
+    figure, axes = plt.subplots(1, 2 if bounds else 1, figsize=(10 if bounds else 6, 4), squeeze=False)
+    ax = axes[0][0]
+    for name, points in series.items():
+        points.sort()
+        ax.plot([p[0] for p in points], [100 * p[1] for p in points], marker="o", label=name)
+    ax.set_xscale("log")
+    ax.set_xlabel("sampling steps")
+    ax.set_ylabel("judge: all four attributes right (%)")
+    ax.set_title("Steps to quality (100 captions, stipple)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    if bounds:
+        ax = axes[0][1]
+        names = list(bounds)
+        ax.bar(names, [bounds[n] for n in names], color=["tab:orange", "tab:blue"][:len(names)])
+        ax.set_ylabel("variational bound (bits / latent dim)")
+        ax.set_title("Bound on held-out images (lower is better)")
+        for i, n in enumerate(names):
+            ax.text(i, bounds[n], f"{bounds[n]:.3f}", ha="center", va="bottom")
+    figure.tight_layout()
+    path = os.path.join(REPO, "docs", "images", "experiments.png")
+    figure.savefig(path, dpi=100)
+    print(f"\nwrote {os.path.relpath(path, REPO)}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="mode", required=True)
+    j = sub.add_parser("judge")
+    j.add_argument("--only", nargs="+", choices=sorted(RUNS))
+    sub.add_parser("bound")
+    sub.add_parser("report")
+    args = parser.parse_args()
+    if args.mode == "judge":
+        judge(args.only or list(RUNS))
+    elif args.mode == "bound":
+        bound()
+    else:
+        report()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
