@@ -172,10 +172,10 @@ def export(args):
     if not args.no_judge and objective != "flow":
         jpipe = judge.load_pipeline(args.out)
         items = data.eval_items()
-        images = judge.run_pipeline(jpipe, items)
+        images = judge.run_pipeline(jpipe, items, cfg=args.cfg if args.cfg is not None else 7.0)
         judged = [judge.judge(im) for im in images]
         path = run.path(f"judge-pipeline-step{step}.json")
-        figures, passed = judge.report(items, judged, f"diffusers {class_name}, 20 steps, CFG 7 (step {step})", path)
+        figures, passed = judge.report(items, judged, f"diffusers {class_name}, 20 steps, CFG {args.cfg if args.cfg is not None else 7:g} (step {step})", path)
         judge.contact_sheet(images, run.path(f"judge-pipeline-step{step}.png"))
         figures = json.load(open(path))
     stipple_json = args.stipple_json or run.path(f"judge-stipple-step{step}.json")
@@ -315,13 +315,14 @@ def model_card(state, step, text, unet, vae, scaling, scheduler, rms, figures, s
         f"    .venv-ref/bin/python tools/export_default_model.py --scheduler {args.scheduler}"
         + ("" if not shared else f" --work {os.path.relpath(os.path.abspath(args.work), REPO)} --out {os.path.relpath(os.path.abspath(args.out), REPO)}")
         + ("" if args.cfg is None else f" --cfg {args.cfg:g} --steps {args.steps}"),
-        "    .venv-ref/bin/python tools/judge_shapes.py pipeline",
-        "    .venv-ref/bin/python tools/judge_shapes.py stipple",
+        "    .venv-ref/bin/python tools/judge_shapes.py pipeline" + (f" --model {os.path.relpath(os.path.abspath(args.out), REPO)}" if shared else "")
+        + (f" --cfg {args.cfg:g}" if args.cfg is not None else ""),
+        "    .venv-ref/bin/python tools/judge_shapes.py stipple" + (f" --model {os.path.relpath(os.path.abspath(args.out), REPO)}" if shared else ""),
         "",
         "## Evaluation",
         "",
         "`tools/judge_shapes.py` on 100 captions (50 held-out combinations, 50 trained ones; canonical",
-        "wording; seeds 2^31 + i, never used in training), 20 steps, CFG 7, 64x64: background colour from",
+        f"wording; seeds 2^31 + i, never used in training), 20 steps, CFG {args.cfg if args.cfg is not None else 7:g}, 64x64: background colour from",
         "the border, shape colour from the foreground, position from its centroid, shape from its fill ratio.",
         "",
         "| run | background | shape colour | position | shape |",

@@ -7,7 +7,7 @@ diffusers' examples/consistency_distillation/train_lcm_distill_sd_wds.py; the co
     # distil (about 40 minutes on 2 cores at about 1 s a step of batch 32; rerun the same line to
     # resume; --steps may change on a resume, the learning-rate schedule then follows the new total):
     mkdir -p .venv-train-ckpt
-    nohup .venv-ref/bin/python tools/train_lcm_model.py train --steps 2400 --batch 32 \\
+    nohup .venv-ref/bin/python tools/train_lcm_model.py train --steps 900 --batch 32 \\
         >> .venv-train-ckpt/shapes64-lcm.log 2>&1 &
 
     # write samples/shapes-64-lcm/ from the latest checkpoint (works mid-training too), judging it
@@ -45,7 +45,7 @@ set is encoded into the work folder with train_default_model's functions.
 `export` writes --out: the target network's UNet (float16, as the diffusers script ships its
 target), LCMScheduler with the teacher's betas and prediction type, LatentConsistencyModelPipeline's
 model_index.json, relative symlinks to the teacher's text encoder, tokenizer, VAE, TAESD and
-preview factors, stipple_defaults.json (4 steps, --cfg) and a README.md model card.
+preview factors, stipple_defaults.json (--default-steps, --cfg) and a README.md model card.
 """
 import argparse
 import copy
@@ -360,7 +360,7 @@ def export(args):
     with open(os.path.join(out, "model_index.json"), "w") as f:
         json.dump(index, f, indent=2)
     with open(os.path.join(out, "stipple_defaults.json"), "w") as f:
-        json.dump(dict(steps=4, cfg=args.cfg), f)
+        json.dump(dict(steps=args.default_steps, cfg=args.cfg), f)
     log(f"export: step {state['step']} ({args.weights} weights) -> {out}")
 
     figures = []
@@ -390,7 +390,7 @@ def model_card(run_state, ckpt, args, figures):
 A latent consistency model (LCM, Luo et al. 2023) distilled from stipple's bundled model
 `shapes-64`: it draws the same 64x64 shapes in 1-8 steps, with the guidance scale an input of the
 UNet (one UNet pass a step). Run it with diffusers' `LatentConsistencyModelPipeline` or stipple's
-`lcm` sampler at 4 steps, CFG {args.cfg:g} (`stipple_defaults.json`).
+`lcm` sampler at {args.default_steps} steps, CFG {args.cfg:g} (`stipple_defaults.json`).
 
 Made by `tools/train_lcm_model.py`; judged by `tools/judge_shapes.py`; the data is
 `tools/shapes_data.py`. License: the project's.
@@ -459,18 +459,21 @@ def main():
         p.add_argument("--threads", type=int, default=2)
     t.add_argument("--latents", help="encoded training set (default: the shapes64-linear run's, else encoded anew)")
     t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--steps", type=int, default=2400)
+    t.add_argument("--steps", type=int, default=900)
     t.add_argument("--batch", type=int, default=32)
     t.add_argument("--lr", type=float, default=1e-4)
     t.add_argument("--warmup", type=int, default=100)
-    t.add_argument("--w-min", type=float, default=1.0, help="guidance w range (pipeline CFG = w + 1)")
-    t.add_argument("--w-max", type=float, default=4.0)
+    # w in [0.5, 1.5] (CFG 1.5-2.5, around the teacher's best, 2): a first run with [1, 4] (CFG 2-5)
+    # learned the over-guided teacher and pinched its squares again at 2-8 steps (shape 86-79%).
+    t.add_argument("--w-min", type=float, default=0.5, help="guidance w range (pipeline CFG = w + 1)")
+    t.add_argument("--w-max", type=float, default=1.5)
     t.add_argument("--ema-decay", type=float, default=0.95, help="target network's EMA decay")
     t.add_argument("--huber-c", type=float, default=0.001)
     t.add_argument("--checkpoint-every", type=int, default=100)
     t.add_argument("--log-every", type=int, default=25)
     e.add_argument("--out", default=DEFAULT_OUT)
     e.add_argument("--cfg", type=float, default=3.0, help="the guidance scale for stipple_defaults.json and the judge")
+    e.add_argument("--default-steps", type=int, default=4, help="the steps of stipple_defaults.json (default %(default)s)")
     e.add_argument("--weights", choices=["target", "online"], default="target",
                    help="the target (EMA) network, as the diffusers script ships, or the online student")
     e.add_argument("--no-judge", action="store_true", help="skip the judge runs at 1, 2, 4, 8 steps")
