@@ -107,13 +107,15 @@ def report():
             if not figures:
                 continue
             a = figures["all"]
-            rows.append((name, steps, sampler or "own", cfg, a, all_four(figures), figures.get("median_command_s")))
+            rows.append((name, steps, sampler or "own", cfg, a, all_four(figures)))
             series.setdefault(name, []).append((steps, all_four(figures)))
-    print("| model | steps | sampler | CFG | background | colour | position | shape | all four | s/image |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
-    for name, steps, sampler, cfg, a, four, seconds in rows:
+    # (Times are left out: these runs shared the two cores with training; speed is measured by
+    # `stipple bench`, not here.)
+    print("| model | steps | sampler | CFG | background | colour | position | shape | all four |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for name, steps, sampler, cfg, a, four in rows:
         print(f"| {name} | {steps} | {sampler} | {'own' if cfg is None else cfg} | {a['background']:.0%} | {a['colour']:.0%} | "
-              f"{a['position']:.0%} | {a['shape']:.0%} | {four:.0%} | {seconds if seconds is not None else ''} |")
+              f"{a['position']:.0%} | {a['shape']:.0%} | {four:.0%} |")
     print()
     print("| model | bits/dim (999 timesteps) | ± | prior | 50 timesteps: stipple | 50 timesteps: PyTorch |")
     print("|---|---|---|---|---|---|")

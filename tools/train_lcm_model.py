@@ -12,8 +12,8 @@ diffusers' examples/consistency_distillation/train_lcm_distill_sd_wds.py; the co
 
     # write samples/shapes-64-lcm/ from the latest checkpoint (works mid-training too), judging it
     # at 1, 2, 4 and 8 steps for the model card, then judge it alone:
-    .venv-ref/bin/python tools/train_lcm_model.py export --cfg 3
-    .venv-ref/bin/python tools/judge_shapes.py pipeline --model samples/shapes-64-lcm --steps 4 --cfg 3
+    .venv-ref/bin/python tools/train_lcm_model.py export --cfg 2 --default-steps 2
+    .venv-ref/bin/python tools/judge_shapes.py pipeline --model samples/shapes-64-lcm --steps 2 --cfg 2
 
 What one training step does (Algorithm 1 of the paper, the DDIM solver of the diffusers script):
 - latents x0 drawn from the stored posteriors of the encoded training images (the teacher's own
@@ -441,7 +441,7 @@ Targets: background 95%, shape colour 90%, position 90%, shape 80%.
 
     .venv-ref/bin/python tools/train_lcm_model.py train --steps {s.get('steps')} --batch {s.get('batch')} --lr {s.get('lr')} \\
         --w-min {s.get('w_min')} --w-max {s.get('w_max')}
-    .venv-ref/bin/python tools/train_lcm_model.py export --cfg {args.cfg:g}
+    .venv-ref/bin/python tools/train_lcm_model.py export --cfg {args.cfg:g}{"" if args.default_steps == 4 else f" --default-steps {args.default_steps}"}
     .venv-ref/bin/python tools/judge_shapes.py pipeline --model samples/shapes-64-lcm --steps 4 --cfg {args.cfg:g}
 """
 
