@@ -143,11 +143,15 @@ public struct GridAxis: Sendable, Equatable {
             case .prompt:
                 // Prompt S/R: the first value is the text searched for; each value replaces it.
                 guard let search = values.first, !search.isEmpty else { throw fail("the first value must be a piece of the prompt") }
-                guard base.prompt.contains(search) || base.negativePrompt.contains(search) else {
+                // The standard library's search: Foundation's `contains` / `range(of:)` trap on some
+                // text with NUL characters on Linux (found by fuzz-settings).
+                guard base.prompt.firstRange(of: search) != nil || base.negativePrompt.firstRange(of: search) != nil else {
                     throw fail("\(Self.shown(search)) is not in the prompt (Prompt S/R's first value is what each value replaces)")
                 }
-                request.prompt = base.prompt.replacingOccurrences(of: search, with: value)
-                request.negativePrompt = base.negativePrompt.replacingOccurrences(of: search, with: value)
+                // The standard library's replacing, not Foundation's replacingOccurrences, which
+                // traps on some text with NUL characters on Linux (found by fuzz-settings).
+                request.prompt = base.prompt.replacing(search, with: value)
+                request.negativePrompt = base.negativePrompt.replacing(search, with: value)
             }
         } catch let error as ParseError {
             throw error

@@ -165,6 +165,10 @@ import Testing
         #expect(cells.map(\.request.prompt) == ["a red circle", "a green circle", "a blue circle"])
         #expect(cells.allSatisfy { $0.request.seed == 9 })
         #expect(throws: GridAxis.ParseError.self) { try GridRunner.cells(of: plan, base: GenerationRequest(prompt: "a square")) }
+        // Text with NUL characters (fuzz-settings found Foundation's search and replace trapping on it).
+        let nul = try GridPlan(parsing: "prompt='\u{0}\u{0},b")
+        let odd = try GridRunner.cells(of: nul, base: GenerationRequest(prompt: "prompt='\u{0}\u{0},bdp"))
+        #expect(odd.map(\.request.prompt) == ["prompt='\u{0}\u{0},bdp", "prompt=b,bdp"])
         // In the studio: a bad line is one status line, nothing runs.
         var state = StudioState(modelName: "m", width: 64, height: 64)
         state.prompt.text = "a red circle"
