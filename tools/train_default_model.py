@@ -157,6 +157,18 @@ def save_atomic(obj, path):
     os.replace(path + ".tmp", path)
 
 
+def resume(path, label, **parts):
+    """Loads the checkpoint at `path`, when there is one, into `parts` (its key -> an object with
+    load_state_dict: model, optimiser, EMA); returns its (step, elapsed seconds), else (0, 0.0)."""
+    if not os.path.exists(path):
+        return 0, 0.0
+    state = torch.load(path, weights_only=False)
+    for key, part in parts.items():
+        part.load_state_dict(state[key])
+    log(f"{label}: resuming at step {state['step']}")
+    return state["step"], state["elapsed"]
+
+
 def step_rng(seed, phase, step):
     """The generators of one training step: numpy (data), random (captions), torch (noise)."""
     key = (seed * 1_000_003 + phase * 7919) * 10_000_019 + step
@@ -286,14 +298,8 @@ def train_vae(run, args):
     torch.manual_seed(args.seed)
     vae = AutoencoderKL(**VAE_CONFIG)
     opt = torch.optim.AdamW(vae.parameters(), lr=args.vae_lr, weight_decay=0.0)
-    step, elapsed = 0, 0.0
     ckpt = run.path("vae.pt")
-    if os.path.exists(ckpt):
-        state = torch.load(ckpt, weights_only=False)
-        vae.load_state_dict(state["model"])
-        opt.load_state_dict(state["opt"])
-        step, elapsed = state["step"], state["elapsed"]
-        log(f"vae: resuming at step {step}")
+    step, elapsed = resume(ckpt, "vae", model=vae, opt=opt)
     total = args.vae_steps
     log(f"vae: {sum(p.numel() for p in vae.parameters()):,} parameters, {total} steps of batch {args.vae_batch}")
     vae.train()
@@ -512,17 +518,8 @@ def train_unet(run, args):
     params = [p for m in modules for p in m.parameters()] + list(heads.parameters())
     opt = torch.optim.AdamW(params, lr=args.unet_lr, weight_decay=0.01)
     ema = EMA(modules, EMA_DECAY)
-    step, elapsed = 0, 0.0
     ckpt = run.path("unet.pt")
-    if os.path.exists(ckpt):
-        state = torch.load(ckpt, weights_only=False)
-        text.load_state_dict(state["text"])
-        unet.load_state_dict(state["unet"])
-        heads.load_state_dict(state["heads"])
-        opt.load_state_dict(state["opt"])
-        ema.load_state_dict(state["ema"])
-        step, elapsed = state["step"], state["elapsed"]
-        log(f"unet: resuming at step {step}")
+    step, elapsed = resume(ckpt, "unet", text=text, unet=unet, heads=heads, opt=opt, ema=ema)
     total = args.unet_steps
     log(f"unet: {sum(p.numel() for p in unet.parameters()):,} UNet + {sum(p.numel() for p in text.parameters()):,} "
         f"text-encoder parameters, {total} steps of batch {args.unet_batch}, {count} encoded images")

@@ -227,15 +227,8 @@ def train(args):
     target = copy.deepcopy(student)
     target.requires_grad_(False)
     opt = torch.optim.AdamW(student.parameters(), lr=args.lr, weight_decay=1e-2)
-    step, elapsed = 0, 0.0
     ckpt = run.path("lcm.pt")
-    if os.path.exists(ckpt):
-        state = torch.load(ckpt, weights_only=False)
-        student.load_state_dict(state["student"])
-        target.load_state_dict(state["target"])
-        opt.load_state_dict(state["opt"])
-        step, elapsed = state["step"], state["elapsed"]
-        log(f"lcm: resuming at step {step}")
+    step, elapsed = tdm.resume(ckpt, "lcm", student=student, target=target, opt=opt)
     total = args.steps
     log(f"lcm: {sum(p.numel() for p in student.parameters()):,} student parameters, {total} steps of batch {args.batch}, "
         f"w in [{args.w_min:g}, {args.w_max:g}], {count} encoded images, {schedule.prediction} teacher")
