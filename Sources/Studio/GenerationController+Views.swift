@@ -87,10 +87,8 @@ extension GenerationController {
             state.setStatus("The X/Y grid runs on the embedded engine, not on a server.", .warning)
             return
         }
-        let size = base.size(for: model)
         do {
-            try OutputFolder(url: outputFolder).checkWritable(bytes: OutputFolder.imageBytes(
-                width: size.width * plan.columns * 2 + 200, height: size.height * plan.rows * 2 + 100, count: 1))
+            try OutputFolder(url: outputFolder).checkWritable(bytes: GridRunner.pngBytes(plan: plan, cell: base.size(for: model)))
         } catch {
             state.setStatus("Cannot save the grid: \(error)", .error)
             return
@@ -180,7 +178,6 @@ extension GenerationController {
             } else if cancelled {
                 state.setStatus("Grid cancelled after \(grid.done) of \(grid.cells.count) cells.", .warning)
             }
-            grid.picture = PanePictures.grid(grid)
             state.grid = grid
         case .failed(let message):
             views.decoding = false

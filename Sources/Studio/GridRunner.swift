@@ -72,6 +72,12 @@ public enum GridRunner {
 }
 
 extension GridRunner {
+    /// Room to ask of the disk before a grid of `cell`-sized images runs: the cells drawn at up to
+    /// twice their size, with labels around them.
+    public static func pngBytes(plan: GridPlan, cell: (width: Int, height: Int)) -> Int {
+        OutputFolder.imageBytes(width: cell.width * plan.columns * 2 + 200, height: cell.height * plan.rows * 2 + 100, count: 1)
+    }
+
     /// The grid's PNG: `picture` with the first cell's parameters (as A1111 saves a grid: `--from`
     /// reruns that cell) and a `stipple_grid` text holding the axes and every cell's parameters
     /// (JSON: {"x": {"axis", "values"}, "y": ..., "cells": [text or null, row by row]}).

@@ -126,26 +126,43 @@ public struct StudioState: Sendable {
 
     /// The pane view's picture (forward, trajectory or grid), nil on the timeline or before it has one.
     var panePicture: ShownImage? {
+        guard let title = paneTitle else { return nil }
         switch pane {
         case .timeline:
             return nil
         case .forward:
-            guard let forward, let picture = forward.picture, let frame = forward.frame else { return nil }
-            let abar = forward.process.curve.signal[min(frame.t, forward.process.count - 1)]
-            return ShownImage(image: picture, request: nil, seed: nil, step: nil, source: .picture(String(
-                format: "Forward q(x_t|x_0) \u{00B7} %@ \u{00B7} t %d/%d \u{00B7} abar %.3g \u{00B7} SNR %.3g (%@)", forward.source,
-                frame.t, forward.process.count - 1, abar, abar / max(1 - abar, 1e-300), forward.process.curve.name)))
+            guard let picture = forward?.picture else { return nil }
+            return ShownImage(image: picture, request: nil, seed: nil, step: nil, source: .picture(title))
         case .trajectory:
             guard let timeline = viewedTimeline, let picture = PanePictures.trajectory(timeline, frameIndex: frameIndex) else { return nil }
-            let straight = timeline.straightness.map { String(format: " \u{00B7} straightness %.2f", $0) } ?? ""
-            return ShownImage(image: picture, request: timeline.request, seed: timeline.seed, step: nil,
-                              source: .picture("Trajectory \u{00B7} \(timeline.frames.count) steps" + straight), model: timeline.model)
+            return ShownImage(image: picture, request: timeline.request, seed: timeline.seed, step: nil, source: .picture(title),
+                              model: timeline.model)
         case .grid:
-            guard let grid, let picture = grid.picture else { return nil }
+            guard let picture = grid?.picture else { return nil }
+            return ShownImage(image: picture, request: nil, seed: nil, step: nil, source: .picture(title))
+        }
+    }
+
+    /// The pane view's title, nil exactly when it has no picture; computed without composing the
+    /// picture (the view's frame title asks for it on every draw, the renderer for the picture).
+    public var paneTitle: String? {
+        switch pane {
+        case .timeline:
+            return nil
+        case .forward:
+            guard let forward, forward.picture != nil, let frame = forward.frame else { return nil }
+            let abar = forward.process.curve.signal[min(frame.t, forward.process.count - 1)]
+            return String(format: "Forward q(x_t|x_0) \u{00B7} %@ \u{00B7} t %d/%d \u{00B7} abar %.3g \u{00B7} SNR %.3g (%@)", forward.source,
+                          frame.t, forward.process.count - 1, abar, abar / max(1 - abar, 1e-300), forward.process.curve.name)
+        case .trajectory:
+            guard let timeline = viewedTimeline, timeline.frames.contains(where: { $0.trajectory != nil }) else { return nil }
+            let straight = timeline.straightness.map { String(format: " \u{00B7} straightness %.2f", $0) } ?? ""
+            return "Trajectory \u{00B7} \(timeline.frames.count) steps" + straight
+        case .grid:
+            guard let grid, grid.picture != nil else { return nil }
             let state = grid.finished ? (grid.cancelled ? "cancelled" : grid.saved.map { "saved \($0.lastPathComponent)" } ?? "done")
                 : "cell \(grid.done + 1) of \(grid.cells.count)"
-            return ShownImage(image: picture, request: nil, seed: nil, step: nil,
-                              source: .picture("X/Y grid \u{00B7} \(grid.plan.summary) \u{00B7} \(state)"))
+            return "X/Y grid \u{00B7} \(grid.plan.summary) \u{00B7} \(state)"
         }
     }
 

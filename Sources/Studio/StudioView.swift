@@ -106,6 +106,7 @@ public struct StudioView {
 
     /// The image pane's title: what is shown (step, latent, which generation, or the file).
     static func imageTitle(_ state: StudioState) -> String {
+        if state.focus != .gallery, let title = state.paneTitle { return title }
         guard let shown = state.shownImage else {
             return state.focus == .gallery ? "Image \u{00B7} no image selected" : "Image"
         }

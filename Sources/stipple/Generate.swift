@@ -154,13 +154,7 @@ struct Generate: ParsableCommand {
     /// images before any sampling starts.
     func prepare(_ request: inout GenerationRequest, on target: ModelTarget) throws -> OutputFolder {
         // The model's own settings (stipple_defaults.json) for what neither the options nor --from set.
-        if from == nil, let model = target.embedded {
-            do {
-                try model.recommendedSettings()?.apply(to: &request, except: options.chosenSettings)
-            } catch {
-                throw CommandFailure(error.description)
-            }
-        }
+        if from == nil { try options.modelSettings(of: target.embedded)?.apply(to: &request, except: options.chosenSettings) }
         if let preset { try apply(preset, model: target.fewStepTraits, to: &request) }
         if let initImage = options.initImage {
             request.initImage = try Self.loadInitImage(initImage, width: options.width ?? request.width,
@@ -270,7 +264,7 @@ extension PreviewLatent: ExpressibleByArgument {}
 /// The generation settings `stipple generate` and `stipple studio` share (for the studio they are
 /// the controls' initial values).
 struct GenerationOptions: ParsableArguments {
-    @Option(name: .long, help: "A diffusers model folder or a single-file .safetensors checkpoint, or a bundled model by name: shapes-64 (the default), shapes-64-linear, shapes-64-flow, shapes-64-lcm. A folder's stipple_defaults.json sets the steps, CFG and sampler not given here; with --backend comfyui or a1111, the server's checkpoint (its name or an unambiguous part of it; default: the server's current or first one).")
+    @Option(name: .long, help: "A diffusers model folder or a single-file .safetensors checkpoint, or a bundled model by name: shapes-64 (the default) and its variants beside it (shapes-64-linear, shapes-64-lcm). A folder's stipple_defaults.json sets the steps, CFG and sampler not given here; with --backend comfyui or a1111, the server's checkpoint (its name or an unambiguous part of it; default: the server's current or first one).")
     var model: String?
 
     @Option(name: [.short, .long], help: "The prompt; A1111 syntax: (word:1.2), (word), [word], BREAK.")
@@ -421,6 +415,28 @@ struct GenerationOptions: ParsableArguments {
         } catch {
             throw ValidationError(error.description)
         }
+    }
+
+    /// `model`'s own settings (`stipple_defaults.json`; nil for none, or no model loaded here),
+    /// a file that breaks a rule being the command's one-line failure.
+    func modelSettings(of model: StableDiffusionModel?) throws -> ModelDefaults? {
+        do {
+            return try model?.recommendedSettings()
+        } catch {
+            throw CommandFailure(error.description)
+        }
+    }
+
+    /// The request the studio's controls and a grid start from: `model`'s own settings, these
+    /// options over them, the config file's folders and the styles; and those settings.
+    func initialRequest(for model: StableDiffusionModel?, config: StudioConfig) throws -> (request: GenerationRequest, defaults: ModelDefaults?) {
+        var request = GenerationRequest(prompt: "")
+        let defaults = try modelSettings(of: model)
+        defaults?.apply(to: &request)
+        apply(to: &request)
+        applyFolders(to: &request, config: config)
+        try applyStyles(to: &request, config: config)
+        return (request, defaults)
     }
 
     /// The settings these options set, which a model's `stipple_defaults.json` leaves.

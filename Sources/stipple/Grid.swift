@@ -38,7 +38,6 @@ struct Grid: ParsableCommand {
         if options.prompt == nil { throw ValidationError("give a prompt with -p/--prompt") }
         if let output, !output.lowercased().hasSuffix(".png") { throw ValidationError("--output must name a .png file, not \(output)") }
         if output != nil && options.outputDir != nil { throw ValidationError("give --output or --output-dir, not both") }
-        try options.validate()
     }
 
     func run() throws {
@@ -65,15 +64,7 @@ struct Grid: ParsableCommand {
         } catch let error as CustomStringConvertible {
             throw CommandFailure(error.description)
         }
-        var base = GenerationRequest(prompt: options.prompt ?? "")
-        do {
-            try model.recommendedSettings()?.apply(to: &base)
-        } catch {
-            throw CommandFailure(error.description)
-        }
-        options.apply(to: &base)
-        options.applyFolders(to: &base, config: config)
-        try options.applyStyles(to: &base, config: config)
+        var base = try options.initialRequest(for: model, config: config).request
         base.preview = .off
         if base.seed == nil { base.seed = UInt64(UInt32.random(in: 0...UInt32.max)) }  // one seed for every cell
         if let initImage = options.initImage {
@@ -86,9 +77,7 @@ struct Grid: ParsableCommand {
             throw CommandFailure(error.description)
         }
         let folder = OutputFolder(url: URL(fileURLWithPath: options.outputDir ?? config.outputDirectory ?? "outputs"))
-        let size = base.size(for: model)
-        let bytes = OutputFolder.imageBytes(width: size.width * plan.columns * 2 + 200, height: size.height * plan.rows * 2 + 100, count: 1)
-        try checkOutputWritable(output, folder: folder, bytes: bytes)
+        try checkOutputWritable(output, folder: folder, bytes: GridRunner.pngBytes(plan: plan, cell: base.size(for: model)))
         FileHandle.standardError.write(Data("stipple: grid of \(cells) cells (\(plan.summary)) on \(TerminalText.visible(model.name)), seed \(base.seed ?? 0)\n".utf8))
 
         let control = GenerationControl()

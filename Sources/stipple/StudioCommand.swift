@@ -87,18 +87,9 @@ struct StudioCommand: ParsableCommand {
             controller = GenerationController(model: model, outputFolder: output)
         }
         let target = controller.model.target
-        var initial = GenerationRequest(prompt: "")
         // The model's own settings (stipple_defaults.json) first; options given win over them.
-        var defaults: ModelDefaults?
-        do {
-            defaults = try target.embedded?.recommendedSettings()
-        } catch {
-            throw CommandFailure(error.description)
-        }
-        defaults?.apply(to: &initial)
-        options.apply(to: &initial)
-        options.applyFolders(to: &initial, config: config)
-        try options.applyStyles(to: &initial, config: config)
+        let prepared = try options.initialRequest(for: target.embedded, config: config)
+        var initial = prepared.request
         if let tiling = config.vaeTiling { initial.vaeTiling = tiling }
         // A tiny decoder shows every step at full size for about a sixth of a VAE decode's time; a small
         // model's VAE decodes in milliseconds: real previews of every step either way.
@@ -113,7 +104,7 @@ struct StudioCommand: ParsableCommand {
             graphics: mode, cellSize: capabilities.cellPixelSize, theme: loadedTheme, themesFolder: themes, outputFolder: output,
             initial: initial, initImagePath: options.initImage, latencyTrace: traceLatency.map { URL(fileURLWithPath: $0) },
             sixelDisplayMode: capabilities.sixelDisplayMode, backendProbe: probe)
-        appOptions.modelSettings = ParameterPanel.ModelSettings(defaults)
+        appOptions.modelSettings = ParameterPanel.ModelSettings(prepared.defaults)
         appOptions.modelChoices = backend.isRemote ? [] : ModelLocator.bundledModels()
         let app = StudioApp(controller: controller, options: appOptions)
         let status = app.run()

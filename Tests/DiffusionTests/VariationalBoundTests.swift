@@ -24,13 +24,8 @@ import Testing
         let per_image: [Image]
     }
 
-    /// A stream of zeros: the VAE's encode then gives its posterior mean, as the tool uses.
-    struct Zeros: RandomSource {
-        mutating func normal(shape: [Int]) -> Tensor { Tensor(zeros: shape) }
-    }
-
     static func latents(_ model: StableDiffusionModel) throws -> (Tensor, [String]) {
-        var zero = Zeros()
+        var zero = ZeroRandomSource()  // the VAE's posterior mean, as the tool uses
         var parts: [Tensor] = []
         var prompts: [String] = []
         for k in 0..<2 {

@@ -17,23 +17,16 @@ import Testing
             let settings = try model.recommendedSettings()
             #expect(settings != nil, "\(model.name) has no stipple_defaults.json")
             let pipeline = Pipeline(model: model)
-            var correct = (background: 0, colour: 0, position: 0, shape: 0)
-            var report: [String] = []
+            var correct = ShapesJudge.Tally()
             for (caption, seed) in DefaultModelTests.cases {
                 var request = GenerationRequest(prompt: caption)
                 settings?.apply(to: &request)
                 request.seed = seed
                 let image = try #require(try pipeline.run(request).first)
-                let verdict = ShapesJudge.judge(rgb: image.image.rgb, width: 64, height: 64)
-                let wanted = try #require(ShapesJudge.expected(from: caption))
-                correct.background += verdict.background == wanted.background ? 1 : 0
-                correct.colour += verdict.colour == wanted.colour ? 1 : 0
-                correct.position += verdict.position == wanted.position ? 1 : 0
-                correct.shape += verdict.shape == wanted.shape ? 1 : 0
-                report.append("\(caption): \(verdict)")
+                let verdict = correct.add(rgb: image.image.rgb, caption: caption, seed: seed)
+                _ = try #require(verdict, "\(caption) is not a caption the judge reads")
             }
-            let summary = "\(model.name) (\(settings?.summary ?? "")): background \(correct.background)/8, colour \(correct.colour)/8, "
-                + "position \(correct.position)/8, shape \(correct.shape)/8\n" + report.joined(separator: "\n")
+            let summary = "\(model.name) (\(settings?.summary ?? "")): " + correct.summary
             // Random or mis-wired weights get about 1/8 of the colours, 2/8 of the positions, 3/8 shapes.
             #expect(correct.background >= 7 && correct.colour >= 7 && correct.position >= 7, "\(summary)")
             #expect(correct.shape >= 6, "\(summary)")

@@ -18,6 +18,31 @@ struct ShapesJudge {
         }
     }
 
+    /// How many of a run's images showed each attribute their caption asks, and what each showed.
+    struct Tally {
+        var background = 0, colour = 0, position = 0, shape = 0
+        var lines: [String] = []
+        var count: Int { lines.count }
+
+        /// Judges `rgb` (64x64) against `caption` (nil when the caption is not of the plain form).
+        mutating func add(rgb: [UInt8], caption: String, seed: UInt64) -> Verdict? {
+            guard let wanted = ShapesJudge.expected(from: caption) else { return nil }
+            let verdict = ShapesJudge.judge(rgb: rgb, width: 64, height: 64)
+            background += verdict.background == wanted.background ? 1 : 0
+            colour += verdict.colour == wanted.colour ? 1 : 0
+            position += verdict.position == wanted.position ? 1 : 0
+            shape += verdict.shape == wanted.shape ? 1 : 0
+            lines.append("\(caption) (seed \(seed)): \(verdict)")
+            return verdict
+        }
+
+        /// "background 8/8, colour 7/8, position 8/8, shape 6/8", then each image's line.
+        var summary: String {
+            "background \(background)/\(count), colour \(colour)/\(count), position \(position)/\(count), "
+                + "shape \(shape)/\(count)\n" + lines.joined(separator: "\n")
+        }
+    }
+
     /// tools/shapes_data.py's palette, in its order.
     static let palette: [(name: String, rgb: (Double, Double, Double))] = [
         ("red", (220, 30, 30)), ("green", (30, 170, 50)), ("blue", (35, 65, 225)), ("yellow", (240, 220, 40)),

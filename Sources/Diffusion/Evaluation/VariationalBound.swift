@@ -36,6 +36,8 @@ public struct VariationalBound: Sendable {
 
     public let model: StableDiffusionModel
     public let schedule: NoiseSchedule
+    /// What the model's output is (epsilon, v or x0), as its samplers read it.
+    let prediction: PredictionType
 
     /// Refuses what has no such bound: flow-matching models (their likelihood needs the ODE's
     /// divergence) and LCM-distilled UNets (consistency functions, not noise predictors).
@@ -52,6 +54,7 @@ public struct VariationalBound: Sendable {
         } catch {
             throw .invalid("\(model.name): \(error.description)")
         }
+        prediction = PredictionType(config: model.scheduler)
         self.model = model
     }
 
@@ -117,7 +120,7 @@ public struct VariationalBound: Sendable {
                 guard output.isFinite else {
                     throw GenerationError.failed("the model's output at timestep \(i) is not finite (NaN or infinity)")
                 }
-                let clean = model.parameterisation.cleanSample(sample: noisy, output: output, alpha: a, sigma: s)
+                let clean = prediction.cleanSample(sample: noisy, modelOutput: output, alpha: a, sigma: s)
                 // Per image: sum of (z0 - x0hat)^2, then the term's weight.
                 let weight: Double, constant: Double
                 if i == 0 {
@@ -156,19 +159,5 @@ public struct VariationalBound: Sendable {
         }
         guard let joined else { throw GenerationError.invalid("no images to evaluate") }
         return joined
-    }
-}
-
-extension Parameterisation {
-    /// The clean sample a diffusion model's `output` at `sample = alpha x0 + sigma noise` stands for.
-    func cleanSample(sample: Tensor, output: Tensor, alpha: Float, sigma: Float) -> Tensor {
-        zipMap(sample, output) { x, m in
-            switch self {
-            case .epsilon: (x - sigma * m) / alpha
-            case .vPrediction: alpha * x - sigma * m
-            case .sample: m
-            case .flow: x - sigma * m  // not reached: flow models are refused
-            }
-        }
     }
 }
