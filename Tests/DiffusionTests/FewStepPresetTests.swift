@@ -30,6 +30,18 @@ import Testing
         #expect(FewStepPreset(model: Model(name: "sdxl-turbo"), prompt: "").summary == "Turbo model: euler_a, 1 step, CFG 0, trailing spacing")
     }
 
+    /// An LCM model's own settings file wins over the general LCM settings (CFG 8.5 is far outside
+    /// the guidance range shapes-64-lcm was distilled on); a plain model's file says nothing of LCM.
+    @Test func anLCMModelsOwnSettingsWin() {
+        let own = ModelDefaults(steps: 2, cfgScale: 2)
+        let lcm = FewStepPreset(model: Model(name: "shapes-64-lcm", embedsGuidance: true, recommended: own), prompt: "")
+        #expect(lcm.kind == .lcmModel && lcm.sampler == .lcm && lcm.steps == 2 && lcm.cfgScale == 2)
+        let onlyCFG = FewStepPreset(model: Model(name: "m", embedsGuidance: true, recommended: ModelDefaults(cfgScale: 1.5)), prompt: "")
+        #expect(onlyCFG.steps == 4 && onlyCFG.cfgScale == 1.5)
+        let plain = FewStepPreset(model: Model(name: "shapes-64", recommended: ModelDefaults(steps: 20, cfgScale: 2)), prompt: "")
+        #expect(plain.kind == .lcmLoRA && plain.steps == 4 && plain.cfgScale == 1)
+    }
+
     @Test func tinyDecoderMeansTAESDPreviewsAndDecode() {
         for model in [Model(name: "m", hasTinyDecoder: true), Model(name: "turbo", hasTinyDecoder: true),
                       Model(name: "m", embedsGuidance: true, hasTinyDecoder: true)] {

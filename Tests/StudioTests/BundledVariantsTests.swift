@@ -16,6 +16,11 @@ import Testing
             let model = try StableDiffusionModel(folder: path)
             let settings = try model.recommendedSettings()
             #expect(settings != nil, "\(model.name) has no stipple_defaults.json")
+            if model.denoiser.embedsGuidance {
+                // The few-step key (F6) on an LCM model runs it at its own settings too.
+                let preset = FewStepPreset(model: model, prompt: "")
+                #expect(preset.steps == settings?.steps && preset.cfgScale == settings?.cfgScale, "\(preset.summary)")
+            }
             let pipeline = Pipeline(model: model)
             var correct = ShapesJudge.Tally()
             for (caption, seed) in DefaultModelTests.cases {

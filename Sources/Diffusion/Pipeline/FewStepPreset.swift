@@ -5,7 +5,9 @@ import Foundation
 ///
 /// - an LCM-distilled UNet (`Denoiser.embedsGuidance`: `time_cond_proj_dim`): the `lcm` sampler,
 ///   4 steps, CFG 8.5, diffusers' `LatentConsistencyModelPipeline` defaults (the scale is an input
-///   of the UNet, not classifier-free guidance: one pass a step whatever it is);
+///   of the UNet, not classifier-free guidance: one pass a step whatever it is), or the steps and
+///   CFG of the model's own `stipple_defaults.json` where it gives them (`shapes-64-lcm`: 2 steps,
+///   CFG 2; its range of w was 0.5 to 1.5, so 8.5 is far outside what it learned);
 /// - a Turbo model (SD-Turbo, SDXL-Turbo), told by `turbo` in the model's name or the two folders
 ///   above it (any case; the weights do not say it, and a Hugging Face cache names the snapshot
 ///   folder by a hash): `euler_a`, 1 step, CFG 0, `trailing` spacing, as Stability's model cards
@@ -25,14 +27,21 @@ public struct FewStepPreset: Sendable, Equatable {
         public var embedsGuidance: Bool
         /// A tiny decoder (TAESD) is loaded with it.
         public var hasTinyDecoder: Bool
+        /// The model's own settings (`stipple_defaults.json`): an LCM model's steps and CFG win over
+        /// the general LCM ones.
+        public var recommended: ModelDefaults?
 
-        public init(name: String, path: String = "", embedsGuidance: Bool = false, hasTinyDecoder: Bool = false) {
+        public init(name: String, path: String = "", embedsGuidance: Bool = false, hasTinyDecoder: Bool = false,
+                    recommended: ModelDefaults? = nil) {
             (self.name, self.path, self.embedsGuidance, self.hasTinyDecoder) = (name, path, embedsGuidance, hasTinyDecoder)
+            self.recommended = recommended
         }
 
+        /// A loaded model's traits. A settings file that cannot be read counts as none here: loading
+        /// the model reported it already.
         public init(_ model: StableDiffusionModel) {
             self.init(name: model.name, path: model.path, embedsGuidance: model.denoiser.embedsGuidance,
-                      hasTinyDecoder: model.tinyDecoder != nil)
+                      hasTinyDecoder: model.tinyDecoder != nil, recommended: try? model.recommendedSettings())
         }
 
         /// `turbo` in the name, or in the path's last three parts (a Hugging Face cache's
@@ -67,7 +76,8 @@ public struct FewStepPreset: Sendable, Equatable {
         let loras = Self.loraNames(in: prompt)
         let lcmLoRAs = loras.filter { $0.lowercased().contains("lcm") }
         if model.embedsGuidance {
-            (kind, sampler, steps, cfgScale, timestepSpacing) = (.lcmModel, .lcm, 4, 8.5, nil)
+            (kind, sampler, steps, cfgScale, timestepSpacing) = (.lcmModel, .lcm, model.recommended?.steps ?? 4,
+                                                                 model.recommended?.cfgScale ?? 8.5, nil)
         } else if model.isTurbo {
             (kind, sampler, steps, cfgScale, timestepSpacing) = (.turbo, .eulerA, 1, 0, .trailing)
         } else {
