@@ -211,8 +211,10 @@ def model_card(state, step, text, unet, vae, scaling, scheduler, rms, figures, s
     schedule, objective = settings.get("schedule", "cosine"), settings.get("objective", "v")
     shared = v.get("from_folder")
     name = os.path.basename(os.path.normpath(args.out))
+    r = state.get("reflow")
     if shared:
-        what = ("a rectified-flow (flow matching) twin" if objective == "flow"
+        what = ("a rectified-flow (flow matching) twin, after one reflow round," if r
+                else "a rectified-flow (flow matching) twin" if objective == "flow"
                 else f"a {schedule}-schedule twin")
         intro = [
             f"# stipple model: {name}",
@@ -303,15 +305,27 @@ def model_card(state, step, text, unet, vae, scaling, scheduler, rms, figures, s
         f" {u.get('aux_weight', '?')} x an attribute loss (linear heads, not shipped, read the four attributes from"
         " the text encoder's last-position state, so the padding states the UNet mostly attends to carry all of them);"
         f" {u.get('wall_s', 0) / 60:.1f} min.",
-        f"- Total wall time: {total_wall:.0f} min.",
+    ] + ([
+        f"- Reflow (the 2-rectified flow of Liu et al. 2022): {r.get('pairs', '?')} couples of noise and the image the"
+        f" first model's ODE takes it to ({r.get('pair_steps', '?')} Euler steps at CFG {r.get('pair_cfg', '?')}: the guidance"
+        f" is baked in, so this model runs at CFG 1), {r.get('pairs_wall_s', 0) / 60:.1f} min; then {r.get('steps_done', '?')}"
+        f" of {r.get('steps', '?')} steps of batch {r.get('batch', '?')} on the straight lines between the couples from the"
+        f" first model's EMA weights, AdamW lr {r.get('lr', '?')}; {r.get('wall_s', 0) / 60:.1f} min"
+        f"{'' if r.get('done') else ' (still running: this export is an intermediate checkpoint)'}."
+    ] if r else []) + [
+        f"- Total wall time: {total_wall + ((r.get('pairs_wall_s', 0) + r.get('wall_s', 0)) / 60 if r else 0):.0f} min.",
         "",
         "Commands:",
         "",
         ("    nohup .venv-ref/bin/python tools/train_default_model.py >> .venv-train-ckpt/shapes64-train.log 2>&1 &   # same line resumes"
          if not shared else
-         f"    nohup .venv-ref/bin/python tools/train_default_model.py --work .venv-train-ckpt/{os.path.basename(os.path.normpath(args.work))}"
+         f"    nohup .venv-ref/bin/python tools/train_default_model.py --work {r['parent'] if r else '.venv-train-ckpt/' + os.path.basename(os.path.normpath(args.work))}"
          f" --vae-from {shared}" + (" --objective flow" if objective == "flow" else f" --schedule {schedule}")
          + " >> LOG 2>&1 &   # same line resumes"),
+    ] + ([
+        f"    nohup .venv-ref/bin/python tools/train_reflow_model.py --from {r['parent']} --work"
+        f" {os.path.relpath(os.path.abspath(args.work), REPO)} >> LOG 2>&1 &   # after it; same line resumes"
+    ] if r else []) + [
         f"    .venv-ref/bin/python tools/export_default_model.py --scheduler {args.scheduler}"
         + ("" if not shared else f" --work {os.path.relpath(os.path.abspath(args.work), REPO)} --out {os.path.relpath(os.path.abspath(args.out), REPO)}")
         + ("" if args.cfg is None else f" --cfg {args.cfg:g} --steps {args.steps}"),

@@ -5,6 +5,7 @@ through `stipple` itself (the release binary), with the PyTorch cross-check of t
 
     .venv-ref/bin/python tools/run_experiments.py judge [--only NAME...]   # judge runs -> docs/experiments/judge-*.json
     .venv-ref/bin/python tools/run_experiments.py bound                     # bits/dim -> docs/experiments/bound-*.json
+    .venv-ref/bin/python tools/run_experiments.py straightness              # trajectories -> docs/experiments/straightness-*.json
     .venv-ref/bin/python tools/run_experiments.py report                    # the table (stdout) and docs/images/experiments.png
 
 Runs whose model folder is missing (a variant not trained yet) are skipped and say so; a run whose
@@ -13,7 +14,10 @@ stipple` (100 captions: 50 held-out combinations, 50 trained ones, seeds 2^31 + 
 settings below; "all four" is the share of images where background, colour, position and shape are
 all right. The bound is `stipple eval` on the 100 evaluation images of tools/variational_bound.py
 (rendered ground truth, never trained on), every one of the 999 timesteps, seed 0, each image
-conditioned on its caption; the PyTorch check repeats it at 50 timesteps in both engines.
+conditioned on its caption; the PyTorch check repeats it at 50 timesteps in both engines. The
+straightness runs are `stipple generate --trajectory` on the first 20 judge captions with their
+seeds: each image's distance from the first latent to the last over the length of the path walked
+(1: a straight line), as the studio's trajectory view (F10) measures it.
 """
 import argparse
 import json
@@ -37,6 +41,16 @@ RUNS = {
     "flow": ("shapes-64-flow", [(s, CFG, "flow_euler") for s in (2, 3, 5, 10, 20)]),
     "lcm": ("shapes-64-lcm", [(s, None, None) for s in (1, 2, 4, 8)]),
 }
+
+# name: (model folder, sampler or None for the model's own, [steps]); CFG is each model's own
+STRAIGHT = {
+    "cosine-euler": ("shapes-64", "euler", (5, 20)),
+    "cosine-euler_a": ("shapes-64", "euler_a", (5, 20)),
+    "linear-euler": ("shapes-64-linear", "euler", (5, 20)),
+    "lcm": ("shapes-64-lcm", None, (4,)),
+    "flow": ("shapes-64-flow", "flow_euler", (5, 20)),
+}
+STRAIGHT_CAPTIONS = 20
 
 
 def model_path(folder):
@@ -86,6 +100,44 @@ def bound():
             else:
                 subprocess.run([PY, os.path.join(REPO, "tools", "variational_bound.py"), "compute", "--model",
                                 model_path(folder), "--timesteps", "50", "--batch", "50", "--json", path] + images, check=True)
+
+
+def straightness(names):
+    sys.path.insert(0, os.path.join(REPO, "tools"))
+    import shapes_data
+    import statistics
+    import tempfile
+    os.makedirs(OUT, exist_ok=True)
+    items = shapes_data.eval_items()[:STRAIGHT_CAPTIONS]
+    for name in names:
+        folder, sampler, step_counts = STRAIGHT[name]
+        if not os.path.exists(os.path.join(model_path(folder), "model_index.json")):
+            print(f"{name}: {folder} is not in samples/ yet, skipped")
+            continue
+        for steps in step_counts:
+            path = os.path.join(OUT, f"straightness-{name}-{steps}.json")
+            if os.path.exists(path):
+                continue
+            values = []
+            with tempfile.TemporaryDirectory() as folder_out:
+                for n, it in enumerate(items):
+                    command = [STIPPLE, "generate", "--model", model_path(folder), "-p", it["caption"], "--seed",
+                               str(it["seed"]), "--steps", str(steps), "--trajectory", "-o", os.path.join(folder_out, f"{n}.png")]
+                    if sampler:
+                        command += ["--sampler", sampler]
+                    done = subprocess.run(command, capture_output=True, text=True)
+                    if done.returncode != 0:
+                        sys.exit(f"{' '.join(command)} failed ({done.returncode}): {done.stderr.strip()}")
+                    found = [line.rsplit("straightness ", 1)[1] for line in done.stderr.splitlines() if "straightness " in line]
+                    if len(found) != 1:
+                        sys.exit(f"{' '.join(command)}: expected one straightness line, got {len(found)}")
+                    values.append(float(found[0]))
+            figures = dict(model=folder, sampler=sampler or "own", steps=steps, captions=len(values),
+                           mean=statistics.mean(values), min=min(values), max=max(values), values=values,
+                           command=f"stipple generate --model samples/{folder} -p CAPTION --seed SEED --steps {steps}"
+                                   + (f" --sampler {sampler}" if sampler else "") + " --trajectory")
+            json.dump(figures, open(path, "w"), indent=1)
+            print(f"{name} {steps} steps: straightness mean {figures['mean']:.4f} (min {figures['min']:.4f}, max {figures['max']:.4f})")
 
 
 def load(path):
@@ -138,6 +190,13 @@ def report():
         gap = {k: bounds["linear"][k] - bounds["cosine"][k] for k in ("total", "diffusion", "decoder")}
         print(f"\nlinear minus cosine: total {gap['total']:+.4f}, diffusion terms {gap['diffusion']:+.4f}, "
               f"decoder {gap['decoder']:+.4f} bits/dim")
+    straight = [(name, figures) for name, (_, _, counts) in STRAIGHT.items() for steps in counts
+                if (figures := load(os.path.join(OUT, f"straightness-{name}-{steps}.json")))]
+    if straight:
+        print(f"\n| model | sampler | steps | straightness: mean | min | max |")
+        print("|---|---|---|---|---|---|")
+        for name, f in straight:
+            print(f"| {f['model']} | {f['sampler']} | {f['steps']} | {f['mean']:.3f} | {f['min']:.3f} | {f['max']:.3f} |")
     plot(series, bounds)
 
 
@@ -191,10 +250,14 @@ def main():
     j = sub.add_parser("judge")
     j.add_argument("--only", nargs="+", choices=sorted(RUNS))
     sub.add_parser("bound")
+    t = sub.add_parser("straightness")
+    t.add_argument("--only", nargs="+", choices=sorted(STRAIGHT))
     sub.add_parser("report")
     args = parser.parse_args()
     if args.mode == "judge":
         judge(args.only or list(RUNS))
+    elif args.mode == "straightness":
+        straightness(args.only or list(STRAIGHT))
     elif args.mode == "bound":
         bound()
     else:

@@ -264,7 +264,7 @@ extension PreviewLatent: ExpressibleByArgument {}
 /// The generation settings `stipple generate` and `stipple studio` share (for the studio they are
 /// the controls' initial values).
 struct GenerationOptions: ParsableArguments {
-    @Option(name: .long, help: "A diffusers model folder or a single-file .safetensors checkpoint, or a bundled model by name: shapes-64 (the default) and its variants beside it (shapes-64-linear, shapes-64-lcm). A folder's stipple_defaults.json sets the steps, CFG and sampler not given here; with --backend comfyui or a1111, the server's checkpoint (its name or an unambiguous part of it; default: the server's current or first one).")
+    @Option(name: .long, help: "A diffusers model folder or a single-file .safetensors checkpoint, or a bundled model by name: shapes-64 (the default) and its variants beside it (shapes-64-linear, shapes-64-lcm, shapes-64-flow). A folder's stipple_defaults.json sets the steps, CFG and sampler not given here; with --backend comfyui or a1111, the server's checkpoint (its name or an unambiguous part of it; default: the server's current or first one).")
     var model: String?
 
     @Option(name: [.short, .long], help: "The prompt; A1111 syntax: (word:1.2), (word), [word], BREAK.")
