@@ -223,7 +223,7 @@ def model_card(state, step, text, unet, vae, scaling, scheduler, rms, figures, s
             "architecture, text encoder and UNet trained together from scratch, the same steps, batch, seed and",
             "learning rate, on the same VAE's latents (`vae/`, `tokenizer/`, `taesd/` and the preview factors",
             "are links to `../shapes-64/`);",
-            ("only the objective differs: velocity `noise - x0` on the straight line `x_t = (1 - s) x0 + s noise`"
+            ("only the objective differs: velocity `noise - x0` on the straight line `x_t = (1 - s) x0 + s noise`."
              if objective == "flow" else f"only the noise schedule differs: {schedule} instead of cosine."),
             "",
         ]
@@ -326,7 +326,7 @@ def model_card(state, step, text, unet, vae, scaling, scheduler, rms, figures, s
         f"    nohup .venv-ref/bin/python tools/train_reflow_model.py --from {r['parent']} --work"
         f" {os.path.relpath(os.path.abspath(args.work), REPO)} >> LOG 2>&1 &   # after it; same line resumes"
     ] if r else []) + [
-        f"    .venv-ref/bin/python tools/export_default_model.py --scheduler {args.scheduler}"
+        "    .venv-ref/bin/python tools/export_default_model.py" + ("" if objective == "flow" else f" --scheduler {args.scheduler}")
         + ("" if not shared else f" --work {os.path.relpath(os.path.abspath(args.work), REPO)} --out {os.path.relpath(os.path.abspath(args.out), REPO)}")
         + ("" if args.cfg is None else f" --cfg {args.cfg:g} --steps {args.steps}"),
         "    .venv-ref/bin/python tools/judge_shapes.py pipeline" + (f" --model {os.path.relpath(os.path.abspath(args.out), REPO)}" if shared else "")
