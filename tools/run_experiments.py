@@ -42,6 +42,9 @@ RUNS = {
     "lcm": ("shapes-64-lcm", [(s, None, None) for s in (1, 2, 4, 8)]),
 }
 
+LABELS = {"cosine": "DDPM cosine, Euler a", "linear": "DDPM linear, Euler a", "cosine-euler": "DDPM cosine, Euler",
+          "linear-euler": "DDPM linear, Euler", "flow": "rectified flow, flow_euler", "lcm": "LCM (1 pass a step)"}
+
 # name: (model folder, sampler or None for the model's own, [steps]); CFG is each model's own
 STRAIGHT = {
     "cosine-euler": ("shapes-64", "euler", (5, 20)),
@@ -210,7 +213,7 @@ def plot(series, bounds):
     ax = axes[0][0]
     for name, points in series.items():
         points.sort()
-        ax.plot([p[0] for p in points], [100 * p[1] for p in points], marker="o", label=name)
+        ax.plot([p[0] for p in points], [100 * p[1] for p in points], marker="o", label=LABELS.get(name, name))
     ax.set_xscale("log")
     ticks = sorted({p[0] for points in series.values() for p in points})
     ax.set_xticks(ticks)
