@@ -6,7 +6,12 @@ through `stipple` itself (the release binary), with the PyTorch cross-check of t
     .venv-ref/bin/python tools/run_experiments.py judge [--only NAME...]   # judge runs -> docs/experiments/judge-*.json
     .venv-ref/bin/python tools/run_experiments.py bound                     # bits/dim -> docs/experiments/bound-*.json
     .venv-ref/bin/python tools/run_experiments.py straightness              # trajectories -> docs/experiments/straightness-*.json
+    .venv-ref/bin/python tools/run_experiments.py agree --model M [--steps S --cfg C]   # stipple's pixels against diffusers'
     .venv-ref/bin/python tools/run_experiments.py report                    # the table (stdout) and docs/images/experiments.png
+
+The reflow runs read `.venv-train-ckpt/shapes-64-reflow`, the export of tools/train_reflow_model.py
+(not shipped), made by
+    .venv-ref/bin/python tools/export_default_model.py --work .venv-train-ckpt/shapes64-reflow --out .venv-train-ckpt/shapes-64-reflow --cfg 1 --steps 2 --no-judge
 
 Runs whose model folder is missing (a variant not trained yet) are skipped and say so; a run whose
 JSON exists is not repeated (delete it to run again). Every judge run is `tools/judge_shapes.py
@@ -32,7 +37,10 @@ STIPPLE = os.path.join(REPO, ".build", "release", "stipple")
 IMAGES = "/tmp/stipple-bound-images"
 CFG = 2  # the bundled model's own (stipple_defaults.json); every diffusion run uses it
 
-# name: (model folder, [(steps, cfg, sampler or None)])
+# The reflowed flow model's export (not shipped: the size budget), a folder relative to the repository.
+REFLOW = ".venv-train-ckpt/shapes-64-reflow"
+
+# name: (model folder in samples/ or relative to the repository, [(steps, cfg, sampler or None)])
 RUNS = {
     "cosine": ("shapes-64", [(s, CFG, None) for s in (5, 10, 20, 50)]),
     "linear": ("shapes-64-linear", [(s, CFG, None) for s in (5, 10, 20, 50)]),
@@ -40,10 +48,13 @@ RUNS = {
     "linear-euler": ("shapes-64-linear", [(s, CFG, "euler") for s in (2, 3, 5, 10, 20)]),
     "flow": ("shapes-64-flow", [(s, CFG, "flow_euler") for s in (2, 3, 5, 10, 20)]),
     "lcm": ("shapes-64-lcm", [(s, None, None) for s in (1, 2, 4, 8)]),
+    # one reflow round of the flow model (tools/train_reflow_model.py), exported but not shipped
+    "reflow": (REFLOW, [(s, None, None) for s in (1, 2, 3, 5, 10, 20)]),
 }
 
 LABELS = {"cosine": "DDPM cosine, Euler a", "linear": "DDPM linear, Euler a", "cosine-euler": "DDPM cosine, Euler",
-          "linear-euler": "DDPM linear, Euler", "flow": "rectified flow, flow_euler", "lcm": "LCM (1 pass a step)"}
+          "linear-euler": "DDPM linear, Euler", "flow": "rectified flow, flow_euler", "lcm": "LCM (1 pass a step)",
+          "reflow": "reflow (2-RF, 1 pass a step)"}
 
 # name: (model folder, sampler or None for the model's own, [steps]); CFG is each model's own
 STRAIGHT = {
@@ -52,12 +63,13 @@ STRAIGHT = {
     "linear-euler": ("shapes-64-linear", "euler", (5, 20)),
     "lcm": ("shapes-64-lcm", None, (4,)),
     "flow": ("shapes-64-flow", "flow_euler", (5, 20)),
+    "reflow": (REFLOW, None, (2, 5, 20)),
 }
 STRAIGHT_CAPTIONS = 20
 
 
 def model_path(folder):
-    return os.path.join(REPO, "samples", folder)
+    return os.path.join(REPO, folder if "/" in folder else os.path.join("samples", folder))
 
 
 def judge(names):
@@ -65,7 +77,7 @@ def judge(names):
     for name in names:
         folder, settings = RUNS[name]
         if not os.path.exists(os.path.join(model_path(folder), "model_index.json")):
-            print(f"{name}: {folder} is not in samples/ yet, skipped")
+            print(f"{name}: {os.path.relpath(model_path(folder), REPO)} is not there yet, skipped")
             continue
         for steps, cfg, sampler in settings:
             path = os.path.join(OUT, f"judge-{name}-{steps}.json")
@@ -88,7 +100,7 @@ def bound():
     images = sorted(os.path.join(IMAGES, f) for f in os.listdir(IMAGES) if f.endswith(".png"))
     for name, folder in (("cosine", "shapes-64"), ("linear", "shapes-64-linear")):
         if not os.path.exists(os.path.join(model_path(folder), "model_index.json")):
-            print(f"{name}: {folder} is not in samples/ yet, skipped")
+            print(f"{name}: {os.path.relpath(model_path(folder), REPO)} is not there yet, skipped")
             continue
         full = os.path.join(OUT, f"bound-{name}.json")
         if not os.path.exists(full):
@@ -115,7 +127,7 @@ def straightness(names):
     for name in names:
         folder, sampler, step_counts = STRAIGHT[name]
         if not os.path.exists(os.path.join(model_path(folder), "model_index.json")):
-            print(f"{name}: {folder} is not in samples/ yet, skipped")
+            print(f"{name}: {os.path.relpath(model_path(folder), REPO)} is not there yet, skipped")
             continue
         for steps in step_counts:
             path = os.path.join(OUT, f"straightness-{name}-{steps}.json")
@@ -137,10 +149,31 @@ def straightness(names):
                     values.append(float(found[0]))
             figures = dict(model=folder, sampler=sampler or "own", steps=steps, captions=len(values),
                            mean=statistics.mean(values), min=min(values), max=max(values), values=values,
-                           command=f"stipple generate --model samples/{folder} -p CAPTION --seed SEED --steps {steps}"
+                           command=f"stipple generate --model {os.path.relpath(model_path(folder), REPO)} -p CAPTION --seed SEED --steps {steps}"
                                    + (f" --sampler {sampler}" if sampler else "") + " --trajectory")
             json.dump(figures, open(path, "w"), indent=1)
             print(f"{name} {steps} steps: straightness mean {figures['mean']:.4f} (min {figures['min']:.4f}, max {figures['max']:.4f})")
+
+
+def agree(folder, steps, cfg):
+    """diffusers' images (judge_shapes.py pipeline) against stipple's (judge_shapes.py stipple) for
+    the 100 judge captions and seeds: the largest difference of any pixel, in levels of 255."""
+    import numpy as np
+    import tempfile
+    from PIL import Image
+    with tempfile.TemporaryDirectory() as ours, tempfile.TemporaryDirectory() as theirs:
+        base = [PY, os.path.join(REPO, "tools", "judge_shapes.py")]
+        subprocess.run(base + ["pipeline", "--model", model_path(folder), "--steps", str(steps), "--cfg", str(cfg),
+                               "--save", theirs], check=True, capture_output=True)
+        subprocess.run(base + ["stipple", "--model", model_path(folder), "--steps", str(steps), "--cfg", str(cfg),
+                               "--save", ours], check=True, capture_output=True)
+        names = sorted(f for f in os.listdir(ours) if f[0].isdigit() and f.endswith(".png"))
+        worst = [int(np.abs(np.asarray(Image.open(os.path.join(ours, f)).convert("RGB"), dtype=np.int16)
+                            - np.asarray(Image.open(os.path.join(theirs, f)).convert("RGB"), dtype=np.int16)).max())
+                 for f in names]
+    identical = sum(w == 0 for w in worst)
+    print(f"{os.path.relpath(model_path(folder), REPO)}, {steps} steps, CFG {cfg:g}: {len(worst)} images, largest pixel "
+          f"difference {max(worst)} of 255 (median image {int(np.median(worst))}; {identical} identical)")
 
 
 def load(path):
@@ -253,12 +286,18 @@ def main():
     j = sub.add_parser("judge")
     j.add_argument("--only", nargs="+", choices=sorted(RUNS))
     sub.add_parser("bound")
+    a = sub.add_parser("agree", help="stipple's images against diffusers' for one model")
+    a.add_argument("--model", required=True, help="a folder in samples/ or a path relative to the repository")
+    a.add_argument("--steps", type=int, default=20)
+    a.add_argument("--cfg", type=float, default=2.0)
     t = sub.add_parser("straightness")
     t.add_argument("--only", nargs="+", choices=sorted(STRAIGHT))
     sub.add_parser("report")
     args = parser.parse_args()
     if args.mode == "judge":
         judge(args.only or list(RUNS))
+    elif args.mode == "agree":
+        agree(args.model, args.steps, args.cfg)
     elif args.mode == "straightness":
         straightness(args.only or list(STRAIGHT))
     elif args.mode == "bound":

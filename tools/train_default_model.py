@@ -169,6 +169,16 @@ def resume(path, label, **parts):
     return state["step"], state["elapsed"]
 
 
+def optimise(opt, params, loss, lr):
+    """One optimiser step on `loss` at learning rate `lr`, gradients clipped to norm 1."""
+    for group in opt.param_groups:
+        group["lr"] = lr
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(params, 1.0)
+    opt.step()
+
+
 def step_rng(seed, phase, step):
     """The generators of one training step: numpy (data), random (captions), torch (noise)."""
     key = (seed * 1_000_003 + phase * 7919) * 10_000_019 + step
@@ -561,12 +571,7 @@ def train_unet(run, args):
         diffusion = ((pred - target) ** 2 * weight).mean() / weight.mean()
         loss = diffusion + args.aux_weight * aux
         lr = lr_at(step, total, args.unet_lr, 200, args.unet_lr * 0.02)
-        for group in opt.param_groups:
-            group["lr"] = lr
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
+        optimise(opt, params, loss, lr)
         ema.update(modules)
         step += 1
         elapsed += time.time() - t0

@@ -2,13 +2,14 @@
 """One reflow round (Liu, Gong and Liu 2022, "Flow straight and fast": the 2-rectified flow) of a
 flow-matching run of tools/train_default_model.py (`--objective flow`). CPU, seeded, resumable.
 
-    # after the flow run has finished (about 40 minutes on 2 cores; rerun the same line to resume):
+    # after the flow run has finished (here 31 min of pairs, a build sharing the cores, then 18 min
+    # of training; rerun the same line to resume):
     nohup .venv-ref/bin/python tools/train_reflow_model.py --from .venv-train-ckpt/shapes64-flow \\
         --work .venv-train-ckpt/shapes64-reflow >> .venv-train-ckpt/shapes64-reflow.log 2>&1 &
 
     # the work folder is one tools/export_default_model.py reads (its card then says "reflow"):
     .venv-ref/bin/python tools/export_default_model.py --work .venv-train-ckpt/shapes64-reflow \\
-        --out samples/shapes-64-flow --cfg 1 --steps 2 --no-judge
+        --out .venv-train-ckpt/shapes-64-reflow --cfg 1 --steps 2 --no-judge
 
 The first flow model learns straight lines between noise and images paired at random, so its
 learned paths still bend where the lines of many pairs cross. Reflow pairs each noise with the
@@ -67,10 +68,11 @@ def setup(args):
         for key in ("settings", "tokenizer", "vae", "latents"):
             run.state[key] = parent.state[key]
         run.state["first_unet"] = parent.state["unet"]
-        run.state["reflow"] = dict(parent=os.path.relpath(os.path.abspath(args.parent), train.REPO), pairs=args.pairs,
-                                   pair_steps=args.pair_steps, pair_cfg=args.pair_cfg, steps=args.steps,
-                                   batch=args.batch, lr=args.lr, seed=args.seed)
-        run.save_state()
+    # This run's settings (a resume may change --pairs or --steps; what was done so far stays).
+    run.state.setdefault("reflow", {}).update(
+        parent=os.path.relpath(os.path.abspath(args.parent), train.REPO), pairs=args.pairs, pair_steps=args.pair_steps,
+        pair_cfg=args.pair_cfg, steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed)
+    run.save_state()
     return parent, run
 
 
@@ -148,12 +150,7 @@ def reflow(parent, run, args, z, x1, texts):
         velocity = F.mse_loss(unet(xt, sigma * 1000, hidden).sample, target)
         loss = velocity + run.state["settings"]["aux_weight"] * aux
         lr = train.lr_at(step, total, args.lr, 50, args.lr * 0.05)
-        for group in opt.param_groups:
-            group["lr"] = lr
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
+        train.optimise(opt, params, loss, lr)
         ema.update(modules)
         step += 1
         elapsed += time.time() - t0
@@ -183,10 +180,10 @@ def main():
     parser.add_argument("--work", required=True, help="this round's work folder")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--pairs", type=int, default=6000)
+    parser.add_argument("--pairs", type=int, default=3360)
     parser.add_argument("--pair-steps", type=int, default=20, help="Euler steps of the first model's ODE per pair")
     parser.add_argument("--pair-cfg", type=float, default=2.0, help="the guidance the pairs are drawn with")
-    parser.add_argument("--steps", type=int, default=1200)
+    parser.add_argument("--steps", type=int, default=800)
     parser.add_argument("--batch", type=int, default=48)
     parser.add_argument("--lr", type=float, default=1e-4)
     parser.add_argument("--checkpoint-every", type=int, default=100)

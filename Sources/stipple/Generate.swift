@@ -26,7 +26,7 @@ struct Generate: ParsableCommand {
     @Option(name: .long, help: "Previews while sampling: off, approx, full (the VAE every --preview-interval steps) or taesd (the tiny decoder every step) (shown with --show on a terminal; default off, or taesd with --preset few-step, --show and a tiny decoder).")
     var preview: PreviewMode?
 
-    @Option(name: .long, help: "few-step: the few-step settings for the model: LCM-distilled UNet: lcm, 4 steps, CFG 8.5; a model named *turbo*: euler_a, 1 step, CFG 0, trailing; else (an LCM-LoRA in the prompt): lcm, 4 steps, CFG 1; with a tiny decoder, TAESD decode. Options given win.")
+    @Option(name: .long, help: "few-step: the few-step settings for the model: LCM-distilled UNet: lcm, 4 steps, CFG 8.5, or the steps and CFG of its stipple_defaults.json; a model named *turbo*: euler_a, 1 step, CFG 0, trailing; else (an LCM-LoRA in the prompt): lcm, 4 steps, CFG 1; with a tiny decoder, TAESD decode. Options given win.")
     var preset: GenerationPreset?
 
     @Option(name: .long, help: "What previews show: denoised (the model's estimate of the final image) or noisy (the latent as it is).")
