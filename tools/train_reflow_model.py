@@ -83,16 +83,16 @@ def flow_sigmas(steps):
 
 @torch.no_grad()
 def make_pairs(parent, run, args):
-    tokenizer, text, unet, _ = train.load_denoiser(parent)
-    captions = train.Captions(tokenizer)
-    empty = text(captions([""])).last_hidden_state
-    sigmas = flow_sigmas(args.pair_steps)
     batches = (args.pairs + PAIRS_PER_FILE - 1) // PAIRS_PER_FILE
+    missing = [b for b in range(batches) if not os.path.exists(run.path(f"pairs-{b:03d}.pt"))]
+    if missing:  # a resumed run whose pairs are all made goes straight to reading them
+        tokenizer, text, unet, _ = train.load_denoiser(parent)
+        captions = train.Captions(tokenizer)
+        empty = text(captions([""])).last_hidden_state
+        sigmas = flow_sigmas(args.pair_steps)
     wall = run.state["reflow"].get("pairs_wall_s", 0.0)
-    for b in range(batches):
+    for b in missing:
         path = run.path(f"pairs-{b:03d}.pt")
-        if os.path.exists(path):
-            continue
         t0 = time.time()
         rng, prng, g = train.step_rng(args.seed, 10, b)
         combos = rng.integers(len(data.TRAIN_COMBOS), size=PAIRS_PER_FILE)
